@@ -1,0 +1,76 @@
+# changelake developer workflow. Two commands matter: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+DURATION ?= 0
+RATE ?= 50
+NIGHT ?= 60
+PYTEST_ARGS ?=
+
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help setup run test lint typecheck template-check unit functional integration bench lock clean invoke
+
+help:
+	@echo "make run        run the whole pipeline locally (DURATION=seconds, RATE=changes/s, NIGHT=seconds)"
+	@echo "make test       lint, type-check, check the template and run every test"
+	@echo "make bench      run the benchmark suite (bench/)"
+	@echo "make invoke FUNCTION=AggregatorFunction EVENT=events/sqs_batch.json   one function, no Docker"
+	@echo "make lock       re-pin requirements-dev.txt and requirements/sam.txt"
+
+$(VENV)/.installed: requirements-dev.txt shared/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(VENV)/bin/uv pip install -q --python $(SAM_VENV)/bin/python -r requirements/sam.txt
+	touch $@
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+template-check: setup
+	$(SAM) validate --lint --template template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
+
+test: setup lint typecheck template-check
+	SAM_BIN=$(abspath $(SAM)) $(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+functional: $(VENV)/.installed
+	$(PY) -m pytest tests/functional $(PYTEST_ARGS)
+
+integration: setup
+	SAM_BIN=$(abspath $(SAM)) $(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+run: $(VENV)/.installed
+	$(PY) -m changelake_local run --duration $(DURATION) --rate $(RATE) --night $(NIGHT)
+
+invoke: $(VENV)/.installed
+	$(PY) -m changelake_local invoke $(FUNCTION) --event $(EVENT)
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+lock:
+	uv pip compile --python-version 3.11 requirements/dev.in -o requirements-dev.txt
+	uv pip compile --python-version 3.11 requirements/sam.in -o requirements/sam.txt
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""changelake: DynamoDB Streams to an exactly-once data lake on S3."""
