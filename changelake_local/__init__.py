@@ -1,0 +1,1 @@
+"""Running changelake locally: a local AWS endpoint, the template deployed to it, the functions in-process."""

@@ -1,0 +1,51 @@
+"""AggregatorFunction: SQS micro-batches -> hourly gzip JSON Lines partitions in raw/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from changelake.aggregator import Aggregator
+from changelake.events import records_of
+from changelake.integrations.s3 import S3Store
+from changelake.observability import publish
+from changelake.settings import AggregatorSettings
+
+settings = AggregatorSettings.from_environ()
+logger, metrics, tracer = Logger(), Metrics(), Tracer()
+aggregator = Aggregator(
+    S3Store(settings.bucket_name),
+    raw_prefix=settings.raw_prefix,
+    quarantine_prefix=settings.quarantine_prefix,
+)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = aggregator.process(records_of(event))
+    publish(
+        metrics,
+        {
+            "MessagesIn": result.messages_in,
+            "RecordsIn": result.records_in,
+            "RecordsStored": result.records_stored,
+            "Quarantined": result.quarantined,
+            "ObjectsWritten": result.objects_written,
+            "BytesWritten": result.bytes_written,
+            "MessagesFailed": len(result.failed_message_ids),
+        },
+        bytes_metrics=frozenset({"BytesWritten"}),
+    )
+    if result.failed_message_ids:
+        logger.error(
+            "messages not stored",
+            extra={"failed": len(result.failed_message_ids), "errors": result.errors[:10]},
+        )
+    logger.info(
+        "batch stored", extra={"records_stored": result.records_stored, "objects": result.objects_written}
+    )
+    return dict(result.response())

@@ -1,0 +1,60 @@
+"""StreamConsumerFunction: DynamoDB stream batches -> compressed SQS micro-batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from changelake.consumer import StreamConsumer
+from changelake.events import records_of
+from changelake.integrations.s3 import S3Store
+from changelake.integrations.sqs import SqsQueue
+from changelake.observability import publish
+from changelake.schema import SchemaRegistry
+from changelake.settings import ConsumerSettings
+
+settings = ConsumerSettings.from_environ()
+logger, metrics, tracer = Logger(), Metrics(), Tracer()
+consumer = StreamConsumer(
+    SqsQueue(settings.queue_url),
+    S3Store(settings.bucket_name),
+    max_message_bytes=settings.max_message_bytes,
+    quarantine_prefix=settings.quarantine_prefix,
+    claims_prefix=settings.claims_prefix,
+    schemas=SchemaRegistry.from_directory(settings.schema_dir),
+)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = consumer.process(records_of(event))
+    publish(
+        metrics,
+        {
+            "RecordsIn": result.records_in,
+            "RecordsSent": result.records_sent,
+            "Quarantined": result.quarantined,
+            "ClaimChecks": result.claims,
+            "SqsRequests": result.sqs_requests,
+            "BytesSent": result.bytes_sent,
+        },
+        bytes_metrics=frozenset({"BytesSent"}),
+    )
+    if result.failed_sequence_number is not None:
+        logger.error(
+            "batch partly unsent",
+            extra={"failed_sequence_number": result.failed_sequence_number, "errors": result.errors[:10]},
+        )
+    logger.info(
+        "batch forwarded",
+        extra={
+            "records_in": result.records_in,
+            "messages": result.messages_sent,
+            "quarantined": result.quarantined,
+        },
+    )
+    return dict(result.response())

@@ -1,0 +1,167 @@
+"""The aggregator: SQS messages of change records in, one raw/ object per partition out.
+
+Records are grouped by table and event-time hour. Each partition's object is named by its
+content, so a redelivered batch rewrites the same key. A message is reported failed exactly
+when some record of it is not stored (in raw/ or in quarantine).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
+from changelake.clock import Clock, utc_now
+from changelake.envelope import Claim, decode_body, decode_claim_object
+from changelake.exceptions import DeliveryError, ObjectNotFoundError, RecordRejected
+from changelake.integrations.s3 import S3Store
+from changelake.layout import UNKNOWN_TABLE, Partition, partition_key
+from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
+from changelake.records import ChangeLine, order_key, parse_change_line
+
+#: gzip level of raw/ objects: they are read once, by compaction, so favour write speed.
+RAW_COMPRESSION_LEVEL = 6
+
+
+@dataclass(slots=True)
+class AggregatorResult:
+    """What one SQS batch did."""
+
+    messages_in: int = 0
+    records_in: int = 0
+    records_stored: int = 0
+    quarantined: int = 0
+    objects_written: int = 0
+    bytes_written: int = 0
+    failed_message_ids: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+    def response(self) -> PartialItemFailureResponse:
+        """The partial batch response for an SQS event source with ReportBatchItemFailures."""
+        return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(self.failed_message_ids)]}
+
+
+def raw_object(changes: Sequence[ChangeLine]) -> tuple[str, bytes]:
+    """The file name and gzip body of one partition's records: ordered, each ``event_id`` once.
+
+    Pure and deterministic (gzip ``mtime`` is 0), so the same records always give the same key.
+    """
+    unique = {change.event_id: change for change in sorted(changes, key=order_key, reverse=True)}
+    ordered = sorted(unique.values(), key=order_key)
+    content = b"".join(change.line + b"\n" for change in ordered)
+    digest = hashlib.sha256(content).hexdigest()[:32]
+    first = ordered[0].event_time.replace("-", "").replace(":", "").replace(".", "")
+    name = f"{first}-{digest}.jsonl.gz"
+    return name, gzip.compress(content, compresslevel=RAW_COMPRESSION_LEVEL, mtime=0)
+
+
+class Aggregator:
+    """Writes SQS batches of change records into hourly raw/ partitions.
+
+    Delivery guarantee: at-least-once into raw/. A message is acknowledged only when all of its
+    records are in raw/ or quarantine; otherwise its ID is reported failed and SQS redelivers it
+    (which may write its already-stored records again; compaction removes those duplicates).
+    """
+
+    def __init__(
+        self,
+        store: S3Store,
+        *,
+        raw_prefix: str = "raw",
+        quarantine_prefix: str = "quarantine",
+        clock: Clock = utc_now,
+    ) -> None:
+        self.store = store
+        self.raw_prefix = raw_prefix
+        self.quarantine = QuarantineWriter(store, quarantine_prefix)
+        self.clock = clock
+
+    def process(self, messages: Sequence[Any]) -> AggregatorResult:
+        """Store one batch of SQS records (the ``Records`` of a Lambda SQS event)."""
+        result = AggregatorResult(messages_in=len(messages))
+        partitions: dict[Partition, list[tuple[ChangeLine, str]]] = defaultdict(list)
+        rejected: list[tuple[QuarantinedRecord, str]] = []
+        for message in messages:
+            message_id = _message_id(message)
+            try:
+                lines = self._lines_of(message)
+            except DeliveryError as exc:
+                result.failed_message_ids.add(message_id)
+                result.errors.append(str(exc))
+                continue
+            except RecordRejected as exc:
+                body = message.get("body") if isinstance(message, dict) else message
+                rejected.append((self._rejection(UNKNOWN_TABLE, exc, body, message_id), message_id))
+                continue
+            result.records_in += len(lines)
+            for line in lines:
+                try:
+                    change = parse_change_line(line)
+                except RecordRejected as exc:
+                    text = line.decode(errors="replace")
+                    rejected.append((self._rejection(UNKNOWN_TABLE, exc, text, message_id), message_id))
+                    continue
+                partitions[Partition.of_event_time(change.table, change.event_time)].append(
+                    (change, message_id)
+                )
+        self._write_partitions(partitions, result)
+        self._write_quarantine(rejected, result)
+        return result
+
+    def _lines_of(self, message: Any) -> list[bytes]:
+        if not isinstance(message, dict):
+            raise RecordRejected("SQS record is not an object")
+        decoded = decode_body(message.get("body"))
+        if isinstance(decoded, Claim):
+            return self._fetch_claim(decoded)
+        return decoded
+
+    def _fetch_claim(self, claim: Claim) -> list[bytes]:
+        try:
+            payload = self.store.get(claim.key)
+        except ObjectNotFoundError as exc:
+            # Strongly consistent S3: a missing claim will not appear on retry (it expired).
+            raise RecordRejected(f"claim object {claim.key} is missing") from exc
+        return decode_claim_object(payload, claim)
+
+    def _rejection(self, table: str, exc: RecordRejected, record: Any, message_id: str) -> QuarantinedRecord:
+        return QuarantinedRecord(table, self.clock().date(), exc.reason, record, {"message_id": message_id})
+
+    def _write_partitions(
+        self, partitions: dict[Partition, list[tuple[ChangeLine, str]]], result: AggregatorResult
+    ) -> None:
+        for partition, entries in sorted(partitions.items()):
+            name, body = raw_object([change for change, _ in entries])
+            try:
+                self.store.put(partition_key(self.raw_prefix, partition, name), body)
+            except DeliveryError as exc:
+                result.failed_message_ids.update(message_id for _, message_id in entries)
+                result.errors.append(str(exc))
+                continue
+            result.objects_written += 1
+            result.bytes_written += len(body)
+            result.records_stored += len(entries)
+
+    def _write_quarantine(
+        self, rejected: list[tuple[QuarantinedRecord, str]], result: AggregatorResult
+    ) -> None:
+        message_of = {id(entry): message_id for entry, message_id in rejected}
+        for (table, day), entries in group_by_folder([entry for entry, _ in rejected]).items():
+            try:
+                self.quarantine.write_folder(table, day, entries)
+            except DeliveryError as exc:
+                result.failed_message_ids.update(message_of[id(entry)] for entry in entries)
+                result.errors.append(str(exc))
+                continue
+            result.quarantined += len(entries)
+
+
+def _message_id(message: Any) -> str:
+    if isinstance(message, dict) and isinstance(message.get("messageId"), str):
+        return str(message["messageId"])
+    raise RecordRejected("SQS record has no messageId")

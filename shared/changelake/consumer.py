@@ -1,0 +1,216 @@
+"""The stream consumer: DynamoDB stream records in, packed SQS micro-batches out.
+
+Order of work for one batch: convert (rejects go to quarantine), pack in stream order, store
+claim checks, send in requests of ten, write quarantine. Whatever was not stored is reported
+as the sequence number of the first record not yet safe, so Lambda retries from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
+from changelake.clock import Clock, utc_now
+from changelake.envelope import MessagePacker, OversizedRecord, PackedMessage, claim_body, claim_payload
+from changelake.exceptions import BatchUnrecoverableError, ChangelakeError, DeliveryError, RecordRejected
+from changelake.integrations.s3 import S3Store
+from changelake.integrations.sqs import OutboundMessage, SqsQueue, request_batches
+from changelake.layout import UNKNOWN_TABLE, claim_key
+from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
+from changelake.records import ChangeLine, table_from_arn, to_change_line
+from changelake.schema import SchemaRegistry
+
+
+@dataclass(slots=True)
+class ConsumerResult:
+    """What one batch did; ``first_unstored`` is the index of the first record not yet safe."""
+
+    records_in: int = 0
+    records_sent: int = 0
+    quarantined: int = 0
+    messages_sent: int = 0
+    claims: int = 0
+    bytes_sent: int = 0
+    sqs_requests: int = 0
+    first_unstored: int | None = None
+    failed_sequence_number: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def mark_unstored(self, index: int, error: ChangelakeError) -> None:
+        if self.first_unstored is None or index < self.first_unstored:
+            self.first_unstored = index
+        self.errors.append(str(error))
+
+    def response(self) -> PartialItemFailureResponse:
+        """The partial batch response Lambda expects for a stream with ReportBatchItemFailures."""
+        if self.failed_sequence_number is None:
+            return {"batchItemFailures": []}
+        return {"batchItemFailures": [{"itemIdentifier": self.failed_sequence_number}]}
+
+
+@dataclass(frozen=True, slots=True)
+class _Outbound:
+    first_index: int
+    count: int
+    message: OutboundMessage
+
+
+class StreamConsumer:
+    """Converts and forwards stream batches.
+
+    Delivery guarantee: at-least-once into SQS. A record is reported done only when it is in the
+    queue (inline or as a stored claim check) or in quarantine; on any failure the batch reports
+    the first record not yet safe and everything from there is retried by Lambda.
+    """
+
+    def __init__(
+        self,
+        queue: SqsQueue,
+        store: S3Store,
+        *,
+        max_message_bytes: int,
+        quarantine_prefix: str = "quarantine",
+        claims_prefix: str = "claims",
+        schemas: SchemaRegistry | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.queue = queue
+        self.store = store
+        self.max_message_bytes = max_message_bytes
+        self.quarantine = QuarantineWriter(store, quarantine_prefix)
+        self.claims_prefix = claims_prefix
+        self.schemas = schemas or SchemaRegistry()
+        self.clock = clock
+
+    def process(self, records: Sequence[Any]) -> ConsumerResult:
+        """Forward one batch of stream records (the ``Records`` of a Lambda event)."""
+        result = ConsumerResult(records_in=len(records))
+        requests_before = self.queue.requests
+        changes, rejected = self._convert(records)
+        outbound = self._pack(changes, result)
+        self._send(outbound, result)
+        self._quarantine(rejected, result)
+        result.sqs_requests = self.queue.requests - requests_before
+        if result.first_unstored is not None:
+            result.failed_sequence_number = _checkpoint(records, result.first_unstored)
+        return result
+
+    def _convert(
+        self, records: Sequence[Any]
+    ) -> tuple[list[tuple[int, ChangeLine]], list[tuple[int, QuarantinedRecord]]]:
+        changes: list[tuple[int, ChangeLine]] = []
+        rejected: list[tuple[int, QuarantinedRecord]] = []
+        check = self.schemas.check if self.schemas.tables else None
+        for index, record in enumerate(records):
+            try:
+                change = to_change_line(record)
+                if check is not None:
+                    check(change)
+            except RecordRejected as exc:
+                rejected.append((index, self._rejection(record, exc)))
+                continue
+            changes.append((index, change))
+        return changes, rejected
+
+    def _rejection(self, record: Any, exc: RecordRejected) -> QuarantinedRecord:
+        """A quarantine entry, filed by the record's table and event day where they are readable."""
+        table, day = UNKNOWN_TABLE, None
+        if isinstance(record, dict):
+            arn, stream = record.get("eventSourceARN"), record.get("dynamodb")
+            if isinstance(arn, str):
+                table = _table_or_unknown(arn)
+            if isinstance(stream, dict):
+                day = _event_day(stream.get("ApproximateCreationDateTime"))
+        return QuarantinedRecord(table, day or self.clock().date(), exc.reason, record)
+
+    def _pack(self, changes: list[tuple[int, ChangeLine]], result: ConsumerResult) -> list[_Outbound]:
+        """Bodies in stream order; oversized records become claim checks."""
+        packer = MessagePacker(self.max_message_bytes)
+        outbound: list[_Outbound] = []
+        for item in packer.pack((index, change.line) for index, change in changes):
+            if isinstance(item, PackedMessage):
+                body, count = item.body, item.count
+            else:
+                claim = self._store_claim(item, result)
+                if claim is None:
+                    continue
+                body, count = claim, 1
+            outbound.append(_Outbound(item.first_index, count, OutboundMessage(f"m{len(outbound)}", body)))
+        return outbound
+
+    def _store_claim(self, record: OversizedRecord, result: ConsumerResult) -> str | None:
+        payload, digest = claim_payload(record.line)
+        key = claim_key(self.claims_prefix, digest)
+        try:
+            self.store.put(key, payload)
+        except DeliveryError as exc:
+            result.mark_unstored(record.first_index, exc)
+            return None
+        result.claims += 1
+        return claim_body(key, digest)
+
+    def _send(self, outbound: list[_Outbound], result: ConsumerResult) -> None:
+        by_id = {item.message.entry_id: item for item in outbound}
+        for batch in request_batches([item.message for item in outbound]):
+            if (
+                result.first_unstored is not None
+                and by_id[batch[0].entry_id].first_index > result.first_unstored
+            ):
+                break  # Lambda retries from the first unstored record anyway; more would only duplicate
+            failed = self.queue.send_batch(batch)
+            for message in batch:
+                item = by_id[message.entry_id]
+                error = failed.get(message.entry_id)
+                if error is None:
+                    result.messages_sent += 1
+                    result.records_sent += item.count
+                    result.bytes_sent += message.size
+                else:
+                    result.mark_unstored(item.first_index, error)
+
+    def _quarantine(self, rejected: list[tuple[int, QuarantinedRecord]], result: ConsumerResult) -> None:
+        index_of = {id(entry): index for index, entry in rejected}
+        for (table, day), entries in group_by_folder([entry for _, entry in rejected]).items():
+            try:
+                self.quarantine.write_folder(table, day, entries)
+            except DeliveryError as exc:
+                result.mark_unstored(min(index_of[id(entry)] for entry in entries), exc)
+                continue
+            result.quarantined += len(entries)
+
+
+def _table_or_unknown(arn: str) -> str:
+    try:
+        return table_from_arn(arn)
+    except RecordRejected:
+        return UNKNOWN_TABLE  # an unreadable table is filed under the reserved unknown folder
+
+
+def _event_day(approximate_creation: object) -> date | None:
+    if type(approximate_creation) not in (int, float):
+        return None
+    try:
+        return datetime.fromtimestamp(float(approximate_creation), UTC).date()  # type: ignore[arg-type]
+    except (OverflowError, OSError, ValueError):
+        return None  # not a usable timestamp: the caller files the record under today
+
+
+def _checkpoint(records: Sequence[Any], first_unstored: int) -> str:
+    """The sequence number to report: the first unstored record's, or the nearest readable before it.
+
+    Reporting an earlier record only re-sends records (duplicates); reporting a later one would
+    lose data, so when no sequence number at or before ``first_unstored`` is readable the whole
+    batch is failed.
+    """
+    for index in range(first_unstored, -1, -1):
+        try:
+            sequence_number = records[index]["dynamodb"]["SequenceNumber"]
+        except (KeyError, TypeError, IndexError):
+            continue
+        if isinstance(sequence_number, str) and sequence_number:
+            return sequence_number
+    raise BatchUnrecoverableError("no readable sequence number at or before the first unstored record")

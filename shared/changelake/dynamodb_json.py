@@ -1,0 +1,176 @@
+"""DynamoDB JSON to plain JSON text, keeping every number exactly.
+
+Numbers never pass through ``float`` or ``Decimal`` on the fast path: a DynamoDB ``N`` string that
+is already a JSON number is written verbatim, so all 38 significant digits survive. Converting
+straight to text (rather than to Python objects and then ``json.dumps``) is also what makes this
+several times faster than boto3's ``TypeDeserializer``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from changelake.exceptions import ConversionError
+
+# The C string encoder behind json.dumps(ensure_ascii=False); one call per string, no dict walk.
+_encode_string: Any = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
+
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
+
+#: DynamoDB's number bounds: 38 significant digits, magnitude 1E-130 to 9.9...9E+125.
+MAX_SIGNIFICANT_DIGITS = 38
+_MIN_ADJUSTED_EXPONENT = -130
+_MAX_ADJUSTED_EXPONENT = 125
+
+
+class _BadValue(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path: list[str] = []
+
+
+def encode_string(value: str) -> str:
+    """``value`` as a JSON string literal (UTF-8 characters kept as they are)."""
+    return str(_encode_string(value))
+
+
+def number_text(value: object) -> str:
+    """The JSON text of a DynamoDB ``N`` value, with exactly the same value."""
+    if type(value) is not str:
+        raise _BadValue(f"N must be a string, got {type(value).__name__}")
+    # Short plain decimals cannot exceed 38 digits nor DynamoDB's magnitude range.
+    short_plain = len(value) <= MAX_SIGNIFICANT_DIGITS and "e" not in value and "E" not in value
+    if short_plain and _JSON_NUMBER.match(value) is not None:
+        return value
+    return _checked_number(value)
+
+
+def _checked_number(value: str) -> str:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise _BadValue(f"N is not a number: {value[:64]!r}") from None
+    if not number.is_finite():
+        raise _BadValue(f"N is not finite: {value[:64]!r}")
+    if number:
+        digits = number.normalize().as_tuple().digits
+        if len(digits) > MAX_SIGNIFICANT_DIGITS:
+            raise _BadValue(
+                f"N has {len(digits)} significant digits, more than DynamoDB's {MAX_SIGNIFICANT_DIGITS}"
+            )
+        if not _MIN_ADJUSTED_EXPONENT <= number.adjusted() <= _MAX_ADJUSTED_EXPONENT:
+            raise _BadValue(f"N is outside DynamoDB's range: {value[:64]!r}")
+    if _JSON_NUMBER.match(value) is not None:
+        return value
+    # Forms JSON does not allow ("+1", ".5", "1.") get Decimal's canonical text, which it does.
+    return str(number)
+
+
+def _string(value: object) -> str:
+    if type(value) is not str:
+        raise _BadValue(f"S must be a string, got {type(value).__name__}")
+    return str(_encode_string(value))
+
+
+def _binary(value: object) -> str:
+    if type(value) is not str or _BASE64.match(value) is None:
+        raise _BadValue("B must be a base64 string")
+    return '"' + value + '"'
+
+
+def _boolean(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    raise _BadValue(f"BOOL must be true or false, got {type(value).__name__}")
+
+
+def _null(value: object) -> str:
+    if value is not True:
+        raise _BadValue("NULL must be true")
+    return "null"
+
+
+def _map(value: object) -> str:
+    if type(value) is not dict:
+        raise _BadValue(f"M must be an object, got {type(value).__name__}")
+    return map_text(value)
+
+
+def _list(value: object) -> str:
+    if type(value) is not list:
+        raise _BadValue(f"L must be an array, got {type(value).__name__}")
+    parts = []
+    for index, item in enumerate(value):
+        try:
+            parts.append(attribute_text(item))
+        except _BadValue as exc:
+            exc.path.append(f"[{index}]")
+            raise
+    return "[" + ",".join(parts) + "]"
+
+
+def _set_of(element: Any, tag: str) -> Any:
+    def convert(value: object) -> str:
+        if type(value) is not list:
+            raise _BadValue(f"{tag} must be an array, got {type(value).__name__}")
+        return "[" + ",".join([element(item) for item in value]) + "]"
+
+    return convert
+
+
+_CONVERTERS: dict[str, Any] = {
+    "S": _string,
+    "N": number_text,
+    "M": _map,
+    "L": _list,
+    "BOOL": _boolean,
+    "NULL": _null,
+    "B": _binary,
+    "SS": _set_of(_string, "SS"),
+    "NS": _set_of(number_text, "NS"),
+    "BS": _set_of(_binary, "BS"),
+}
+
+
+def attribute_text(attribute: object) -> str:
+    """One DynamoDB attribute value (``{"N": "1"}``) as plain JSON text."""
+    if type(attribute) is not dict or len(attribute) != 1:
+        raise _BadValue("an attribute value must be an object with exactly one type tag")
+    for tag, value in attribute.items():
+        converter = _CONVERTERS.get(tag)
+        if converter is None:
+            raise _BadValue(f"unknown type tag {str(tag)[:32]!r}")
+        return str(converter(value))
+    raise AssertionError("unreachable")  # pragma: no cover - the length check above
+
+
+def map_text(attributes: dict[str, Any]) -> str:
+    """A map of attribute values (an item, its keys, or an ``M``) as a plain JSON object."""
+    parts = []
+    for name, attribute in attributes.items():
+        try:
+            parts.append(_encode_string(name) + ":" + attribute_text(attribute))
+        except _BadValue as exc:
+            exc.path.append(name)
+            raise
+    return "{" + ",".join(parts) + "}"
+
+
+def item_text(field: str, attributes: object) -> str:
+    """``attributes`` (an image or keys) as plain JSON; a ``ConversionError`` names the bad path."""
+    if type(attributes) is not dict:
+        raise ConversionError(f"{field} must be an object of attribute values")
+    try:
+        return map_text(attributes)
+    except _BadValue as exc:
+        path = field
+        for part in reversed(exc.path):
+            path += part if part.startswith("[") else "." + part
+        raise ConversionError(f"{path}: {exc.reason}") from None

@@ -1,0 +1,126 @@
+"""S3: whole-object reads and writes, conditional writes, listings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from changelake.exceptions import map_client_error
+from changelake.integrations.clients import build_client
+
+GZIP_CONTENT_TYPE = "application/gzip"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One listed object."""
+
+    key: str
+    etag: str
+    size: int
+
+
+class S3Store:
+    """One bucket.
+
+    Delivery guarantee of ``put``: a returned ETag means the object is durably stored under that
+    key; any failure raises a ``DeliveryError`` and nothing is reported stored. Conditional puts
+    (``if_none_match``, ``if_match``) are atomic compare-and-set on the key.
+    """
+
+    def __init__(self, bucket: str, *, client: Any = None) -> None:
+        self.bucket = bucket
+        self._client = client
+        #: S3 API calls made, for metrics and the benchmark's cost model.
+        self.requests = 0
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = build_client("s3")
+        return self._client
+
+    def _call(self, operation: str, key: str = "", **kwargs: Any) -> Any:
+        self.requests += 1
+        try:
+            return getattr(self.client, operation)(Bucket=self.bucket, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise map_client_error(exc, resource=f"s3://{self.bucket}/{key}") from exc
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = GZIP_CONTENT_TYPE,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Store ``body`` under ``key``; returns its ETag.
+
+        ``if_none_match`` writes only if no object exists, ``if_match`` only if the current ETag
+        is that one; a lost condition raises ``PreconditionFailedError``.
+        """
+        kwargs: dict[str, Any] = {"Key": key, "Body": body, "ContentType": content_type}
+        if if_none_match:
+            kwargs["IfNoneMatch"] = "*"
+        if if_match is not None:
+            kwargs["IfMatch"] = if_match
+        if metadata:
+            kwargs["Metadata"] = metadata
+        return str(self._call("put_object", key, **kwargs)["ETag"])
+
+    def get(self, key: str) -> bytes:
+        """The whole object; ``ObjectNotFoundError`` if it is missing."""
+        response = self._call("get_object", key, Key=key)
+        try:
+            return bytes(response["Body"].read())
+        except (ClientError, BotoCoreError) as exc:
+            raise map_client_error(exc, resource=f"s3://{self.bucket}/{key}") from exc
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        """The whole object and its ETag, read in one request."""
+        response = self._call("get_object", key, Key=key)
+        try:
+            return bytes(response["Body"].read()), str(response["ETag"])
+        except (ClientError, BotoCoreError) as exc:
+            raise map_client_error(exc, resource=f"s3://{self.bucket}/{key}") from exc
+
+    def open(self, key: str) -> Any:
+        """A streaming body for ``key`` (read it in chunks to keep memory flat)."""
+        return self._call("get_object", key, Key=key)["Body"]
+
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix``, in key order."""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            response = self._call("list_objects_v2", prefix, **kwargs)
+            for item in response.get("Contents", []):
+                yield ObjectInfo(item["Key"], item["ETag"], int(item["Size"]))
+            if not response.get("IsTruncated"):
+                return
+            token = response["NextContinuationToken"]
+
+    def list_folders(self, prefix: str) -> Iterator[str]:
+        """The immediate sub-folders of ``prefix`` (with their trailing slash)."""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": prefix, "Delimiter": "/"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            response = self._call("list_objects_v2", prefix, **kwargs)
+            for item in response.get("CommonPrefixes", []):
+                yield str(item["Prefix"])
+            if not response.get("IsTruncated"):
+                return
+            token = response["NextContinuationToken"]
+
+    def delete(self, key: str) -> None:
+        self._call("delete_object", key, Key=key)

@@ -1,0 +1,87 @@
+"""The S3 layout of DESIGN.md: Hive-style hourly partitions, quarantine, claim checks, loss reports.
+
+Pure functions only. Every key is built here, so a table name or key value can never escape its
+folder: table names must be DynamoDB-legal names, which are also safe path segments.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from changelake.exceptions import UnsafeNameError
+
+# DynamoDB's own rule for table names: 3 to 255 of [A-Za-z0-9_.-]; "..." and friends are refused
+# too, since some tools treat dot-only segments as relative paths.
+_TABLE_NAME = re.compile(r"(?!\.+\Z)[A-Za-z0-9_.\-]{3,255}\Z")
+_PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/\Z")
+
+#: The quarantine folder for records whose table cannot be read (DynamoDB names are >= 3 chars).
+UNKNOWN_TABLE = "_"
+
+
+def check_table_name(name: object) -> str:
+    """``name`` if it is a legal DynamoDB table name (and so a safe path segment)."""
+    if type(name) is not str or _TABLE_NAME.match(name) is None:
+        raise UnsafeNameError(f"table name is not a safe path segment: {str(name)[:80]!r}")
+    return name
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Partition:
+    """One hour of one table."""
+
+    table: str
+    dt: date
+    hour: int
+
+    @classmethod
+    def of_event_time(cls, table: str, event_time: str) -> Partition:
+        """The partition of a change record's ``event_time`` (``YYYY-MM-DDTHH:...Z``)."""
+        return cls(table, date.fromisoformat(event_time[:10]), int(event_time[11:13]))
+
+    @property
+    def path(self) -> str:
+        """``<table>/dt=YYYY-MM-DD/hour=HH``, the folder below a layer's prefix."""
+        return f"{self.table}/dt={self.dt.isoformat()}/hour={self.hour:02d}"
+
+    def prefix(self, layer_prefix: str) -> str:
+        """The S3 folder of this partition in a layer (``raw``, ``compacted``), with a trailing slash."""
+        return f"{layer_prefix}/{self.path}/"
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.dt.year, self.dt.month, self.dt.day, self.hour, tzinfo=UTC)
+
+
+def partition_key(layer_prefix: str, partition: Partition, file_name: str) -> str:
+    """The object key of ``file_name`` in ``partition`` of a layer."""
+    return partition.prefix(layer_prefix) + file_name
+
+
+def parse_partition_prefix(layer_prefix: str, key_prefix: str) -> Partition:
+    """The partition of a folder ``<layer>/<table>/dt=.../hour=HH/`` (as listed from S3)."""
+    head = f"{layer_prefix}/"
+    if not key_prefix.startswith(head):
+        raise UnsafeNameError(f"{key_prefix!r} is not under {head!r}")
+    table, _, rest = key_prefix[len(head) :].partition("/")
+    match = _PARTITION.match(rest)
+    if match is None:
+        raise UnsafeNameError(f"{key_prefix!r} is not a partition folder")
+    return Partition(check_table_name(table), date.fromisoformat(match[1]), int(match[2]))
+
+
+def quarantine_key(prefix: str, table: str, day: date, digest: str) -> str:
+    """Where a batch of quarantined records goes: by table and (event or processing) day."""
+    return f"{prefix}/{table}/dt={day.isoformat()}/{digest}.jsonl.gz"
+
+
+def claim_key(prefix: str, digest: str) -> str:
+    """Where an oversized record's claim check lives, named by its content."""
+    return f"{prefix}/{digest[:2]}/{digest}.jsonl.gz"
+
+
+def loss_report_key(prefix: str, table: str, day: date, digest: str) -> str:
+    """Where a stream range that could not be replayed is reported."""
+    return f"{prefix}/{table}/dt={day.isoformat()}/{digest}.json"

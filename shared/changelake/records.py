@@ -1,0 +1,165 @@
+"""The change record of DESIGN.md, built from one DynamoDB stream record as one JSON line.
+
+Pure functions. The line is the unit everything downstream stores: the consumer builds it once,
+and the aggregator and compaction move its bytes without re-encoding, so numbers stay exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from changelake.dynamodb_json import encode_string, item_text
+from changelake.exceptions import ConversionError, RecordRejected
+from changelake.layout import check_table_name
+
+EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
+_SEQUENCE_NUMBER = re.compile(r"[0-9]{1,64}\Z")
+_EVENT_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")
+#: Years a stream timestamp may fall in; anything else is a corrupt record, not a change.
+_MIN_EPOCH_SECONDS = 0
+_MAX_EPOCH_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+class ChangeLine(NamedTuple):
+    """One change record as a JSON line (no newline) with the fields routing needs."""
+
+    table: str
+    event_id: str
+    event_time: str
+    sequence_number: str
+    line: bytes
+
+
+@lru_cache(maxsize=256)
+def table_from_arn(arn: str) -> str:
+    """The table name in ``arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>``."""
+    resource = arn.split(":", 5)[-1] if arn.startswith("arn:") else ""
+    parts = resource.split("/")
+    if len(parts) < 2 or parts[0] != "table":
+        raise ConversionError(f"eventSourceARN is not a DynamoDB table stream ARN: {arn[:200]!r}")
+    return check_table_name(parts[1])
+
+
+@lru_cache(maxsize=4096)
+def _second_text(epoch_second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_second))
+
+
+def event_time_text(approximate_creation: object) -> str:
+    """``ApproximateCreationDateTime`` (epoch seconds, maybe fractional) as ISO 8601 UTC with ms."""
+    if type(approximate_creation) is int:
+        epoch_ms = approximate_creation * 1000
+    elif type(approximate_creation) is float and math.isfinite(approximate_creation):
+        epoch_ms = round(approximate_creation * 1000)  # nearest millisecond
+    else:
+        raise ConversionError("dynamodb.ApproximateCreationDateTime must be a number of epoch seconds")
+    second, millisecond = divmod(epoch_ms, 1000)
+    if not _MIN_EPOCH_SECONDS <= second <= _MAX_EPOCH_SECONDS:
+        raise ConversionError(f"dynamodb.ApproximateCreationDateTime is out of range: {approximate_creation}")
+    return f"{_second_text(second)}.{millisecond:03d}Z"
+
+
+def _required(mapping: dict[str, Any], field: str, path: str) -> Any:
+    try:
+        return mapping[field]
+    except KeyError:
+        raise ConversionError(f"{path}{field} is missing") from None
+
+
+def _string_field(mapping: dict[str, Any], field: str, path: str = "") -> str:
+    value = _required(mapping, field, path)
+    if type(value) is not str or not value:
+        raise ConversionError(f"{path}{field} must be a non-empty string")
+    return value
+
+
+def to_change_line(record: object) -> ChangeLine:
+    """Convert one stream record (as Lambda delivers it) to a change record line.
+
+    Raises ``RecordRejected`` (with the reason) when the record cannot be converted; nothing is
+    guessed or dropped.
+    """
+    if type(record) is not dict:
+        raise ConversionError("a stream record must be an object")
+    event_id = _string_field(record, "eventID")
+    event_name = _required(record, "eventName", "")
+    if event_name not in EVENT_NAMES:
+        raise ConversionError(f"eventName must be INSERT, MODIFY or REMOVE, got {str(event_name)[:32]!r}")
+    table = table_from_arn(_string_field(record, "eventSourceARN"))
+    stream = _required(record, "dynamodb", "")
+    if type(stream) is not dict:
+        raise ConversionError("dynamodb must be an object")
+    event_time = event_time_text(_required(stream, "ApproximateCreationDateTime", "dynamodb."))
+    sequence_number = _string_field(stream, "SequenceNumber", "dynamodb.")
+    if _SEQUENCE_NUMBER.match(sequence_number) is None:
+        raise ConversionError("dynamodb.SequenceNumber must be a string of digits")
+    size_bytes = _required(stream, "SizeBytes", "dynamodb.")
+    if type(size_bytes) is not int or size_bytes < 0:
+        raise ConversionError("dynamodb.SizeBytes must be a non-negative integer")
+    keys = item_text("keys", _required(stream, "Keys", "dynamodb."))
+    new_image = stream.get("NewImage")
+    old_image = stream.get("OldImage")
+    user_identity = record.get("userIdentity")
+    if user_identity is not None and type(user_identity) is not dict:
+        raise ConversionError("userIdentity must be an object or absent")
+    text = (
+        '{"event_id":'
+        + encode_string(event_id)
+        + ',"event_name":"'
+        + event_name
+        + '","table":"'
+        + table
+        + '","event_time":"'
+        + event_time
+        + '","sequence_number":"'
+        + sequence_number
+        + '","keys":'
+        + keys
+        + ',"new_image":'
+        + ("null" if new_image is None else item_text("new_image", new_image))
+        + ',"old_image":'
+        + ("null" if old_image is None else item_text("old_image", old_image))
+        + ',"size_bytes":'
+        + str(size_bytes)
+        + ',"user_identity":'
+        + ("null" if user_identity is None else json.dumps(user_identity, separators=(",", ":")))
+        + "}"
+    )
+    try:
+        line = text.encode()
+    except UnicodeEncodeError:
+        raise ConversionError("a string is not valid Unicode (lone surrogate)") from None
+    return ChangeLine(table, event_id, event_time, sequence_number, line)
+
+
+def parse_change_line(line: bytes) -> ChangeLine:
+    """The routing fields of a stored change record line; ``RecordRejected`` if it is not one.
+
+    The line's bytes are kept as they are: only routing fields are read, so numbers are never
+    re-encoded.
+    """
+    try:
+        record = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        raise RecordRejected("not a JSON change record") from None
+    if type(record) is not dict:
+        raise RecordRejected("a change record must be a JSON object")
+    table, event_id = record.get("table"), record.get("event_id")
+    event_time, sequence_number = record.get("event_time"), record.get("sequence_number")
+    if type(event_id) is not str or not event_id:
+        raise RecordRejected("change record has no event_id")
+    if type(event_time) is not str or _EVENT_TIME.match(event_time) is None:
+        raise RecordRejected("change record has no valid event_time")
+    if type(sequence_number) is not str or _SEQUENCE_NUMBER.match(sequence_number) is None:
+        raise RecordRejected("change record has no valid sequence_number")
+    return ChangeLine(check_table_name(table), event_id, event_time, sequence_number, line)
+
+
+def order_key(change: ChangeLine) -> tuple[str, int, str]:
+    """The order of DESIGN.md: ``event_time``, then ``sequence_number`` as a number."""
+    return (change.event_time, int(change.sequence_number), change.event_id)

@@ -1,0 +1,94 @@
+"""One settings model per function, read from the environment and validated at cold start.
+
+A missing or malformed variable fails with a ``ConfigurationError`` naming the variable, before
+the first record is touched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from changelake.exceptions import ConfigurationError
+
+_SEGMENT = r"^(?!\.{1,2}$)[A-Za-z0-9_.\-]{1,128}$"
+_BUCKET = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
+_QUEUE_URL = r"^https?://\S+$"
+
+Prefix = Annotated[str, Field(pattern=_SEGMENT)]
+QueueUrl = Annotated[str, Field(pattern=_QUEUE_URL)]
+
+#: SQS's own bounds on a message body.
+MIN_MESSAGE_BYTES = 1024
+MAX_MESSAGE_BYTES = 1_048_576
+
+
+class _EnvironmentSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    bucket_name: str = Field(alias="BUCKET_NAME", pattern=_BUCKET)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Validate ``environ`` (default: ``os.environ``), naming every bad variable on failure."""
+        source = os.environ if environ is None else environ
+        try:
+            return cls.model_validate(dict(source))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+            )
+            raise ConfigurationError(f"{cls.__name__} is invalid: {problems}") from exc
+
+
+class ConsumerSettings(_EnvironmentSettings):
+    """StreamConsumerFunction."""
+
+    queue_url: QueueUrl = Field(alias="QUEUE_URL")
+    max_message_bytes: int = Field(
+        default=262_144, alias="MAX_MESSAGE_BYTES", ge=MIN_MESSAGE_BYTES, le=MAX_MESSAGE_BYTES
+    )
+    quarantine_prefix: Prefix = Field(default="quarantine", alias="QUARANTINE_PREFIX")
+    claims_prefix: Prefix = Field(default="claims", alias="CLAIMS_PREFIX")
+    schema_dir: Path | None = Field(default=None, alias="SCHEMA_DIR")
+
+
+class AggregatorSettings(_EnvironmentSettings):
+    """AggregatorFunction."""
+
+    raw_prefix: Prefix = Field(default="raw", alias="RAW_PREFIX")
+    quarantine_prefix: Prefix = Field(default="quarantine", alias="QUARANTINE_PREFIX")
+
+
+class CompactionSettings(_EnvironmentSettings):
+    """CompactionFunction."""
+
+    raw_prefix: Prefix = Field(default="raw", alias="RAW_PREFIX")
+    compacted_prefix: Prefix = Field(default="compacted", alias="COMPACTED_PREFIX")
+    lookback_days: int = Field(default=2, alias="LOOKBACK_DAYS", ge=0, le=366)
+    target_part_bytes: int = Field(
+        default=128 * 1024 * 1024, alias="COMPACTION_TARGET_BYTES", ge=5 * 1024 * 1024
+    )
+    memory_budget_bytes: int = Field(
+        default=256 * 1024 * 1024, alias="COMPACTION_MEMORY_BUDGET_BYTES", ge=1024 * 1024
+    )
+    spill_dir: Path = Field(default=Path("/tmp"), alias="COMPACTION_SPILL_DIR")  # noqa: S108 - Lambda's scratch
+
+
+class RedriveSettings(_EnvironmentSettings):
+    """DlqRedriveFunction."""
+
+    queue_url: QueueUrl = Field(alias="QUEUE_URL")
+    dlq_url: QueueUrl = Field(alias="DLQ_URL")
+    stream_failure_queue_url: QueueUrl | None = Field(default=None, alias="STREAM_FAILURE_QUEUE_URL")
+    max_message_bytes: int = Field(
+        default=262_144, alias="MAX_MESSAGE_BYTES", ge=MIN_MESSAGE_BYTES, le=MAX_MESSAGE_BYTES
+    )
+    quarantine_prefix: Prefix = Field(default="quarantine", alias="QUARANTINE_PREFIX")
+    claims_prefix: Prefix = Field(default="claims", alias="CLAIMS_PREFIX")
+    lost_prefix: Prefix = Field(default="lost", alias="LOST_PREFIX")
+    max_redrives: int = Field(default=5, alias="MAX_REDRIVES", ge=1)
