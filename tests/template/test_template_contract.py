@@ -1,0 +1,585 @@
+"""What the linters cannot see: the translated template keeps the contracts of DESIGN.md and the runbook."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.template
+
+FUNCTIONS = ("StreamConsumerFunction", "AggregatorFunction", "CompactionFunction", "DlqRedriveFunction")
+
+# DESIGN.md, "Environment variables read by the handlers": variable -> the functions that read it.
+DESIGN_ENV: dict[str, set[str]] = {
+    "QUEUE_URL": {"StreamConsumerFunction", "DlqRedriveFunction"},
+    "DLQ_URL": {"DlqRedriveFunction"},
+    "BUCKET_NAME": set(FUNCTIONS),
+    "RAW_PREFIX": {"AggregatorFunction", "CompactionFunction"},
+    "COMPACTED_PREFIX": {"CompactionFunction"},
+    "MAX_MESSAGE_BYTES": {"StreamConsumerFunction"},
+    "QUARANTINE_PREFIX": {"StreamConsumerFunction", "AggregatorFunction"},
+    "LOOKBACK_DAYS": {"CompactionFunction"},
+}
+# Beyond the DESIGN.md table: what the redrive needs to replay stream ranges (which may be
+# oversized or poison, hence claims and quarantine) and report lost ones, and compaction's file size.
+EXTRA_ENV: dict[str, set[str]] = {
+    "DlqRedriveFunction": {
+        "STREAM_FAILURE_QUEUE_URL",
+        "MAX_MESSAGE_BYTES",
+        "QUARANTINE_PREFIX",
+        "LOST_PREFIX",
+    },
+    "CompactionFunction": {"COMPACTION_TARGET_BYTES"},
+}
+POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+ENV_VALUES: dict[str, Any] = {
+    "QUEUE_URL": {"Ref": "ChangeQueue"},
+    "DLQ_URL": {"Ref": "ChangeDLQ"},
+    "STREAM_FAILURE_QUEUE_URL": {"Ref": "StreamFailureQueue"},
+    "BUCKET_NAME": {"Ref": "DataBucket"},
+    "RAW_PREFIX": "raw",
+    "COMPACTED_PREFIX": "compacted",
+    "QUARANTINE_PREFIX": "quarantine",
+    "LOST_PREFIX": "lost",
+    "MAX_MESSAGE_BYTES": {"Ref": "MaxMessageBytes"},
+    "LOOKBACK_DAYS": {"Ref": "LookbackDays"},
+    "COMPACTION_TARGET_BYTES": {"Ref": "CompactionTargetBytes"},
+    "POWERTOOLS_SERVICE_NAME": "changelake",
+    "POWERTOOLS_METRICS_NAMESPACE": "Changelake",
+    "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+}
+
+BUCKET = "${DataBucket.Arn}"
+DLQS = ("ChangeDLQ.Arn", "StreamFailureQueue.Arn")
+# Every (action, resource) an execution role is granted by inline policies, SAM's included.
+EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
+    "StreamConsumerFunction": {
+        ("sqs:SendMessage", "ChangeQueue.Arn"),
+        ("sqs:SendMessage", "StreamFailureQueue.Arn"),  # the on-failure destination (added by SAM)
+        ("s3:PutObject", f"{BUCKET}/quarantine/*"),
+        ("s3:PutObject", f"{BUCKET}/claims/*"),
+    },
+    "AggregatorFunction": {
+        ("s3:PutObject", f"{BUCKET}/raw/*"),
+        ("s3:PutObject", f"{BUCKET}/quarantine/*"),
+        ("s3:GetObject", f"{BUCKET}/claims/*"),
+    },
+    "CompactionFunction": {
+        ("s3:ListBucket", "DataBucket.Arn"),
+        ("s3:GetObject", f"{BUCKET}/raw/*"),
+        ("s3:GetObject", f"{BUCKET}/compacted/*"),
+        ("s3:PutObject", f"{BUCKET}/compacted/*"),
+        ("s3:DeleteObject", f"{BUCKET}/compacted/*"),
+        ("s3:AbortMultipartUpload", f"{BUCKET}/compacted/*"),
+        ("s3:ListMultipartUploadParts", f"{BUCKET}/compacted/*"),
+        (
+            "lambda:InvokeFunction",
+            "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-compaction",
+        ),
+    },
+    "DlqRedriveFunction": {
+        *{
+            (action, queue)
+            for action in (
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+            )
+            for queue in DLQS
+        },
+        ("sqs:SendMessage", "ChangeQueue.Arn"),
+        *{
+            (action, "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*/stream/*")
+            for action in ("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords")
+        },
+        ("s3:PutObject", f"{BUCKET}/lost/*"),
+        ("s3:PutObject", f"{BUCKET}/claims/*"),
+        ("s3:PutObject", f"{BUCKET}/quarantine/*"),
+    },
+}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def render(value: Any) -> str:
+    """A readable, comparable form of a CloudFormation value (intrinsics unresolved)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return ".".join(as_list(value["Fn::GetAtt"]))
+    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        return str(value["Fn::Sub"])
+    if isinstance(value, dict) and "Ref" in value:
+        return f"Ref:{value['Ref']}"
+    return json.dumps(value, sort_keys=True)
+
+
+def walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every mapping anywhere inside node."""
+    if isinstance(node, dict):
+        yield node
+        for child in node.values():
+            yield from walk(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from walk(child)
+
+
+def role_of(resources: dict[str, dict[str, Any]], function_id: str) -> dict[str, Any]:
+    role_ref = resources[function_id]["Properties"]["Role"]
+    assert role_ref == {"Fn::GetAtt": [f"{function_id}Role", "Arn"]}
+    role: dict[str, Any] = resources[f"{function_id}Role"]["Properties"]
+    return role
+
+
+def grants(role: dict[str, Any]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for policy in role.get("Policies", []):
+        for statement in as_list(policy["PolicyDocument"]["Statement"]):
+            assert statement["Effect"] == "Allow"
+            for action in as_list(statement["Action"]):
+                found.update((action, render(resource)) for resource in as_list(statement["Resource"]))
+    return found
+
+
+def mapping_of(resources: dict[str, dict[str, Any]], function_id: str) -> dict[str, Any]:
+    mappings = [
+        resource["Properties"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+        and resource["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert len(mappings) == 1, mappings
+    return mappings[0]
+
+
+def parameter(translated: dict[str, Any], value: Any) -> dict[str, Any]:
+    """The parameter a {"Ref": name} value points at."""
+    assert isinstance(value, dict), f"expected a parameter reference, got {value!r}"
+    assert set(value) == {"Ref"}, value
+    found: dict[str, Any] = translated["Parameters"][value["Ref"]]
+    return found
+
+
+def lifecycle_rule(resources: dict[str, dict[str, Any]], rule_id: str) -> dict[str, Any]:
+    rules = resources["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    matching = [rule for rule in rules if rule["Id"] == rule_id]
+    assert len(matching) == 1
+    assert matching[0]["Status"] == "Enabled"
+    found: dict[str, Any] = matching[0]
+    return found
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_every_function_runs_python311_on_arm64_traced_with_the_layer(
+    resources: dict[str, dict[str, Any]], function_id: str
+) -> None:
+    # GIVEN the translated function
+    properties = resources[function_id]["Properties"]
+
+    # WHEN its runtime settings are read
+    layer_refs = [layer["Ref"] for layer in properties["Layers"]]
+
+    # THEN it is python3.11 on arm64 with active tracing, the handler contract, and the shared layer
+    assert properties["Runtime"] == "python3.11"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert properties["Handler"] == "app.lambda_handler"
+    assert len(layer_refs) == 1
+    layer = resources[layer_refs[0]]
+    assert layer_refs[0].startswith("SharedLayer")
+    assert layer["Type"] == "AWS::Lambda::LayerVersion"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+@pytest.mark.parametrize(
+    ("function_id", "code_dir", "timeout", "memory"),
+    [
+        ("StreamConsumerFunction", "stream_consumer", 60, 512),
+        ("AggregatorFunction", "aggregator", 60, 1024),
+        ("CompactionFunction", "compaction", 900, 1024),
+        ("DlqRedriveFunction", "dlq_redrive", 300, 512),
+    ],
+)
+def test_function_code_timeout_and_memory(
+    resources: dict[str, dict[str, Any]], function_id: str, code_dir: str, timeout: int, memory: int
+) -> None:
+    # GIVEN the translated function
+    properties = resources[function_id]["Properties"]
+
+    # WHEN its code location and limits are read
+    code_key = properties["Code"]["S3Key"]
+
+    # THEN the code comes from functions/<dir>/ and the limits are the documented ones
+    assert code_key == f"functions/{code_dir}"
+    assert properties["Timeout"] == timeout
+    assert properties["MemorySize"] == memory
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_environment_covers_exactly_what_the_handler_reads(
+    resources: dict[str, dict[str, Any]], function_id: str
+) -> None:
+    # GIVEN the variables DESIGN.md says this function reads, plus its documented extras
+    expected = {name for name, readers in DESIGN_ENV.items() if function_id in readers}
+    expected |= EXTRA_ENV.get(function_id, set()) | POWERTOOLS_ENV
+
+    # WHEN the translated function's environment (Globals merged) is read
+    variables: dict[str, Any] = resources[function_id]["Properties"]["Environment"]["Variables"]
+
+    # THEN it holds exactly those variables, each bound to the right resource, parameter or prefix
+    assert set(variables) == expected
+    assert {name: variables[name] for name in expected} == {name: ENV_VALUES[name] for name in expected}
+
+
+def test_max_message_bytes_ties_the_queue_to_the_consumer(
+    translated: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN the queue and the consumer
+    queue = resources["ChangeQueue"]["Properties"]
+    consumer_env = resources["StreamConsumerFunction"]["Properties"]["Environment"]["Variables"]
+
+    # WHEN the size limits are compared
+    limit = parameter(translated, queue["MaximumMessageSize"])
+
+    # THEN both come from MaxMessageBytes, bounded by SQS's limits
+    assert queue["MaximumMessageSize"] == consumer_env["MAX_MESSAGE_BYTES"] == {"Ref": "MaxMessageBytes"}
+    assert (limit["MinValue"], limit["MaxValue"], limit["Default"]) == (1024, 1048576, 262144)
+
+
+def test_stream_mapping_bisects_retries_finitely_and_sends_failures_to_the_failure_queue(
+    translated: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN the DynamoDB Streams event source mapping of the consumer
+    mapping = mapping_of(resources, "StreamConsumerFunction")
+
+    # WHEN its retry settings are resolved to their parameters
+    retries = parameter(translated, mapping["MaximumRetryAttempts"])
+    record_age = parameter(translated, mapping["MaximumRecordAgeInSeconds"])
+
+    # THEN a poison batch is bisected, retried a finite number of times, and then recorded
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["ChangeTable", "StreamArn"]}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert retries["Default"] == 5
+    assert 0 <= retries["MinValue"] <= retries["MaxValue"] <= 10000  # -1 (forever) is not allowed
+    assert record_age["Default"] == 21600
+    assert 60 <= record_age["MinValue"] <= record_age["MaxValue"] <= 86400  # within the stream's 24 h
+    assert mapping["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}}
+    }
+    assert parameter(translated, mapping["BatchSize"])["Default"] == 1000
+    assert parameter(translated, mapping["MaximumBatchingWindowInSeconds"])["Default"] == 5
+
+
+def test_sqs_mapping_reports_partial_failures_and_batches(
+    translated: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN the SQS event source mapping of the aggregator
+    mapping = mapping_of(resources, "AggregatorFunction")
+
+    # WHEN its batching window is resolved
+    window = parameter(translated, mapping["MaximumBatchingWindowInSeconds"])
+
+    # THEN it reads ChangeQueue, reports item failures, and batches up to 5 minutes
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["ChangeQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert (window["Default"], window["MaxValue"]) == (60, 300)
+    assert window["MinValue"] >= 1  # SQS needs a window for batches above 10
+    assert parameter(translated, mapping["BatchSize"])["Default"] == 1000
+
+
+def test_change_queue_redrives_to_the_dlq_and_outlasts_the_aggregator(
+    translated: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN the queues and the aggregator
+    queue = resources["ChangeQueue"]["Properties"]
+    aggregator_timeout = resources["AggregatorFunction"]["Properties"]["Timeout"]
+    window = parameter(
+        translated, mapping_of(resources, "AggregatorFunction")["MaximumBatchingWindowInSeconds"]
+    )
+
+    # WHEN the redrive policy and visibility timeout are read
+    redrive = queue["RedrivePolicy"]
+
+    # THEN 3 failed receives move a message to ChangeDLQ, and no message reappears while in flight
+    assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": ["ChangeDLQ", "Arn"]}, "maxReceiveCount": 3}
+    assert queue["VisibilityTimeout"] >= 6 * aggregator_timeout + window["MaxValue"]
+    assert queue["MessageRetentionPeriod"] == 4 * 86400
+    for queue_id in ("ChangeQueue", "ChangeDLQ", "StreamFailureQueue"):
+        assert resources[queue_id]["Properties"]["SqsManagedSseEnabled"] is True
+    for queue_id in ("ChangeDLQ", "StreamFailureQueue"):
+        assert resources[queue_id]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    assert "FifoQueue" not in queue
+
+
+def test_change_table_streams_new_and_old_images(resources: dict[str, dict[str, Any]]) -> None:
+    # GIVEN the table
+    table = resources["ChangeTable"]["Properties"]
+
+    # WHEN its keys and features are read
+    keys = {key["AttributeName"]: key["KeyType"] for key in table["KeySchema"]}
+
+    # THEN it is on-demand, streams both images, expires by TTL and has PITR
+    assert keys == {"pk": "HASH", "sk": "RANGE"}
+    assert table["TableName"] == {"Fn::Sub": "${AWS::StackName}-changes"}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_bucket_lifecycle_tiers_raw_and_expires_claims_after_the_queues(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    # GIVEN the bucket's lifecycle rules
+    raw = lifecycle_rule(resources, "raw-tiering")
+    claims = lifecycle_rule(resources, "expire-claims")
+
+    # WHEN the claim expiry is compared with how long a claim can still be referenced
+    longest_reference_days = (
+        resources["ChangeQueue"]["Properties"]["MessageRetentionPeriod"]
+        + resources["ChangeDLQ"]["Properties"]["MessageRetentionPeriod"]
+    ) / 86400
+
+    # THEN raw/ moves to IA at 30 and Glacier at 90 days, old versions go after 7 days,
+    # claims outlive queue + DLQ retention, and stale multipart uploads are aborted
+    assert raw["Prefix"] == "raw/"
+    assert {t["StorageClass"]: t["TransitionInDays"] for t in raw["Transitions"]} == {
+        "STANDARD_IA": 30,
+        "GLACIER": 90,
+    }
+    assert lifecycle_rule(resources, "expire-noncurrent-versions")["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": 7
+    }
+    assert claims["Prefix"] == "claims/"
+    assert claims["ExpirationInDays"] > longest_reference_days
+    assert lifecycle_rule(resources, "abort-incomplete-multipart-uploads")[
+        "AbortIncompleteMultipartUpload"
+    ] == {"DaysAfterInitiation": 1}
+
+
+def test_bucket_is_private_encrypted_versioned_and_tls_only(resources: dict[str, dict[str, Any]]) -> None:
+    # GIVEN the bucket and its policy
+    bucket = resources["DataBucket"]["Properties"]
+    statements = resources["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    # WHEN the TLS statement is looked up
+    tls_denials = [
+        statement
+        for statement in statements
+        if statement["Effect"] == "Deny"
+        and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+
+    # THEN every public path is closed, objects are encrypted and versioned, and plain HTTP is denied
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert resources["DataBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "DataBucket"}
+    assert len(tls_denials) == 1
+    assert tls_denials[0]["Action"] == "s3:*"
+    assert tls_denials[0]["Principal"] == "*"
+    assert {render(resource) for resource in tls_denials[0]["Resource"]} == {
+        "DataBucket.Arn",
+        "${DataBucket.Arn}/*",
+    }
+
+
+def test_no_allow_statement_has_a_wildcard_action(translated: dict[str, Any]) -> None:
+    # GIVEN every policy statement in the translated template (inline, SAM-generated, resource policies)
+    statements = [node for node in walk(translated["Resources"]) if "Effect" in node and "Action" in node]
+
+    # WHEN the Allow statements' actions are collected
+    allowed = [
+        (statement, as_list(statement["Action"]))
+        for statement in statements
+        if statement["Effect"] == "Allow"
+    ]
+
+    # THEN none uses a wildcard action or NotAction
+    assert allowed
+    assert [statement for statement, actions in allowed if any("*" in action for action in actions)] == []
+    assert [
+        node
+        for node in walk(translated["Resources"])
+        if node.get("Effect") == "Allow" and "NotAction" in node
+    ] == []
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_execution_role_grants_exactly_the_least_privilege_set(
+    resources: dict[str, dict[str, Any]], function_id: str
+) -> None:
+    # GIVEN the function's execution role
+    role = role_of(resources, function_id)
+
+    # WHEN its inline grants and managed policies are collected
+    managed = [render(arn) for arn in role.get("ManagedPolicyArns", [])]
+
+    # THEN the inline grants are exactly the documented ones, and no broad managed policy is attached
+    assert grants(role) == EXPECTED_GRANTS[function_id]
+    assert [arn for arn in managed if "FullAccess" in arn or "AdministratorAccess" in arn] == []
+
+
+def test_compaction_is_scheduled_and_may_reinvoke_itself(
+    translated: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN the compaction function and its schedules
+    function = resources["CompactionFunction"]["Properties"]
+    schedules = [
+        resource["Properties"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Scheduler::Schedule"
+        and resource["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["CompactionFunction", "Arn"]}
+    ]
+
+    # WHEN the name it invokes is compared with its own name
+    (invoke_arn,) = [
+        resource
+        for action, resource in grants(role_of(resources, "CompactionFunction"))
+        if action == "lambda:InvokeFunction"
+    ]
+
+    # THEN it has a fixed name that its invoke permission targets, a nightly schedule from the
+    # CompactionSchedule parameter, and room for large partitions
+    assert function["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-compaction"}
+    assert invoke_arn.endswith(":function:${AWS::StackName}-compaction")
+    assert len(schedules) == 1
+    assert schedules[0]["ScheduleExpression"] == {"Ref": "CompactionSchedule"}
+    assert translated["Parameters"]["CompactionSchedule"]["Default"] == "cron(15 0 * * ? *)"
+    assert "State" not in schedules[0] or schedules[0]["State"] == "ENABLED"
+    assert function["EphemeralStorage"] == {"Size": 2048}
+    assert parameter(translated, function["Environment"]["Variables"]["LOOKBACK_DAYS"])["Default"] == 2
+    target_bytes = parameter(translated, function["Environment"]["Variables"]["COMPACTION_TARGET_BYTES"])
+    assert target_bytes["Default"] == 134217728
+
+
+def test_redrive_schedule_is_off_unless_configured(
+    translated: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN the redrive function's schedules
+    schedules = [
+        resource["Properties"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Scheduler::Schedule"
+        and resource["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["DlqRedriveFunction", "Arn"]}
+    ]
+
+    # WHEN the controlling condition is read
+    condition = translated["Conditions"]["HasRedriveSchedule"]
+
+    # THEN with the default (empty) RedriveSchedule the schedule is disabled: manual invoke only
+    assert translated["Parameters"]["RedriveSchedule"]["Default"] == ""
+    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RedriveSchedule"}, ""]}]}
+    assert len(schedules) == 1
+    assert schedules[0]["State"] == {"Fn::If": ["HasRedriveSchedule", "ENABLED", "DISABLED"]}
+    assert json.loads(schedules[0]["Target"]["Input"]) == {"max_messages": 1000, "dry_run": False}
+
+
+@pytest.mark.parametrize(
+    ("alarm_id", "namespace", "metric", "dimensions", "comparison", "threshold"),
+    [
+        (
+            "ChangeDLQDepthAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["ChangeDLQ", "QueueName"]}}],
+            "GreaterThanThreshold",
+            0,
+        ),
+        (
+            "StreamFailureQueueDepthAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["StreamFailureQueue", "QueueName"]}}],
+            "GreaterThanThreshold",
+            0,
+        ),
+        (
+            "LostRangesAlarm",
+            "Changelake",
+            "LostRanges",
+            [{"Name": "service", "Value": "changelake"}],
+            "GreaterThanOrEqualToThreshold",
+            1,
+        ),
+    ],
+)
+def test_alarms_watch_the_failure_paths(
+    resources: dict[str, dict[str, Any]],
+    alarm_id: str,
+    namespace: str,
+    metric: str,
+    dimensions: list[dict[str, Any]],
+    comparison: str,
+    threshold: int,
+) -> None:
+    # GIVEN the alarm
+    alarm = resources[alarm_id]
+
+    # WHEN its metric is read
+    properties = alarm["Properties"]
+
+    # THEN it fires on the first message or lost range
+    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
+    assert (properties["Namespace"], properties["MetricName"]) == (namespace, metric)
+    assert properties["Dimensions"] == dimensions
+    assert (properties["ComparisonOperator"], properties["Threshold"]) == (comparison, threshold)
+    assert properties["TreatMissingData"] == "notBreaching"
+
+
+def test_every_parameter_is_bounded(translated: dict[str, Any]) -> None:
+    # GIVEN the template's parameters
+    parameters: dict[str, dict[str, Any]] = translated["Parameters"]
+
+    # WHEN each is checked for bounds
+    unbounded = [
+        name
+        for name, spec in parameters.items()
+        if not (
+            "AllowedValues" in spec
+            or ("MinValue" in spec and "MaxValue" in spec)
+            or (spec["Type"] == "String" and "AllowedPattern" in spec)
+        )
+    ]
+
+    # THEN none is unbounded, and each has a default so `sam deploy` works without overrides
+    assert unbounded == []
+    assert [name for name, spec in parameters.items() if "Default" not in spec] == []
+
+
+def test_outputs_name_what_a_user_needs(translated: dict[str, Any]) -> None:
+    # GIVEN the template's outputs
+    outputs: dict[str, dict[str, Any]] = translated["Outputs"]
+
+    # WHEN their names are listed
+    names = set(outputs)
+
+    # THEN the table, stream, queues, bucket, layer and every function are there
+    assert {
+        "ChangeTableName",
+        "ChangeTableStreamArn",
+        "ChangeQueueUrl",
+        "ChangeDLQUrl",
+        "StreamFailureQueueUrl",
+        "DataBucketName",
+        "SharedLayerArn",
+        *(f"{function_id}Name" for function_id in FUNCTIONS),
+        *(f"{function_id}Arn" for function_id in FUNCTIONS),
+    } <= names

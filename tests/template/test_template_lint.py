@@ -1,0 +1,63 @@
+"""The template passes both linters with no finding at all, and samconfig.toml is what SAM users expect."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.template
+
+
+def test_sam_validate_lint_is_clean(sam_bin: Path, repo_root: Path, sam_env: dict[str, str]) -> None:
+    # GIVEN the SAM CLI and the repository's template
+    command = [str(sam_bin), "validate", "--lint", "--template", "template.yaml"]
+
+    # WHEN `sam validate --lint` runs on it
+    completed = subprocess.run(
+        command, capture_output=True, text=True, env=sam_env, cwd=repo_root, timeout=300, check=False
+    )
+
+    # THEN it reports a valid template and nothing else
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert completed.stdout.strip().endswith("template.yaml is a valid SAM Template"), output
+    assert len(completed.stdout.strip().splitlines()) == 1, output  # any lint finding adds lines
+
+
+def test_cfn_lint_has_zero_findings_including_informational(repo_root: Path) -> None:
+    # GIVEN the dev environment's cfn-lint, with informational checks switched on as well
+    from cfnlint.api import lint_file
+
+    # WHEN it lints the template
+    matches = lint_file(repo_root / "template.yaml", {"include_checks": ["I"], "regions": ["us-east-1"]})
+
+    # THEN there is no error, no warning and no informational finding
+    assert [str(match) for match in matches] == []
+
+
+def test_samconfig_deploys_default_and_prod_stacks(repo_root: Path) -> None:
+    # GIVEN samconfig.toml
+    with (repo_root / "samconfig.toml").open("rb") as handle:
+        config = tomllib.load(handle)
+
+    # WHEN its environments are read
+    default, prod = config["default"], config["prod"]
+
+    # THEN `sam build && sam deploy` and `sam deploy --config-env prod` target separate stacks,
+    # ask before changing anything, create IAM roles, and lint on validate
+    assert config["version"] == 0.1
+    assert default["global"]["parameters"]["stack_name"] == "changelake"
+    assert prod["global"]["parameters"]["stack_name"] == "changelake-prod"
+    assert default["build"]["parameters"] == {"cached": True, "parallel": True}
+    assert default["validate"]["parameters"]["lint"] is True
+    for environment in (default, prod):
+        deploy = environment["deploy"]["parameters"]
+        assert "CAPABILITY_IAM" in deploy["capabilities"].split()
+        assert deploy["confirm_changeset"] is True
+        assert deploy["resolve_s3"] is True
+        assert deploy["region"]
+        assert all("=" in override for override in deploy["parameter_overrides"])
+    assert "LogLevel=WARNING" in prod["deploy"]["parameters"]["parameter_overrides"]
