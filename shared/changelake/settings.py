@@ -11,15 +11,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from changelake.exceptions import ConfigurationError
 
-_SEGMENT = r"^(?!\.{1,2}$)[A-Za-z0-9_.\-]{1,128}$"
+_SEGMENT = r"^[A-Za-z0-9_.\-]{1,128}$"
 _BUCKET = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
 _QUEUE_URL = r"^https?://\S+$"
 
-Prefix = Annotated[str, Field(pattern=_SEGMENT)]
+
+def _not_dots_only(value: str) -> str:
+    if set(value) == {"."}:
+        raise ValueError("a prefix cannot be only dots")
+    return value
+
+
+Prefix = Annotated[str, Field(pattern=_SEGMENT), AfterValidator(_not_dots_only)]
 QueueUrl = Annotated[str, Field(pattern=_QUEUE_URL)]
 
 #: SQS's own bounds on a message body.
