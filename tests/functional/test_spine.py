@@ -40,7 +40,7 @@ def test_thousand_changes_over_three_hours_and_two_tables_land_in_their_partitio
         for record in read_jsonl_gz(stack, key):
             found[str(record["event_id"])] = (key, record)
     assert len(found) == len(records)
-    partitions = Counter()
+    partitions: Counter[str] = Counter()
     for source in records:
         key, record = found[source["eventID"]]
         partition = Partition.of_event_time(str(record["table"]), str(record["event_time"]))
