@@ -23,6 +23,8 @@ def sam_build(sam_bin: Path, repo_root: Path, build_dir: Path, cache_dir: Path, 
         str(build_dir),
         "--cache-dir",
         str(cache_dir),
+        "--no-cached",  # samconfig.toml turns caching on; a test builds from scratch
+        "--no-use-container",
     ]
     completed = subprocess.run(
         command, capture_output=True, text=True, env=env, cwd=repo_root, timeout=900, check=False
