@@ -20,6 +20,9 @@ _encode_string: Any = getattr(json.encoder, "c_encode_basestring", None) or json
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
+# Every decimal form DynamoDB may hand over ("+1", ".5", "1.", "01"); Decimal alone would also take
+# " 1", "1_000" and non-ASCII digits, which are not numbers DynamoDB produces.
+_NUMBER_FORM = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 
 #: DynamoDB's number bounds: 38 significant digits, magnitude 1E-130 to 9.9...9E+125.
 MAX_SIGNIFICANT_DIGITS = 38
@@ -51,17 +54,19 @@ def number_text(value: object) -> str:
 
 
 def _checked_number(value: str) -> str:
+    if _NUMBER_FORM.match(value) is None:
+        raise _BadValue(f"N is not a number: {value[:64]!r}")
     try:
         number = Decimal(value)
     except InvalidOperation:
         raise _BadValue(f"N is not a number: {value[:64]!r}") from None
-    if not number.is_finite():
-        raise _BadValue(f"N is not finite: {value[:64]!r}")
     if number:
-        digits = number.normalize().as_tuple().digits
-        if len(digits) > MAX_SIGNIFICANT_DIGITS:
+        # Count digits without normalize(): it rounds to the context's 28 digits, which would let
+        # 39+ significant digits through. as_tuple() has no leading zeros; strip trailing ones.
+        significant = len("".join(map(str, number.as_tuple().digits)).rstrip("0"))
+        if significant > MAX_SIGNIFICANT_DIGITS:
             raise _BadValue(
-                f"N has {len(digits)} significant digits, more than DynamoDB's {MAX_SIGNIFICANT_DIGITS}"
+                f"N has {significant} significant digits, more than DynamoDB's {MAX_SIGNIFICANT_DIGITS}"
             )
         if not _MIN_ADJUSTED_EXPONENT <= number.adjusted() <= _MAX_ADJUSTED_EXPONENT:
             raise _BadValue(f"N is outside DynamoDB's range: {value[:64]!r}")
