@@ -10,6 +10,7 @@ import json
 import math
 import re
 import time
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -19,7 +20,7 @@ from changelake.layout import check_table_name
 
 EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
 _SEQUENCE_NUMBER = re.compile(r"[0-9]{1,64}\Z")
-_EVENT_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")
+_EVENT_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\Z")
 #: Years a stream timestamp may fall in; anything else is a corrupt record, not a change.
 _MIN_EPOCH_SECONDS = 0
 _MAX_EPOCH_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
@@ -55,6 +56,11 @@ def event_time_text(approximate_creation: object) -> str:
     if type(approximate_creation) is int:
         epoch_ms = approximate_creation * 1000
     elif type(approximate_creation) is float and math.isfinite(approximate_creation):
+        if not _MIN_EPOCH_SECONDS - 1 <= approximate_creation <= _MAX_EPOCH_SECONDS + 1:
+            # Checked before scaling: a huge float times 1000 is infinity, which round() refuses.
+            raise ConversionError(
+                f"dynamodb.ApproximateCreationDateTime is out of range: {approximate_creation}"
+            )
         epoch_ms = round(approximate_creation * 1000)  # nearest millisecond
     else:
         raise ConversionError("dynamodb.ApproximateCreationDateTime must be a number of epoch seconds")
@@ -88,7 +94,7 @@ def to_change_line(record: object) -> ChangeLine:
         raise ConversionError("a stream record must be an object")
     event_id = _string_field(record, "eventID")
     event_name = _required(record, "eventName", "")
-    if event_name not in EVENT_NAMES:
+    if type(event_name) is not str or event_name not in EVENT_NAMES:
         raise ConversionError(f"eventName must be INSERT, MODIFY or REMOVE, got {str(event_name)[:32]!r}")
     table = table_from_arn(_string_field(record, "eventSourceARN"))
     stream = _required(record, "dynamodb", "")
@@ -153,11 +159,20 @@ def parse_change_line(line: bytes) -> ChangeLine:
     event_time, sequence_number = record.get("event_time"), record.get("sequence_number")
     if type(event_id) is not str or not event_id:
         raise RecordRejected("change record has no event_id")
-    if type(event_time) is not str or _EVENT_TIME.match(event_time) is None:
+    if type(event_time) is not str or _EVENT_TIME.match(event_time) is None or not _real_time(event_time):
         raise RecordRejected("change record has no valid event_time")
     if type(sequence_number) is not str or _SEQUENCE_NUMBER.match(sequence_number) is None:
         raise RecordRejected("change record has no valid sequence_number")
     return ChangeLine(check_table_name(table), event_id, event_time, sequence_number, line)
+
+
+def _real_time(event_time: str) -> bool:
+    """Whether a well-formed ``event_time`` is a real instant (no February 30th, no hour 24)."""
+    try:
+        datetime.fromisoformat(event_time[:-1])
+    except ValueError:
+        return False
+    return True
 
 
 def order_key(change: ChangeLine) -> tuple[str, int, str]:
