@@ -164,6 +164,11 @@ class SqsQueue:
             "change_message_visibility", ReceiptHandle=receipt_handle, VisibilityTimeout=timeout_seconds
         )
 
+    def approximate_visible(self) -> int:
+        """Messages visible now (``ApproximateNumberOfMessages``), as SQS estimates them."""
+        response = self._call("get_queue_attributes", AttributeNames=["ApproximateNumberOfMessages"])
+        return int(response.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
+
     def approximate_depth(self) -> int:
         """Messages visible plus in flight, as SQS estimates them."""
         response = self._call(
