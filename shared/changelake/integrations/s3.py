@@ -122,5 +122,47 @@ class S3Store:
                 return
             token = response["NextContinuationToken"]
 
+    def head(self, key: str) -> ObjectInfo:
+        """The key's ETag and size; ``ObjectNotFoundError`` if it is missing."""
+        response = self._call("head_object", key, Key=key)
+        return ObjectInfo(key, str(response["ETag"]), int(response["ContentLength"]))
+
+    def create_multipart(
+        self, key: str, *, content_type: str = GZIP_CONTENT_TYPE, metadata: dict[str, str] | None = None
+    ) -> str:
+        """Start a multipart upload of ``key``; returns its upload ID. Nothing is visible until completed."""
+        kwargs: dict[str, Any] = {"Key": key, "ContentType": content_type}
+        if metadata:
+            kwargs["Metadata"] = metadata
+        return str(self._call("create_multipart_upload", key, **kwargs)["UploadId"])
+
+    def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        """Store part ``number`` (1-based; all but the last at least 5 MiB); returns its ETag."""
+        response = self._call("upload_part", key, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
+        return str(response["ETag"])
+
+    def complete_multipart(
+        self, key: str, upload_id: str, part_etags: list[str], *, if_none_match: bool = False
+    ) -> str:
+        """Make the uploaded parts (ETags in part order) the object ``key``, atomically; returns its ETag.
+
+        Completing an upload again is harmless on S3; ``ObjectNotFoundError`` (NoSuchUpload) means
+        the upload is gone (completed long ago, aborted, or expired).
+        """
+        kwargs: dict[str, Any] = {
+            "Key": key,
+            "UploadId": upload_id,
+            "MultipartUpload": {
+                "Parts": [{"PartNumber": i, "ETag": etag} for i, etag in enumerate(part_etags, start=1)]
+            },
+        }
+        if if_none_match:
+            kwargs["IfNoneMatch"] = "*"
+        return str(self._call("complete_multipart_upload", key, **kwargs)["ETag"])
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Discard an unfinished upload and its parts."""
+        self._call("abort_multipart_upload", key, Key=key, UploadId=upload_id)
+
     def delete(self, key: str) -> None:
         self._call("delete_object", key, Key=key)
