@@ -33,7 +33,7 @@ def _item(pk: str, sk: str) -> dict[str, Any]:
         "in_stock": {"BOOL": True},
         "discontinued": {"NULL": True},
         "colors": {"SS": ["red", "green"]},
-        "sizes": {"NS": ["1", "2.5", "100000000000000000000000000000000000001"]},
+        "sizes": {"NS": ["1", "2.5", "10000000000000000000000000000000000001"]},
         "thumbnails": {"BS": ["AAEC", "AwQF"]},
         "dimensions": {"M": {"w": {"N": "10"}, "h": {"N": "20.25"}, "unit": {"S": "cm"}}},
         "history": {"L": [{"S": "created"}, {"N": "1"}, {"M": {"by": {"S": "admin"}}}, {"L": []}]},
