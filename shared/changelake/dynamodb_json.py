@@ -83,7 +83,8 @@ def _string(value: object) -> str:
 
 
 def _binary(value: object) -> str:
-    if type(value) is not str or _BASE64.match(value) is None:
+    # Base64 comes in groups of four characters; "AAE" has the alphabet but does not decode.
+    if type(value) is not str or len(value) % 4 or _BASE64.match(value) is None:
         raise _BadValue("B must be a base64 string")
     return '"' + value + '"'
 
