@@ -154,3 +154,22 @@ _ERROR_BY_CODE: dict[str, type[DeliveryError]] = {
     **dict.fromkeys(_ACCESS_CODES, AccessDeniedError),
     **dict.fromkeys(_EXPIRED_CODES, StreamRangeExpiredError),
 }
+
+
+class CompactionError(ChangelakeError):
+    """A compaction run left work undone (a partition failed); raised after its summary is logged.
+
+    Raising makes Lambda's asynchronous retry (and the schedule's retry policy) run the event again;
+    partitions already compacted are then no-ops.
+    """
+
+    def __init__(self, message: str, summary: dict[str, object]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class CompactionInputError(ChangelakeError):
+    """A raw/ object of a partition holds something that is not a change record of that partition.
+
+    The partition is not published (nothing is lost: raw/ is untouched) and the run reports it.
+    """
