@@ -99,3 +99,5 @@ class RedriveSettings(_EnvironmentSettings):
     claims_prefix: Prefix = Field(default="claims", alias="CLAIMS_PREFIX")
     lost_prefix: Prefix = Field(default="lost", alias="LOST_PREFIX")
     max_redrives: int = Field(default=5, alias="MAX_REDRIVES", ge=1)
+    #: The consumer's schemas, so replayed stream records are checked exactly as the consumer does.
+    schema_dir: Path | None = Field(default=None, alias="SCHEMA_DIR")

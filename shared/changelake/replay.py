@@ -1,0 +1,507 @@
+"""Stream-failure replay: reading failed stream ranges back from DynamoDB Streams.
+
+The stream consumer's event source mapping sends an *invocation record* to the stream-failure
+queue when a batch fails past its retries. It holds only the range, never the records:
+
+    {"requestContext": {...}, "responseContext": {...}, "version": "1.0", "timestamp": "...",
+     "DDBStreamBatchInfo": {"shardId": "...", "startSequenceNumber": "...",
+                            "endSequenceNumber": "...", "approximateArrivalOfFirstRecord": "...",
+                            "approximateArrivalOfLastRecord": "...", "batchSize": N,
+                            "streamArn": "arn:aws:dynamodb:...:table/<t>/stream/<label>"}}
+
+For each, the replayer reads the shard from ``startSequenceNumber`` through ``endSequenceNumber``,
+converts the records to the format Lambda delivers and hands them to the consumer's own
+``StreamConsumer.process``. The failure record is deleted only when the whole range is in SQS (or
+quarantine). A range the stream no longer holds is reported under ``lost/`` and its failure
+record is kept (hidden for a while, so scheduled runs do not hot-loop on it).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from changelake.clock import Clock, utc_now
+from changelake.consumer import StreamConsumer
+from changelake.exceptions import (
+    DeliveryError,
+    PreconditionFailedError,
+    RecordRejected,
+    StreamRangeExpiredError,
+    map_client_error,
+)
+from changelake.integrations.clients import build_client
+from changelake.integrations.s3 import S3Store
+from changelake.integrations.sqs import MAX_BATCH_ENTRIES, SqsQueue
+from changelake.layout import UNKNOWN_TABLE, loss_report_key
+from changelake.quarantine import QuarantinedRecord, QuarantineWriter
+from changelake.records import table_from_arn
+from changelake.redrive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
+
+#: GetRecords returns at most this many records per call.
+GET_RECORDS_LIMIT = 1000
+#: Empty GetRecords pages in a row after which an open shard is taken to hold nothing more yet.
+MAX_EMPTY_PAGES = 5
+#: How long a failure record whose range is lost stays hidden before a later run reports it again.
+LOST_HOLD_SECONDS = 6 * 3600
+#: Service codes meaning the shard or stream no longer exists.
+_GONE_CODES = frozenset({"ResourceNotFoundException"})
+_DIGITS = r"^[0-9]{1,64}$"
+
+
+class MalformedFailureRecordError(RecordRejected):
+    """A stream-failure queue message is not a Lambda DynamoDB invocation record."""
+
+
+class StreamRangeIncompleteError(DeliveryError):
+    """The shard did not (yet) hold the whole range; the failure record is kept for a later run."""
+
+
+class _BatchInfo(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    shard_id: str = Field(alias="shardId", min_length=1, max_length=128)
+    start_sequence_number: str = Field(alias="startSequenceNumber", pattern=_DIGITS)
+    end_sequence_number: str = Field(alias="endSequenceNumber", pattern=_DIGITS)
+    stream_arn: str = Field(alias="streamArn", min_length=1, max_length=2048)
+    approximate_arrival_of_first_record: str | None = Field(
+        default=None, alias="approximateArrivalOfFirstRecord"
+    )
+    batch_size: int | None = Field(default=None, alias="batchSize")
+
+
+class _InvocationRecord(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    batch_info: _BatchInfo = Field(alias="DDBStreamBatchInfo")
+
+
+@dataclass(frozen=True, slots=True)
+class FailedRange:
+    """One failed stream batch: sequence numbers ``start`` through ``end`` of one shard."""
+
+    stream_arn: str
+    shard_id: str
+    start: str
+    end: str
+    table: str
+    first_arrival: str | None = None
+    batch_size: int | None = None
+
+    def holds(self, sequence_number: str) -> bool:
+        return int(self.start) <= int(sequence_number) <= int(self.end)
+
+
+def parse_failure_record(body: object) -> tuple[FailedRange, dict[str, Any]]:
+    """The range in one stream-failure queue body, and the body as parsed JSON."""
+    if not isinstance(body, str):
+        raise MalformedFailureRecordError("failure record body is not a string")
+    try:
+        document = json.loads(body)
+        info = _InvocationRecord.model_validate(document).batch_info
+    except (ValueError, ValidationError) as exc:
+        raise MalformedFailureRecordError(f"not a DynamoDB stream invocation record: {exc}"[:500]) from exc
+    if int(info.start_sequence_number) > int(info.end_sequence_number):
+        raise MalformedFailureRecordError("startSequenceNumber is after endSequenceNumber")
+    failed = FailedRange(
+        stream_arn=info.stream_arn,
+        shard_id=info.shard_id,
+        start=info.start_sequence_number,
+        end=info.end_sequence_number,
+        table=table_from_arn(info.stream_arn),
+        first_arrival=info.approximate_arrival_of_first_record,
+        batch_size=info.batch_size,
+    )
+    return failed, document
+
+
+def _epoch_seconds(value: object) -> object:
+    """``ApproximateCreationDateTime`` as Lambda delivers it: epoch seconds (boto3 gives a datetime)."""
+    if not isinstance(value, datetime):
+        return value
+    seconds = int((value - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() // 1)
+    micros = value.microsecond
+    return seconds if micros == 0 else seconds + micros / 1_000_000
+
+
+def _wire_value(attribute: Any) -> Any:
+    """One attribute value with binary data base64-encoded, as in the Lambda event."""
+    if not isinstance(attribute, dict):
+        return attribute
+    converted: dict[str, Any] = {}
+    for tag, value in attribute.items():
+        if tag == "B" and isinstance(value, bytes | bytearray):
+            converted[tag] = base64.b64encode(value).decode()
+        elif tag == "BS" and isinstance(value, list):
+            converted[tag] = [
+                base64.b64encode(item).decode() if isinstance(item, bytes) else item for item in value
+            ]
+        elif tag == "M" and isinstance(value, dict):
+            converted[tag] = {name: _wire_value(item) for name, item in value.items()}
+        elif tag == "L" and isinstance(value, list):
+            converted[tag] = [_wire_value(item) for item in value]
+        else:
+            converted[tag] = value
+    return converted
+
+
+def lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A GetRecords record (as boto3 returns it) in the format Lambda delivers to the consumer."""
+    converted: dict[str, Any] = {
+        key: value for key, value in record.items() if key not in ("dynamodb", "userIdentity")
+    }
+    stream = dict(record.get("dynamodb") or {})
+    if "ApproximateCreationDateTime" in stream:
+        stream["ApproximateCreationDateTime"] = _epoch_seconds(stream["ApproximateCreationDateTime"])
+    for image in ("Keys", "NewImage", "OldImage"):
+        if isinstance(stream.get(image), dict):
+            stream[image] = {name: _wire_value(value) for name, value in stream[image].items()}
+    converted["dynamodb"] = stream
+    converted["eventSourceARN"] = stream_arn
+    identity = record.get("userIdentity")
+    if isinstance(identity, dict):
+        # The API spells these PrincipalId/Type; Lambda's event principalId/type.
+        converted["userIdentity"] = {
+            "type": identity.get("Type", identity.get("type")),
+            "principalId": identity.get("PrincipalId", identity.get("principalId")),
+        }
+    return converted
+
+
+class StreamReader:
+    """Reads one shard range of a DynamoDB stream (``client=None`` builds one lazily)."""
+
+    def __init__(self, *, client: Any = None, max_empty_pages: int = MAX_EMPTY_PAGES) -> None:
+        self._client = client
+        self.max_empty_pages = max_empty_pages
+        self.requests = 0
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = build_client("dynamodbstreams")
+        return self._client
+
+    def _call(self, operation: str, resource: str, **kwargs: Any) -> Any:
+        self.requests += 1
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise map_client_error(exc, resource=resource) from exc
+
+    def pages(self, failed: FailedRange) -> Iterator[list[dict[str, Any]]]:
+        """The range's records in Lambda's format, a GetRecords page at a time.
+
+        Raises ``StreamRangeExpiredError`` when the stream no longer holds the start of the
+        range, and ``StreamRangeIncompleteError`` when the shard ends before the range does.
+        """
+        resource = f"{failed.stream_arn}/{failed.shard_id}"
+        iterator = self._call(
+            "get_shard_iterator",
+            resource,
+            StreamArn=failed.stream_arn,
+            ShardId=failed.shard_id,
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            SequenceNumber=failed.start,
+        ).get("ShardIterator")
+        end, empty = int(failed.end), 0
+        while iterator:
+            response = self._call("get_records", resource, ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
+            records = response.get("Records", [])
+            page = [
+                lambda_record(record, failed.stream_arn)
+                for record in records
+                if failed.holds(record["dynamodb"]["SequenceNumber"])
+            ]
+            if page:
+                yield page
+            if any(int(record["dynamodb"]["SequenceNumber"]) >= end for record in records):
+                return
+            empty = 0 if records else empty + 1
+            if empty >= self.max_empty_pages:
+                break
+            iterator = response.get("NextShardIterator")
+        raise StreamRangeIncompleteError(f"{resource}: the shard ended before sequence number {failed.end}")
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    """What one run did with the stream-failure queue."""
+
+    ranges_replayed: int = 0
+    records_replayed: int = 0
+    records_quarantined: int = 0
+    ranges_lost: int = 0
+    ranges_lost_already_reported: int = 0
+    ranges_failed: int = 0
+    malformed: int = 0
+    delete_failed: int = 0
+    remaining_estimate: int | None = None
+    stopped: str = "empty"
+    loss_reports: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ranges_replayed": self.ranges_replayed,
+            "records_replayed": self.records_replayed,
+            "records_quarantined": self.records_quarantined,
+            "ranges_lost": self.ranges_lost,
+            "ranges_lost_already_reported": self.ranges_lost_already_reported,
+            "ranges_failed": self.ranges_failed,
+            "malformed": self.malformed,
+            "delete_failed": self.delete_failed,
+            "remaining_estimate": self.remaining_estimate,
+            "stopped": self.stopped,
+            "loss_reports": self.loss_reports[:MAX_LISTED_IDS],
+            "errors": self.errors[:10],
+        }
+
+
+class StreamFailureReplayer:
+    """Replays the ranges in the stream-failure queue into ChangeQueue.
+
+    Delivery guarantee: at-least-once, never lost. A failure record is deleted only after every
+    record of its range is in ChangeQueue or quarantine (a retried range re-sends duplicates). A
+    range the stream no longer holds gets a loss report under ``lost/`` and its failure record
+    stays in the queue; a malformed failure record is quarantined whole before it is deleted.
+    """
+
+    def __init__(
+        self,
+        failures: SqsQueue,
+        consumer: StreamConsumer,
+        reader: StreamReader,
+        store: S3Store,
+        *,
+        lost_prefix: str = "lost",
+        quarantine_prefix: str = "quarantine",
+        lost_hold_seconds: int = LOST_HOLD_SECONDS,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.failures = failures
+        self.consumer = consumer
+        self.reader = reader
+        self.store = store
+        self.lost_prefix = lost_prefix
+        self.quarantine = QuarantineWriter(store, quarantine_prefix)
+        self.lost_hold_seconds = lost_hold_seconds
+        self.clock = clock
+
+    def run(self, max_records: int, deadline: Deadline) -> ReplayResult:
+        """Replay up to ``max_records`` failure records, stopping before ``deadline``."""
+        result = ReplayResult()
+        held: dict[str, str] = {}  # failure records to make visible again at the end
+        seen: set[str] = set()
+        handled = 0
+        try:
+            while True:
+                if handled >= max_records:
+                    result.stopped = "max_messages"
+                    break
+                if deadline.expired():
+                    result.stopped = "deadline"
+                    break
+                messages = self.failures.receive(
+                    min(MAX_BATCH_ENTRIES, max_records - handled), visibility_timeout=deadline.hold_seconds()
+                )
+                if not messages:
+                    result.stopped = "empty"
+                    break
+                handled += self._handle_batch(messages, result, deadline, held, seen)
+        except DeliveryError as exc:
+            result.stopped = "error"
+            result.errors.append(str(exc))
+        finally:
+            self._release(held, result)
+        try:
+            result.remaining_estimate = self.failures.approximate_visible()
+        except DeliveryError as exc:
+            result.errors.append(str(exc))
+        return result
+
+    def _handle_batch(
+        self,
+        messages: list[dict[str, Any]],
+        result: ReplayResult,
+        deadline: Deadline,
+        held: dict[str, str],
+        seen: set[str],
+    ) -> int:
+        """Handle one receive's failure records; returns how many were new to this run."""
+        new = 0
+        for message in messages:
+            message_id, receipt = str(message["MessageId"]), str(message["ReceiptHandle"])
+            if message_id in seen:
+                held[message_id] = receipt  # its visibility lapsed mid-run; it was handled already
+                continue
+            seen.add(message_id)
+            new += 1
+            if deadline.expired() or not self._handle(message, result, deadline):
+                held[message_id] = receipt
+        return new
+
+    def _release(self, held: dict[str, str], result: ReplayResult) -> None:
+        """Make held failure records visible again (if this fails, their timeout does it)."""
+        for receipt in held.values():
+            try:
+                self.failures.change_visibility(receipt, 0)
+            except DeliveryError as exc:
+                result.errors.append(f"visible again after the run's timeout: {exc}")
+
+    def _handle(self, message: dict[str, Any], result: ReplayResult, deadline: Deadline) -> bool:
+        """Deal with one failure record; False if it must be made visible again at the end."""
+        body, receipt = message.get("Body"), str(message["ReceiptHandle"])
+        try:
+            failed, document = parse_failure_record(body)
+        except RecordRejected as exc:
+            return self._quarantine(message, exc, result)
+        try:
+            sent, quarantined = self._replay(failed, deadline)
+        except StreamRangeExpiredError as exc:
+            return self._report_lost(message, failed, document, exc, result)
+        except DeliveryError as exc:
+            if exc.code in _GONE_CODES:
+                return self._report_lost(message, failed, document, exc, result)
+            result.ranges_failed += 1
+            result.errors.append(str(exc))
+            return False
+        result.ranges_replayed += 1
+        result.records_replayed += sent
+        result.records_quarantined += quarantined
+        self._delete(receipt, result)
+        return True
+
+    def _replay(self, failed: FailedRange, deadline: Deadline) -> tuple[int, int]:
+        sent = quarantined = 0
+        for page in self.reader.pages(failed):
+            outcome = self.consumer.process(page)
+            if outcome.failed_sequence_number is not None:
+                raise DeliveryError(
+                    f"{failed.stream_arn}/{failed.shard_id}: not all records reached the queue: "
+                    + "; ".join(outcome.errors[:3])
+                )
+            sent += outcome.records_sent
+            quarantined += outcome.quarantined
+            if deadline.expired():
+                raise DeliveryError(f"{failed.stream_arn}/{failed.shard_id}: deadline reached mid-range")
+        return sent, quarantined
+
+    def _report_lost(
+        self,
+        message: dict[str, Any],
+        failed: FailedRange,
+        document: dict[str, Any],
+        error: DeliveryError,
+        result: ReplayResult,
+    ) -> bool:
+        """Write the loss report (once per failure record) and hide the record for a while."""
+        now = self.clock()
+        body = str(message.get("Body"))
+        digest = hashlib.sha256(body.encode()).hexdigest()[:32]
+        key = loss_report_key(
+            self.lost_prefix, failed.table, _arrival_day(failed.first_arrival) or now.date(), digest
+        )
+        report = {
+            "reason": "the stream no longer holds this range",
+            "error_code": error.code,
+            "error": str(error),
+            "stream_arn": failed.stream_arn,
+            "table": failed.table,
+            "shard_id": failed.shard_id,
+            "start_sequence_number": failed.start,
+            "end_sequence_number": failed.end,
+            "batch_size": failed.batch_size,
+            "approximate_arrival_of_first_record": failed.first_arrival,
+            "detected_at": now.isoformat().replace("+00:00", "Z"),
+            "failure_message_id": message.get("MessageId"),
+            "failure_record": document,
+        }
+        payload = json.dumps(report, indent=2, sort_keys=True, default=str).encode()
+        try:
+            self.store.put(key, payload, content_type="application/json", if_none_match=True)
+        except PreconditionFailedError:
+            result.ranges_lost_already_reported += 1  # an earlier run wrote this record's report
+        except DeliveryError as exc:
+            result.ranges_failed += 1
+            result.errors.append(f"loss report not written: {exc}")
+            return False
+        else:
+            result.ranges_lost += 1
+        result.loss_reports.append(key)
+        try:
+            self.failures.change_visibility(str(message["ReceiptHandle"]), self.lost_hold_seconds)
+        except DeliveryError as exc:
+            result.errors.append(str(exc))
+        return True
+
+    def _quarantine(self, message: dict[str, Any], error: RecordRejected, result: ReplayResult) -> bool:
+        """File a malformed failure record whole in quarantine, then delete it from the queue."""
+        entry = QuarantinedRecord(
+            UNKNOWN_TABLE,
+            self.clock().date(),
+            error.reason,
+            message.get("Body"),
+            {"message_id": str(message.get("MessageId")), "source": "stream-failure-queue"},
+        )
+        try:
+            self.quarantine.write_folder(UNKNOWN_TABLE, entry.day, [entry])
+        except DeliveryError as exc:
+            result.ranges_failed += 1
+            result.errors.append(f"malformed failure record not quarantined: {exc}")
+            return False
+        result.malformed += 1
+        self._delete(str(message["ReceiptHandle"]), result)
+        return True
+
+    def _delete(self, receipt: str, result: ReplayResult) -> None:
+        """Delete a handled failure record (if this fails, a later run replays it again: duplicates)."""
+        try:
+            not_deleted = self.failures.delete_batch({"r": receipt})
+        except DeliveryError as exc:
+            result.delete_failed += 1
+            result.errors.append(str(exc))
+            return
+        result.delete_failed += len(not_deleted)
+        result.errors.extend(str(error) for error in not_deleted.values())
+
+    def sample(self, max_records: int) -> dict[str, Any]:
+        """A dry run: the queue's depth and the first few ranges; nothing is hidden or replayed."""
+        visible = self.failures.approximate_visible()
+        sample: list[dict[str, Any]] = []
+        for message in self.failures.receive(min(SAMPLE_SIZE, max_records), visibility_timeout=0):
+            item: dict[str, Any] = {"message_id": message["MessageId"]}
+            try:
+                failed, _ = parse_failure_record(message.get("Body"))
+            except RecordRejected as exc:
+                item["malformed"] = exc.reason
+            else:
+                item.update(
+                    table=failed.table,
+                    shard_id=failed.shard_id,
+                    start_sequence_number=failed.start,
+                    end_sequence_number=failed.end,
+                    batch_size=failed.batch_size,
+                    approximate_arrival_of_first_record=failed.first_arrival,
+                )
+            sample.append(item)
+        return {"failure_records_visible": visible, "sample": sample}
+
+
+def _arrival_day(text: str | None) -> date | None:
+    """The UTC day of an ISO 8601 timestamp from the invocation record, if readable."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC).date() if parsed.tzinfo else parsed.date()
