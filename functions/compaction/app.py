@@ -1,0 +1,43 @@
+"""CompactionFunction: raw/ hourly partitions -> compacted/, each event_id exactly once.
+
+Events: the EventBridge scheduled event (previous UTC day plus LOOKBACK_DAYS), the manual
+``{"table", "dt", "hour"?}`` event, and the hand-off event it sends itself when time runs short.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from changelake.compaction import CompactionService, Compactor
+from changelake.integrations.s3 import S3Store
+from changelake.observability import publish
+from changelake.settings import CompactionSettings
+
+settings = CompactionSettings.from_environ()
+logger, metrics, tracer = Logger(), Metrics(), Tracer()
+service = CompactionService(
+    Compactor(
+        S3Store(settings.bucket_name),
+        raw_prefix=settings.raw_prefix,
+        compacted_prefix=settings.compacted_prefix,
+        target_part_bytes=settings.target_part_bytes,
+        memory_budget_bytes=settings.memory_budget_bytes,
+        spill_dir=settings.spill_dir,
+    ),
+    lookback_days=settings.lookback_days,
+    reserve_seconds=settings.reserve_seconds,
+)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    summary = service.handle(event, context)
+    publish(metrics, summary.metrics(), bytes_metrics=frozenset({"BytesIn", "BytesOut"}))
+    logger.info("compaction run", extra={"summary": summary.as_dict()})
+    summary.raise_for_failures()
+    return summary.as_dict()

@@ -1,0 +1,579 @@
+"""Compaction: each hour of raw/ becomes the exactly-once compacted/ layer of DESIGN.md.
+
+Layout of one partition (``<compacted>/<table>/dt=YYYY-MM-DD/hour=HH/``)::
+
+    part-<generation>-00000.jsonl.gz   gzip JSON Lines, each event_id once, in DESIGN.md's order
+    part-<generation>-00001.jsonl.gz   ... only when the previous part passed the target size
+    _manifest.json                     the commit record: inputs, outputs, counts, when
+
+``<generation>`` is derived from the raw inputs (a digest of their keys, ETags and sizes), so the
+same inputs always give the same keys. Record lines are moved as bytes, never re-encoded.
+
+Order and duplicates: ``event_time``, then ``sequence_number`` as a number, then ``event_id``;
+of several copies of one change the one with the smallest line bytes is kept (see
+``changelake.compaction_sort``; redeliveries are byte-identical, differing copies are counted as
+``conflicts``).
+
+Publication (crash- and concurrency-safe):
+
+1. Parts are streamed as multipart uploads and left *open*: an open upload is invisible, so a run
+   that dies here leaves compacted/ exactly as it was (the bucket lifecycle aborts the uploads).
+2. Commit: ``_manifest.json`` is written with a conditional PUT, ``If-None-Match: *`` for the
+   first generation and ``If-Match: <ETag read>`` afterwards. It names the inputs and the open
+   uploads of the outputs. Of two concurrent runs exactly one commit wins; the loser aborts its
+   own uploads and re-evaluates the partition once (usually finding it already done).
+3. Promote: the winner completes each output upload (each appears atomically), then lists the
+   folder, re-reads the manifest's ETag and, only if it is still its own, deletes every other
+   ``part-*`` object (superseded generations, strays). Every step is idempotent and driven by the
+   manifest, so a run that dies after the commit is rolled forward by the next run; a lost
+   upload (aborted before it was completed) makes the next run rebuild the generation.
+
+What readers see: a reader of the manifest sees the old or the new generation. A reader globbing
+``hour=*/*.jsonl.gz`` (Athena, DuckDB; ``_manifest.json`` is hidden by its underscore) sees the
+old set until the first completion, then, for the few requests of step 3 (milliseconds), the new
+set together with the old one, then the new set. Rows are never missing; the overlap lasts only
+while step 3 runs, or, if a run dies inside step 3, until the next run (the handler raises, so
+Lambda's asynchronous retry runs again within minutes).
+
+Idempotence: a partition whose raw inputs equal the manifest's and whose folder holds exactly the
+manifest's outputs is left alone without a single write. A late raw file changes the inputs, so
+the next run covering the hour recompacts it. raw/ is never written or deleted.
+
+Delivery guarantee: exactly-once per partition in compacted/, as above; a partition whose raw/
+holds something that is not a change record of that hour is not published and reported failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+
+from changelake.clock import Clock, utc_now
+from changelake.compaction_io import PartsWriter, iter_gzip_lines
+from changelake.compaction_sort import DedupeSorter
+from changelake.exceptions import (
+    CompactionError,
+    CompactionInputError,
+    DeliveryError,
+    InvalidEventError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    RecordRejected,
+    UnsafeNameError,
+    map_client_error,
+)
+from changelake.integrations.clients import build_client
+from changelake.integrations.s3 import ObjectInfo, S3Store
+from changelake.layout import Partition, check_table_name, parse_partition_prefix, partition_key
+from changelake.records import parse_change_line
+
+MANIFEST_NAME = "_manifest.json"
+PART_PREFIX = "part-"
+RAW_SUFFIX = ".jsonl.gz"
+MANIFEST_FORMAT = 1
+#: Partitions named in one hand-off invocation (keeps the async payload far below Lambda's limit).
+HANDOFF_BATCH = 1000
+_DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_HOUR = re.compile(r"\d{2}\Z")
+
+
+# ---------------------------------------------------------------- events
+
+
+class ManualEvent(BaseModel):
+    """``{"table": ..., "dt": "YYYY-MM-DD", "hour": "HH"}`` (hour optional: the whole day)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    table: StrictStr
+    dt: StrictStr
+    hour: StrictStr | None = None
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        try:
+            return check_table_name(value)
+        except UnsafeNameError as exc:
+            raise ValueError(exc.reason) from None
+
+    @field_validator("dt")
+    @classmethod
+    def _dt(cls, value: str) -> str:
+        if _DT.match(value) is None:
+            raise ValueError("must be a date YYYY-MM-DD")
+        date.fromisoformat(value)  # ValueError for 2026-02-30
+        return value
+
+    @field_validator("hour")
+    @classmethod
+    def _hour(cls, value: str | None) -> str | None:
+        if value is not None and (_HOUR.match(value) is None or int(value) > 23):
+            raise ValueError("must be an hour 00 to 23")
+        return value
+
+
+class HandoffEvent(BaseModel):
+    """What a run that ran short of time sends to the next: the partitions still to do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    handoff: Literal["changelake.compaction"]
+    partitions: list[StrictStr] = Field(min_length=1)
+
+
+def _validated(model: type[BaseModel], event: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or "event"
+        raise InvalidEventError(name, error["msg"]) from None
+
+
+def is_scheduled_event(event: object) -> bool:
+    """An EventBridge (or EventBridge Scheduler) scheduled event."""
+    return isinstance(event, dict) and event.get("detail-type") == "Scheduled Event"
+
+
+def scheduled_days(today: date, lookback_days: int) -> list[date]:
+    """The previous UTC day and the ``lookback_days`` before it, oldest first."""
+    yesterday = today - timedelta(days=1)
+    return [yesterday - timedelta(days=back) for back in range(lookback_days, -1, -1)]
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(slots=True)
+class PartitionResult:
+    """What compacting one partition did. ``status``: compacted, completed, unchanged or empty."""
+
+    partition: Partition
+    status: str
+    generation: str = ""
+    rows_in: int = 0
+    rows_out: int = 0
+    duplicates_removed: int = 0
+    conflicts: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    uncompressed_bytes_in: int = 0
+    spilled_runs: int = 0
+    writes: int = 0
+
+
+@dataclass(slots=True)
+class CompactionSummary:
+    """A run's summary: what was done and what was handed on."""
+
+    trigger: str
+    partitions: int = 0
+    unchanged: int = 0
+    rows_in: int = 0
+    rows_out: int = 0
+    duplicates_removed: int = 0
+    conflicts: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    compacted: list[str] = field(default_factory=list)
+    handed_off: list[str] = field(default_factory=list)
+    handoff_invocations: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, result: PartitionResult) -> None:
+        if result.status in ("compacted", "completed"):
+            self.partitions += 1
+            self.compacted.append(result.partition.path)
+        elif result.status == "unchanged":
+            self.unchanged += 1
+        self.rows_in += result.rows_in
+        self.rows_out += result.rows_out
+        self.duplicates_removed += result.duplicates_removed
+        self.conflicts += result.conflicts
+        self.bytes_in += result.bytes_in
+        self.bytes_out += result.bytes_out
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def metrics(self) -> dict[str, int | float]:
+        return {
+            "PartitionsCompacted": self.partitions,
+            "PartitionsUnchanged": self.unchanged,
+            "PartitionsFailed": len(self.failed),
+            "PartitionsHandedOff": len(self.handed_off),
+            "RowsIn": self.rows_in,
+            "RowsOut": self.rows_out,
+            "DuplicatesRemoved": self.duplicates_removed,
+            "BytesIn": self.bytes_in,
+            "BytesOut": self.bytes_out,
+            "Seconds": round(self.seconds, 3),
+        }
+
+    def raise_for_failures(self) -> None:
+        """``CompactionError`` if a partition failed (so Lambda retries the event)."""
+        if self.failed:
+            raise CompactionError(
+                f"{len(self.failed)} partition(s) not compacted: {self.failed[:5]}", self.as_dict()
+            )
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def generation_of(inputs: Sequence[ObjectInfo]) -> str:
+    """The generation name of a set of raw inputs: equal inputs, equal output keys."""
+    text = "\n".join(f"{item.key}\t{item.etag}\t{item.size}" for item in sorted(inputs, key=lambda i: i.key))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def part_name(generation: str, index: int) -> str:
+    return f"{PART_PREFIX}{generation}-{index:05d}.jsonl.gz"
+
+
+def inputs_document(inputs: Sequence[ObjectInfo]) -> list[dict[str, Any]]:
+    return [{"key": item.key, "etag": item.etag, "size": item.size} for item in inputs]
+
+
+# ---------------------------------------------------------------- the compactor
+
+
+class Compactor:
+    """Compacts partitions of raw/ into compacted/ (see the module docstring for the protocol)."""
+
+    def __init__(
+        self,
+        store: S3Store,
+        *,
+        raw_prefix: str = "raw",
+        compacted_prefix: str = "compacted",
+        target_part_bytes: int = 128 * 1024 * 1024,
+        memory_budget_bytes: int = 128 * 1024 * 1024,
+        spill_dir: Path = Path("/tmp"),  # noqa: S108 - Lambda's scratch space
+        clock: Clock = utc_now,
+    ) -> None:
+        self.store = store
+        self.raw_prefix = raw_prefix
+        self.compacted_prefix = compacted_prefix
+        self.target_part_bytes = target_part_bytes
+        self.memory_budget_bytes = memory_budget_bytes
+        self.spill_dir = spill_dir
+        self.clock = clock
+
+    # -- planning
+
+    def tables(self) -> list[str]:
+        """Every table folder under raw/ (folders that are not safe table names are ignored)."""
+        names = []
+        for folder in self.store.list_folders(f"{self.raw_prefix}/"):
+            name = folder[len(self.raw_prefix) + 1 :].rstrip("/")
+            try:
+                names.append(check_table_name(name))
+            except UnsafeNameError:
+                continue  # never written by the aggregator; not a table
+        return names
+
+    def partitions_of_day(self, table: str, day: date) -> list[Partition]:
+        """The hours of ``table`` on ``day`` that have a raw/ folder."""
+        partitions = []
+        for folder in self.store.list_folders(f"{self.raw_prefix}/{table}/dt={day.isoformat()}/"):
+            try:
+                partitions.append(parse_partition_prefix(self.raw_prefix, folder))
+            except UnsafeNameError:
+                continue  # not an hour=HH folder
+        return partitions
+
+    def plan_scheduled(self, today: date, lookback_days: int) -> list[Partition]:
+        days = scheduled_days(today, lookback_days)
+        return [p for table in self.tables() for day in days for p in self.partitions_of_day(table, day)]
+
+    def plan_manual(self, event: ManualEvent) -> list[Partition]:
+        day = date.fromisoformat(event.dt)
+        if event.hour is not None:
+            return [Partition(event.table, day, int(event.hour))]
+        return self.partitions_of_day(event.table, day)
+
+    # -- one partition
+
+    def compact(self, partition: Partition) -> PartitionResult:
+        """Bring one partition of compacted/ up to date with raw/ (idempotent)."""
+        try:
+            return self._compact_once(partition)
+        except PreconditionFailedError:
+            # Another run committed first; our uploads are aborted. Look again: usually done.
+            return self._compact_once(partition)
+
+    def _compact_once(self, partition: Partition) -> PartitionResult:
+        inputs = self._inputs(partition)
+        if not inputs:
+            return PartitionResult(partition, "empty")
+        manifest, etag = self._read_manifest(partition)
+        if manifest is not None and manifest.get("inputs") == inputs_document(inputs):
+            writes = self._promote(partition, manifest, etag)
+            if writes is not None:
+                status = "completed" if writes else "unchanged"
+                return PartitionResult(
+                    partition, status, generation=str(manifest["generation"]), writes=writes
+                )
+        return self._build(partition, inputs, etag)
+
+    def _inputs(self, partition: Partition) -> list[ObjectInfo]:
+        prefix = partition.prefix(self.raw_prefix)
+        return [
+            item
+            for item in self.store.list_objects(prefix)
+            if item.key.endswith(RAW_SUFFIX) and "/" not in item.key[len(prefix) :]
+        ]
+
+    def manifest_key(self, partition: Partition) -> str:
+        return partition_key(self.compacted_prefix, partition, MANIFEST_NAME)
+
+    def _read_manifest(self, partition: Partition) -> tuple[dict[str, Any] | None, str | None]:
+        key = self.manifest_key(partition)
+        try:
+            body, etag = self.store.get_with_etag(key)
+        except ObjectNotFoundError:
+            return None, None
+        try:
+            manifest = json.loads(body)
+        except ValueError:
+            manifest = None  # unreadable: rebuilt and replaced (If-Match on its ETag)
+        return (manifest if isinstance(manifest, dict) else None), etag
+
+    def _build(self, partition: Partition, inputs: list[ObjectInfo], etag: str | None) -> PartitionResult:
+        started = time.monotonic()
+        generation = generation_of(inputs)
+        result = PartitionResult(partition, "compacted", generation=generation)
+        result.bytes_in = sum(item.size for item in inputs)
+        writer = PartsWriter(
+            self.store,
+            lambda index: partition_key(self.compacted_prefix, partition, part_name(generation, index)),
+            target_bytes=self.target_part_bytes,
+            metadata={"generation": generation},
+        )
+        try:
+            with DedupeSorter(self.spill_dir, self.memory_budget_bytes) as sorter:
+                for item in inputs:
+                    result.uncompressed_bytes_in += self._read_into(partition, item, sorter)
+                for entry in sorter.sorted_unique():
+                    writer.write(entry[3])
+                parts = writer.close()
+                result.rows_in, result.rows_out = sorter.rows_in, sorter.rows_out
+                result.duplicates_removed, result.conflicts = sorter.duplicates, sorter.conflicts
+                result.spilled_runs = sorter.spilled_runs
+            result.bytes_out = sum(part.bytes for part in parts)
+            manifest = {
+                "format": MANIFEST_FORMAT,
+                "table": partition.table,
+                "dt": partition.dt.isoformat(),
+                "hour": f"{partition.hour:02d}",
+                "generation": generation,
+                "compacted_at": self.clock().isoformat().replace("+00:00", "Z"),
+                "seconds": round(time.monotonic() - started, 3),
+                "inputs": inputs_document(inputs),
+                "outputs": [
+                    {
+                        "key": part.key,
+                        "rows": part.rows,
+                        "bytes": part.bytes,
+                        "uncompressed_bytes": part.uncompressed_bytes,
+                        "upload_id": part.upload_id,
+                        "part_etags": list(part.part_etags),
+                    }
+                    for part in parts
+                ],
+                "rows_in": result.rows_in,
+                "rows_out": result.rows_out,
+                "duplicates_removed": result.duplicates_removed,
+                "conflicts": result.conflicts,
+                "bytes_in": result.bytes_in,
+                "bytes_out": result.bytes_out,
+            }
+            body = json.dumps(manifest, indent=1).encode()
+            key = self.manifest_key(partition)
+            try:
+                new_etag = self.store.put(
+                    key, body, content_type="application/json", if_none_match=etag is None, if_match=etag
+                )
+            except ObjectNotFoundError as exc:  # If-Match on a manifest deleted meanwhile
+                raise PreconditionFailedError(str(exc), exc.code) from exc
+        except BaseException:
+            writer.abort()
+            raise
+        result.writes = 1 + (self._promote(partition, manifest, new_etag) or 0)
+        return result
+
+    def _read_into(self, partition: Partition, item: ObjectInfo, sorter: DedupeSorter) -> int:
+        hour_prefix = f"{partition.dt.isoformat()}T{partition.hour:02d}"
+        resource = f"s3://{self.store.bucket}/{item.key}"
+        size = 0
+        body = self.store.open(item.key)
+        try:
+            for number, line in enumerate(iter_gzip_lines(body, resource=resource), start=1):
+                try:
+                    change = parse_change_line(line)
+                except RecordRejected as exc:
+                    raise CompactionInputError(f"{resource} line {number}: {exc.reason}") from exc
+                if change.table != partition.table or not change.event_time.startswith(hour_prefix):
+                    raise CompactionInputError(f"{resource} line {number}: change of another partition")
+                size += len(line) + 1
+                sorter.add((change.event_time, int(change.sequence_number), change.event_id, line))
+        finally:
+            body.close()
+        return size
+
+    def _promote(self, partition: Partition, manifest: dict[str, Any], etag: str | None) -> int | None:
+        """Make ``manifest``'s outputs the live set; the writes made, or None if an output is lost."""
+        outputs = manifest.get("outputs")
+        if not isinstance(outputs, list):
+            return None
+        prefix = partition.prefix(self.compacted_prefix)
+        live = {o.key for o in self.store.list_objects(prefix + PART_PREFIX)}
+        writes = 0
+        for output in outputs:
+            key = str(output["key"])
+            if key in live:
+                continue
+            try:
+                self.store.complete_multipart(key, str(output["upload_id"]), list(output["part_etags"]))
+            except ObjectNotFoundError:
+                try:
+                    self.store.head(key)  # completed by a concurrent run in the meantime?
+                except ObjectNotFoundError:
+                    return None  # the upload was aborted before completion: rebuild
+            writes += 1
+        wanted = {str(output["key"]) for output in outputs}
+        extras = sorted(live - wanted)
+        if extras and self._manifest_etag(partition) == etag:
+            # Listed before this check, so no newer generation's part can be among them.
+            for key in extras:
+                self.store.delete(key)
+                writes += 1
+        return writes
+
+    def _manifest_etag(self, partition: Partition) -> str | None:
+        try:
+            return self.store.head(self.manifest_key(partition)).etag
+        except ObjectNotFoundError:
+            return None
+
+    # -- a run
+
+    def run(
+        self,
+        partitions: Iterable[Partition],
+        *,
+        trigger: str,
+        time_left: Callable[[], float] | None = None,
+        reserve_seconds: float = 0.0,
+        hand_off: Callable[[list[Partition]], int] | None = None,
+    ) -> CompactionSummary:
+        """Compact ``partitions`` in order; when ``time_left()`` (seconds) drops under the reserve,
+        ``hand_off`` the rest (it returns the invocations made) and stop."""
+        started = time.monotonic()
+        summary = CompactionSummary(trigger)
+        todo = list(partitions)
+        for index, partition in enumerate(todo):
+            if time_left is not None and hand_off is not None and time_left() < reserve_seconds:
+                rest = todo[index:]
+                summary.handoff_invocations = hand_off(rest)
+                summary.handed_off = [p.path for p in rest]
+                break
+            try:
+                summary.add(self.compact(partition))
+            except (DeliveryError, CompactionInputError) as exc:
+                summary.failed.append({"partition": partition.path, "error": str(exc)[:500]})
+        summary.seconds = time.monotonic() - started
+        return summary
+
+
+# ---------------------------------------------------------------- the function
+
+
+class SelfInvoker:
+    """Hands remaining partitions to a new asynchronous invocation of this function."""
+
+    def __init__(self, *, client: Any = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = build_client("lambda")
+        return self._client
+
+    def __call__(self, function_name: str, partitions: list[Partition]) -> int:
+        invocations = 0
+        for start in range(0, len(partitions), HANDOFF_BATCH):
+            payload = {
+                "handoff": "changelake.compaction",
+                "partitions": [p.path for p in partitions[start : start + HANDOFF_BATCH]],
+            }
+            try:
+                self.client.invoke(
+                    FunctionName=function_name, InvocationType="Event", Payload=json.dumps(payload).encode()
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise map_client_error(exc, resource=f"lambda:{function_name}") from exc
+            invocations += 1
+        return invocations
+
+
+class CompactionService:
+    """Turns a Lambda event into a compaction run: scheduled, manual or hand-off."""
+
+    def __init__(
+        self,
+        compactor: Compactor,
+        *,
+        lookback_days: int = 2,
+        reserve_seconds: float = 240.0,
+        invoker: Callable[[str, list[Partition]], int] | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.compactor = compactor
+        self.lookback_days = lookback_days
+        self.reserve_seconds = reserve_seconds
+        self.invoker = invoker or SelfInvoker()
+        self.clock = clock
+
+    def plan(self, event: object) -> tuple[str, list[Partition]]:
+        """The trigger and the partitions of ``event``; ``InvalidEventError`` names a bad field."""
+        if is_scheduled_event(event):
+            return "scheduled", self.compactor.plan_scheduled(self.clock().date(), self.lookback_days)
+        if not isinstance(event, dict):
+            raise InvalidEventError("event", "must be a JSON object")
+        if "handoff" in event:
+            handoff: HandoffEvent = _validated(HandoffEvent, event)
+            return "handoff", [_partition_of_path(path) for path in handoff.partitions]
+        manual: ManualEvent = _validated(ManualEvent, event)
+        return "manual", self.compactor.plan_manual(manual)
+
+    def handle(self, event: object, context: Any) -> CompactionSummary:
+        trigger, partitions = self.plan(event)
+        return self.compactor.run(
+            partitions,
+            trigger=trigger,
+            time_left=lambda: context.get_remaining_time_in_millis() / 1000.0,
+            reserve_seconds=self.reserve_seconds,
+            hand_off=lambda rest: self.invoker(context.function_name, rest),
+        )
+
+
+def _partition_of_path(path: str) -> Partition:
+    try:
+        return parse_partition_prefix("x", f"x/{path}/")
+    except UnsafeNameError as exc:
+        raise InvalidEventError("partitions", exc.reason) from None

@@ -1,0 +1,212 @@
+"""Streaming I/O for compaction: gzip JSON Lines in from S3, gzip parts out as multipart uploads.
+
+Memory stays flat: raw objects are decompressed a chunk at a time, and output is compressed and
+uploaded in 8 MiB multipart parts by a background thread (zlib releases the GIL, so compression
+overlaps the merge on a second core). The uploads are *left open*: an open multipart upload is
+invisible to every reader, so nothing is published until compaction commits its manifest and
+then completes the uploads (see ``changelake.compaction``).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from changelake.exceptions import CompactionInputError, map_client_error
+from changelake.integrations.s3 import S3Store
+
+#: Compressed bytes read from S3 per step while decompressing a raw object.
+READ_CHUNK_BYTES = 256 * 1024
+#: Uncompressed bytes handed to the compression thread at once (always whole lines).
+WRITE_CHUNK_BYTES = 1024 * 1024
+#: Multipart part size (S3's minimum for all but the last part is 5 MiB).
+UPLOAD_PART_BYTES = 8 * 1024 * 1024
+#: gzip level of compacted/ parts: written once, read many times, so the standard level.
+COMPACTED_COMPRESSION_LEVEL = 6
+_GZIP_WBITS = 31  # zlib's gzip container: header with mtime 0, so equal input gives equal bytes
+
+
+def iter_gzip_lines(body: Any, *, resource: str, chunk_bytes: int = READ_CHUNK_BYTES) -> Iterator[bytes]:
+    """The non-empty lines (without newline) of a gzip stream (one or more members) read from ``body``."""
+    decompressor = zlib.decompressobj(_GZIP_WBITS)
+    tail = b""
+    pending = False  # inside a gzip member that has not ended yet
+    while True:
+        try:
+            compressed = body.read(chunk_bytes)
+        except (ClientError, BotoCoreError) as exc:
+            raise map_client_error(exc, resource=resource) from exc
+        if not compressed:
+            break
+        while compressed:
+            try:
+                data = decompressor.decompress(compressed)
+            except zlib.error as exc:
+                raise CompactionInputError(f"{resource}: not valid gzip ({exc})") from exc
+            pending = not decompressor.eof
+            if decompressor.eof:
+                compressed = decompressor.unused_data
+                decompressor = zlib.decompressobj(_GZIP_WBITS)
+            else:
+                compressed = b""
+            if data:
+                lines = (tail + data).split(b"\n")
+                tail = lines.pop()
+                yield from (line for line in lines if line)
+    if pending:
+        raise CompactionInputError(f"{resource}: gzip stream is truncated")
+    if tail:
+        yield tail
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPart:
+    """One output file uploaded but not yet completed (invisible until ``complete_multipart``)."""
+
+    key: str
+    upload_id: str
+    part_etags: tuple[str, ...]
+    rows: int
+    bytes: int
+    uncompressed_bytes: int
+
+
+class PartsWriter:
+    """Writes sorted lines as gzip parts of about ``target_bytes`` (compressed) each.
+
+    A part is closed after the first write chunk that takes it to ``target_bytes``, so files are
+    split only past the target and the split points depend only on the data. Use ``close`` to get
+    the open parts, or ``abort`` to discard every upload started (also after ``close``).
+    """
+
+    def __init__(
+        self,
+        store: S3Store,
+        key_of: Callable[[int], str],
+        *,
+        target_bytes: int,
+        level: int = COMPACTED_COMPRESSION_LEVEL,
+        upload_part_bytes: int = UPLOAD_PART_BYTES,
+        chunk_bytes: int = WRITE_CHUNK_BYTES,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        self.store = store
+        self.key_of = key_of
+        self.target_bytes = target_bytes
+        self.level = level
+        self.upload_part_bytes = upload_part_bytes
+        self.chunk_bytes = chunk_bytes
+        self.metadata = metadata
+        self.parts: list[OpenPart] = []
+        self._started: list[tuple[str, str]] = []  # (key, upload_id) of every upload created
+        self._lines: list[bytes] = []
+        self._line_bytes = 0
+        self._rows = 0
+        self._queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="compaction-parts", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def write(self, line: bytes) -> None:
+        """Append one line (without newline)."""
+        self._lines.append(line)
+        self._line_bytes += len(line) + 1
+        if self._line_bytes >= self.chunk_bytes:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._lines:
+            self._queue.put((b"\n".join(self._lines) + b"\n", len(self._lines)))
+            self._lines, self._line_bytes = [], 0
+
+    def close(self) -> list[OpenPart]:
+        """Finish the last part; returns every part, uploaded and still open."""
+        self._hand_over()
+        self._finish_thread()
+        if self._error is not None:
+            raise self._error
+        return list(self.parts)
+
+    def abort(self) -> None:
+        """Discard every upload this writer started (best effort: the bucket lifecycle aborts the rest)."""
+        self._finish_thread()
+        for key, upload_id in self._started:
+            self.store.abort_multipart(key, upload_id)
+
+    def _finish_thread(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def _work(self) -> None:
+        state: _PartState | None = None
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain, so the producer never blocks
+            try:
+                data, rows = item
+                if state is None:
+                    key = self.key_of(len(self.parts))
+                    upload_id = self.store.create_multipart(key, metadata=self.metadata)
+                    self._started.append((key, upload_id))
+                    state = _PartState(
+                        key, upload_id, zlib.compressobj(self.level, zlib.DEFLATED, _GZIP_WBITS)
+                    )
+                state.rows += rows
+                state.uncompressed += len(data)
+                state.buffer += state.compressor.compress(data)
+                if len(state.buffer) >= self.upload_part_bytes:
+                    self._upload(state)
+                if state.size >= self.target_bytes:
+                    self._finish(state)
+                    state = None
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer thread, which raises it
+                self._error = exc
+        if state is not None and self._error is None:
+            try:
+                self._finish(state)
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer thread, which raises it
+                self._error = exc
+
+    def _upload(self, state: _PartState) -> None:
+        body = bytes(state.buffer)
+        state.buffer.clear()
+        state.etags.append(self.store.upload_part(state.key, state.upload_id, len(state.etags) + 1, body))
+        state.uploaded += len(body)
+
+    def _finish(self, state: _PartState) -> None:
+        state.buffer += state.compressor.flush()
+        self._upload(state)
+        self.parts.append(
+            OpenPart(
+                state.key, state.upload_id, tuple(state.etags), state.rows, state.uploaded, state.uncompressed
+            )
+        )
+
+
+class _PartState:
+    __slots__ = ("buffer", "compressor", "etags", "key", "rows", "uncompressed", "upload_id", "uploaded")
+
+    def __init__(self, key: str, upload_id: str, compressor: Any) -> None:
+        self.key = key
+        self.upload_id = upload_id
+        self.compressor = compressor
+        self.buffer = bytearray()
+        self.etags: list[str] = []
+        self.rows = 0
+        self.uploaded = 0
+        self.uncompressed = 0
+
+    @property
+    def size(self) -> int:
+        return self.uploaded + len(self.buffer)
