@@ -81,9 +81,11 @@ class CompactionSettings(_EnvironmentSettings):
         default=128 * 1024 * 1024, alias="COMPACTION_TARGET_BYTES", ge=5 * 1024 * 1024
     )
     memory_budget_bytes: int = Field(
-        default=256 * 1024 * 1024, alias="COMPACTION_MEMORY_BUDGET_BYTES", ge=1024 * 1024
+        default=128 * 1024 * 1024, alias="COMPACTION_MEMORY_BUDGET_BYTES", ge=1024 * 1024
     )
     spill_dir: Path = Field(default=Path("/tmp"), alias="COMPACTION_SPILL_DIR")  # noqa: S108 - Lambda's scratch
+    #: Seconds of the Lambda deadline kept free: below it, remaining partitions are handed on.
+    reserve_seconds: float = Field(default=240.0, alias="COMPACTION_RESERVE_SECONDS", ge=0, le=880)
 
 
 class RedriveSettings(_EnvironmentSettings):
