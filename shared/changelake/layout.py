@@ -67,9 +67,13 @@ def parse_partition_prefix(layer_prefix: str, key_prefix: str) -> Partition:
         raise UnsafeNameError(f"{key_prefix!r} is not under {head!r}")
     table, _, rest = key_prefix[len(head) :].partition("/")
     match = _PARTITION.match(rest)
-    if match is None:
+    if match is None or int(match[2]) > 23:
         raise UnsafeNameError(f"{key_prefix!r} is not a partition folder")
-    return Partition(check_table_name(table), date.fromisoformat(match[1]), int(match[2]))
+    try:
+        day = date.fromisoformat(match[1])
+    except ValueError:
+        raise UnsafeNameError(f"{key_prefix!r} names a day that does not exist") from None
+    return Partition(check_table_name(table), day, int(match[2]))
 
 
 def quarantine_key(prefix: str, table: str, day: date, digest: str) -> str:
