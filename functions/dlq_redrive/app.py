@@ -46,7 +46,6 @@ if settings.stream_failure_queue_url:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event)
     summary = run_redrive(request, Deadline.of_context(context), redriver, replayer)
-    if not request.dry_run:
-        publish(metrics, redrive_metrics(summary))
+    publish(metrics, redrive_metrics(summary))
     logger.info("redrive finished", extra={"summary": summary})
     return summary
