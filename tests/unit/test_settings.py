@@ -1,0 +1,170 @@
+"""Settings per function: DESIGN.md defaults, and errors that name the bad variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from changelake.exceptions import ConfigurationError
+from changelake.settings import AggregatorSettings, CompactionSettings, ConsumerSettings, RedriveSettings
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/changelake-ChangeQueue"
+DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/changelake-ChangeDLQ"
+BUCKET = "changelake-data-123456789012"
+
+SettingsClass = (
+    type[ConsumerSettings] | type[AggregatorSettings] | type[CompactionSettings] | type[RedriveSettings]
+)
+
+REQUIRED: dict[SettingsClass, dict[str, str]] = {
+    ConsumerSettings: {"QUEUE_URL": QUEUE, "BUCKET_NAME": BUCKET},
+    AggregatorSettings: {"BUCKET_NAME": BUCKET},
+    CompactionSettings: {"BUCKET_NAME": BUCKET},
+    RedriveSettings: {"QUEUE_URL": QUEUE, "DLQ_URL": DLQ, "BUCKET_NAME": BUCKET},
+}
+
+
+def test_consumer_defaults() -> None:
+    # GIVEN only the required variables WHEN the consumer's settings are read
+    settings = ConsumerSettings.from_environ(REQUIRED[ConsumerSettings])
+    # THEN the values are given and the defaults are DESIGN.md's
+    assert settings.queue_url == QUEUE
+    assert settings.bucket_name == BUCKET
+    assert settings.max_message_bytes == 262_144
+    assert settings.quarantine_prefix == "quarantine"
+    assert settings.schema_dir is None
+
+
+def test_aggregator_defaults() -> None:
+    # GIVEN only BUCKET_NAME WHEN read THEN raw/ and quarantine/ are the defaults
+    settings = AggregatorSettings.from_environ(REQUIRED[AggregatorSettings])
+    assert settings.bucket_name == BUCKET
+    assert settings.raw_prefix == "raw"
+    assert settings.quarantine_prefix == "quarantine"
+
+
+def test_compaction_defaults() -> None:
+    # GIVEN only BUCKET_NAME WHEN read THEN raw/, compacted/ and two look-back days are the defaults
+    settings = CompactionSettings.from_environ(REQUIRED[CompactionSettings])
+    assert settings.raw_prefix == "raw"
+    assert settings.compacted_prefix == "compacted"
+    assert settings.lookback_days == 2
+
+
+def test_redrive_defaults() -> None:
+    # GIVEN the required variables WHEN read THEN both queues are kept and defaults apply
+    settings = RedriveSettings.from_environ(REQUIRED[RedriveSettings])
+    assert settings.queue_url == QUEUE
+    assert settings.dlq_url == DLQ
+    assert settings.max_message_bytes == 262_144
+    assert settings.quarantine_prefix == "quarantine"
+
+
+def test_values_override_defaults() -> None:
+    # GIVEN every optional variable set
+    environ = {
+        **REQUIRED[ConsumerSettings],
+        "MAX_MESSAGE_BYTES": "65536",
+        "QUARANTINE_PREFIX": "bad-records",
+        "SCHEMA_DIR": "/opt/schemas",
+        "UNRELATED": "ignored",
+    }
+    # WHEN read THEN they are used, typed
+    settings = ConsumerSettings.from_environ(environ)
+    assert settings.max_message_bytes == 65_536
+    assert settings.quarantine_prefix == "bad-records"
+    assert settings.schema_dir == Path("/opt/schemas")
+    compaction = CompactionSettings.from_environ(
+        {"BUCKET_NAME": BUCKET, "RAW_PREFIX": "r", "COMPACTED_PREFIX": "c", "LOOKBACK_DAYS": "0"}
+    )
+    assert (compaction.raw_prefix, compaction.compacted_prefix, compaction.lookback_days) == ("r", "c", 0)
+
+
+@pytest.mark.parametrize("size", ["1024", "1048576"])
+def test_message_size_bounds_are_inclusive(size: str) -> None:
+    # GIVEN MAX_MESSAGE_BYTES at SQS's bounds WHEN read THEN it is accepted
+    environ = {**REQUIRED[ConsumerSettings], "MAX_MESSAGE_BYTES": size}
+    assert ConsumerSettings.from_environ(environ).max_message_bytes == int(size)
+
+
+def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the variables in the process environment
+    monkeypatch.setenv("BUCKET_NAME", "from-the-env")
+    monkeypatch.setenv("RAW_PREFIX", "rawer")
+    # WHEN read without an explicit mapping THEN os.environ is used
+    settings = AggregatorSettings.from_environ()
+    assert (settings.bucket_name, settings.raw_prefix) == ("from-the-env", "rawer")
+
+
+@pytest.mark.parametrize(
+    ("cls", "missing"),
+    [(cls, name) for cls, required in REQUIRED.items() for name in required],
+    ids=lambda value: getattr(value, "__name__", value),
+)
+def test_missing_required_variable_is_named(cls: SettingsClass, missing: str) -> None:
+    # GIVEN every required variable but one
+    environ = {name: value for name, value in REQUIRED[cls].items() if name != missing}
+    # WHEN the settings are read THEN a ConfigurationError names the missing variable
+    with pytest.raises(ConfigurationError, match=missing) as info:
+        cls.from_environ(environ)
+    # AND only that one (the others were fine)
+    for other in REQUIRED[cls]:
+        if other != missing:
+            assert other not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("cls", "name", "value"),
+    [
+        (ConsumerSettings, "MAX_MESSAGE_BYTES", "abc"),
+        (ConsumerSettings, "MAX_MESSAGE_BYTES", "1023"),
+        (ConsumerSettings, "MAX_MESSAGE_BYTES", "1048577"),
+        (ConsumerSettings, "MAX_MESSAGE_BYTES", ""),
+        (ConsumerSettings, "MAX_MESSAGE_BYTES", "2.5"),
+        (RedriveSettings, "MAX_MESSAGE_BYTES", "0"),
+        (ConsumerSettings, "BUCKET_NAME", "My_Bucket"),
+        (ConsumerSettings, "BUCKET_NAME", "ab"),
+        (ConsumerSettings, "BUCKET_NAME", "s3://bucket"),
+        (ConsumerSettings, "BUCKET_NAME", ""),
+        (AggregatorSettings, "BUCKET_NAME", "bucket/with/slash"),
+        (CompactionSettings, "BUCKET_NAME", "-bucket"),
+        (ConsumerSettings, "QUEUE_URL", "not a url"),
+        (ConsumerSettings, "QUEUE_URL", "changelake-ChangeQueue"),
+        (ConsumerSettings, "QUEUE_URL", "ftp://queue"),
+        (ConsumerSettings, "QUEUE_URL", ""),
+        (RedriveSettings, "QUEUE_URL", "queue"),
+        (RedriveSettings, "DLQ_URL", "dlq"),
+        (ConsumerSettings, "QUARANTINE_PREFIX", "../x"),
+        (ConsumerSettings, "QUARANTINE_PREFIX", "."),
+        (ConsumerSettings, "QUARANTINE_PREFIX", ".."),
+        (ConsumerSettings, "QUARANTINE_PREFIX", "a/b"),
+        (ConsumerSettings, "QUARANTINE_PREFIX", ""),
+        (AggregatorSettings, "RAW_PREFIX", "../x"),
+        (AggregatorSettings, "RAW_PREFIX", "."),
+        (AggregatorSettings, "QUARANTINE_PREFIX", "q u"),
+        (CompactionSettings, "RAW_PREFIX", "raw/"),
+        (CompactionSettings, "COMPACTED_PREFIX", "../x"),
+        (CompactionSettings, "COMPACTED_PREFIX", "."),
+        (CompactionSettings, "LOOKBACK_DAYS", "-1"),
+        (CompactionSettings, "LOOKBACK_DAYS", "two"),
+        (CompactionSettings, "LOOKBACK_DAYS", "367"),
+    ],
+)
+def test_malformed_variable_is_named(cls: SettingsClass, name: str, value: str) -> None:
+    # GIVEN all required variables and one malformed value
+    environ = {**REQUIRED[cls], name: value}
+    # WHEN the settings are read THEN a ConfigurationError names the variable
+    with pytest.raises(ConfigurationError, match=f"{name}: ") as info:
+        cls.from_environ(environ)
+    assert cls.__name__ in str(info.value)
+
+
+def test_several_problems_are_all_named() -> None:
+    # GIVEN two bad variables and one missing
+    environ = {"BUCKET_NAME": "Bad_Bucket", "MAX_MESSAGE_BYTES": "1"}
+    # WHEN read THEN every one is named in the one error
+    with pytest.raises(ConfigurationError) as info:
+        ConsumerSettings.from_environ(environ)
+    for name in ("BUCKET_NAME", "MAX_MESSAGE_BYTES", "QUEUE_URL"):
+        assert name in str(info.value)
