@@ -1,0 +1,226 @@
+"""The benchmark suite: changelake side by side with the alternatives (``make bench``).
+
+Every measurement ("variant") runs in its own Python subprocess, so its peak RSS
+(``ru_maxrss``) is its own: interpreter, imports, input and work. Inputs are generated once per
+run, deterministically (seeded), and cached under ``bench/results/cache/`` so that every variant
+of a row reads the very same bytes. Times are the best of several repeats (the machine is shared,
+so the minimum is the least noisy estimate) and only ratios between variants of one run count.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pickle
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+CACHE = RESULTS / "cache"
+
+#: The template's memory sizes (template.yaml), for the memory checks and GB-seconds.
+CONSUMER_MEMORY_MB = 512
+AGGREGATOR_MEMORY_MB = 1024
+COMPACTION_MEMORY_MB = 1024
+#: Lambda's largest synchronous/event-source payload: the cap on a batch, whatever its size setting.
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+MAX_MESSAGE_BYTES = 262_144  # template default MaxMessageBytes
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ChangeQueue"
+BUCKET = "bench-bucket"
+SEED = 20261122
+
+
+# -- deterministic inputs ----------------------------------------------------------------------
+
+
+def cached(name: str, build: Callable[[], Any]) -> Any:
+    """``build()``'s value, pickled under ``bench/results/cache/<name>.pickle`` (built once per run)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"{name}.pickle"
+    if path.exists():
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+    value = build()
+    fd, tmp = tempfile.mkstemp(dir=CACHE)
+    with os.fdopen(fd, "wb") as handle:
+        pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return value
+
+
+def stream_records(count: int, *, seed: int = SEED, tables: tuple[str, ...] = ("orders",)) -> list[Any]:
+    """``count`` realistic ~1 KB DynamoDB stream records (every type, 38-digit numbers)."""
+    from changelake_local.stream_records import change_batch
+
+    def build() -> list[Any]:
+        return change_batch(random.Random(seed), count, tables=tables)
+
+    return list(cached(f"stream-{count}-{seed}-{'-'.join(tables)}", build))
+
+
+def event_text(records: list[Any]) -> str:
+    """The Lambda event as the runtime receives it (JSON text), so parsing it is part of the work."""
+    return json.dumps({"Records": records})
+
+
+def records_within(records: list[Any], payload_bytes: int = LAMBDA_PAYLOAD_BYTES) -> list[Any]:
+    """The longest prefix of ``records`` whose event fits Lambda's payload limit."""
+    total, kept = len('{"Records": []}'), []
+    for record in records:
+        total += len(json.dumps(record)) + 2
+        if total > payload_bytes:
+            break
+        kept.append(record)
+    return kept
+
+
+# -- fakes that record requests ----------------------------------------------------------------
+
+
+class FakeBody:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self, amount: int | None = None) -> bytes:
+        if amount is None:
+            data, self._data = self._data, b""
+            return data
+        data, self._data = self._data[:amount], self._data[amount:]
+        return data
+
+
+@dataclass
+class FakeSqsClient:
+    """An in-memory SQS client: accepts every entry and records each request and its payload."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    payloads: list[int] = field(default_factory=list)  # payload bytes of each request
+    bodies: list[str] = field(default_factory=list)
+    keep_bodies: bool = True
+
+    def _count(self, operation: str, payload: int) -> None:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+        self.payloads.append(payload)
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        payload = 0
+        for entry in Entries:
+            body = entry["MessageBody"]
+            payload += len(body.encode())
+            if self.keep_bodies:
+                self.bodies.append(body)
+        self._count("SendMessageBatch", payload)
+        return {
+            "Successful": [{"Id": entry["Id"], "MessageId": entry["Id"]} for entry in Entries],
+            "Failed": [],
+        }
+
+    def send_message(self, QueueUrl: str, MessageBody: str, **_: Any) -> dict[str, Any]:
+        self._count("SendMessage", len(MessageBody.encode()))
+        if self.keep_bodies:
+            self.bodies.append(MessageBody)
+        return {"MessageId": str(len(self.payloads))}
+
+
+@dataclass
+class FakeS3Client:
+    """An in-memory S3 client recording requests (objects kept so claims can be read back)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    objects: dict[str, bytes] = field(default_factory=dict)
+    bytes_put: int = 0
+    keep_objects: bool = True
+
+    def _count(self, operation: str) -> None:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+        self._count("PutObject")
+        self.bytes_put += len(Body)
+        if self.keep_objects:
+            self.objects[Key] = Body
+        return {"ETag": '"fake"'}
+
+    def get_object(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        self._count("GetObject")
+        return {"Body": FakeBody(self.objects[Key]), "ETag": '"fake"'}
+
+
+def sqs_event_records(bodies: list[str]) -> list[dict[str, Any]]:
+    """SQS event records (the format Lambda delivers) for ``bodies``."""
+    return [
+        {
+            "messageId": f"00000000-0000-0000-0000-{index:012d}",
+            "receiptHandle": f"handle-{index}",
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795780800000"},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ChangeQueue",
+            "awsRegion": "us-east-1",
+        }
+        for index, body in enumerate(bodies)
+    ]
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    wall: float  # best wall seconds
+    cpu: float  # process CPU seconds of that same repeat
+
+
+def best_of(work: Callable[[], object], repeats: int) -> Timing:
+    """The fastest of ``repeats`` runs of ``work`` (wall), with its CPU time."""
+    best: Timing | None = None
+    for _ in range(repeats):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        work()
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        if best is None or wall < best.wall:
+            best = Timing(wall, cpu)
+    assert best is not None
+    return best
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def gzip_floor(data: bytes, level: int) -> bytes:
+    return gzip.compress(data, compresslevel=level, mtime=0)
+
+
+# -- running one variant in its own process ----------------------------------------------------
+
+
+def run_variant(module: str, variant: str, **params: Any) -> dict[str, Any]:
+    """Run ``bench.<module>.VARIANTS[variant](**params)`` in a fresh interpreter; its dict + peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        command = [sys.executable, "-m", "bench._variant", module, variant, str(out), json.dumps(params)]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "shared")]))
+        env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        env.setdefault("POWERTOOLS_METRICS_NAMESPACE", "changelake-bench")
+        env.setdefault("POWERTOOLS_SERVICE_NAME", "bench")
+        env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        if completed.returncode != 0 or not out.exists():
+            tail = (completed.stderr or completed.stdout).strip().splitlines()[-15:]
+            raise RuntimeError(f"bench.{module} {variant} failed:\n" + "\n".join(tail))
+        result: dict[str, Any] = json.loads(out.read_text())
+        return result

@@ -1,0 +1,144 @@
+"""Row 4: the aggregator writing partitions, against the gzip floor for the same bytes.
+
+Input: the SQS messages the consumer packs from realistic ~1 KB changes (one table, one hour),
+as the Lambda SQS event's JSON text. Variants:
+
+* ``ours``: ``changelake.aggregator.Aggregator.process`` with a fake S3 client (event parse included);
+* ``floor``: ``gzip.compress`` of the same JSON lines at the aggregator's level;
+* ``largest``: ours on the largest SQS batch the template allows (6 MB Lambda payload of
+  256 KB messages), for the memory check against the aggregator's 1024 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from bench import (
+    BUCKET,
+    LAMBDA_PAYLOAD_BYTES,
+    MAX_MESSAGE_BYTES,
+    FakeS3Client,
+    best_of,
+    cached,
+    sqs_event_records,
+    stream_records,
+)
+
+
+def bodies_and_lines(count: int) -> tuple[list[str], list[bytes]]:
+    """The packed SQS bodies for ``count`` changes, and their change lines."""
+
+    def build() -> tuple[list[str], list[bytes]]:
+        from changelake.envelope import MessagePacker, PackedMessage
+        from changelake.records import to_change_line
+
+        lines = [to_change_line(record).line for record in stream_records(count)]
+        packed = MessagePacker(MAX_MESSAGE_BYTES).pack(enumerate(lines))
+        bodies = [item.body for item in packed if isinstance(item, PackedMessage)]
+        return bodies, lines
+
+    bodies, lines = cached(f"bodies-{count}", build)
+    return list(bodies), list(lines)
+
+
+def _aggregator(s3: FakeS3Client) -> Any:
+    from changelake.aggregator import Aggregator
+    from changelake.integrations.s3 import S3Store
+
+    return Aggregator(S3Store(BUCKET, client=s3))
+
+
+def _ours(count: int, repeats: int) -> dict[str, Any]:
+    bodies, _ = bodies_and_lines(count)
+    text = json.dumps({"Records": sqs_event_records(bodies)})
+    s3 = FakeS3Client(keep_objects=False)
+    aggregator = _aggregator(s3)
+
+    def work() -> None:
+        result = aggregator.process(json.loads(text)["Records"])
+        assert result.records_stored == count and not result.failed_message_ids, result
+
+    timing = best_of(work, repeats)
+    return {
+        "records": count,
+        "messages": len(bodies),
+        "wall_s": timing.wall,
+        "cpu_s": timing.cpu,
+        "rate": count / timing.cpu,
+        "cpu_us_per_record": timing.cpu / count * 1e6,
+    }
+
+
+def _floor(count: int, repeats: int) -> dict[str, Any]:
+    from bench import gzip_floor
+    from changelake.aggregator import RAW_COMPRESSION_LEVEL
+
+    _, lines = bodies_and_lines(count)
+    content = b"".join(line + b"\n" for line in lines)
+    timing = best_of(lambda: gzip_floor(content, RAW_COMPRESSION_LEVEL), repeats)
+    return {
+        "records": count,
+        "bytes": len(content),
+        "wall_s": timing.wall,
+        "cpu_s": timing.cpu,
+        "rate": count / timing.cpu,
+        "cpu_us_per_record": timing.cpu / count * 1e6,
+    }
+
+
+def _largest(count: int) -> dict[str, Any]:
+    bodies, _ = bodies_and_lines(count)
+    size = len('{"Records": []}')
+    chosen: list[str] = []
+    for body, record in zip(bodies, sqs_event_records(bodies), strict=True):
+        size += len(json.dumps(record)) + 2
+        if size > LAMBDA_PAYLOAD_BYTES:
+            break
+        chosen.append(body)
+    text = json.dumps({"Records": sqs_event_records(chosen)})
+    del bodies
+    aggregator = _aggregator(FakeS3Client(keep_objects=False))
+    cpu0 = time.process_time()
+    result = aggregator.process(json.loads(text)["Records"])
+    cpu = time.process_time() - cpu0
+    assert not result.failed_message_ids
+    return {
+        "records": result.records_stored,
+        "messages": len(chosen),
+        "event_bytes": len(text),
+        "cpu_s": cpu,
+        "rate": result.records_stored / cpu,
+        "cpu_us_per_record": cpu / result.records_stored * 1e6,
+    }
+
+
+VARIANTS = {"ours": _ours, "floor": _floor, "largest": _largest}
+
+
+def run(quick: bool = False, **_: Any) -> dict[str, Any]:
+    from bench import AGGREGATOR_MEMORY_MB, run_variant
+
+    count, repeats = (5_000, 3) if quick else (20_000, 5)
+    ours = run_variant("aggregator", "ours", count=count, repeats=repeats)
+    floor = run_variant("aggregator", "floor", count=count, repeats=repeats)
+    largest = run_variant("aggregator", "largest", count=40_000 if not quick else 10_000)
+    ratio = ours["cpu_s"] / floor["cpu_s"]
+    fits = largest["peak_rss_mb"] < AGGREGATOR_MEMORY_MB
+    return {
+        "row": 4,
+        "name": "Aggregator writing partitions",
+        "unit": "records/s",
+        "variants": {
+            "changelake Aggregator": ours,
+            "floor: gzip of the same lines": floor,
+            f"changelake, largest batch ({largest['messages']} msgs, {largest['records']:,} records)": largest,
+        },
+        "ratio": ratio,
+        "ratio_text": f"{ratio:.2f}x the gzip floor's CPU",
+        "target": "near the gzip floor; < 1024 MB",
+        "holds": ratio <= 2 and fits,
+        "notes": f"largest batch peak RSS {largest['peak_rss_mb']:.0f} MB of {AGGREGATOR_MEMORY_MB} MB; "
+        f"{ours['messages']} SQS messages carried {count:,} changes",
+    }

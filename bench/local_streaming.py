@@ -1,0 +1,63 @@
+"""Row 6: local streaming, sustained changes/s and lag percentiles, from ``changelake_local``.
+
+Calls ``changelake_local.run_pipeline(duration, rate)`` (owned by the local-run engineer) in its
+own process when it exists; until then the row is shown as pending with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from bench import run_variant
+
+NAME = "Local streaming (changelake_local)"
+
+
+def _pipeline(duration: float, rate: float) -> dict[str, Any]:
+    local = importlib.import_module("changelake_local")
+    summary = local.run_pipeline(duration, rate)
+    if not isinstance(summary, dict):
+        summary = dict(getattr(summary, "__dict__", {})) or {"summary": str(summary)}
+    return {key: value for key, value in summary.items() if isinstance(value, int | float | str)}
+
+
+VARIANTS = {"pipeline": _pipeline}
+
+
+def _find(figures: dict[str, Any], *names: str) -> float | None:
+    for name in names:
+        if isinstance(figures.get(name), int | float):
+            return float(figures[name])
+    return None
+
+
+def run(quick: bool = False, **_: Any) -> dict[str, Any]:
+    try:
+        local = importlib.import_module("changelake_local")
+    except ImportError as exc:
+        return {"row": 6, "name": NAME, "status": "pending", "reason": f"changelake_local: {exc}"}
+    if not callable(getattr(local, "run_pipeline", None)):
+        return {
+            "row": 6,
+            "name": NAME,
+            "status": "pending",
+            "reason": "changelake_local.run_pipeline(duration, rate) is not in this tree yet",
+        }
+    duration, rate = (10.0, 200.0) if quick else (30.0, 500.0)
+    figures = run_variant("local_streaming", "pipeline", duration=duration, rate=rate)
+    throughput = _find(figures, "throughput", "changes_per_s", "throughput_per_s", "rate")
+    p50 = _find(figures, "lag_p50_s", "lag_p50", "p50_lag_s", "p50")
+    p99 = _find(figures, "lag_p99_s", "lag_p99", "p99_lag_s", "p99")
+    display = f"{throughput:,.0f} changes/s" if throughput is not None else ""
+    return {
+        "row": 6,
+        "name": NAME,
+        "unit": "changes/s",
+        "variants": {f"offered {rate:,.0f}/s for {duration:.0f} s": {**figures, "display": display}},
+        "ratio": (throughput / rate) if throughput is not None else None,
+        "ratio_text": f"lag p50 {p50} s, p99 {p99} s" if p99 is not None else "",
+        "target": "sustains the offered rate",
+        "holds": throughput is not None and throughput >= 0.95 * rate,
+        "notes": ", ".join(f"{key}={value}" for key, value in figures.items()),
+    }
