@@ -50,6 +50,8 @@ from changelake.redrive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
 GET_RECORDS_LIMIT = 1000
 #: Empty GetRecords pages in a row after which an open shard is taken to hold nothing more yet.
 MAX_EMPTY_PAGES = 5
+#: Fresh iterators fetched for one range after ExpiredIteratorException before giving up.
+MAX_ITERATOR_REFRESHES = 3
 #: How long a failure record whose range is lost stays hidden before a later run reports it again.
 LOST_HOLD_SECONDS = 6 * 3600
 #: Service codes meaning the shard or stream no longer exists.
@@ -197,6 +199,17 @@ class StreamReader:
         except (ClientError, BotoCoreError) as exc:
             raise map_client_error(exc, resource=resource) from exc
 
+    def _iterator(self, failed: FailedRange, resource: str, after: str | None) -> str | None:
+        """An iterator at the range's start, or just after ``after`` (the last record read)."""
+        kwargs: dict[str, Any] = {"ShardIteratorType": "AT_SEQUENCE_NUMBER", "SequenceNumber": failed.start}
+        if after is not None:
+            kwargs = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+        response = self._call(
+            "get_shard_iterator", resource, StreamArn=failed.stream_arn, ShardId=failed.shard_id, **kwargs
+        )
+        iterator = response.get("ShardIterator")
+        return str(iterator) if iterator else None
+
     def pages(self, failed: FailedRange) -> Iterator[list[dict[str, Any]]]:
         """The range's records in Lambda's format, a GetRecords page at a time.
 
@@ -204,17 +217,20 @@ class StreamReader:
         range, and ``StreamRangeIncompleteError`` when the shard ends before the range does.
         """
         resource = f"{failed.stream_arn}/{failed.shard_id}"
-        iterator = self._call(
-            "get_shard_iterator",
-            resource,
-            StreamArn=failed.stream_arn,
-            ShardId=failed.shard_id,
-            ShardIteratorType="AT_SEQUENCE_NUMBER",
-            SequenceNumber=failed.start,
-        ).get("ShardIterator")
-        end, empty = int(failed.end), 0
+        iterator = self._iterator(failed, resource, None)
+        end, empty, refreshed, last = int(failed.end), 0, 0, None
         while iterator:
-            response = self._call("get_records", resource, ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
+            try:
+                response = self._call(
+                    "get_records", resource, ShardIterator=iterator, Limit=GET_RECORDS_LIMIT
+                )
+            except StreamRangeExpiredError as exc:
+                # An iterator lives 15 minutes; a fresh one from where we were is not a loss.
+                if exc.code != "ExpiredIteratorException" or refreshed >= MAX_ITERATOR_REFRESHES:
+                    raise
+                refreshed += 1
+                iterator = self._iterator(failed, resource, last)
+                continue
             records = response.get("Records", [])
             page = [
                 lambda_record(record, failed.stream_arn)
@@ -223,8 +239,10 @@ class StreamReader:
             ]
             if page:
                 yield page
-            if any(int(record["dynamodb"]["SequenceNumber"]) >= end for record in records):
-                return
+            if records:
+                last = str(records[-1]["dynamodb"]["SequenceNumber"])
+                if int(last) >= end:
+                    return
             empty = 0 if records else empty + 1
             if empty >= self.max_empty_pages:
                 break
