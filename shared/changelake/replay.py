@@ -113,12 +113,16 @@ def parse_failure_record(body: object) -> tuple[FailedRange, dict[str, Any]]:
         raise MalformedFailureRecordError(f"not a DynamoDB stream invocation record: {exc}"[:500]) from exc
     if int(info.start_sequence_number) > int(info.end_sequence_number):
         raise MalformedFailureRecordError("startSequenceNumber is after endSequenceNumber")
+    try:
+        table = table_from_arn(info.stream_arn)
+    except RecordRejected as exc:
+        raise MalformedFailureRecordError(f"streamArn: {exc.reason}") from exc
     failed = FailedRange(
         stream_arn=info.stream_arn,
         shard_id=info.shard_id,
         start=info.start_sequence_number,
         end=info.end_sequence_number,
-        table=table_from_arn(info.stream_arn),
+        table=table,
         first_arrival=info.approximate_arrival_of_first_record,
         batch_size=info.batch_size,
     )
