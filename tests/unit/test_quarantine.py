@@ -1,0 +1,98 @@
+"""Quarantine: rejected records kept whole with their reason, grouped by folder, content-named."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import date
+from typing import Any
+
+from changelake.integrations.s3 import S3Store
+from changelake.layout import UNKNOWN_TABLE
+from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
+
+DAY = date(2026, 11, 28)
+
+
+class RecordingS3Client:
+    def __init__(self) -> None:
+        self.puts: list[dict[str, Any]] = []
+
+    def put_object(self, **kwargs: Any) -> dict[str, Any]:
+        self.puts.append(kwargs)
+        return {"ETag": '"etag"'}
+
+
+def test_line_holds_reason_record_and_context() -> None:
+    # GIVEN a rejected stream record with a reason and a context
+    original = {"eventID": "e1", "dynamodb": {"NewImage": {"a": {"X": "1"}}}}
+    quarantined = QuarantinedRecord(
+        "orders", DAY, "new_image.a: unknown type tag 'X'", original, {"message_id": "m-1"}
+    )
+    # WHEN turned into its line
+    line = quarantined.line()
+    # THEN it is one JSON line with the reason, the original record unchanged, and the context
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    assert json.loads(line) == {
+        "reason": "new_image.a: unknown type tag 'X'",
+        "record": original,
+        "message_id": "m-1",
+    }
+
+
+def test_line_keeps_lone_surrogates_and_unicode() -> None:
+    # GIVEN a record whose strings hold a lone surrogate and non-ASCII text
+    original = {"eventID": "bad\ud800id", "name": "Zürich 🦆"}
+    # WHEN turned into a line
+    line = QuarantinedRecord("orders", DAY, "lone surrogate", original).line()
+    # THEN the line is ASCII (escaped) and reads back to exactly the same strings
+    assert line.isascii()
+    assert json.loads(line)["record"] == original
+
+
+def test_line_keeps_non_json_records_as_text() -> None:
+    # GIVEN an SQS body that was not JSON at all
+    # WHEN quarantined THEN the body is kept as a string
+    line = QuarantinedRecord(UNKNOWN_TABLE, DAY, "message body is not JSON", "{oops").line()
+    assert json.loads(line)["record"] == "{oops"
+
+
+def test_group_by_folder_keeps_input_order() -> None:
+    # GIVEN records of two tables, two days and one with no table
+    a1 = QuarantinedRecord("orders", DAY, "r", 1)
+    b1 = QuarantinedRecord("inventory", DAY, "r", 2)
+    a2 = QuarantinedRecord("orders", date(2026, 11, 29), "r", 3)
+    a3 = QuarantinedRecord("orders", DAY, "r", 4)
+    unknown = QuarantinedRecord("", DAY, "r", 5)
+    # WHEN grouped
+    groups = group_by_folder([a1, b1, a2, a3, unknown])
+    # THEN each folder (table, day) holds its records in input order; no table goes to "_"
+    assert groups == {
+        ("orders", DAY): [a1, a3],
+        ("inventory", DAY): [b1],
+        ("orders", date(2026, 11, 29)): [a2],
+        (UNKNOWN_TABLE, DAY): [unknown],
+    }
+
+
+def test_writer_key_is_content_derived_and_stable() -> None:
+    # GIVEN a writer and two records
+    client = RecordingS3Client()
+    writer = QuarantineWriter(S3Store("bucket", client=client), "quarantine")
+    records = [QuarantinedRecord("orders", DAY, "bad", {"n": i}) for i in range(2)]
+    # WHEN the same records are written twice, and different records once
+    first = writer.write_folder("orders", DAY, records)
+    again = writer.write_folder("orders", DAY, list(records))
+    other = writer.write_folder("orders", DAY, records[:1])
+    # THEN the same content gets the same key under quarantine/<table>/dt=<day>/, other content another
+    assert first == again
+    assert first != other
+    assert first.startswith("quarantine/orders/dt=2026-11-28/")
+    assert first.endswith(".jsonl.gz")
+    # AND the object is gzip JSON Lines of every record, byte-identical on both writes
+    assert client.puts[0]["Key"] == first
+    assert client.puts[0]["Body"] == client.puts[1]["Body"]
+    lines = gzip.decompress(client.puts[0]["Body"]).splitlines()
+    assert [json.loads(line)["record"] for line in lines] == [{"n": 0}, {"n": 1}]
+    assert all(json.loads(line)["reason"] == "bad" for line in lines)
