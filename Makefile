@@ -59,10 +59,10 @@ functional: $(VENV)/.installed
 integration: setup
 	SAM_BIN=$(abspath $(SAM)) $(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-run: $(VENV)/.installed
+run: setup
 	$(PY) -m changelake_local run --duration $(DURATION) --rate $(RATE) --night $(NIGHT)
 
-invoke: $(VENV)/.installed
+invoke: setup
 	$(PY) -m changelake_local invoke $(FUNCTION) --event $(EVENT)
 
 bench: $(VENV)/.installed

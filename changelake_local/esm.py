@@ -1,0 +1,436 @@
+"""Event source mappings, run locally the way Lambda runs them, from the template's settings.
+
+``StreamMapping`` polls a DynamoDB stream (DescribeStream, GetShardIterator, GetRecords), turns
+the records into the Lambda event format and invokes the function with Lambda's semantics:
+batch size and batching window, ReportBatchItemFailures as a checkpoint (everything before the
+lowest reported sequence number is done; the rest is retried), bisect on function error, finite
+retries, maximum record age, and the on-failure destination (a DDBStreamBatchInfo record sent to
+the SQS queue) once a range is given up.
+
+``SqsMapping`` long-polls an SQS queue with the batch size, batching window and Lambda's 6 MB
+payload limit, and applies ReportBatchItemFailures per message: the messages reported (or all,
+on a function error) are not deleted and come back after the queue's visibility timeout, so the
+queue's redrive policy moves them to the DLQ after maxReceiveCount receives.
+
+Differences from Lambda: one poller per mapping (Lambda scales SQS pollers out; moto's stream has
+one shard, so one poller is what Lambda would use too); ``failed_visibility_seconds`` can shorten
+the wait before a failed message returns (off by default, used by tests); a drain flushes the
+batching window early.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from changelake_local.aws import client
+from changelake_local.deploy import DeployedStack, MappingSpec
+from changelake_local.endpoint import REGION
+from changelake_local.functions import LocalFunction
+
+#: Lambda's synchronous invocation payload limit, which also caps an SQS batch.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+TTL_ATTRIBUTE = "expires_at"
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+StreamRecordsHook = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+InvokeHook = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class Hooks:
+    """Fault injection for tests and experiments (all optional).
+
+    ``stream_records`` rewrites each converted stream batch before delivery (e.g. a poison
+    record); ``before_invoke(logical_id, event)`` runs before every invocation and may raise,
+    which the mapping treats as the function failing.
+    """
+
+    stream_records: StreamRecordsHook | None = None
+    before_invoke: InvokeHook | None = None
+
+
+@dataclass
+class MappingStats:
+    batches: int = 0
+    records: int = 0
+    function_errors: int = 0
+    partial_failures: int = 0
+    retries: int = 0
+    bisects: int = 0
+    sent_to_on_failure: int = 0
+    last_error: str | None = None
+
+
+def _plain_binary(value: Any) -> Any:
+    """boto3 decodes B/BS to bytes; Lambda delivers them base64-encoded."""
+    if isinstance(value, dict):
+        return {key: _plain_binary(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_binary(item) for item in value]
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def lambda_stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A GetRecords record (boto3) as Lambda delivers it to the function.
+
+    DynamoDB marks deletes by its TTL process with ``userIdentity``; moto never expires items, so
+    a REMOVE of an item whose ``expires_at`` had passed is marked the same way (TTL emulation).
+    """
+    dynamodb = _plain_binary(dict(record["dynamodb"]))
+    created = dynamodb.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        dynamodb["ApproximateCreationDateTime"] = round(created.timestamp(), 3)
+    converted: dict[str, Any] = {
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.get("awsRegion", REGION),
+        "dynamodb": dynamodb,
+        "eventSourceARN": stream_arn,
+    }
+    if "userIdentity" in record:
+        converted["userIdentity"] = record["userIdentity"]
+    elif record["eventName"] == "REMOVE" and _expired(dynamodb):
+        converted["userIdentity"] = dict(TTL_IDENTITY)
+    return converted
+
+
+def _expired(dynamodb: dict[str, Any]) -> bool:
+    expires = (dynamodb.get("OldImage") or {}).get(TTL_ATTRIBUTE, {}).get("N")
+    created = dynamodb.get("ApproximateCreationDateTime")
+    try:
+        return expires is not None and isinstance(created, int | float) and float(expires) <= created
+    except ValueError:
+        return False
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class _Outcome:
+    ok: bool
+    failed_ids: list[str] = field(default_factory=list)
+    error: str | None = None
+    whole_batch: bool = False
+
+
+class _Mapping(threading.Thread):
+    def __init__(
+        self,
+        spec: MappingSpec,
+        function: LocalFunction,
+        stack: DeployedStack,
+        *,
+        hooks: Hooks,
+        stop: threading.Event,
+        drain: threading.Event,
+    ) -> None:
+        super().__init__(name=spec.logical_id, daemon=True)
+        self.spec = spec
+        self.function = function
+        self.stack = stack
+        self.hooks = hooks
+        self.stop_event = stop
+        self.drain_event = drain
+        self.stats = MappingStats()
+        self.idle = False
+        self.crashed: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # the runner reports it; the pipeline stops
+            self.crashed = exc
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def _invoke(self, event: dict[str, Any], identifiers: list[str]) -> _Outcome:
+        """Invoke and read the response with ReportBatchItemFailures semantics."""
+        self.stats.batches += 1
+        try:
+            if self.hooks.before_invoke is not None:
+                self.hooks.before_invoke(self.function.logical_id, event)
+            response = self.function.invoke(event)
+        except Exception as exc:
+            self.stats.function_errors += 1
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            return _Outcome(
+                ok=False, failed_ids=list(identifiers), error=self.stats.last_error, whole_batch=True
+            )
+        if not self.spec.report_batch_item_failures or not isinstance(response, dict):
+            return _Outcome(ok=True)
+        failures = response.get("batchItemFailures") or []
+        known = set(identifiers)
+        failed = [item.get("itemIdentifier") if isinstance(item, dict) else None for item in failures]
+        if not failed:
+            return _Outcome(ok=True)
+        self.stats.partial_failures += 1
+        if any(not isinstance(item, str) or item not in known for item in failed):
+            # Lambda treats an unknown or empty identifier as a failure of the whole batch
+            return _Outcome(
+                ok=False, failed_ids=list(identifiers), error="invalid batchItemFailures", whole_batch=True
+            )
+        return _Outcome(ok=False, failed_ids=[str(item) for item in failed])
+
+
+class StreamMapping(_Mapping):
+    """DynamoDB stream -> function, with Lambda's checkpoint, retry, bisect and destination."""
+
+    def __init__(
+        self,
+        spec: MappingSpec,
+        function: LocalFunction,
+        stack: DeployedStack,
+        *,
+        hooks: Hooks,
+        stop: threading.Event,
+        drain: threading.Event,
+        on_record: Callable[[dict[str, Any]], None] | None = None,
+        poll_interval: float = 0.25,
+        retry_backoff: float = 0.2,
+    ) -> None:
+        super().__init__(spec, function, stack, hooks=hooks, stop=stop, drain=drain)
+        self.streams = client("dynamodbstreams", stack.endpoint)
+        self.sqs = client("sqs", stack.endpoint)
+        self.on_record = on_record
+        self.poll_interval = poll_interval
+        self.retry_backoff = retry_backoff
+        self.records_read = 0
+
+    def _loop(self) -> None:
+        description = self.streams.describe_stream(StreamArn=self.spec.source_arn)["StreamDescription"]
+        shards = description["Shards"]
+        # moto's stream has one shard that never rotates; a real table's stream has many
+        shard_id = shards[0]["ShardId"]
+        iterator = self.streams.get_shard_iterator(
+            StreamArn=self.spec.source_arn,
+            ShardId=shard_id,
+            ShardIteratorType=self.spec.starting_position or "TRIM_HORIZON",
+        )["ShardIterator"]
+        buffer: list[dict[str, Any]] = []
+        window_start = 0.0
+        while not self.stop_event.is_set():
+            response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            iterator = response.get("NextShardIterator") or iterator
+            records = [
+                lambda_stream_record(item, self.spec.source_arn) for item in response.get("Records", [])
+            ]
+            if records:
+                self.records_read += len(records)
+                if self.on_record is not None:
+                    for record in records:
+                        self.on_record(record)
+                if not buffer:
+                    window_start = time.monotonic()
+                buffer.extend(records)
+            window_over = time.monotonic() - window_start >= self.spec.batching_window
+            if buffer and (len(buffer) >= self.spec.batch_size or window_over or self.drain_event.is_set()):
+                self.idle = False
+                batch, buffer = buffer[: self.spec.batch_size], buffer[self.spec.batch_size :]
+                self._deliver(shard_id, batch)
+                if buffer:
+                    window_start = time.monotonic()
+                continue
+            self.idle = not buffer and not records
+            if not records:
+                self.stop_event.wait(self.poll_interval)
+
+    def _deliver(self, shard_id: str, records: list[dict[str, Any]]) -> None:
+        """One batch to the end: success, or retries/bisects, or the on-failure destination."""
+        if self.hooks.stream_records is not None:
+            records = self.hooks.stream_records(records)
+        pending: deque[tuple[list[dict[str, Any]], int]] = deque([(records, 0)])
+        while pending and not self.stop_event.is_set():
+            batch, attempt = pending.popleft()
+            if not batch:
+                continue
+            oldest = float(batch[0]["dynamodb"].get("ApproximateCreationDateTime", time.time()))
+            if self.spec.maximum_record_age >= 0 and time.time() - oldest > self.spec.maximum_record_age:
+                self._give_up(shard_id, batch, "RecordAgeExceeded", attempt)
+                continue
+            self.stats.records += len(batch)
+            sequence_numbers = [record["dynamodb"]["SequenceNumber"] for record in batch]
+            outcome = self._invoke({"Records": batch}, sequence_numbers)
+            if outcome.ok:
+                continue
+            if outcome.whole_batch:
+                remaining = batch
+            else:
+                first_failed = min(outcome.failed_ids, key=int)
+                remaining = batch[sequence_numbers.index(first_failed) :]
+            if 0 <= self.spec.maximum_retry_attempts <= attempt:
+                self._give_up(shard_id, remaining, "RetryAttemptsExhausted", attempt + 1)
+                continue
+            self.stats.retries += 1
+            self.stop_event.wait(min(2.0, self.retry_backoff * 2**attempt))
+            if self.spec.bisect_on_error and outcome.whole_batch and len(remaining) > 1:
+                self.stats.bisects += 1
+                middle = len(remaining) // 2
+                pending.extendleft([(remaining[middle:], attempt + 1), (remaining[:middle], attempt + 1)])
+            else:
+                pending.appendleft((remaining, attempt + 1))
+
+    def _give_up(self, shard_id: str, batch: list[dict[str, Any]], condition: str, invokes: int) -> None:
+        """Send Lambda's on-failure record for ``batch`` to the destination (or drop, as Lambda does)."""
+        self.stats.sent_to_on_failure += len(batch)
+        if self.spec.on_failure_arn is None:
+            return
+        first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
+        record = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.function.spec.arn,
+                "condition": condition,
+                "approximateInvokeCount": invokes,
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "version": "1.0",
+            "timestamp": _iso(time.time()),
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": first["SequenceNumber"],
+                "endSequenceNumber": last["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": _iso(float(first["ApproximateCreationDateTime"])),
+                "approximateArrivalOfLastRecord": _iso(float(last["ApproximateCreationDateTime"])),
+                "batchSize": len(batch),
+                "streamArn": self.spec.source_arn,
+            },
+        }
+        self.sqs.send_message(
+            QueueUrl=self.stack.queue_url_of_arn(self.spec.on_failure_arn), MessageBody=json.dumps(record)
+        )
+
+
+class SqsMapping(_Mapping):
+    """SQS queue -> function, with per-message ReportBatchItemFailures."""
+
+    def __init__(
+        self,
+        spec: MappingSpec,
+        function: LocalFunction,
+        stack: DeployedStack,
+        *,
+        hooks: Hooks,
+        stop: threading.Event,
+        drain: threading.Event,
+        failed_visibility_seconds: int | None = None,
+        wait_seconds: int = 1,
+    ) -> None:
+        super().__init__(spec, function, stack, hooks=hooks, stop=stop, drain=drain)
+        self.sqs = client("sqs", stack.endpoint)
+        self.queue_url = stack.queue_url_of_arn(spec.source_arn)
+        self.failed_visibility_seconds = failed_visibility_seconds
+        self.wait_seconds = wait_seconds
+        self.messages_deleted = 0
+
+    def _loop(self) -> None:
+        while not self.stop_event.is_set():
+            batch = self._gather()
+            if not batch:
+                self.idle = True
+                continue
+            self.idle = False
+            self._deliver(batch)
+
+    def _gather(self) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        payload = 0
+        window_start = 0.0
+        while not self.stop_event.is_set() and len(batch) < self.spec.batch_size:
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.spec.batch_size - len(batch)),
+                WaitTimeSeconds=self.wait_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            if messages and not batch:
+                window_start = time.monotonic()
+            batch.extend(messages)
+            payload += sum(len(message["Body"]) + 1024 for message in messages)
+            if not batch:
+                return batch
+            if (
+                payload >= MAX_PAYLOAD_BYTES - 300 * 1024
+                or time.monotonic() - window_start >= self.spec.batching_window
+                or (self.drain_event.is_set() and not messages)
+            ):
+                break
+        return batch
+
+    def _event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": message["Body"],
+                    "attributes": message.get("Attributes", {}),
+                    "messageAttributes": {
+                        name: {
+                            "stringValue": value.get("StringValue"),
+                            "dataType": value["DataType"],
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                        }
+                        for name, value in message.get("MessageAttributes", {}).items()
+                    },
+                    "md5OfBody": message.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.spec.source_arn,
+                    "awsRegion": REGION,
+                }
+                for message in messages
+            ]
+        }
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        self.stats.records += len(messages)
+        identifiers = [message["MessageId"] for message in messages]
+        outcome = self._invoke(self._event(messages), identifiers)
+        failed = set(outcome.failed_ids)
+        done = [message for message in messages if message["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            chunk = done[start : start + 10]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(chunk)
+                ],
+            )
+        self.messages_deleted += len(done)
+        if failed and self.failed_visibility_seconds is not None:
+            retry = [message for message in messages if message["MessageId"] in failed]
+            for start in range(0, len(retry), 10):
+                chunk = retry[start : start + 10]
+                self.sqs.change_message_visibility_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {
+                            "Id": str(index),
+                            "ReceiptHandle": m["ReceiptHandle"],
+                            "VisibilityTimeout": self.failed_visibility_seconds,
+                        }
+                        for index, m in enumerate(chunk)
+                    ],
+                )

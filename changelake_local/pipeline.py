@@ -1,0 +1,556 @@
+"""The whole pipeline on one machine: endpoint, stack, mappings, load, schedule, drain, verify.
+
+``run_pipeline`` is the Python API (the CLI ``python -m changelake_local run`` and the
+integration test call it); it returns a ``Summary`` with the verification, throughput and lag.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from changelake_local.aws import client
+from changelake_local.deploy import DEFAULT_TEMPLATE, DeployedStack, deploy
+from changelake_local.endpoint import ACCOUNT, DEFAULT_PORT, REGION, MotoEndpoint, aws_environment
+from changelake_local.errors import LocalRunError
+from changelake_local.esm import Hooks, SqsMapping, StreamMapping
+from changelake_local.functions import LocalFunction, applied_environment
+from changelake_local.generator import LoadGenerator
+from changelake_local.lake import LakeState, LakeWatcher, StreamLedger, Verification, percentile, verify
+
+#: Environment of every in-process function on top of the template's (what differs from Lambda).
+LOCAL_FUNCTION_ENVIRONMENT = {
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+    "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch; EMF lines would only flood the terminal
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+}
+
+
+@dataclass
+class Summary:
+    """What a run did and whether the lake is complete."""
+
+    ok: bool
+    duration_seconds: float
+    written: int
+    write_errors: int
+    stream_records: int
+    raw_records: int
+    raw_unique: int
+    raw_files: int
+    compacted_records: int
+    compacted_files: int
+    quarantined: int
+    quarantined_ids: list[str]
+    dead_lettered: int
+    stream_failures: int
+    redriven: list[dict[str, Any]]
+    compactions: int
+    function_errors: dict[str, int]
+    last_errors: dict[str, str]
+    write_throughput: float
+    stored_throughput: float
+    lag_p50: float | None
+    lag_p99: float | None
+    verification: Verification
+    lake_dir: Path | None
+    files_per_partition: dict[str, int] = field(default_factory=dict)
+    duckdb_query: str | None = None
+    duckdb_sample: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        v = self.verification
+        lag = (
+            f"p50 {self.lag_p50:.1f} s, p99 {self.lag_p99:.1f} s"
+            if self.lag_p50 is not None and self.lag_p99 is not None
+            else "n/a"
+        )
+        lines = [
+            f"changes written            {self.written} in {self.duration_seconds:.0f} s "
+            f"({self.write_throughput:.0f}/s written, {self.stored_throughput:.0f}/s stored; "
+            f"{self.write_errors} write errors)",
+            f"seen on the stream         {self.stream_records}",
+            f"in raw/                    {self.raw_unique} changes ({self.raw_records} lines, {self.raw_files} files)",
+            f"in compacted/              {self.compacted_records} lines in {self.compacted_files} files "
+            f"({self.compactions} compaction invocations)",
+            f"quarantined                {self.quarantined}",
+            f"dead-lettered              {self.dead_lettered}; stream ranges failed {self.stream_failures}; "
+            f"redrive runs {len(self.redriven)}",
+            f"lag write -> raw/          {lag}",
+            f"function errors            {self.function_errors or 'none'}",
+            f"missing in raw/            {len(v.missing_in_raw)} {v.missing_in_raw[:5]}",
+            f"missing in compacted/      {len(v.missing_in_compacted)} {v.missing_in_compacted[:5]}",
+            f"twice in compacted/        {len(v.duplicated_in_compacted)} {v.duplicated_in_compacted[:5]}",
+            f"unexpected in compacted/   {len(v.unexpected_in_compacted)}",
+        ]
+        lines += [f"last error of {name}: {error}" for name, error in self.last_errors.items()]
+        lines += [f"problem: {problem}" for problem in self.problems]
+        lines.append(
+            "VERIFIED: every change is in raw/ (or quarantined) and exactly once in compacted/"
+            if self.ok
+            else "VERIFICATION FAILED"
+        )
+        return "\n".join(lines)
+
+
+@dataclass
+class Progress:
+    """A snapshot for the live display."""
+
+    phase: str
+    elapsed: float
+    written: int
+    write_rate: float
+    stream_records: int
+    in_flight: int
+    raw_unique: int
+    compacted: int
+    quarantined: int
+    dead_lettered: int
+    stream_failures: int
+    lag_p50: float | None
+    lag_p99: float | None
+    files_per_partition: dict[str, int]
+    function_errors: dict[str, int]
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def scheduled_event(schedule_name: str, now: datetime) -> dict[str, Any]:
+    """The EventBridge scheduled event (as in events/compaction_scheduled.json)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{schedule_name}"],
+        "detail": {},
+    }
+
+
+class LocalPipeline:
+    """All the moving parts of one run; ``run_pipeline`` drives it."""
+
+    def __init__(
+        self,
+        stack: DeployedStack,
+        *,
+        hooks: Hooks,
+        rate: float,
+        item_bytes: int,
+        writers: int,
+        failed_visibility_seconds: int | None,
+        log_stream: TextIO | None,
+    ) -> None:
+        self.stack = stack
+        self.hooks = hooks
+        self.stop = threading.Event()
+        self.drain = threading.Event()
+        self.ledger = StreamLedger()
+        self.functions = {
+            logical_id: LocalFunction(
+                stack.function(logical_id),
+                extra_environment=LOCAL_FUNCTION_ENVIRONMENT,
+                log_stream=log_stream,
+            )
+            for logical_id in stack.functions()
+        }
+        for function in self.functions.values():
+            function.load()  # cold starts now: a handler that cannot start fails the run up front
+        self.mappings: list[StreamMapping | SqsMapping] = []
+        for spec in stack.mappings():
+            function = self.functions[spec.function]
+            if spec.is_stream:
+                self.mappings.append(
+                    StreamMapping(
+                        spec,
+                        function,
+                        stack,
+                        hooks=hooks,
+                        stop=self.stop,
+                        drain=self.drain,
+                        on_record=self.ledger.observe,
+                    )
+                )
+            else:
+                self.mappings.append(
+                    SqsMapping(
+                        spec,
+                        function,
+                        stack,
+                        hooks=hooks,
+                        stop=self.stop,
+                        drain=self.drain,
+                        failed_visibility_seconds=failed_visibility_seconds,
+                    )
+                )
+        self.generator = LoadGenerator(
+            stack.endpoint, stack.table, rate=rate, item_bytes=item_bytes, writers=writers
+        )
+        self.watcher = LakeWatcher(stack.endpoint, stack.bucket, self.ledger)
+        self.sqs = client("sqs", stack.endpoint)
+        self.redriven: list[dict[str, Any]] = []
+        self.compactions = 0
+        self.depths = {"ChangeQueue": 0, "ChangeDLQ": 0, "StreamFailureQueue": 0}
+
+    # ------------------------------------------------------------------ pieces
+    def queue_depth(self, logical_id: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.stack.queue_url(logical_id),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def refresh(self) -> LakeState:
+        for logical_id in self.depths:
+            self.depths[logical_id] = self.queue_depth(logical_id)
+        return self.watcher.scan()
+
+    def check_mappings(self) -> None:
+        for mapping in self.mappings:
+            if mapping.crashed is not None:
+                raise LocalRunError(
+                    f"the event source mapping {mapping.spec.logical_id} stopped: "
+                    f"{type(mapping.crashed).__name__}: {mapping.crashed}"
+                )
+
+    def compact(self, now: datetime) -> None:
+        """The nightly schedule's event, then each (table, day) in raw/ by hand: the data is today's."""
+        function = self.functions.get("CompactionFunction")
+        if function is None:
+            return
+        schedules = [s for s in self.stack.schedules() if s.function == "CompactionFunction" and s.enabled]
+        events: list[dict[str, Any]] = (
+            [scheduled_event(f"{self.stack.name}-compaction-nightly", now)] if schedules else []
+        )
+        for partition in sorted({key.rsplit("/", 1)[0] for key in self.watcher.state.files_per_partition}):
+            table, dt = partition.split("/")[:2]
+            event = {"table": table, "dt": dt.removeprefix("dt=")}
+            if event not in events:
+                events.append(event)
+        for event in events:
+            self.compactions += 1
+            try:
+                function.invoke(event)
+            except Exception:  # counted on the function; the summary shows its last error
+                continue
+
+    def redrive(self) -> None:
+        function = self.functions.get("DlqRedriveFunction")
+        if function is None:
+            return
+        try:
+            result = function.invoke({"max_messages": 1000, "dry_run": False})
+        except Exception as exc:
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        self.redriven.append(result if isinstance(result, dict) else {"result": result})
+
+    def progress(self, phase: str, started: float) -> Progress:
+        state = self.watcher.state
+        elapsed = time.monotonic() - started
+        return Progress(
+            phase=phase,
+            elapsed=elapsed,
+            written=self.generator.counts.total,
+            write_rate=self.generator.counts.total / max(self.generator.elapsed, 1e-9),
+            stream_records=len(self.ledger),
+            in_flight=self.depths["ChangeQueue"],
+            raw_unique=len(state.raw_ids),
+            compacted=sum(state.compacted_counts.values()),
+            quarantined=len(state.quarantined),
+            dead_lettered=self.depths["ChangeDLQ"],
+            stream_failures=self.depths["StreamFailureQueue"],
+            lag_p50=percentile(state.lags, 0.5),
+            lag_p99=percentile(state.lags, 0.99),
+            files_per_partition=dict(state.files_per_partition),
+            function_errors={name: f.errors for name, f in self.functions.items() if f.errors},
+        )
+
+    def drained(self) -> bool:
+        stream = [m for m in self.mappings if isinstance(m, StreamMapping)]
+        queues = [m for m in self.mappings if isinstance(m, SqsMapping)]
+        return (
+            all(m.idle and m.records_read >= self.generator.counts.total for m in stream)
+            and all(m.idle for m in queues)
+            and self.depths["ChangeQueue"] == 0
+            and self.depths["ChangeDLQ"] == 0
+            and self.depths["StreamFailureQueue"] == 0
+        )
+
+
+def run_pipeline(
+    duration: float = 60.0,
+    rate: float = 50.0,
+    night: float = 60.0,
+    *,
+    port: int = 0,
+    template: Path = DEFAULT_TEMPLATE,
+    parameters: dict[str, str] | None = None,
+    hooks: Hooks | None = None,
+    lake_dir: Path | None = Path("lake"),
+    item_bytes: int = 1024,
+    writers: int = 2,
+    failed_visibility_seconds: int | None = None,
+    redrive: bool = True,
+    drain_timeout: float = 180.0,
+    on_progress: ProgressCallback | None = None,
+    progress_interval: float = 0.5,
+    stop_requested: threading.Event | None = None,
+    duckdb_sample: bool = True,
+) -> Summary:
+    """Start moto, deploy the template, stream for ``duration`` seconds (0: until ``stop_requested``
+    is set or Ctrl-C), drain, compact, verify; always stops what it started."""
+    hooks = hooks or Hooks()
+    stop_requested = stop_requested or threading.Event()
+    log_stream: TextIO | None = None
+    if lake_dir is not None:
+        (lake_dir / "logs").mkdir(parents=True, exist_ok=True)
+        log_stream = open(lake_dir / "logs" / "functions.log", "w", encoding="utf-8")  # noqa: SIM115
+    endpoint = MotoEndpoint(port=port, log_path=(lake_dir / "logs" / "moto.log") if lake_dir else None)
+    pipeline: LocalPipeline | None = None
+    problems: list[str] = []
+    try:
+        endpoint.start()
+        with applied_environment(aws_environment(endpoint.url)):
+            stack = deploy(endpoint.url, template=template, parameters=parameters)
+        environment = {**aws_environment(endpoint.url), **LOCAL_FUNCTION_ENVIRONMENT}
+        previous = _apply_process_environment(environment)
+        try:
+            pipeline = LocalPipeline(
+                stack,
+                hooks=hooks,
+                rate=rate,
+                item_bytes=item_bytes,
+                writers=writers,
+                failed_visibility_seconds=failed_visibility_seconds,
+                log_stream=log_stream,
+            )
+            return _stream(
+                pipeline,
+                duration=duration,
+                night=night,
+                lake_dir=lake_dir,
+                redrive=redrive,
+                drain_timeout=drain_timeout,
+                on_progress=on_progress,
+                progress_interval=progress_interval,
+                stop_requested=stop_requested,
+                duckdb_sample=duckdb_sample,
+                problems=problems,
+            )
+        finally:
+            _restore_process_environment(previous)
+    finally:
+        if pipeline is not None:
+            pipeline.stop.set()
+            pipeline.generator.stop()
+            for mapping in pipeline.mappings:
+                mapping.join(timeout=5)
+        endpoint.stop()
+        if log_stream is not None:
+            log_stream.close()
+
+
+def _apply_process_environment(values: dict[str, str]) -> dict[str, str | None]:
+    import os
+
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    return previous
+
+
+def _restore_process_environment(previous: dict[str, str | None]) -> None:
+    import os
+
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _stream(  # noqa: PLR0912, PLR0915 - the phases in order
+    pipeline: LocalPipeline,
+    *,
+    duration: float,
+    night: float,
+    lake_dir: Path | None,
+    redrive: bool,
+    drain_timeout: float,
+    on_progress: ProgressCallback | None,
+    progress_interval: float,
+    stop_requested: threading.Event,
+    duckdb_sample: bool,
+    problems: list[str],
+) -> Summary:
+    started = time.monotonic()
+    for mapping in pipeline.mappings:
+        mapping.start()
+    pipeline.generator.start()
+    next_night = started + night if night > 0 else float("inf")
+    phase = "streaming"
+    interrupted = False
+    try:
+        while not stop_requested.is_set() and (duration <= 0 or time.monotonic() - started < duration):
+            pipeline.check_mappings()
+            pipeline.refresh()
+            if time.monotonic() >= next_night:
+                phase = "compacting"
+                _report(pipeline, phase, started, on_progress)
+                pipeline.compact(datetime.now(UTC))
+                next_night = time.monotonic() + night
+                phase = "streaming"
+            _report(pipeline, phase, started, on_progress)
+            stop_requested.wait(progress_interval)
+    except KeyboardInterrupt:
+        interrupted = True  # first Ctrl-C: stop writing, drain and verify (a second one aborts)
+    writing_seconds = time.monotonic() - started
+    pipeline.generator.stop()
+    pipeline.drain.set()
+    phase = "draining"
+    deadline = time.monotonic() + drain_timeout
+    stable = 0
+    redrives = 0
+    while time.monotonic() < deadline:
+        pipeline.check_mappings()
+        pipeline.refresh()
+        _report(pipeline, phase, started, on_progress)
+        if (
+            redrive
+            and (pipeline.depths["ChangeDLQ"] or pipeline.depths["StreamFailureQueue"])
+            and redrives < 5
+        ):
+            redrives += 1
+            pipeline.redrive()
+            continue
+        stable = stable + 1 if pipeline.drained() else 0
+        if stable >= 2:
+            break
+        time.sleep(progress_interval)
+    else:
+        problems.append(
+            f"the pipeline did not drain within {drain_timeout:.0f} s "
+            f"(ChangeQueue {pipeline.depths['ChangeQueue']}, ChangeDLQ {pipeline.depths['ChangeDLQ']}, "
+            f"StreamFailureQueue {pipeline.depths['StreamFailureQueue']})"
+        )
+    pipeline.stop.set()
+    phase = "compacting"
+    pipeline.refresh()
+    _report(pipeline, phase, started, on_progress)
+    pipeline.compact(datetime.now(UTC))
+    state = pipeline.refresh()
+    _report(pipeline, "verifying", started, on_progress)
+    verification = verify(pipeline.ledger.ids(), state)
+    counts = pipeline.generator.counts
+    if len(pipeline.ledger) != counts.total:
+        problems.append(f"{counts.total} writes but {len(pipeline.ledger)} changes on the stream")
+    if pipeline.depths["ChangeDLQ"] or pipeline.depths["StreamFailureQueue"]:
+        problems.append("messages remain in ChangeDLQ or StreamFailureQueue (not redriven)")
+    if interrupted:
+        problems.append("interrupted with Ctrl-C (stopped writing, drained and verified)")
+    query = sample = None
+    if lake_dir is not None:
+        pipeline.watcher.download(lake_dir)
+        if duckdb_sample:
+            query, sample = duckdb_preview(lake_dir)
+    stored_span = (state.last_raw_at or 0) - (state.first_raw_at or 0)
+    ok = verification.ok and not any(p for p in problems if not p.startswith("interrupted"))
+    return Summary(
+        ok=ok,
+        duration_seconds=writing_seconds,
+        written=counts.total,
+        write_errors=counts.errors,
+        stream_records=len(pipeline.ledger),
+        raw_records=state.raw_records,
+        raw_unique=len(state.raw_ids),
+        raw_files=state.raw_files,
+        compacted_records=sum(state.compacted_counts.values()),
+        compacted_files=state.compacted_files,
+        quarantined=len(state.quarantined),
+        quarantined_ids=sorted(state.quarantined_ids),
+        dead_lettered=sum(1 for result in pipeline.redriven if result.get("moved")),
+        stream_failures=sum(m.stats.sent_to_on_failure for m in pipeline.mappings),
+        redriven=pipeline.redriven,
+        compactions=pipeline.compactions,
+        function_errors={name: f.errors for name, f in pipeline.functions.items() if f.errors},
+        last_errors={name: f.last_error for name, f in pipeline.functions.items() if f.last_error},
+        write_throughput=counts.total / max(pipeline.generator.elapsed, 1e-9),
+        stored_throughput=len(state.raw_ids) / stored_span if stored_span > 0 else 0.0,
+        lag_p50=percentile(state.lags, 0.5),
+        lag_p99=percentile(state.lags, 0.99),
+        verification=verification,
+        lake_dir=lake_dir,
+        files_per_partition=dict(state.files_per_partition),
+        duckdb_query=query,
+        duckdb_sample=sample,
+        problems=problems,
+    )
+
+
+def _report(
+    pipeline: LocalPipeline, phase: str, started: float, on_progress: ProgressCallback | None
+) -> None:
+    if on_progress is not None:
+        on_progress(pipeline.progress(phase, started))
+
+
+def duckdb_preview(lake_dir: Path) -> tuple[str, str]:
+    """The query that reads the local lake as Hive-partitioned data, and its first rows."""
+    import duckdb
+
+    layer = "compacted" if any((lake_dir / "compacted").rglob("*.jsonl.gz")) else "raw"
+    try:
+        shown = lake_dir.resolve().relative_to(Path.cwd())
+    except ValueError:
+        shown = lake_dir.resolve()
+    query = (
+        f'SELECT "table", dt, hour, event_name, count(*) AS changes, min(event_time) AS first, '
+        f"max(event_time) AS last\n"
+        f"FROM read_json_auto('{shown}/{layer}/*/*/*/*.jsonl.gz', hive_partitioning = true)\n"
+        f"GROUP BY ALL ORDER BY ALL"
+    )
+    try:
+        with duckdb.connect() as connection:
+            relation = connection.sql(query)
+            sample = str(relation.limit(20))
+    except duckdb.Error as exc:
+        sample = f"(DuckDB could not run it: {exc})"
+    return query, sample
+
+
+def print_summary(summary: Summary, out: TextIO = sys.stdout) -> None:
+    print(summary.render(), file=out)
+    if summary.lake_dir is not None:
+        print(
+            f"\nThe lake is on local disk under {summary.lake_dir}/ (raw/, compacted/, quarantine/; "
+            f"function logs in {summary.lake_dir}/logs/).",
+            file=out,
+        )
+    if summary.duckdb_query:
+        print(f"\nQuery it with DuckDB:\n\n{summary.duckdb_query};\n", file=out)
+        print(summary.duckdb_sample or "", file=out)
+
+
+def to_json(summary: Summary) -> str:
+    data = {key: value for key, value in summary.__dict__.items() if key not in ("verification", "lake_dir")}
+    data["verification"] = summary.verification.__dict__
+    data["lake_dir"] = str(summary.lake_dir) if summary.lake_dir else None
+    return json.dumps(data, default=str, indent=2)
+
+
+__all__ = ["DEFAULT_PORT", "Hooks", "Progress", "Summary", "print_summary", "run_pipeline"]
