@@ -230,7 +230,8 @@ def _print_table(result: dict[str, Any]) -> None:
         f"{result['compaction_peak_rss_mb']:>12}"
     )
     print(
-        f"{'floor':12} {result['floor_seconds']:>9} {result['floor_mb_per_s']:>8} {result['floor_peak_rss_mb']:>12}"
+        f"{'floor':12} {result['floor_seconds']:>9} {result['floor_mb_per_s']:>8} "
+        f"{result['floor_peak_rss_mb']:>12}"
     )
     print(
         f"throughput ratio (compaction / floor): {result['throughput_ratio']}; "
