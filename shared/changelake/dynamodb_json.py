@@ -169,10 +169,94 @@ def map_text(attributes: dict[str, Any]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+class _Unusual(Exception):
+    """The fast path met something it does not handle; the checked path decides."""
+
+
+_SHORT_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\Z").match
+#: ``"name":`` texts of attribute names seen before (names repeat across items; bounded).
+_NAME_TEXT: dict[str, str] = {}
+_NAME_TEXT_LIMIT = 4096
+
+
+def _fast_map(attributes: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch per tag, inline for speed
+    """``map_text`` for well-formed input, in one frame per nesting level.
+
+    Produces exactly ``map_text``'s text; raises ``_Unusual`` (or ``ValueError``/``TypeError``
+    from unpacking) for anything else, and ``item_text`` then runs the checked path, which
+    returns the same text or the precise error.
+    """
+    parts = []
+    append = parts.append
+    for name, attribute in attributes.items():
+        key = _NAME_TEXT.get(name)
+        if key is None:
+            if type(name) is not str:
+                raise _Unusual
+            key = _encode_string(name) + ":"
+            if len(_NAME_TEXT) < _NAME_TEXT_LIMIT:
+                _NAME_TEXT[name] = key
+        ((tag, value),) = attribute.items()
+        kind = type(value)
+        if tag == "S" and kind is str:
+            append(key + _encode_string(value))
+        elif tag == "N" and kind is str:
+            if len(value) <= MAX_SIGNIFICANT_DIGITS and _SHORT_PLAIN_NUMBER(value) is not None:
+                append(key + value)
+            else:
+                append(key + _checked_number(value))
+        elif tag == "M" and kind is dict:
+            append(key + _fast_map(value))
+        elif tag == "L" and kind is list:
+            append(key + _fast_list(value))
+        elif tag == "BOOL" and kind is bool:
+            append(key + ("true" if value else "false"))
+        elif tag == "NULL" and value is True:
+            append(key + "null")
+        else:
+            append(key + _fast_other(tag, value))
+    return "{" + ",".join(parts) + "}"
+
+
+def _fast_list(values: list[Any]) -> str:
+    parts = []
+    append = parts.append
+    for attribute in values:
+        ((tag, value),) = attribute.items()
+        kind = type(value)
+        if tag == "S" and kind is str:
+            append(_encode_string(value))
+        elif tag == "N" and kind is str:
+            if len(value) <= MAX_SIGNIFICANT_DIGITS and _SHORT_PLAIN_NUMBER(value) is not None:
+                append(value)
+            else:
+                append(_checked_number(value))
+        elif tag == "M" and kind is dict:
+            append(_fast_map(value))
+        elif tag == "L" and kind is list:
+            append(_fast_list(value))
+        else:
+            append(attribute_text(attribute))
+    return "[" + ",".join(parts) + "]"
+
+
+def _fast_other(tag: str, value: object) -> str:
+    if tag == "SS" and type(value) is list:
+        for item in value:
+            if type(item) is not str:
+                raise _Unusual
+        return "[" + ",".join([_encode_string(item) for item in value]) + "]"
+    return attribute_text({tag: value})
+
+
 def item_text(field: str, attributes: object) -> str:
     """``attributes`` (an image or keys) as plain JSON; a ``ConversionError`` names the bad path."""
     if type(attributes) is not dict:
         raise ConversionError(f"{field} must be an object of attribute values")
+    try:
+        return _fast_map(attributes)
+    except (_Unusual, _BadValue, ValueError, TypeError, AttributeError):
+        pass  # the checked path below gives the same text, or the error with its path
     try:
         return map_text(attributes)
     except _BadValue as exc:
