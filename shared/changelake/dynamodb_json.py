@@ -186,7 +186,7 @@ def _fast_map(attributes: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch 
     from unpacking) for anything else, and ``item_text`` then runs the checked path, which
     returns the same text or the precise error.
     """
-    parts = []
+    parts: list[str] = []
     append = parts.append
     for name, attribute in attributes.items():
         key = _NAME_TEXT.get(name)
@@ -219,7 +219,7 @@ def _fast_map(attributes: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch 
 
 
 def _fast_list(values: list[Any]) -> str:
-    parts = []
+    parts: list[str] = []
     append = parts.append
     for attribute in values:
         ((tag, value),) = attribute.items()
