@@ -164,7 +164,12 @@ class _Mapping(threading.Thread):
         self.stats.batches += 1
         try:
             if self.hooks.before_invoke is not None:
-                self.hooks.before_invoke(self.function.logical_id, event)
+                try:
+                    self.hooks.before_invoke(self.function.logical_id, event)
+                except Exception as exc:  # an injected failure counts as the function's own
+                    self.function.errors += 1
+                    self.function.last_error = f"{type(exc).__name__}: {exc}"
+                    raise
             response = self.function.invoke(event)
         except Exception as exc:
             self.stats.function_errors += 1

@@ -1,0 +1,123 @@
+"""The local stack end to end: template.yaml on moto, the mappings runner, load, drain, verification.
+
+Runs the real pipeline for a short while with a poison record injected into the stream and the
+aggregator's first invocations failing, and checks the run's own verification plus the lake.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from changelake_local import Hooks, run_pipeline
+from changelake_local.endpoint import MotoEndpoint, PortInUseError
+from changelake_local.errors import TemplateError
+
+pytestmark = pytest.mark.integration
+
+FAST = {"AggregatorBatchingWindowSeconds": "2", "StreamBatchingWindowSeconds": "1"}
+
+
+class PoisonOnce:
+    """Gives the first INSERT it sees an attribute with an unknown type tag (cannot be converted)."""
+
+    def __init__(self) -> None:
+        self.event_id: str | None = None
+
+    def __call__(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for record in records:
+            if self.event_id is None and record["eventName"] == "INSERT":
+                record["dynamodb"]["NewImage"]["poison"] = {"X": "not a DynamoDB type"}
+                self.event_id = record["eventID"]
+        return records
+
+
+class FailFirstAggregations:
+    """The aggregator 'crashes' on its first ``count`` invocations (before touching anything)."""
+
+    def __init__(self, count: int) -> None:
+        self.remaining = count
+        self.failed = 0
+
+    def __call__(self, function: str, event: dict[str, Any]) -> None:
+        if function == "AggregatorFunction" and self.remaining > 0:
+            self.remaining -= 1
+            self.failed += 1
+            raise RuntimeError("injected aggregator failure")
+
+
+def test_poison_and_failing_aggregator_lose_nothing(tmp_path: Path) -> None:
+    # GIVEN the stack deployed from template.yaml, a poison record and an aggregator failing 3 times
+    poison, failures = PoisonOnce(), FailFirstAggregations(3)
+    # WHEN it streams for 12 s, then drains, redrives the dead letters, compacts and verifies
+    summary = run_pipeline(
+        duration=12,
+        rate=25,
+        night=6,
+        parameters=FAST,
+        hooks=Hooks(stream_records=poison, before_invoke=failures),
+        lake_dir=tmp_path / "lake",
+        failed_visibility_seconds=1,
+        drain_timeout=90,
+    )
+    # THEN the verification passes: nothing lost, everything exactly once in compacted/
+    assert summary.ok, summary.render()
+    assert summary.written > 100
+    assert summary.stream_records == summary.written
+    assert summary.verification.missing_in_raw == []
+    assert summary.verification.duplicated_in_compacted == []
+    assert summary.compacted_records == summary.raw_unique == summary.written - 1
+    # AND the poison record is in quarantine, not in raw/
+    assert poison.event_id is not None
+    assert summary.quarantined_ids == [poison.event_id]
+    lake = tmp_path / "lake"
+    raw_ids = {
+        json.loads(line)["event_id"]
+        for path in (lake / "raw").rglob("*.jsonl.gz")
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    }
+    assert poison.event_id not in raw_ids
+    quarantined = [
+        json.loads(line)
+        for path in (lake / "quarantine").rglob("*.jsonl.gz")
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    ]
+    assert [entry["record"]["eventID"] for entry in quarantined] == [poison.event_id]
+    # AND the aggregator failed, a message reached ChangeDLQ and the redrive moved it back
+    assert failures.failed == 3
+    assert summary.function_errors.get("AggregatorFunction", 0) >= 3
+    assert sum(int(result.get("moved", 0)) for result in summary.redriven) >= 1, summary.redriven
+    # AND the DuckDB query over the local lake ran
+    assert summary.duckdb_sample is not None
+    assert "DuckDB could not" not in summary.duckdb_sample
+
+
+def test_a_port_in_use_is_named() -> None:
+    # GIVEN a port already taken
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # WHEN the endpoint is started on it THEN the error names the port
+        with pytest.raises(PortInUseError, match=str(port)):
+            MotoEndpoint(port=port).start()
+
+
+def test_a_template_error_stops_everything(tmp_path: Path) -> None:
+    # GIVEN a template whose function has no code
+    bad = tmp_path / "template.yaml"
+    bad.write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {Handler: app.handler, Runtime: python3.11}\n"
+    )
+    threads_before = threading.active_count()
+    # WHEN the pipeline is run with it THEN a TemplateError explains it, and nothing is left running
+    with pytest.raises(TemplateError, match="could not be translated"):
+        run_pipeline(duration=1, template=bad, lake_dir=None)
+    assert threading.active_count() <= threads_before
