@@ -17,7 +17,7 @@ from changelake_local.stream_records import REGION, stream_arn, stream_record
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_TABLES = ("changelake-changes", "inventory")
-_CREATED = 1_795_867_200.125  # 2026-11-28T08:00:00.125Z
+_CREATED = 1_795_867_200.125  # 2026-11-28T12:00:00.125Z
 
 
 def _item(pk: str, sk: str) -> dict[str, Any]:

@@ -171,7 +171,7 @@ def decode_body(body: object) -> list[bytes] | Claim:
         envelope: Any = json.loads(body)
     except ValueError:
         raise EnvelopeError("message body is not JSON") from None
-    if type(envelope) is not dict or envelope.get("v") != VERSION:
+    if type(envelope) is not dict or type(envelope.get("v")) is not int or envelope["v"] != VERSION:
         raise EnvelopeError(f"message body is not a changelake v{VERSION} envelope")
     kind, count = envelope.get("kind"), envelope.get("count")
     if type(count) is not int or count < 1:
