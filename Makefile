@@ -10,6 +10,7 @@ DURATION ?= 0
 RATE ?= 50
 NIGHT ?= 60
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
@@ -66,7 +67,7 @@ invoke: setup
 	$(PY) -m changelake_local invoke $(FUNCTION) --event $(EVENT)
 
 bench: $(VENV)/.installed
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 lock:
 	uv pip compile --python-version 3.11 requirements/dev.in -o requirements-dev.txt

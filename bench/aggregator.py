@@ -58,7 +58,8 @@ def _ours(count: int, repeats: int) -> dict[str, Any]:
 
     def work() -> None:
         result = aggregator.process(json.loads(text)["Records"])
-        assert result.records_stored == count and not result.failed_message_ids, result
+        assert result.records_stored == count, result
+        assert not result.failed_message_ids, result
 
     timing = best_of(work, repeats)
     return {
@@ -133,7 +134,8 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
         "variants": {
             "changelake Aggregator": ours,
             "floor: gzip of the same lines": floor,
-            f"changelake, largest batch ({largest['messages']} msgs, {largest['records']:,} records)": largest,
+            f"changelake, largest batch ({largest['messages']} msgs, "
+            f"{largest['records']:,} records)": largest,
         },
         "ratio": ratio,
         "ratio_text": f"{ratio:.2f}x the gzip floor's CPU",

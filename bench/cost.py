@@ -83,7 +83,8 @@ def _sample(count: int) -> dict[str, Any]:
     delete_calls = receive_calls
     raw = FakeS3Client()
     aggregator = Aggregator(S3Store(BUCKET, client=raw))
-    aggregator_cpu, aggregator_invocations, batch, size = 0.0, 0, [], 0
+    aggregator_cpu, aggregator_invocations, size = 0.0, 0, 0
+    batch: list[str] = []
     groups: list[list[str]] = []
     for body in bodies:
         if batch and size + len(body) + 600 > LAMBDA_PAYLOAD_BYTES:
@@ -104,8 +105,8 @@ def _sample(count: int) -> dict[str, Any]:
 
     # Compaction of the hour: read every raw object, order and de-duplicate, write gzip.
     partitions: dict[str, list[bytes]] = defaultdict(list)
-    for key, body in raw.objects.items():
-        partitions[key.rsplit("/", 1)[0]].append(body)
+    for key, stored_body in raw.objects.items():
+        partitions[key.rsplit("/", 1)[0]].append(stored_body)
     cpu0 = time.process_time()
     compacted_bytes = 0
     for objects in partitions.values():
@@ -240,12 +241,13 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
             "DynamoDB -> Kinesis on-demand -> Firehose (dyn. partitioning)": {
                 **firehose,
                 "display": f"${firehose['usd_total']:.4f}/M (+ ${firehose['usd_fixed_per_month_stream']:.2f}"
-                f"/month stream-hours): {firehose['data_gb']:.2f} GB, billed {firehose['firehose_billed_gb']:.2f}"
-                " GB at 5 KB/record",
+                f"/month stream-hours): {firehose['data_gb']:.2f} GB, "
+                f"billed {firehose['firehose_billed_gb']:.2f} GB at 5 KB/record",
             },
         },
         "ratio": ratio,
-        "ratio_text": f"{ours['usd_total'] / firehose['usd_total']:.3f} of Firehose's cost ({ratio:.0f}x cheaper)",
+        "ratio_text": f"{ours['usd_total'] / firehose['usd_total']:.3f} of Firehose's cost "
+        f"({ratio:.0f}x cheaper)",
         "target": "<= 1/3 of Firehose",
         "holds": ours["usd_total"] * 3 <= firehose["usd_total"],
         "sample": sample,

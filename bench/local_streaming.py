@@ -14,9 +14,13 @@ from bench import run_variant
 NAME = "Local streaming (changelake_local)"
 
 
-def _pipeline(duration: float, rate: float) -> dict[str, Any]:
+def _pipeline(duration: float, rate: float, night: float) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
     local = importlib.import_module("changelake_local")
-    summary = local.run_pipeline(duration, rate)
+    with tempfile.TemporaryDirectory(prefix="changelake-bench-lake-") as lake:
+        summary = local.run_pipeline(duration, rate, night, lake_dir=Path(lake), duckdb_sample=False)
     if not isinstance(summary, dict):
         summary = dict(getattr(summary, "__dict__", {})) or {"summary": str(summary)}
     return {key: value for key, value in summary.items() if isinstance(value, int | float | str)}
@@ -44,11 +48,13 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
             "status": "pending",
             "reason": "changelake_local.run_pipeline(duration, rate) is not in this tree yet",
         }
-    duration, rate = (10.0, 200.0) if quick else (30.0, 500.0)
-    figures = run_variant("local_streaming", "pipeline", duration=duration, rate=rate)
-    throughput = _find(figures, "throughput", "changes_per_s", "throughput_per_s", "rate")
-    p50 = _find(figures, "lag_p50_s", "lag_p50", "p50_lag_s", "p50")
-    p99 = _find(figures, "lag_p99_s", "lag_p99", "p99_lag_s", "p99")
+    duration, rate = (10.0, 100.0) if quick else (30.0, 300.0)
+    figures = run_variant("local_streaming", "pipeline", duration=duration, rate=rate, night=5.0)
+    # Sustained rate: changes the generator wrote per second while every one reached the lake
+    # (``ok`` is the pipeline's own verification); stored_throughput is shown in the notes.
+    throughput = _find(figures, "write_throughput", "throughput", "changes_per_s")
+    p50 = _find(figures, "lag_p50", "lag_p50_s")
+    p99 = _find(figures, "lag_p99", "lag_p99_s")
     display = f"{throughput:,.0f} changes/s" if throughput is not None else ""
     return {
         "row": 6,
@@ -56,8 +62,9 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
         "unit": "changes/s",
         "variants": {f"offered {rate:,.0f}/s for {duration:.0f} s": {**figures, "display": display}},
         "ratio": (throughput / rate) if throughput is not None else None,
-        "ratio_text": f"lag p50 {p50} s, p99 {p99} s" if p99 is not None else "",
-        "target": "sustains the offered rate",
-        "holds": throughput is not None and throughput >= 0.95 * rate,
+        "ratio_text": f"{(throughput or 0) / rate:.2f} of the offered rate; lag p50 {p50 or 0:.1f} s, "
+        f"p99 {p99 or 0:.1f} s",
+        "target": "sustains the offered rate, lake verified",
+        "holds": throughput is not None and throughput >= 0.95 * rate and bool(figures.get("ok")),
         "notes": ", ".join(f"{key}={value}" for key, value in figures.items()),
     }
