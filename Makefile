@@ -10,6 +10,7 @@ DURATION ?= 0
 RATE ?= 50
 NIGHT ?= 60
 PYTEST_ARGS ?=
+RUN_ARGS ?=
 BENCH_ARGS ?=
 
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -61,7 +62,7 @@ integration: setup
 	SAM_BIN=$(abspath $(SAM)) $(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 run: setup
-	$(PY) -m changelake_local run --duration $(DURATION) --rate $(RATE) --night $(NIGHT)
+	$(PY) -m changelake_local run --duration $(DURATION) --rate $(RATE) --night $(NIGHT) $(RUN_ARGS)
 
 invoke: setup
 	$(PY) -m changelake_local invoke $(FUNCTION) --event $(EVENT)

@@ -72,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         from changelake_local.invoke import write_env_json
 
         print(f"wrote {write_env_json()}")
-        return 0
     except LocalRunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

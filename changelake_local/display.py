@@ -83,8 +83,9 @@ class LiveDisplay:
             print(
                 f"[{progress.elapsed:5.0f} s {progress.phase}] written {progress.written} "
                 f"({progress.write_rate:.0f}/s) stream {progress.stream_records} sqs {progress.in_flight} "
-                f"raw {progress.raw_unique} compacted {progress.compacted} quarantined {progress.quarantined} "
-                f"dlq {progress.dead_lettered} lag p50 {_seconds(progress.lag_p50)} p99 {_seconds(progress.lag_p99)}",
+                f"raw {progress.raw_unique} compacted {progress.compacted} "
+                f"quarantined {progress.quarantined} dlq {progress.dead_lettered} "
+                f"lag p50 {_seconds(progress.lag_p50)} p99 {_seconds(progress.lag_p99)}",
                 file=self.out,
                 flush=True,
             )

@@ -153,7 +153,7 @@ class _Mapping(threading.Thread):
     def run(self) -> None:
         try:
             self._loop()
-        except Exception as exc:  # the runner reports it; the pipeline stops
+        except Exception as exc:  # noqa: BLE001 - reported by the pipeline, which then stops
             self.crashed = exc
 
     def _loop(self) -> None:
@@ -171,7 +171,7 @@ class _Mapping(threading.Thread):
                     self.function.last_error = f"{type(exc).__name__}: {exc}"
                     raise
             response = self.function.invoke(event)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any exception is a function error to Lambda
             self.stats.function_errors += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
             return _Outcome(

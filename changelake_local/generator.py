@@ -64,7 +64,7 @@ class LoadGenerator:
         *,
         rate: float,
         item_bytes: int = 1024,
-        writers: int = 2,
+        writers: int = 0,
         seed: int = 7,
     ) -> None:
         if rate <= 0:
@@ -73,7 +73,8 @@ class LoadGenerator:
         self.table = table
         self.rate = rate
         self.item_bytes = item_bytes
-        self.writers = max(1, min(writers, int(rate) or 1))
+        # one writer thread per 25 changes/s (each waits on its round trips), from 2 to 8
+        self.writers = writers or max(2, min(8, int(rate) // 25))
         self.seed = seed
         self.counts = WriteCounts()
         self.started_at: float | None = None
@@ -109,7 +110,7 @@ class LoadGenerator:
             setattr(self.counts, kind, getattr(self.counts, kind) + 1)
 
     def _write_loop(self, index: int) -> None:
-        rng = random.Random(self.seed * 1000 + index)
+        rng = random.Random(self.seed * 1000 + index)  # noqa: S311 - test data, not secrets
         dynamodb = client("dynamodb", self.endpoint)
         keys = _Keys()
         interval = self.writers / self.rate
@@ -123,7 +124,7 @@ class LoadGenerator:
             serial += 1
             try:
                 kind = self._write_one(dynamodb, rng, keys, f"w{index}-{serial:08d}")
-            except Exception as exc:  # counted and shown; the run goes on, as a client would
+            except Exception as exc:  # noqa: BLE001 - counted and shown; the run goes on, as a client's would
                 with self._lock:
                     self.counts.errors += 1
                     self.counts.last_error = f"{type(exc).__name__}: {exc}"
@@ -145,7 +146,9 @@ class LoadGenerator:
             dynamodb.update_item(
                 TableName=self.table,
                 Key=_key(key),
-                UpdateExpression="SET amount = :amount, active = :active, history = list_append(history, :entry)",
+                UpdateExpression=(
+                    "SET amount = :amount, active = :active, history = list_append(history, :entry)"
+                ),
                 ExpressionAttributeValues={
                     ":amount": {"N": f"{rng.randrange(10**6)}.{rng.randrange(100):02d}"},
                     ":active": {"BOOL": rng.random() < 0.5},

@@ -72,7 +72,7 @@ def _invoke(stack: DeployedStack, function_id: str, event: Any) -> Any:
 
 
 def invoke_function(function_id: str, event_file: Path, *, endpoint: str | None = None) -> dict[str, Any]:
-    """Invoke ``function_id`` with the JSON in ``event_file``; the result (or the error) and the bucket's keys."""
+    """Invoke ``function_id`` with the JSON in ``event_file``: its result (or error) and the bucket's keys."""
     try:
         event = json.loads(event_file.read_text())
     except (OSError, ValueError) as exc:
@@ -94,7 +94,7 @@ def _outcome(stack: DeployedStack, function_id: str, event: Any) -> dict[str, An
         result: dict[str, Any] = {"result": _invoke(stack, function_id, event)}
     except LocalRunError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported as Lambda reports a function error
         result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
     s3 = client("s3", stack.endpoint)
     listed = s3.list_objects_v2(Bucket=stack.bucket).get("Contents", [])

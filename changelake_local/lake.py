@@ -95,7 +95,7 @@ class LakeWatcher:
     def _read(self, key: str) -> list[dict[str, Any]]:
         return _lines(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
-    def scan(self) -> LakeState:
+    def scan(self) -> LakeState:  # noqa: PLR0912 - one pass per layer
         state = self.state
         now = time.time()
         for key, item in self._list("raw/").items():
@@ -192,4 +192,4 @@ def percentile(values: list[float], fraction: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]

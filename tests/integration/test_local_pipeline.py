@@ -121,3 +121,16 @@ def test_a_template_error_stops_everything(tmp_path: Path) -> None:
     with pytest.raises(TemplateError, match="could not be translated"):
         run_pipeline(duration=1, template=bad, lake_dir=None)
     assert threading.active_count() <= threads_before
+
+
+def test_env_json_matches_the_local_stack() -> None:
+    # GIVEN the stack deployed to a fresh endpoint (names seeded, so every run gets the same ones)
+    from changelake_local.deploy import deploy
+    from changelake_local.invoke import ENV_JSON, docker_environment
+
+    with MotoEndpoint(port=0) as endpoint:
+        stack = deploy(endpoint.url)
+        # WHEN events/env.json is compared with the stack's function environments
+        expected = docker_environment(stack)
+    # THEN they agree (regenerate with `python -m changelake_local env-json` when the template changes)
+    assert json.loads(ENV_JSON.read_text()) == expected
