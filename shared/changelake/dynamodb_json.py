@@ -20,6 +20,7 @@ _encode_string: Any = getattr(json.encoder, "c_encode_basestring", None) or json
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
+_BASE64_MATCH = _BASE64.match
 # Every decimal form DynamoDB may hand over ("+1", ".5", "1.", "01"); Decimal alone would also take
 # " 1", "1_000" and non-ASCII digits, which are not numbers DynamoDB produces.
 _NUMBER_FORM = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
@@ -173,10 +174,31 @@ class _Unusual(Exception):
     """The fast path met something it does not handle; the checked path decides."""
 
 
-_SHORT_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\Z").match
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\Z").match
+#: A plain decimal this long has at most 126 integer digits or 122 leading fraction zeros, so its
+#: magnitude is inside DynamoDB's range whatever its digits; only their count needs checking.
+_PLAIN_IN_RANGE_CHARS = 126
 #: ``"name":`` texts of attribute names seen before (names repeat across items; bounded).
 _NAME_TEXT: dict[str, str] = {}
 _NAME_TEXT_LIMIT = 4096
+
+
+def _fast_number(value: str) -> str:
+    """``number_text`` for a plain JSON decimal of any length: no ``Decimal`` unless it is unusual.
+
+    A 39-character 38-digit number ("1234567890123456789012345678.9012345678", "-0.000..1") is
+    common and would otherwise take the checked path's ``Decimal`` and ``as_tuple`` walk.
+    """
+    if _PLAIN_NUMBER(value) is not None:
+        if len(value) <= MAX_SIGNIFICANT_DIGITS:
+            return value
+        # Significant digits: drop the sign, the point, leading and trailing zeros.
+        if (
+            len(value) <= _PLAIN_IN_RANGE_CHARS
+            and len(value.replace(".", "").lstrip("-0").rstrip("0")) <= MAX_SIGNIFICANT_DIGITS
+        ):
+            return value
+    return _checked_number(value)
 
 
 def _fast_map(attributes: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch per tag, inline for speed
@@ -201,18 +223,20 @@ def _fast_map(attributes: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch 
         if tag == "S" and kind is str:
             append(key + _encode_string(value))
         elif tag == "N" and kind is str:
-            if len(value) <= MAX_SIGNIFICANT_DIGITS and _SHORT_PLAIN_NUMBER(value) is not None:
+            if len(value) <= MAX_SIGNIFICANT_DIGITS and _PLAIN_NUMBER(value) is not None:
                 append(key + value)
             else:
-                append(key + _checked_number(value))
-        elif tag == "M" and kind is dict:
-            append(key + _fast_map(value))
-        elif tag == "L" and kind is list:
-            append(key + _fast_list(value))
+                append(key + _fast_number(value))
         elif tag == "BOOL" and kind is bool:
             append(key + ("true" if value else "false"))
+        elif tag == "L" and kind is list:
+            append(key + _fast_list(value))
+        elif tag == "M" and kind is dict:
+            append(key + _fast_map(value))
         elif tag == "NULL" and value is True:
             append(key + "null")
+        elif tag == "B" and kind is str and not len(value) % 4 and _BASE64_MATCH(value) is not None:
+            append(key + '"' + value + '"')
         else:
             append(key + _fast_other(tag, value))
     return "{" + ",".join(parts) + "}"
@@ -227,10 +251,10 @@ def _fast_list(values: list[Any]) -> str:
         if tag == "S" and kind is str:
             append(_encode_string(value))
         elif tag == "N" and kind is str:
-            if len(value) <= MAX_SIGNIFICANT_DIGITS and _SHORT_PLAIN_NUMBER(value) is not None:
+            if len(value) <= MAX_SIGNIFICANT_DIGITS and _PLAIN_NUMBER(value) is not None:
                 append(value)
             else:
-                append(_checked_number(value))
+                append(_fast_number(value))
         elif tag == "M" and kind is dict:
             append(_fast_map(value))
         elif tag == "L" and kind is list:
@@ -241,11 +265,23 @@ def _fast_list(values: list[Any]) -> str:
 
 
 def _fast_other(tag: str, value: object) -> str:
-    if tag == "SS" and type(value) is list:
-        for item in value:
-            if type(item) is not str:
-                raise _Unusual
-        return "[" + ",".join([_encode_string(item) for item in value]) + "]"
+    """Sets (and anything unusual, through the checked ``attribute_text``)."""
+    if type(value) is list:
+        if tag == "SS":
+            for item in value:
+                if type(item) is not str:
+                    raise _Unusual
+            return "[" + ",".join([_encode_string(item) for item in value]) + "]"
+        if tag == "NS":
+            for item in value:
+                if type(item) is not str:
+                    raise _Unusual
+            return "[" + ",".join([_fast_number(item) for item in value]) + "]"
+        if tag == "BS":
+            for item in value:
+                if type(item) is not str or len(item) % 4 or _BASE64_MATCH(item) is None:
+                    raise _Unusual
+            return '["' + '","'.join(value) + '"]' if value else "[]"
     return attribute_text({tag: value})
 
 
