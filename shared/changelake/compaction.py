@@ -60,7 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, f
 
 from changelake.clock import Clock, utc_now
 from changelake.compaction_io import PartsWriter, iter_gzip_lines
-from changelake.compaction_sort import DedupeSorter
+from changelake.compaction_sort import DedupeSorter, Entry
 from changelake.exceptions import (
     CompactionError,
     CompactionInputError,
@@ -75,7 +75,7 @@ from changelake.exceptions import (
 from changelake.integrations.clients import build_client
 from changelake.integrations.s3 import ObjectInfo, S3Store
 from changelake.layout import Partition, check_table_name, parse_partition_prefix, partition_key
-from changelake.records import parse_change_line
+from changelake.records import parse_change_line, parse_own_prefix
 
 MANIFEST_NAME = "_manifest.json"
 PART_PREFIX = "part-"
@@ -250,6 +250,37 @@ def inputs_document(inputs: Sequence[ObjectInfo]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the compactor
 
 
+class _Unverified(Exception):
+    """The fast path met input it cannot vouch for: the partition is rebuilt on the strict path."""
+
+
+def _verifier(partition: Partition) -> Callable[[Entry], None]:
+    """Checks an entry read on the fast path against the whole line, as ``parse_change_line`` reads it.
+
+    The fast path already validated its fields exactly as ``parse_change_line`` does, and those
+    checks depend only on the four routing values; so the line passes ``parse_change_line`` with
+    the same result if and only if it is a JSON object whose routing values are the fast path's.
+    (A sequence number with leading zeros fails the comparison and so takes the strict path.)
+    """
+    table = partition.table
+
+    def verify(entry: Entry) -> None:
+        try:
+            record = json.loads(entry[3])
+        except (ValueError, UnicodeDecodeError):
+            raise _Unverified from None
+        if (
+            type(record) is not dict
+            or record.get("event_time") != entry[0]
+            or record.get("event_id") != entry[2]
+            or record.get("table") != table
+            or record.get("sequence_number") != str(entry[1])
+        ):
+            raise _Unverified
+
+    return verify
+
+
 class Compactor:
     """Compacts partitions of raw/ into compacted/ (see the module docstring for the protocol)."""
 
@@ -353,6 +384,24 @@ class Compactor:
         return (manifest if isinstance(manifest, dict) else None), etag
 
     def _build(self, partition: Partition, inputs: list[ObjectInfo], etag: str | None) -> PartitionResult:
+        """Compact ``inputs``: first on the fast path; anything it cannot vouch for, strictly.
+
+        The fast path reads each line's routing fields from the prefix we write
+        (``parse_own_prefix``) and checks every line it keeps (and every differing copy it drops)
+        with the full ``parse_change_line`` while the output is being compressed, before the
+        commit. If that check or anything else about the input disagrees, the fast run is aborted
+        (nothing published) and the partition is rebuilt reading every line with
+        ``parse_change_line``, as the strict path always did, so results, and errors with their
+        file and line, are exactly the strict path's.
+        """
+        try:
+            return self._build_once(partition, inputs, etag, strict=False)
+        except _Unverified:
+            return self._build_once(partition, inputs, etag, strict=True)
+
+    def _build_once(
+        self, partition: Partition, inputs: list[ObjectInfo], etag: str | None, *, strict: bool
+    ) -> PartitionResult:
         started = time.monotonic()
         generation = generation_of(inputs)
         result = PartitionResult(partition, "compacted", generation=generation)
@@ -364,10 +413,20 @@ class Compactor:
             metadata={"generation": generation},
         )
         try:
-            with DedupeSorter(self.spill_dir, self.memory_budget_bytes) as sorter:
-                for item in inputs:
-                    result.uncompressed_bytes_in += self._read_into(partition, item, sorter)
+            verify = None if strict else _verifier(partition)
+            with DedupeSorter(self.spill_dir, self.memory_budget_bytes, on_conflict=verify) as sorter:
+                try:
+                    for item in inputs:
+                        result.uncompressed_bytes_in += self._read_into(
+                            partition, item, sorter, strict=strict
+                        )
+                except CompactionInputError as exc:
+                    if strict:
+                        raise
+                    raise _Unverified from exc  # the strict path names the first bad line
                 for entry in sorter.sorted_unique():
+                    if verify is not None:
+                        verify(entry)
                     writer.write(entry[3])
                 parts = writer.close()
                 result.rows_in, result.rows_out = sorter.rows_in, sorter.rows_out
@@ -415,17 +474,21 @@ class Compactor:
         result.writes = 1 + (self._promote(partition, manifest, new_etag) or 0)
         return result
 
-    def _read_into(self, partition: Partition, item: ObjectInfo, sorter: DedupeSorter) -> int:
+    def _read_into(
+        self, partition: Partition, item: ObjectInfo, sorter: DedupeSorter, *, strict: bool
+    ) -> int:
         hour_prefix = f"{partition.dt.isoformat()}T{partition.hour:02d}"
         resource = f"s3://{self.store.bucket}/{item.key}"
         size = 0
         body = self.store.open(item.key)
         try:
             for number, line in enumerate(iter_gzip_lines(body, resource=resource), start=1):
-                try:
-                    change = parse_change_line(line)
-                except RecordRejected as exc:
-                    raise CompactionInputError(f"{resource} line {number}: {exc.reason}") from exc
+                change = None if strict else parse_own_prefix(line)
+                if change is None:
+                    try:
+                        change = parse_change_line(line)
+                    except RecordRejected as exc:
+                        raise CompactionInputError(f"{resource} line {number}: {exc.reason}") from exc
                 if change.table != partition.table or not change.event_time.startswith(hour_prefix):
                     raise CompactionInputError(f"{resource} line {number}: change of another partition")
                 size += len(line) + 1

@@ -24,7 +24,7 @@ import pickle
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -46,8 +46,16 @@ class DedupeSorter:
     Use as a context manager: spilled runs live in a temporary directory removed on exit.
     """
 
-    def __init__(self, spill_dir: Path, memory_budget_bytes: int) -> None:
+    def __init__(
+        self,
+        spill_dir: Path,
+        memory_budget_bytes: int,
+        *,
+        on_conflict: Callable[[Entry], None] | None = None,
+    ) -> None:
+        """``on_conflict`` sees every entry dropped as a copy whose line differs from the kept one's."""
         self.spill_dir = spill_dir
+        self.on_conflict = on_conflict
         self.memory_budget_bytes = memory_budget_bytes
         self.rows_in = 0
         self.rows_out = 0
@@ -89,7 +97,7 @@ class DedupeSorter:
             self._tmp = tempfile.TemporaryDirectory(prefix="changelake-compaction-", dir=self.spill_dir)
         path = Path(self._tmp.name) / f"run-{len(self._runs):05d}"
         with path.open("wb") as file:
-            self.spilled_bytes += _write_run(file, _unique(self._buffer))
+            self.spilled_bytes += _write_run(file, _unique(self._buffer, self.on_conflict))
         self._runs.append(path)
         self.spilled_runs += 1
         self._buffer = []
@@ -109,6 +117,8 @@ class DedupeSorter:
             if previous is not None and entry[:3] == previous[:3]:
                 if entry[3] != previous[3]:
                     self.conflicts += 1
+                    if self.on_conflict is not None:
+                        self.on_conflict(entry)
                 continue
             previous = entry
             self.rows_out += 1
@@ -123,20 +133,23 @@ class DedupeSorter:
             path = Path(self._tmp.name) / f"merged-{self.spilled_runs:05d}"
             self.spilled_runs += 1
             with path.open("wb") as file:
-                _write_run(file, _unique(heapq.merge(*(_read_run(run) for run in group))))
+                merged = heapq.merge(*(_read_run(run) for run in group))
+                _write_run(file, _unique(merged, self.on_conflict))
             for run in group:
                 run.unlink()
             runs.append(path)
         return runs
 
 
-def _unique(entries: Iterable[Entry]) -> Iterator[Entry]:
+def _unique(entries: Iterable[Entry], on_conflict: Callable[[Entry], None] | None) -> Iterator[Entry]:
     """Sorted entries with exact repeats of the key dropped (the first is kept)."""
     previous: Entry | None = None
     for entry in entries:
         if previous is None or entry[:3] != previous[:3]:
             previous = entry
             yield entry
+        elif on_conflict is not None and entry[3] != previous[3]:
+            on_conflict(entry)
 
 
 def _write_run(file: BinaryIO, entries: Iterable[Entry]) -> int:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from changelake.dynamodb_json import encode_string, item_text
-from changelake.exceptions import ConversionError, RecordRejected
+from changelake.exceptions import ConversionError, RecordRejected, UnsafeNameError
 from changelake.layout import check_table_name
 
 EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
@@ -168,11 +168,59 @@ def parse_change_line(line: bytes) -> ChangeLine:
 
 def _real_time(event_time: str) -> bool:
     """Whether a well-formed ``event_time`` is a real instant (no February 30th, no hour 24)."""
+    return _real_second(event_time[:19])
+
+
+@lru_cache(maxsize=8192)
+def _real_second(text: str) -> bool:
+    """Whether ``YYYY-MM-DDTHH:MM:SS`` is a real second (the milliseconds are always valid)."""
     try:
-        datetime.fromisoformat(event_time[:-1])
+        datetime.fromisoformat(text)
     except ValueError:
         return False
     return True
+
+
+#: The exact start of every line ``to_change_line`` writes (an event_id without escapes).
+_OWN_PREFIX = re.compile(
+    rb'\{"event_id":"([^"\\\x00-\x1f]+)","event_name":"(?:INSERT|MODIFY|REMOVE)","table":"([A-Za-z0-9_.\-]{3,255})",'
+    rb'"event_time":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z)",'
+    rb'"sequence_number":"([0-9]{1,64})",'
+)
+
+
+def parse_own_prefix(line: bytes) -> ChangeLine | None:
+    """The routing fields of ``line`` read from the exact prefix ``to_change_line`` writes, or None.
+
+    A fast path for lines we wrote (compaction reads every line of an hour): a strict match of the
+    prefix, with the same field checks as ``parse_change_line``. None when the prefix does not
+    match exactly (whitespace, another key order, an escaped or non-UTF-8 event_id, an invalid
+    field): the caller then uses ``parse_change_line``. Only the prefix is read: where the line is
+    valid JSON with no second copy of a routing key, the result equals ``parse_change_line``'s; the
+    rest of the line is *not* validated, so a caller that must refuse malformed lines checks them
+    with ``parse_change_line`` too (compaction does, see ``changelake.compaction``).
+    """
+    match = _OWN_PREFIX.match(line)
+    if match is None:
+        return None
+    raw_id, raw_table, raw_time, raw_sequence = match.groups()
+    try:
+        event_id = raw_id.decode()
+    except UnicodeDecodeError:
+        return None
+    event_time = raw_time.decode()
+    if not _real_second(event_time[:19]):
+        return None
+    try:
+        table = _own_table(raw_table)
+    except UnsafeNameError:
+        return None
+    return ChangeLine(table, event_id, event_time, raw_sequence.decode(), line)
+
+
+@lru_cache(maxsize=256)
+def _own_table(raw: bytes) -> str:
+    return check_table_name(raw.decode())
 
 
 def order_key(change: ChangeLine) -> tuple[str, int, str]:

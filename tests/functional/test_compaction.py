@@ -260,6 +260,75 @@ def test_a_corrupt_raw_object_fails_the_partition_and_publishes_nothing(stack: S
         summary.raise_for_failures()
 
 
+def _raw_lines(stack: Stack, name: str, lines: list[bytes]) -> None:
+    """A raw/ object of the test hour holding exactly ``lines`` (any bytes)."""
+    key = partition_of().prefix("raw") + name
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=gzip.compress(b"\n".join(lines) + b"\n"))
+
+
+def _broken_tail(change: ChangeLine) -> bytes:
+    """``change``'s line with its exact prefix kept and the rest no longer JSON."""
+    return change.line.split(b',"keys":')[0] + b',"keys":{broken'
+
+
+@pytest.mark.parametrize("memory_budget_bytes", [128 * 1024 * 1024, 4096])
+def test_a_line_with_our_prefix_but_not_json_after_it_fails_the_partition_naming_the_line(
+    stack: Stack, tmp_path: Path, memory_budget_bytes: int
+) -> None:
+    # GIVEN an hour with a valid file and a file whose third line has our exact prefix, then garbage
+    good = changes(7, 30)
+    bad = changes(8, 5, first=10**21)
+    put_raw(stack, good)
+    _raw_lines(stack, "zzz-tail.jsonl.gz", [c.line for c in bad[:2]] + [_broken_tail(bad[2])])
+
+    # WHEN a run covers it (spilling or not)
+    run = compactor(stack, memory_budget_bytes=memory_budget_bytes, spill_dir=tmp_path)
+    summary = run.run([partition_of()], trigger="manual")
+
+    # THEN the partition fails naming that file and line, exactly as the full parse reports it
+    assert [failure["partition"] for failure in summary.failed] == [partition_of().path]
+    assert "zzz-tail.jsonl.gz line 3: not a JSON change record" in summary.failed[0]["error"]
+    assert stack.keys("compacted/") == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("memory_budget_bytes", [128 * 1024 * 1024, 4096])
+def test_a_differing_copy_that_is_dropped_is_still_checked_in_full(
+    stack: Stack, tmp_path: Path, memory_budget_bytes: int
+) -> None:
+    # GIVEN a valid file and a redelivery of one of its changes whose line is longer and not JSON
+    # (so the valid copy, the smaller bytes, would be the one kept)
+    good = changes(7, 30)
+    put_raw(stack, good)
+    broken = good[4].line[:-1] + b"~broken"
+    assert broken > good[4].line
+    _raw_lines(stack, "zzz-copy.jsonl.gz", [broken])
+
+    # WHEN a run covers it
+    run = compactor(stack, memory_budget_bytes=memory_budget_bytes, spill_dir=tmp_path)
+    summary = run.run([partition_of()], trigger="manual")
+
+    # THEN the partition fails on that line and nothing is published
+    assert "zzz-copy.jsonl.gz line 1: not a JSON change record" in summary.failed[0]["error"]
+    assert stack.keys("compacted/") == []
+
+
+def test_a_routing_key_repeated_after_the_prefix_gets_the_full_parse_order(stack: Stack) -> None:
+    # GIVEN a valid hour where one line (valid JSON) repeats "event_time" after our prefix: a JSON
+    # reader takes the last value, so that line belongs at 12:59:59.999, not where its prefix says
+    batch = changes(7, 30)
+    twisted = batch[0].line[:-1] + b',"event_time":"2026-11-22T12:59:59.999Z"}'
+    put_raw(stack, batch[1:])
+    _raw_lines(stack, "zzz-twist.jsonl.gz", [twisted])
+
+    # WHEN compacted
+    result = compactor(stack).compact(partition_of())
+
+    # THEN the output follows the full parse: the twisted line comes last, every change once
+    assert result.status == "compacted"
+    assert glob_lines(stack, partition_of()) == [*expected_lines(batch[1:]), twisted]
+
+
 def _check_reader_views(stack: Stack, partition: Partition, old: list[bytes], new: list[bytes]) -> bool:
     """Readers see the old or the new set; returns whether globbing shows an overlap of both."""
     seen = glob_lines(stack, partition)
