@@ -25,7 +25,12 @@ from typing import Any
 from changelake.exceptions import EnvelopeError
 
 VERSION = 1
-#: zlib level for message bodies: level 6 packs ~15% more records per message than 1 at ~2x CPU.
+#: zlib level for message bodies. ``python -m bench.levels`` (20,000 ~1.3 KB lines, 256 KB bodies):
+#: level 1 packs 852 records per message at 7.7 us/record, 5: 1,030 at 14.1 us, 6: 1,080 at 20.9 us,
+#: 9: 1,106 at 35 us. SQS bills every send, receive and delete per message (64 KB units), so SQS +
+#: packing CPU per million changes is $0.00230 at 1, $0.00195 at 5, $0.00192 at 6 (the minimum) and
+#: $0.00197 at 9; 6 also means fewer aggregator messages. Level 5 would cut the consumer's CPU by ~5%
+#: for 5% more messages: not worth it while the consumer keeps up.
 COMPRESSION_LEVEL = 6
 #: Room left in every body for message attributes added later (redrive adds a counter).
 ATTRIBUTE_RESERVE_BYTES = 512
