@@ -3,8 +3,10 @@
 Entries are ``(event_time, int(sequence_number), event_id, line)``: the order of DESIGN.md, then
 the event_id, then the line's bytes. Entries are kept in memory until their estimated size passes
 the memory budget; then they are sorted, deduplicated and spilled as a sorted *run* to a temporary
-directory (zlib level 1 compressed chunks of pickled entries, so a run takes a fraction of the
-hour's size on ``/tmp``). At the end the runs (and what is still in memory) are merged with
+directory as chunks of pickled entries: plain while the runs spilled so far stay under
+``SPILL_PLAIN_BYTES`` (disk is plentiful, CPU is not: compressing cost about a sixth of a spilling
+run's time), zlib level 1 past it (a fifth of the size, so a large hour still fits ``/tmp``).
+At the end the runs (and what is still in memory) are merged with
 ``heapq.merge``, and duplicates are dropped as they come out.
 
 Duplicates and the choice between them: entries with the same ``(event_time, sequence_number,
@@ -37,7 +39,9 @@ SPILL_CHUNK_BYTES = 512 * 1024
 #: Runs merged at once; more are merged in several passes so open chunks stay bounded.
 MAX_FAN_IN = 48
 SPILL_COMPRESSION_LEVEL = 1
-_FRAME = struct.Struct(">I")
+#: Spilled bytes written uncompressed before runs are compressed (the function has 2 GiB of /tmp).
+SPILL_PLAIN_BYTES = 1024 * 1024 * 1024
+_FRAME = struct.Struct(">I?")  # payload length, compressed
 
 
 class DedupeSorter:
@@ -97,7 +101,8 @@ class DedupeSorter:
             self._tmp = tempfile.TemporaryDirectory(prefix="changelake-compaction-", dir=self.spill_dir)
         path = Path(self._tmp.name) / f"run-{len(self._runs):05d}"
         with path.open("wb") as file:
-            self.spilled_bytes += _write_run(file, _unique(self._buffer, self.on_conflict))
+            compress = self.spilled_bytes + self._buffered_bytes > SPILL_PLAIN_BYTES
+            self.spilled_bytes += _write_run(file, _unique(self._buffer, self.on_conflict), compress=compress)
         self._runs.append(path)
         self.spilled_runs += 1
         self._buffer = []
@@ -134,7 +139,7 @@ class DedupeSorter:
             self.spilled_runs += 1
             with path.open("wb") as file:
                 merged = heapq.merge(*(_read_run(run) for run in group))
-                _write_run(file, _unique(merged, self.on_conflict))
+                _write_run(file, _unique(merged, self.on_conflict), compress=True)
             for run in group:
                 run.unlink()
             runs.append(path)
@@ -152,17 +157,17 @@ def _unique(entries: Iterable[Entry], on_conflict: Callable[[Entry], None] | Non
             on_conflict(entry)
 
 
-def _write_run(file: BinaryIO, entries: Iterable[Entry]) -> int:
-    """Write sorted entries as length-framed compressed chunks; returns the bytes written."""
+def _write_run(file: BinaryIO, entries: Iterable[Entry], *, compress: bool) -> int:
+    """Write sorted entries as length-framed chunks (zlib level 1 if ``compress``); returns the bytes."""
     written = 0
     chunk: list[Entry] = []
     size = 0
 
     def flush() -> int:
-        payload = zlib.compress(
-            pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL), SPILL_COMPRESSION_LEVEL
-        )
-        file.write(_FRAME.pack(len(payload)))
+        payload = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+        if compress:
+            payload = zlib.compress(payload, SPILL_COMPRESSION_LEVEL)
+        file.write(_FRAME.pack(len(payload), compress))
         file.write(payload)
         return _FRAME.size + len(payload)
 
@@ -180,6 +185,7 @@ def _write_run(file: BinaryIO, entries: Iterable[Entry]) -> int:
 def _read_run(path: Path) -> Iterator[Entry]:
     with path.open("rb") as file:
         while header := file.read(_FRAME.size):
-            (length,) = _FRAME.unpack(header)
+            length, compressed = _FRAME.unpack(header)
+            payload = file.read(length)
             # Our own file, written by _write_run in this process's temporary directory.
-            yield from pickle.loads(zlib.decompress(file.read(length)))  # noqa: S301
+            yield from pickle.loads(zlib.decompress(payload) if compressed else payload)  # noqa: S301

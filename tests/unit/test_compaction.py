@@ -21,7 +21,7 @@ from changelake.compaction import (
     scheduled_days,
 )
 from changelake.compaction_io import iter_gzip_lines
-from changelake.compaction_sort import DedupeSorter, Entry
+from changelake.compaction_sort import _FRAME, DedupeSorter, Entry
 from changelake.exceptions import CompactionInputError, InvalidEventError
 from changelake.integrations.s3 import ObjectInfo, S3Store
 
@@ -166,3 +166,37 @@ def test_good_events_parse() -> None:
     assert [p.path for p in partitions] == ["orders/dt=2026-11-22/hour=05"]
     _, manual = service.plan({"table": "orders", "dt": "2026-11-22", "hour": "23"})
     assert [p.path for p in manual] == ["orders/dt=2026-11-22/hour=23"]
+
+
+def test_spilled_runs_are_plain_until_the_plain_limit_then_compressed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a plain-spill limit a few runs large and a budget that spills many runs
+    monkeypatch.setattr("changelake.compaction_sort.SPILL_PLAIN_BYTES", 60_000)
+    data = entries(1500, seed=4)
+    with DedupeSorter(tmp_path, 20_000) as sorter:
+        for entry in data:
+            sorter.add(entry)
+        # WHEN the runs are on disk
+        runs = sorted(p for folder in tmp_path.iterdir() for p in folder.iterdir())
+        flags = [_FRAME.unpack(path.read_bytes()[: _FRAME.size])[1] for path in runs]
+        out = list(sorter.sorted_unique())
+    # THEN the first runs are plain, the later ones compressed, and the output is the same
+    assert flags[0] is False
+    assert flags[-1] is True
+    assert out == sorted(data)
+
+
+@pytest.mark.parametrize("budget", [10**9, 400, 1])
+def test_sorter_shows_every_dropped_copy_that_differs_to_on_conflict(tmp_path: Path, budget: int) -> None:
+    # GIVEN three copies of one change, two of them differing from the kept (smallest) one, and an
+    # exact repeat, in memory or each in its own spilled run
+    key = ("2026-11-22T12:00:00.000Z", 5, "id-1")
+    seen: list[Entry] = []
+    with DedupeSorter(tmp_path, budget, on_conflict=seen.append) as sorter:
+        for line in (b'{"c":3}', b'{"a":1}', b'{"b":2}', b'{"a":1}'):
+            sorter.add((*key, line))
+        out = list(sorter.sorted_unique())
+    # THEN the smallest is kept and exactly the two differing copies were shown
+    assert out == [(*key, b'{"a":1}')]
+    assert sorted(entry[3] for entry in seen) == [b'{"b":2}', b'{"c":3}']
