@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("env-json", help="rewrite events/env.json from the deployed stack's names")
 
     args = parser.parse_args(argv)
+    # SIGTERM (timeout, CI, kill) unwinds like Ctrl-C, so the moto child is stopped on the way out
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == "run":
             return _run(args)
@@ -79,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
     return 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -39,6 +39,15 @@ class PortInUseError(LocalRunError):
     """The port the endpoint should listen on is taken."""
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies, even by SIGKILL (Linux)."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def moto_api(url: str, path: str, *, method: str = "GET", timeout: float = 5.0) -> bytes:
     """Call moto's own API (``/moto-api/...``) on the endpoint at ``url`` (always http://127.0.0.1)."""
     if not url.startswith("http://"):
@@ -96,6 +105,7 @@ class MotoEndpoint:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **DUMMY_CREDENTIALS},
                 start_new_session=True,  # Ctrl-C reaches us only; we stop the child ourselves
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
             )
         finally:
             if not isinstance(log, int):

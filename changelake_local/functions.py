@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from changelake_local.deploy import FunctionSpec
 from changelake_local.errors import HandlerLoadError
 
-_ENVIRONMENT_LOCK = threading.Lock()
+_ENVIRONMENT_LOCK = threading.RLock()  # re-entrant: a load inside an applied environment
 
 
 @contextmanager
