@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from changelake.clock import Clock, utc_now
@@ -36,9 +35,8 @@ from changelake.exceptions import (
     PreconditionFailedError,
     RecordRejected,
     StreamRangeExpiredError,
-    map_client_error,
 )
-from changelake.integrations.clients import build_client
+from changelake.integrations.clients import AwsAdapter
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import MAX_BATCH_ENTRIES, SqsQueue
 from changelake.layout import UNKNOWN_TABLE, loss_report_key
@@ -182,26 +180,17 @@ def lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
     return converted
 
 
-class StreamReader:
+class StreamReader(AwsAdapter):
     """Reads one shard range of a DynamoDB stream (``client=None`` builds one lazily)."""
 
-    def __init__(self, *, client: Any = None, max_empty_pages: int = MAX_EMPTY_PAGES) -> None:
-        self._client = client
-        self.max_empty_pages = max_empty_pages
-        self.requests = 0
+    service = "dynamodbstreams"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = build_client("dynamodbstreams")
-        return self._client
+    def __init__(self, *, client: Any = None, max_empty_pages: int = MAX_EMPTY_PAGES) -> None:
+        super().__init__(client=client)
+        self.max_empty_pages = max_empty_pages
 
     def _call(self, operation: str, resource: str, **kwargs: Any) -> Any:
-        self.requests += 1
-        try:
-            return getattr(self.client, operation)(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise map_client_error(exc, resource=resource) from exc
+        return self._request(operation, resource, **kwargs)
 
     def _iterator(self, failed: FailedRange, resource: str, after: str | None) -> str | None:
         """An iterator at the range's start, or just after ``after`` (the last record read)."""

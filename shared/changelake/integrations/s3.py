@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from changelake.exceptions import map_client_error
-from changelake.integrations.clients import build_client
+from changelake.integrations.clients import AwsAdapter
 
 GZIP_CONTENT_TYPE = "application/gzip"
 
@@ -23,7 +23,7 @@ class ObjectInfo:
     size: int
 
 
-class S3Store:
+class S3Store(AwsAdapter):
     """One bucket.
 
     Delivery guarantee of ``put``: a returned ETag means the object is durably stored under that
@@ -31,24 +31,14 @@ class S3Store:
     (``if_none_match``, ``if_match``) are atomic compare-and-set on the key.
     """
 
-    def __init__(self, bucket: str, *, client: Any = None) -> None:
-        self.bucket = bucket
-        self._client = client
-        #: S3 API calls made, for metrics and the benchmark's cost model.
-        self.requests = 0
+    service = "s3"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = build_client("s3")
-        return self._client
+    def __init__(self, bucket: str, *, client: Any = None) -> None:
+        super().__init__(client=client)
+        self.bucket = bucket
 
     def _call(self, operation: str, key: str = "", **kwargs: Any) -> Any:
-        self.requests += 1
-        try:
-            return getattr(self.client, operation)(Bucket=self.bucket, **kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise map_client_error(exc, resource=f"s3://{self.bucket}/{key}") from exc
+        return self._request(operation, f"s3://{self.bucket}/{key}", Bucket=self.bucket, **kwargs)
 
     def put(
         self,

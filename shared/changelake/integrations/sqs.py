@@ -8,10 +8,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from changelake.exceptions import RETRYABLE_CODES, DeliveryError, ThrottledError, map_client_error
-from changelake.integrations.clients import build_client
+from changelake.exceptions import RETRYABLE_CODES, DeliveryError, ThrottledError
+from changelake.integrations.clients import AwsAdapter
 
 #: SQS's limits on one SendMessageBatch / DeleteMessageBatch request.
 MAX_BATCH_ENTRIES = 10
@@ -65,7 +63,7 @@ def request_batches(messages: Sequence[OutboundMessage]) -> Iterator[list[Outbou
         yield batch
 
 
-class SqsQueue:
+class SqsQueue(AwsAdapter):
     """One SQS queue.
 
     Delivery guarantee of ``send_batch``: at-least-once per entry. An entry reported sent is in
@@ -73,25 +71,15 @@ class SqsQueue:
     senders must tolerate duplicates downstream. Nothing is reported sent that was not.
     """
 
-    def __init__(self, queue_url: str, *, client: Any = None, backoff: Backoff | None = None) -> None:
-        self.queue_url = queue_url
-        self._client = client
-        self.backoff = backoff or Backoff()
-        #: SQS API calls made, for metrics and the benchmark's cost model.
-        self.requests = 0
+    service = "sqs"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = build_client("sqs")
-        return self._client
+    def __init__(self, queue_url: str, *, client: Any = None, backoff: Backoff | None = None) -> None:
+        super().__init__(client=client)
+        self.queue_url = queue_url
+        self.backoff = backoff or Backoff()
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        self.requests += 1
-        try:
-            return getattr(self.client, operation)(QueueUrl=self.queue_url, **kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise map_client_error(exc, resource=self.queue_url) from exc
+        return self._request(operation, self.queue_url, QueueUrl=self.queue_url, **kwargs)
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> dict[str, DeliveryError]:
         """Send up to ten messages, retrying throttled or transient failures with backoff.
