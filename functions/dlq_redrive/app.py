@@ -7,27 +7,19 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from changelake.consumer import StreamConsumer
+from changelake.consumer import consumer_from_settings
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
 from changelake.observability import publish
 from changelake.redrive import Deadline, DlqRedriver, parse_request, redrive_metrics, run_redrive
 from changelake.replay import StreamFailureReplayer, StreamReader
-from changelake.schema import SchemaRegistry
 from changelake.settings import RedriveSettings
 
 settings = RedriveSettings.from_environ()
 logger, metrics, tracer = Logger(), Metrics(), Tracer()
 store, queue = S3Store(settings.bucket_name), SqsQueue(settings.queue_url)
 redriver = DlqRedriver(SqsQueue(settings.dlq_url), queue, max_redrives=settings.max_redrives)
-consumer = StreamConsumer(
-    queue,
-    store,
-    max_message_bytes=settings.max_message_bytes,
-    quarantine_prefix=settings.quarantine_prefix,
-    claims_prefix=settings.claims_prefix,
-    schemas=SchemaRegistry.from_directory(settings.schema_dir),
-)
+consumer = consumer_from_settings(settings, queue, store)
 replayer = None
 if settings.stream_failure_queue_url:
     replayer = StreamFailureReplayer(

@@ -7,24 +7,16 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from changelake.consumer import StreamConsumer
+from changelake.consumer import consumer_from_settings
 from changelake.events import records_of
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
 from changelake.observability import publish
-from changelake.schema import SchemaRegistry
 from changelake.settings import ConsumerSettings
 
 settings = ConsumerSettings.from_environ()
 logger, metrics, tracer = Logger(), Metrics(), Tracer()
-consumer = StreamConsumer(
-    SqsQueue(settings.queue_url),
-    S3Store(settings.bucket_name),
-    max_message_bytes=settings.max_message_bytes,
-    quarantine_prefix=settings.quarantine_prefix,
-    claims_prefix=settings.claims_prefix,
-    schemas=SchemaRegistry.from_directory(settings.schema_dir),
-)
+consumer = consumer_from_settings(settings, SqsQueue(settings.queue_url), S3Store(settings.bucket_name))
 
 
 @logger.inject_lambda_context

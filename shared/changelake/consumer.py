@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
@@ -214,3 +215,30 @@ def _checkpoint(records: Sequence[Any], first_unstored: int) -> str:
         if isinstance(sequence_number, str) and sequence_number:
             return sequence_number
     raise BatchUnrecoverableError("no readable sequence number at or before the first unstored record")
+
+
+class ConsumerConfiguration(Protocol):
+    """What building a consumer needs from a function's settings (consumer and redrive both have it)."""
+
+    @property
+    def max_message_bytes(self) -> int: ...
+    @property
+    def quarantine_prefix(self) -> str: ...
+    @property
+    def claims_prefix(self) -> str: ...
+    @property
+    def schema_dir(self) -> Path | None: ...
+
+
+def consumer_from_settings(
+    settings: ConsumerConfiguration, queue: SqsQueue, store: S3Store
+) -> StreamConsumer:
+    """The stream consumer as the stream-consumer and redrive functions wire it (schemas loaded now)."""
+    return StreamConsumer(
+        queue,
+        store,
+        max_message_bytes=settings.max_message_bytes,
+        quarantine_prefix=settings.quarantine_prefix,
+        claims_prefix=settings.claims_prefix,
+        schemas=SchemaRegistry.from_directory(settings.schema_dir),
+    )
