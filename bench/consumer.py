@@ -9,7 +9,10 @@ requests. Variants:
 * ``naive``: ``bench/naive_consumer.py`` (BatchProcessor, one SendMessage per record);
 * ``floor``: ``json.loads`` of the event, ``json.dumps`` of its records and gzip at the same level;
 * ``largest``: ours on the largest batch the template allows (the 6 MB Lambda payload), for the
-  memory check against the consumer's 512 MB.
+  memory check against the consumer's 512 MB;
+* ``ours_moto`` / ``naive_moto``: the same two consumers sending to one real moto server on
+  127.0.0.1 (started by ``run`` in the parent process, so its CPU is not the consumers'): every
+  request is a real HTTP round trip over loopback, measured in wall-clock time, not modelled.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import gzip
 import importlib
 import json
+import logging
 import os
 import time
 from typing import Any
@@ -148,7 +152,159 @@ def _largest() -> dict[str, Any]:
     }
 
 
-VARIANTS = {"ours": _ours, "naive": _naive, "floor": _floor, "largest": _largest}
+def _moto_clients(endpoint: str) -> tuple[Any, Any]:
+    import boto3
+
+    from changelake.integrations.clients import build_client
+
+    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
+    sqs, s3 = build_client("sqs"), build_client("s3")
+    s3_admin = boto3.client("s3")
+    if BUCKET not in {bucket["Name"] for bucket in s3_admin.list_buckets().get("Buckets", [])}:
+        s3_admin.create_bucket(Bucket=BUCKET)
+    return sqs, s3
+
+
+#: Messages per moto queue before the next request goes to a fresh one (see ``_ShallowQueues``).
+_MOTO_QUEUE_DEPTH = 50
+
+
+def _wall(handle: Any, events: list[str], repeats: int) -> dict[str, Any]:
+    """Best-of wall time (and the CPU of that repeat) for all ``events``, after one warm-up batch."""
+    handle(events[0])
+    best: tuple[float, float] | None = None
+    for _ in range(repeats):
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for text in events:
+            handle(text)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        if best is None or wall < best[0]:
+            best = (wall, cpu)
+    assert best is not None
+    records = BATCH * len(events)
+    return {
+        "records": records,
+        "wall_s": best[0],
+        "cpu_s": best[1],
+        "rate": records / best[0],
+        "wall_us_per_record": best[0] / records * 1e6,
+        "cpu_us_per_record": best[1] / records * 1e6,
+    }
+
+
+class _ShallowQueues:
+    """The real moto SQS client, each request sent to a queue holding < 50 messages.
+
+    moto's time per SendMessage grows with the messages its queue holds (on this machine 10 ms
+    empty, ~30 ms at 600 messages: it rescans them), which a real queue's does not and which
+    would only penalise the naive consumer's 1,000 sends per batch. So requests go to
+    pre-created queues in turn, a new one after every 50 messages; the only cost in the measured
+    process is this method call. Both consumers get the same client.
+    """
+
+    def __init__(self, sqs: Any, prefix: str, count: int) -> None:
+        self.sqs = sqs
+        self.urls = [sqs.create_queue(QueueName=f"{prefix}-{index}")["QueueUrl"] for index in range(count)]
+        self.sent = 0
+
+    def _url(self, messages: int) -> str:
+        url = self.urls[self.sent // _MOTO_QUEUE_DEPTH]
+        self.sent += messages
+        return url
+
+    def send_message(self, QueueUrl: str, **kwargs: Any) -> Any:
+        return self.sqs.send_message(QueueUrl=self._url(1), **kwargs)
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[Any], **kwargs: Any) -> Any:
+        return self.sqs.send_message_batch(QueueUrl=self._url(len(Entries)), Entries=Entries, **kwargs)
+
+    def messages(self) -> int:
+        return sum(
+            int(
+                self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+                    "Attributes"
+                ]["ApproximateNumberOfMessages"]
+            )
+            for url in self.urls
+        )
+
+
+def _queues_for(sqs: Any, prefix: str, batches: int, repeats: int) -> _ShallowQueues:
+    sends = BATCH * batches * (repeats + 1)  # the most requests either consumer makes
+    return _ShallowQueues(sqs, prefix, sends // _MOTO_QUEUE_DEPTH + 1)
+
+
+def _ours_moto(endpoint: str, batches: int, repeats: int) -> dict[str, Any]:
+    events = _events(batches)
+    sqs, s3 = _moto_clients(endpoint)
+    queues = _queues_for(sqs, "bench-ours", batches, repeats)
+    os.environ.update(QUEUE_URL=queues.urls[0], BUCKET_NAME=BUCKET)
+    app = importlib.import_module("functions.stream_consumer.app")
+    from changelake.consumer import StreamConsumer
+    from changelake.integrations.s3 import S3Store
+    from changelake.integrations.sqs import SqsQueue
+
+    app.consumer = StreamConsumer(  # type: ignore[attr-defined]
+        SqsQueue(queues.urls[0], client=queues),
+        S3Store(BUCKET, client=s3),
+        max_message_bytes=MAX_MESSAGE_BYTES,
+    )
+    context = _Context()
+
+    def handle(text: str) -> None:
+        response = app.lambda_handler(json.loads(text), context)
+        assert response == {"batchItemFailures": []}, response
+
+    result = _wall(handle, events, repeats)
+    return {**result, "messages_in_queue": queues.messages()}
+
+
+def _naive_moto(endpoint: str, batches: int, repeats: int) -> dict[str, Any]:
+    from bench.naive_consumer import NaiveConsumer
+
+    events = _events(batches)
+    sqs, _ = _moto_clients(endpoint)
+    queues = _queues_for(sqs, "bench-naive", batches, repeats)
+    consumer = NaiveConsumer(queues.urls[0], queues)
+    context = _Context()
+
+    def handle(text: str) -> None:
+        response = consumer.lambda_handler(json.loads(text), context)
+        assert response == {"batchItemFailures": []}, response
+
+    result = _wall(handle, events, repeats)
+    return {**result, "messages_in_queue": queues.messages()}
+
+
+def _on_moto(batches: int, repeats: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both consumers against one moto server on loopback, run one after the other."""
+    from moto.server import ThreadedMotoServer
+
+    from bench import run_variant
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        ours = run_variant("consumer", "ours_moto", endpoint=endpoint, batches=batches, repeats=repeats)
+        naive = run_variant("consumer", "naive_moto", endpoint=endpoint, batches=batches, repeats=repeats)
+    finally:
+        server.stop()
+    # Every record reached the queue: ours in packed messages, the naive one in one message each.
+    assert naive["messages_in_queue"] == BATCH * batches * (repeats + 1), naive
+    return ours, naive
+
+
+VARIANTS = {
+    "ours": _ours,
+    "naive": _naive,
+    "floor": _floor,
+    "largest": _largest,
+    "ours_moto": _ours_moto,
+    "naive_moto": _naive_moto,
+}
 
 
 def run(quick: bool = False, **_: Any) -> dict[str, Any]:
@@ -159,6 +315,9 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
     naive = run_variant("consumer", "naive", batches=batches, repeats=repeats)
     floor = run_variant("consumer", "floor", batches=batches, repeats=repeats)
     largest = run_variant("consumer", "largest")
+    ours_moto, naive_moto = _on_moto(batches=1 if quick else 2, repeats=2)
+    vs_naive_real = naive_moto["wall_s"] / ours_moto["wall_s"]
+    vs_naive_real_cpu = naive_moto["cpu_s"] / ours_moto["cpu_s"]
     vs_naive = naive["cpu_s"] / ours["cpu_s"]
     vs_floor = ours["cpu_s"] / floor["cpu_s"]
     # Modelled wall time per batch: CPU plus one SQS round trip per request (no network here).
@@ -177,15 +336,26 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
             "naive Powertools consumer": naive,
             "floor: json.loads + json.dumps + gzip": floor,
             f"changelake, largest batch ({largest['records']:,} records, 6 MB)": largest,
+            "changelake handler -> moto SQS on loopback (wall clock)": ours_moto,
+            "naive consumer -> moto SQS on loopback (wall clock)": naive_moto,
         },
         "ratio": vs_naive,
-        "ratio_text": f"CPU {vs_naive:.1f}x the naive consumer, {vs_naive_wall:.0f}x with a "
-        f"{SQS_ROUND_TRIP_S * 1000:.0f} ms SQS round trip; {vs_floor:.2f}x the floor's CPU",
+        "ratio_text": f"CPU {vs_naive:.1f}x the naive consumer with an in-memory HTTP layer; sending "
+        f"to moto on loopback: wall clock {vs_naive_real:.0f}x, CPU {vs_naive_real_cpu:.0f}x; "
+        f"{vs_floor:.2f}x the floor's CPU",
         "target": ">= 10x naive, within 2x floor, < 512 MB",
-        "holds": vs_naive_wall >= 10 and vs_floor <= 2 and fits,
+        # 10x is judged on the measured wall clock (what a Lambda is billed and lags on); CPU alone
+        # cannot reach it: the floor's CPU is already more than a tenth of the naive consumer's.
+        "holds": vs_naive_real >= 10 and vs_floor <= 2 and fits,
         "vs_floor": vs_floor,
+        "vs_naive_cpu": vs_naive,
+        "vs_naive_moto_wall": vs_naive_real,
+        "vs_naive_moto_cpu": vs_naive_real_cpu,
         "vs_naive_modelled_wall": vs_naive_wall,
         "notes": f"largest batch peak RSS {largest['peak_rss_mb']:.0f} MB of {CONSUMER_MEMORY_MB} MB; "
         f"SQS requests per 1,000-change batch: ours {ours['sqs_requests_per_batch']:.1f}, "
-        f"naive {naive['sqs_requests_per_batch']:.0f}",
+        f"naive {naive['sqs_requests_per_batch']:.0f}; on moto: naive "
+        f"{naive_moto['wall_us_per_record'] / 1000:.2f} ms wall per record (a SendMessage round trip "
+        f"each), ours {ours_moto['wall_us_per_record']:.0f} us; a consumer as cheap as the floor would "
+        f"be {naive['cpu_s'] / floor['cpu_s']:.1f}x the naive one in CPU",
     }
