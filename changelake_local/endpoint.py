@@ -81,7 +81,8 @@ def aws_environment(url: str) -> dict[str, str]:
 
 @dataclass
 class MotoEndpoint:
-    """``python -m moto.server -H 127.0.0.1 -p PORT`` as a child process; a context manager."""
+    """``python -m changelake_local.moto_server -H 127.0.0.1 -p PORT`` (moto's server app with
+    keep-alive, see moto_server.py) as a child process; a context manager."""
 
     port: int = DEFAULT_PORT
     startup_timeout: float = 30.0
@@ -99,7 +100,7 @@ class MotoEndpoint:
         log: IO[bytes] | int = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self._process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
-                [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
+                [sys.executable, "-m", "changelake_local.moto_server", "-H", HOST, "-p", str(self.port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
