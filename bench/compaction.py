@@ -1,33 +1,43 @@
 """Benchmark: compact one hour of ``size_bytes`` of uncompressed change records; compare with the floor.
 
 Generation (in this process): aggregator-sized raw/ files (about 2 MB of records each, as
-``changelake.aggregator.raw_object`` writes them) on a local moto server (ThreadedMotoServer on
-127.0.0.1), with about 5 % of the records redelivered in extra files.
+``changelake.aggregator.raw_object`` writes them), with about 5 % of the records redelivered in
+extra files, written to two stores: a moto S3 server (``python -m moto.server`` in a child process
+of its own, on 127.0.0.1) and a local folder (``LocalStore``, the same small store interface over
+files: no HTTP, no XML, no server).
 
 Measured, each in a fresh subprocess so generation does not pollute the figures:
 
-* compaction: ``Compactor.compact`` of the hour against the moto server, with the function's
-  default memory budget; throughput = uncompressed raw bytes / seconds; peak RSS of that process.
-* floor: ``gzip -dc | gzip > /dev/null`` over the same raw bytes (the raw objects concatenated,
-  a multi-member gzip file); throughput and the larger peak RSS of the two gzip processes.
+* compaction on moto: ``Compactor.compact`` of the hour against the moto server, with the
+  function's default memory budget; throughput = uncompressed raw bytes / seconds. The server is
+  a separate process, so its CPU is not counted in the compaction's CPU, but on a 2-core machine
+  it still competes for the cores while the compaction runs: a lower bound of what it does on S3.
+* compaction on the local store: the same, without the server: what compaction itself costs.
+* floor: ``gzip -dc | gzip > /dev/null`` over the same raw bytes (the raw objects concatenated, a
+  multi-member gzip file); throughput and the larger peak RSS of the two gzip processes.
 
-Run: ``.venv/bin/python -m bench.compaction --size-mb 1000``. The moto server runs in this
-process and shares the machine's cores with the measured one, so compaction's figure is a lower
-bound of what it does against S3.
+Peak RSS of compaction is its own process's plus that of its full-check process (the two run at
+the same time), each read from ``/proc/<pid>/status`` ``VmHWM`` (``ru_maxrss`` survives ``exec``
+and would count the RSS of the forking parent). CPU seconds (user + system, the compaction's
+threads and child included) are reported beside wall seconds because other work on a shared
+machine changes wall times.
+
+Run: ``.venv/bin/python -m bench.compaction --size-mb 1000``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import random
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -53,8 +63,131 @@ def _templates(count: int = 400) -> list[bytes]:
     return tails
 
 
-def _generate(client: Any, size_bytes: int, workdir: Path) -> dict[str, Any]:
-    """Write the raw/ hour; returns counts and the path of the concatenated raw bytes."""
+class _LocalBody:
+    """A file opened for reading, with ``close``, as a streaming body."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def local_store(root: Path) -> Any:
+    """An ``S3Store`` over the folder ``root`` (objects are files; uploads are folders of parts).
+
+    Only what compaction uses; single process; ETags are digests of the path, size and mtime.
+    """
+    import hashlib
+
+    from changelake.exceptions import ObjectNotFoundError, PreconditionFailedError
+    from changelake.integrations.s3 import ObjectInfo, S3Store
+
+    objects = root / "objects"
+    uploads = root / "uploads"
+
+    class LocalStore(S3Store):
+        def __init__(self) -> None:
+            super().__init__("local", client=object())
+            objects.mkdir(parents=True, exist_ok=True)
+            uploads.mkdir(parents=True, exist_ok=True)
+
+        def _path(self, key: str) -> Path:
+            return objects / key
+
+        def _info(self, key: str) -> ObjectInfo:
+            path = self._path(key)
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                raise ObjectNotFoundError(f"s3://local/{key}", "NoSuchKey") from None
+            digest = hashlib.md5(f"{key}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+            return ObjectInfo(key, f'"{digest}"', stat.st_size)
+
+        def put(
+            self,
+            key: str,
+            body: bytes,
+            *,
+            content_type: str = "",
+            if_none_match: bool = False,
+            if_match: str | None = None,
+            metadata: dict[str, str] | None = None,
+        ) -> str:
+            exists = self._path(key).exists()
+            if (if_none_match and exists) or (if_match is not None and self._info(key).etag != if_match):
+                raise PreconditionFailedError(f"s3://local/{key}", "PreconditionFailed")
+            self._path(key).parent.mkdir(parents=True, exist_ok=True)
+            self._path(key).write_bytes(body)
+            return self._info(key).etag
+
+        def get_with_etag(self, key: str) -> tuple[bytes, str]:
+            info = self._info(key)
+            return self._path(key).read_bytes(), info.etag
+
+        def get(self, key: str) -> bytes:
+            return self.get_with_etag(key)[0]
+
+        def open(self, key: str) -> Any:
+            self._info(key)
+            return _LocalBody(self._path(key))
+
+        def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+            keys = sorted(str(path.relative_to(objects)) for path in objects.rglob("*") if path.is_file())
+            return iter([self._info(key) for key in keys if key.startswith(prefix)])
+
+        def list_folders(self, prefix: str) -> Iterator[str]:
+            folder = objects / prefix
+            if not folder.is_dir():
+                return iter([])
+            return iter(sorted(f"{prefix}{path.name}/" for path in folder.iterdir() if path.is_dir()))
+
+        def head(self, key: str) -> ObjectInfo:
+            return self._info(key)
+
+        def create_multipart(
+            self, key: str, *, content_type: str = "", metadata: dict[str, str] | None = None
+        ) -> str:
+            upload_id = hashlib.md5(f"{key}:{time.time_ns()}".encode()).hexdigest()
+            (uploads / upload_id).mkdir()
+            (uploads / upload_id / "key").write_text(key)
+            return upload_id
+
+        def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+            (uploads / upload_id / f"{number:05d}").write_bytes(body)
+            return f'"{upload_id}-{number}"'
+
+        def complete_multipart(
+            self, key: str, upload_id: str, part_etags: list[str], *, if_none_match: bool = False
+        ) -> str:
+            folder = uploads / upload_id
+            if not folder.is_dir():
+                raise ObjectNotFoundError(f"s3://local/{key}", "NoSuchUpload")
+            self._path(key).parent.mkdir(parents=True, exist_ok=True)
+            with self._path(key).open("wb") as sink:
+                for number in range(1, len(part_etags) + 1):
+                    sink.write((folder / f"{number:05d}").read_bytes())
+            self.abort_multipart(key, upload_id)
+            return self._info(key).etag
+
+        def abort_multipart(self, key: str, upload_id: str) -> None:
+            folder = uploads / upload_id
+            if folder.is_dir():
+                for path in folder.iterdir():
+                    path.unlink()
+                folder.rmdir()
+
+        def delete(self, key: str) -> None:
+            self._path(key).unlink(missing_ok=True)
+
+    return LocalStore()
+
+
+def _generate(client: Any, local: Any, size_bytes: int, workdir: Path) -> dict[str, Any]:
+    """Write the raw/ hour to moto and the local store; returns counts and the concatenated raw bytes."""
     from changelake.aggregator import raw_object
     from changelake.layout import Partition, partition_key
     from changelake.records import ChangeLine
@@ -73,7 +206,9 @@ def _generate(client: Any, size_bytes: int, workdir: Path) -> dict[str, Any]:
         def flush(changes: list[ChangeLine]) -> None:
             nonlocal files
             name, body = raw_object(changes)
-            client.put_object(Bucket=BUCKET, Key=partition_key("raw", partition, name), Body=body)
+            key = partition_key("raw", partition, name)
+            client.put_object(Bucket=BUCKET, Key=key, Body=body)
+            local.put(key, body)
             sink.write(body)
             files += 1
 
@@ -109,25 +244,44 @@ def _generate(client: Any, size_bytes: int, workdir: Path) -> dict[str, Any]:
     }
 
 
-def _child_compact(endpoint: str, spill_dir: str) -> None:
-    """Runs in its own process: compact the hour and print the result as JSON."""
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _child_compact(target: str, spill_dir: str) -> None:
+    """Runs in its own process: compact the hour on ``target`` (endpoint or ``local:<dir>``), print JSON."""
+    import hashlib
+
     import boto3
 
     from changelake.compaction import Compactor
+    from changelake.compaction_check import peak_rss_kb
     from changelake.integrations.s3 import S3Store
     from changelake.layout import Partition
 
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    compactor = Compactor(
-        S3Store(BUCKET, client=client), memory_budget_bytes=MEMORY_BUDGET, spill_dir=Path(spill_dir)
-    )
+    if target.startswith("local:"):
+        store = local_store(Path(target[len("local:") :]))
+    else:
+        store = S3Store(BUCKET, client=boto3.client("s3", endpoint_url=target, region_name="us-east-1"))
+    compactor = Compactor(store, memory_budget_bytes=MEMORY_BUDGET, spill_dir=Path(spill_dir))
+    partition = Partition(TABLE, date(2026, 11, 22), 12)
+    cpu_before = _cpu_seconds(resource.RUSAGE_SELF) + _cpu_seconds(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = compactor.compact(Partition(TABLE, date(2026, 11, 22), 12))
+    result = compactor.compact(partition)
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds(resource.RUSAGE_SELF) + _cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before
+    self_maxrss = peak_rss_kb()
+    check_maxrss = result.check_peak_rss_kb
+    digest = hashlib.sha256()  # of the parts' bytes in part order (keys differ: ETags differ)
+    for item in sorted(store.list_objects(partition.prefix("compacted")), key=lambda i: i.key[-14:]):
+        if item.key.endswith(".jsonl.gz"):
+            digest.update(store.get(item.key))
     print(
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu_seconds": cpu,
                 "rows_in": result.rows_in,
                 "rows_out": result.rows_out,
                 "duplicates_removed": result.duplicates_removed,
@@ -135,7 +289,9 @@ def _child_compact(endpoint: str, spill_dir: str) -> None:
                 "bytes_in": result.bytes_in,
                 "bytes_out": result.bytes_out,
                 "spilled_runs": result.spilled_runs,
-                "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "self_maxrss_kb": self_maxrss,
+                "check_maxrss_kb": check_maxrss,
+                "output_sha256": digest.hexdigest(),
             }
         )
     )
@@ -147,95 +303,153 @@ def _child_floor(path: str) -> None:
     subprocess.run(["sh", "-c", f'gzip -dc < "{path}" | gzip > /dev/null'], check=True)
     seconds = time.perf_counter() - started
     maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"seconds": seconds, "maxrss_kb": maxrss}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "cpu_seconds": _cpu_seconds(resource.RUSAGE_CHILDREN), "maxrss_kb": maxrss}
+        )
+    )
 
 
-def _measure(args: list[str], environ: dict[str, str]) -> tuple[dict[str, Any], int]:
-    """Run ``python -m bench.compaction <args>`` and return its JSON and its peak RSS (KiB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _measure(args: list[str], environ: dict[str, str]) -> dict[str, Any]:
+    """Run ``python -m bench.compaction <args>`` and return its JSON."""
     command = [sys.executable, "-m", "bench.compaction", *args]
     completed = subprocess.run(command, check=False, capture_output=True, env=environ, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"{args[0]} failed: {completed.stderr[-3000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return json.loads(completed.stdout.strip().splitlines()[-1]), after if after > before else -1
+    figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_moto(environ: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    import boto3
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=environ,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.create_bucket(Bucket=BUCKET)
+        except Exception:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise
+            time.sleep(0.2)
+        else:
+            return server, endpoint
+
+
+def _figures(prefix: str, measured: dict[str, Any], mb: float, floor: dict[str, Any]) -> dict[str, Any]:
+    rss_mb = (measured["self_maxrss_kb"] + measured["check_maxrss_kb"]) / 1024
+    ratio = floor["seconds"] / measured["seconds"]
+    return {
+        f"{prefix}seconds": round(measured["seconds"], 2),
+        f"{prefix}cpu_seconds": round(measured["cpu_seconds"], 2),
+        f"{prefix}mb_per_s": round(mb / measured["seconds"], 1),
+        f"{prefix}peak_rss_mb": round(rss_mb, 1),
+        f"{prefix}process_rss_mb": round(measured["self_maxrss_kb"] / 1024, 1),
+        f"{prefix}check_rss_mb": round(measured["check_maxrss_kb"] / 1024, 1),
+        f"{prefix}throughput_ratio": round(ratio, 2),
+        f"{prefix}cpu_ratio": round(floor["cpu_seconds"] / measured["cpu_seconds"], 2),
+        f"{prefix}targets_met": rss_mb < 300 and ratio >= 0.5,
+    }
 
 
 def run(size_bytes: int = 1_000_000_000, workdir: Path | None = None) -> dict[str, Any]:
-    """Generate, compact and measure; returns a JSON-able dict of the figures."""
+    """Generate, compact (moto and local) and measure; returns a JSON-able dict of the figures.
+
+    Keys without a prefix (``compaction_*``, ``throughput_ratio``, ``targets_met``) are the moto
+    figures; ``local_*`` are those of the local store.
+    """
     import boto3
-    from moto.server import ThreadedMotoServer
 
     with tempfile.TemporaryDirectory(prefix="changelake-bench-") as scratch:
         work = workdir or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
+        environ = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PYTHONPATH": os.pathsep.join(filter(None, ["shared", ".", os.environ.get("PYTHONPATH", "")])),
+        }
+        os.environ.update({k: environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+        server, endpoint = _start_moto(environ)
         try:
-            host, port = server.get_host_and_port()
-            endpoint = f"http://{host}:{port}"
-            environ = {
-                **os.environ,
-                "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "PYTHONPATH": os.pathsep.join(
-                    filter(None, ["shared", ".", os.environ.get("PYTHONPATH", "")])
-                ),
-            }
-            os.environ.update({k: environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
             client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-            client.create_bucket(Bucket=BUCKET)
+            local_root = work / "local-store"
             started = time.perf_counter()
-            generated = _generate(client, size_bytes, work)
+            generated = _generate(client, local_store(local_root), size_bytes, work)
             generation_seconds = time.perf_counter() - started
-            compaction, compaction_rss = _measure(
-                ["--child-compact", endpoint, "--spill-dir", str(work)], environ
-            )
-            floor, _ = _measure(["--child-floor", str(generated["concatenated"])], environ)
+            spill = str(work / "spill")
+            on_moto = _measure(["--child-compact", endpoint, "--spill-dir", spill], environ)
         finally:
-            server.stop()
+            server.kill()
+            server.wait()
+        on_local = _measure(["--child-compact", f"local:{local_root}", "--spill-dir", spill], environ)
+        floor = _measure(["--child-floor", str(generated["concatenated"])], environ)
     mb = generated["uncompressed_bytes"] / 1e6
-    rss_mb = (compaction_rss if compaction_rss > 0 else compaction["self_maxrss_kb"]) / 1024
+    moto = _figures("", on_moto, mb, floor)
     return {
         "size_mb": round(mb, 1),
         "raw_files": generated["raw_files"],
-        "rows_in": compaction["rows_in"],
-        "rows_out": compaction["rows_out"],
-        "duplicates_removed": compaction["duplicates_removed"],
-        "spilled_runs": compaction["spilled_runs"],
-        "raw_compressed_mb": round(compaction["bytes_in"] / 1e6, 1),
-        "compacted_compressed_mb": round(compaction["bytes_out"] / 1e6, 1),
+        "rows_in": on_moto["rows_in"],
+        "rows_out": on_moto["rows_out"],
+        "duplicates_removed": on_moto["duplicates_removed"],
+        "spilled_runs": on_moto["spilled_runs"],
+        "raw_compressed_mb": round(on_moto["bytes_in"] / 1e6, 1),
+        "compacted_compressed_mb": round(on_moto["bytes_out"] / 1e6, 1),
+        "same_output_on_both_stores": on_moto["output_sha256"] == on_local["output_sha256"],
+        "output_sha256": on_moto["output_sha256"],
         "generation_seconds": round(generation_seconds, 1),
-        "compaction_seconds": round(compaction["seconds"], 2),
-        "compaction_mb_per_s": round(mb / compaction["seconds"], 1),
-        "compaction_peak_rss_mb": round(rss_mb, 1),
+        **{
+            ("compaction_" + k if not k.startswith(("throughput", "cpu_ratio", "targets")) else k): v
+            for k, v in moto.items()
+        },
+        **_figures("local_", on_local, mb, floor),
         "floor_seconds": round(floor["seconds"], 2),
+        "floor_cpu_seconds": round(floor["cpu_seconds"], 2),
         "floor_mb_per_s": round(mb / floor["seconds"], 1),
         "floor_peak_rss_mb": round(floor["maxrss_kb"] / 1024, 1),
-        "throughput_ratio": round(floor["seconds"] / compaction["seconds"], 2),
-        "targets_met": rss_mb < 300 and floor["seconds"] / compaction["seconds"] >= 0.5,
     }
 
 
 def _print_table(result: dict[str, Any]) -> None:
     print(
         f"one hour: {result['size_mb']} MB uncompressed, {result['raw_files']} raw files, "
-        f"{result['rows_in']} rows in, {result['rows_out']} out, {result['spilled_runs']} spilled runs"
-    )
-    print(f"{'':12} {'seconds':>9} {'MB/s':>8} {'peak RSS MB':>12}")
-    print(
-        f"{'compaction':12} {result['compaction_seconds']:>9} {result['compaction_mb_per_s']:>8} "
-        f"{result['compaction_peak_rss_mb']:>12}"
+        f"{result['rows_in']} rows in, {result['rows_out']} out, {result['spilled_runs']} spilled runs; "
+        f"same output on both stores: {result['same_output_on_both_stores']}"
     )
     print(
-        f"{'floor':12} {result['floor_seconds']:>9} {result['floor_mb_per_s']:>8} "
-        f"{result['floor_peak_rss_mb']:>12}"
+        f"{'':22} {'seconds':>9} {'CPU s':>8} {'MB/s':>8} {'peak RSS MB':>12} {'ratio':>6} {'CPU ratio':>10}"
+    )
+    for label, prefix in (("compaction (moto)", "compaction_"), ("compaction (local)", "local_")):
+        ratio_key = "throughput_ratio" if prefix == "compaction_" else "local_throughput_ratio"
+        cpu_key = "cpu_ratio" if prefix == "compaction_" else "local_cpu_ratio"
+        print(
+            f"{label:22} {result[prefix + 'seconds']:>9} {result[prefix + 'cpu_seconds']:>8} "
+            f"{result[prefix + 'mb_per_s']:>8} {result[prefix + 'peak_rss_mb']:>12} "
+            f"{result[ratio_key]:>6} {result[cpu_key]:>10}"
+        )
+    print(
+        f"{'floor (gzip -dc|gzip)':22} {result['floor_seconds']:>9} {result['floor_cpu_seconds']:>8} "
+        f"{result['floor_mb_per_s']:>8} {result['floor_peak_rss_mb']:>12}"
     )
     print(
-        f"throughput ratio (compaction / floor): {result['throughput_ratio']}; "
-        f"targets (RSS < 300 MB, ratio >= 0.5) met: {result['targets_met']}"
+        f"targets (RSS < 300 MB, throughput ratio >= 0.5) met: moto {result['targets_met']}, "
+        f"local {result['local_targets_met']}"
     )
 
 
@@ -244,7 +458,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--size-mb", type=float, default=1000.0, help="uncompressed MB of change records")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
-    parser.add_argument("--child-compact", metavar="ENDPOINT", help=argparse.SUPPRESS)
+    parser.add_argument("--child-compact", metavar="TARGET", help=argparse.SUPPRESS)
     parser.add_argument("--child-floor", metavar="PATH", help=argparse.SUPPRESS)
     parser.add_argument("--spill-dir", default=tempfile.gettempdir(), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

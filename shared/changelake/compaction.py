@@ -49,7 +49,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -59,8 +59,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
 from changelake.clock import Clock, utc_now
-from changelake.compaction_io import PartsWriter, iter_gzip_lines
-from changelake.compaction_sort import DedupeSorter, Entry
+from changelake.compaction_check import FullCheck
+from changelake.compaction_io import PartsWriter, Prefetcher, split_lines
+from changelake.compaction_sort import DedupeSorter
 from changelake.exceptions import (
     CompactionError,
     CompactionInputError,
@@ -81,6 +82,8 @@ MANIFEST_NAME = "_manifest.json"
 PART_PREFIX = "part-"
 RAW_SUFFIX = ".jsonl.gz"
 MANIFEST_FORMAT = 1
+#: Compressed input bytes from which a partition takes the fast path (see ``Compactor._build``).
+FAST_PATH_MIN_BYTES = 8 * 1024 * 1024
 #: Partitions named in one hand-off invocation (keeps the async payload far below Lambda's limit).
 HANDOFF_BATCH = 1000
 _DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
@@ -171,6 +174,7 @@ class PartitionResult:
     uncompressed_bytes_in: int = 0
     spilled_runs: int = 0
     writes: int = 0
+    check_peak_rss_kb: int = 0  # of the fast path's checking process, if it ran
 
 
 @dataclass(slots=True)
@@ -254,31 +258,10 @@ class _Unverified(Exception):
     """The fast path met input it cannot vouch for: the partition is rebuilt on the strict path."""
 
 
-def _verifier(partition: Partition) -> Callable[[Entry], None]:
-    """Checks an entry read on the fast path against the whole line, as ``parse_change_line`` reads it.
-
-    The fast path already validated its fields exactly as ``parse_change_line`` does, and those
-    checks depend only on the four routing values; so the line passes ``parse_change_line`` with
-    the same result if and only if it is a JSON object whose routing values are the fast path's.
-    (A sequence number with leading zeros fails the comparison and so takes the strict path.)
-    """
-    table = partition.table
-
-    def verify(entry: Entry) -> None:
-        try:
-            record = json.loads(entry[3])
-        except (ValueError, UnicodeDecodeError):
-            raise _Unverified from None
-        if (
-            type(record) is not dict
-            or record.get("event_time") != entry[0]
-            or record.get("event_id") != entry[2]
-            or record.get("table") != table
-            or record.get("sequence_number") != str(entry[1])
-        ):
-            raise _Unverified
-
-    return verify
+def _confirm(check: FullCheck | None) -> None:
+    """Wait for the full check of a fast-path run; ``_Unverified`` unless every line agreed."""
+    if check is not None and not check.verdict():
+        raise _Unverified
 
 
 class Compactor:
@@ -384,16 +367,19 @@ class Compactor:
         return (manifest if isinstance(manifest, dict) else None), etag
 
     def _build(self, partition: Partition, inputs: list[ObjectInfo], etag: str | None) -> PartitionResult:
-        """Compact ``inputs``: first on the fast path; anything it cannot vouch for, strictly.
+        """Compact ``inputs``: large ones on the fast path first; whatever it cannot vouch for strictly.
 
         The fast path reads each line's routing fields from the prefix we write
-        (``parse_own_prefix``) and checks every line it keeps (and every differing copy it drops)
-        with the full ``parse_change_line`` while the output is being compressed, before the
-        commit. If that check or anything else about the input disagrees, the fast run is aborted
-        (nothing published) and the partition is rebuilt reading every line with
-        ``parse_change_line``, as the strict path always did, so results, and errors with their
-        file and line, are exactly the strict path's.
+        (``parse_own_prefix``) while a second process checks every line in full
+        (``changelake.compaction_check``). Before the commit it asks for the verdict; if the check
+        or anything else about the input disagrees, the fast run is aborted (nothing published)
+        and the partition is rebuilt reading every line with ``parse_change_line``, as the strict
+        path always did, so results, and errors with their file and line, are exactly the strict
+        path's. Partitions under ``FAST_PATH_MIN_BYTES`` take the strict path at once (starting
+        the checking process would cost more than it saves).
         """
+        if sum(item.size for item in inputs) < FAST_PATH_MIN_BYTES:
+            return self._build_once(partition, inputs, etag, strict=True)
         try:
             return self._build_once(partition, inputs, etag, strict=False)
         except _Unverified:
@@ -412,26 +398,27 @@ class Compactor:
             target_bytes=self.target_part_bytes,
             metadata={"generation": generation},
         )
+        check = None if strict else FullCheck(self.spill_dir)
         try:
-            verify = None if strict else _verifier(partition)
-            with DedupeSorter(self.spill_dir, self.memory_budget_bytes, on_conflict=verify) as sorter:
+            with DedupeSorter(self.spill_dir, self.memory_budget_bytes) as sorter:
                 try:
-                    for item in inputs:
-                        result.uncompressed_bytes_in += self._read_into(
-                            partition, item, sorter, strict=strict
-                        )
+                    keys = [item.key for item in inputs]
+                    with Prefetcher(self.store, keys, copy_to=check) as prefetcher:
+                        for item, chunks in zip(inputs, prefetcher.chunks(), strict=True):
+                            result.uncompressed_bytes_in += self._read_into(
+                                partition, item, chunks, sorter, strict=strict
+                            )
                 except CompactionInputError as exc:
                     if strict:
                         raise
                     raise _Unverified from exc  # the strict path names the first bad line
                 for entry in sorter.sorted_unique():
-                    if verify is not None:
-                        verify(entry)
                     writer.write(entry[3])
                 parts = writer.close()
                 result.rows_in, result.rows_out = sorter.rows_in, sorter.rows_out
                 result.duplicates_removed, result.conflicts = sorter.duplicates, sorter.conflicts
                 result.spilled_runs = sorter.spilled_runs
+            _confirm(check)
             result.bytes_out = sum(part.bytes for part in parts)
             manifest = {
                 "format": MANIFEST_FORMAT,
@@ -471,30 +458,37 @@ class Compactor:
         except BaseException:
             writer.abort()
             raise
+        finally:
+            if check is not None:
+                check.close()
+                result.check_peak_rss_kb = check.maxrss_kb
         result.writes = 1 + (self._promote(partition, manifest, new_etag) or 0)
         return result
 
     def _read_into(
-        self, partition: Partition, item: ObjectInfo, sorter: DedupeSorter, *, strict: bool
+        self,
+        partition: Partition,
+        item: ObjectInfo,
+        chunks: Iterator[bytes],
+        sorter: DedupeSorter,
+        *,
+        strict: bool,
     ) -> int:
+        """Add every line of ``item`` (its decompressed ``chunks``) to ``sorter``; returns its size."""
         hour_prefix = f"{partition.dt.isoformat()}T{partition.hour:02d}"
         resource = f"s3://{self.store.bucket}/{item.key}"
         size = 0
-        body = self.store.open(item.key)
-        try:
-            for number, line in enumerate(iter_gzip_lines(body, resource=resource), start=1):
-                change = None if strict else parse_own_prefix(line)
-                if change is None:
-                    try:
-                        change = parse_change_line(line)
-                    except RecordRejected as exc:
-                        raise CompactionInputError(f"{resource} line {number}: {exc.reason}") from exc
-                if change.table != partition.table or not change.event_time.startswith(hour_prefix):
-                    raise CompactionInputError(f"{resource} line {number}: change of another partition")
-                size += len(line) + 1
-                sorter.add((change.event_time, int(change.sequence_number), change.event_id, line))
-        finally:
-            body.close()
+        for number, line in enumerate(split_lines(chunks), start=1):
+            change = None if strict else parse_own_prefix(line)
+            if change is None:
+                try:
+                    change = parse_change_line(line)
+                except RecordRejected as exc:
+                    raise CompactionInputError(f"{resource} line {number}: {exc.reason}") from exc
+            if change.table != partition.table or not change.event_time.startswith(hour_prefix):
+                raise CompactionInputError(f"{resource} line {number}: change of another partition")
+            size += len(line) + 1
+            sorter.add((change.event_time, int(change.sequence_number), change.event_id, line))
         return size
 
     def _promote(self, partition: Partition, manifest: dict[str, Any], etag: str | None) -> int | None:

@@ -12,17 +12,17 @@ from __future__ import annotations
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from changelake.exceptions import CompactionInputError, map_client_error
+from changelake.compaction_lines import READ_CHUNK_BYTES, gzip_chunks, split_lines
+from changelake.exceptions import map_client_error
 from changelake.integrations.s3 import S3Store
 
-#: Compressed bytes read from S3 per step while decompressing a raw object.
-READ_CHUNK_BYTES = 256 * 1024
 #: Uncompressed bytes handed to the compression thread at once (always whole lines).
 WRITE_CHUNK_BYTES = 1024 * 1024
 #: Multipart part size (S3's minimum for all but the last part is 5 MiB).
@@ -30,39 +30,139 @@ UPLOAD_PART_BYTES = 8 * 1024 * 1024
 #: gzip level of compacted/ parts: written once, read many times, so the standard level.
 COMPACTED_COMPRESSION_LEVEL = 6
 _GZIP_WBITS = 31  # zlib's gzip container: header with mtime 0, so equal input gives equal bytes
+__all__ = ["READ_CHUNK_BYTES", "OpenPart", "PartsWriter", "Prefetcher", "iter_gzip_lines", "split_lines"]
 
 
 def iter_gzip_lines(body: Any, *, resource: str, chunk_bytes: int = READ_CHUNK_BYTES) -> Iterator[bytes]:
     """The non-empty lines (without newline) of a gzip stream (one or more members) read from ``body``."""
-    decompressor = zlib.decompressobj(_GZIP_WBITS)
-    tail = b""
-    pending = False  # inside a gzip member that has not ended yet
-    while True:
+    return split_lines(gzip_chunks(_reader(body, resource), resource=resource, chunk_bytes=chunk_bytes))
+
+
+def _reader(body: Any, resource: str) -> Callable[[int], bytes]:
+    """``body.read`` with S3 errors mapped to changelake's."""
+
+    def read(size: int) -> bytes:
         try:
-            compressed = body.read(chunk_bytes)
+            data: bytes = body.read(size)
         except (ClientError, BotoCoreError) as exc:
             raise map_client_error(exc, resource=resource) from exc
-        if not compressed:
-            break
-        while compressed:
+        return data
+
+    return read
+
+
+class Prefetcher:
+    """Opens and decompresses objects in order on a background thread, ahead of their reader.
+
+    S3 reads and zlib release the GIL, so both overlap the parsing on a second core. At most
+    ``depth`` decompressed chunks wait in memory. An error of the thread (a mapped S3 error, a
+    ``CompactionInputError`` for bad gzip) is raised by the reader at the same point of the stream
+    as reading inline would raise it. Use as a context manager (the thread is stopped on exit).
+    """
+
+    def __init__(
+        self,
+        store: S3Store,
+        keys: Sequence[str],
+        *,
+        copy_to: CopySink | None = None,
+        chunk_bytes: int = READ_CHUNK_BYTES,
+        depth: int = 4,
+    ) -> None:
+        """``copy_to`` also gets each object's compressed bytes, one scratch file per object."""
+        self.store = store
+        self.copy_to = copy_to
+        self.keys = list(keys)
+        self.chunk_bytes = chunk_bytes
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="compaction-prefetch", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def chunks(self) -> Iterator[Iterator[bytes]]:
+        """For each key in order, an iterator over its decompressed chunks (consume each fully)."""
+        for _ in self.keys:
+            yield self._object_chunks()
+
+    def _object_chunks(self) -> Iterator[bytes]:
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread (it notices within 0.1 s of its next chunk) and wait for it."""
+        self._stop.set()
+        self._thread.join()
+
+    def _put(self, item: bytes | BaseException | None) -> bool:
+        while not self._stop.is_set():
             try:
-                data = decompressor.decompress(compressed)
-            except zlib.error as exc:
-                raise CompactionInputError(f"{resource}: not valid gzip ({exc})") from exc
-            pending = not decompressor.eof
-            if decompressor.eof:
-                compressed = decompressor.unused_data
-                decompressor = zlib.decompressobj(_GZIP_WBITS)
-            else:
-                compressed = b""
-            if data:
-                lines = (tail + data).split(b"\n")
-                tail = lines.pop()
-                yield from (line for line in lines if line)
-    if pending:
-        raise CompactionInputError(f"{resource}: gzip stream is truncated")
-    if tail:
-        yield tail
+                self._queue.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def _work(self) -> None:
+        for key in self.keys:
+            try:
+                self._read_object(key)
+            except _Stopped:
+                return
+            except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
+                self._put(exc)
+                return
+            if not self._put(None):
+                return
+
+    def _read_object(self, key: str) -> None:
+        body = self.store.open(key)
+        copy = self.copy_to.new_file() if self.copy_to is not None else None
+        try:
+            source = body if copy is None else _Tee(body, copy[1])
+            resource = f"s3://{self.store.bucket}/{key}"
+            chunks = gzip_chunks(_reader(source, resource), resource=resource, chunk_bytes=self.chunk_bytes)
+            for data in chunks:
+                if not self._put(data):
+                    raise _Stopped
+        finally:
+            body.close()
+            if copy is not None:
+                copy[1].close()
+        if copy is not None and self.copy_to is not None:
+            self.copy_to.finished(copy[0])
+
+
+class CopySink(Protocol):
+    """Where ``Prefetcher`` copies compressed objects (see ``changelake.compaction_check.FullCheck``)."""
+
+    def new_file(self) -> tuple[Path, IO[bytes]]: ...
+
+    def finished(self, path: Path) -> None: ...
+
+
+class _Stopped(Exception):
+    """The reader closed the prefetcher."""
+
+
+class _Tee:
+    """A body whose reads are also written to ``file``."""
+
+    def __init__(self, body: Any, file: IO[bytes]) -> None:
+        self.body = body
+        self.file = file
+
+    def read(self, size: int) -> bytes:
+        data: bytes = self.body.read(size)
+        self.file.write(data)
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import pickle
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,16 +50,8 @@ class DedupeSorter:
     Use as a context manager: spilled runs live in a temporary directory removed on exit.
     """
 
-    def __init__(
-        self,
-        spill_dir: Path,
-        memory_budget_bytes: int,
-        *,
-        on_conflict: Callable[[Entry], None] | None = None,
-    ) -> None:
-        """``on_conflict`` sees every entry dropped as a copy whose line differs from the kept one's."""
+    def __init__(self, spill_dir: Path, memory_budget_bytes: int) -> None:
         self.spill_dir = spill_dir
-        self.on_conflict = on_conflict
         self.memory_budget_bytes = memory_budget_bytes
         self.rows_in = 0
         self.rows_out = 0
@@ -102,7 +94,7 @@ class DedupeSorter:
         path = Path(self._tmp.name) / f"run-{len(self._runs):05d}"
         with path.open("wb") as file:
             compress = self.spilled_bytes + self._buffered_bytes > SPILL_PLAIN_BYTES
-            self.spilled_bytes += _write_run(file, _unique(self._buffer, self.on_conflict), compress=compress)
+            self.spilled_bytes += _write_run(file, _unique(self._buffer), compress=compress)
         self._runs.append(path)
         self.spilled_runs += 1
         self._buffer = []
@@ -122,8 +114,6 @@ class DedupeSorter:
             if previous is not None and entry[:3] == previous[:3]:
                 if entry[3] != previous[3]:
                     self.conflicts += 1
-                    if self.on_conflict is not None:
-                        self.on_conflict(entry)
                 continue
             previous = entry
             self.rows_out += 1
@@ -139,22 +129,20 @@ class DedupeSorter:
             self.spilled_runs += 1
             with path.open("wb") as file:
                 merged = heapq.merge(*(_read_run(run) for run in group))
-                _write_run(file, _unique(merged, self.on_conflict), compress=True)
+                _write_run(file, _unique(merged), compress=True)
             for run in group:
                 run.unlink()
             runs.append(path)
         return runs
 
 
-def _unique(entries: Iterable[Entry], on_conflict: Callable[[Entry], None] | None) -> Iterator[Entry]:
+def _unique(entries: Iterable[Entry]) -> Iterator[Entry]:
     """Sorted entries with exact repeats of the key dropped (the first is kept)."""
     previous: Entry | None = None
     for entry in entries:
         if previous is None or entry[:3] != previous[:3]:
             previous = entry
             yield entry
-        elif on_conflict is not None and entry[3] != previous[3]:
-            on_conflict(entry)
 
 
 def _write_run(file: BinaryIO, entries: Iterable[Entry], *, compress: bool) -> int:

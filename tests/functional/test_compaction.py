@@ -15,6 +15,7 @@ import pytest
 
 from changelake.aggregator import raw_object
 from changelake.compaction import CompactionService, Compactor, ManualEvent, SelfInvoker
+from changelake.compaction_check import FullCheck
 from changelake.exceptions import CompactionError, InvalidEventError
 from changelake.integrations.s3 import S3Store
 from changelake.layout import Partition, partition_key
@@ -260,6 +261,12 @@ def test_a_corrupt_raw_object_fails_the_partition_and_publishes_nothing(stack: S
         summary.raise_for_failures()
 
 
+@pytest.fixture
+def fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every partition takes the fast path (with the full check in a second process)."""
+    monkeypatch.setattr("changelake.compaction.FAST_PATH_MIN_BYTES", 0)
+
+
 def _raw_lines(stack: Stack, name: str, lines: list[bytes]) -> None:
     """A raw/ object of the test hour holding exactly ``lines`` (any bytes)."""
     key = partition_of().prefix("raw") + name
@@ -272,6 +279,7 @@ def _broken_tail(change: ChangeLine) -> bytes:
 
 
 @pytest.mark.parametrize("memory_budget_bytes", [128 * 1024 * 1024, 4096])
+@pytest.mark.usefixtures("fast_path")
 def test_a_line_with_our_prefix_but_not_json_after_it_fails_the_partition_naming_the_line(
     stack: Stack, tmp_path: Path, memory_budget_bytes: int
 ) -> None:
@@ -293,6 +301,7 @@ def test_a_line_with_our_prefix_but_not_json_after_it_fails_the_partition_naming
 
 
 @pytest.mark.parametrize("memory_budget_bytes", [128 * 1024 * 1024, 4096])
+@pytest.mark.usefixtures("fast_path")
 def test_a_differing_copy_that_is_dropped_is_still_checked_in_full(
     stack: Stack, tmp_path: Path, memory_budget_bytes: int
 ) -> None:
@@ -313,6 +322,7 @@ def test_a_differing_copy_that_is_dropped_is_still_checked_in_full(
     assert stack.keys("compacted/") == []
 
 
+@pytest.mark.usefixtures("fast_path")
 def test_a_routing_key_repeated_after_the_prefix_gets_the_full_parse_order(stack: Stack) -> None:
     # GIVEN a valid hour where one line (valid JSON) repeats "event_time" after our prefix: a JSON
     # reader takes the last value, so that line belongs at 12:59:59.999, not where its prefix says
@@ -327,6 +337,47 @@ def test_a_routing_key_repeated_after_the_prefix_gets_the_full_parse_order(stack
     # THEN the output follows the full parse: the twisted line comes last, every change once
     assert result.status == "compacted"
     assert glob_lines(stack, partition_of()) == [*expected_lines(batch[1:]), twisted]
+
+
+@pytest.mark.parametrize("memory_budget_bytes", [128 * 1024 * 1024, 4096])
+def test_the_fast_path_gives_the_strict_paths_bytes_and_leaves_no_scratch_files(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_budget_bytes: int
+) -> None:
+    # GIVEN an hour of valid raw files, one redelivered
+    first, second = changes(7, 60), changes(8, 60, first=10**21)
+    put_raw(stack, first)
+    put_raw(stack, second)
+    put_raw(stack, first[:20])
+    checked: list[bool] = []
+    real_verdict = FullCheck.verdict
+
+    def verdict(self: FullCheck) -> bool:
+        checked.append(real_verdict(self))
+        return checked[-1]
+
+    monkeypatch.setattr(FullCheck, "verdict", verdict)
+
+    # WHEN compacted on the fast path
+    monkeypatch.setattr("changelake.compaction.FAST_PATH_MIN_BYTES", 0)
+    fast = compactor(stack, memory_budget_bytes=memory_budget_bytes, spill_dir=tmp_path).compact(
+        partition_of()
+    )
+    fast_parts = {key: stack.read(key) for key in part_keys(stack, partition_of())}
+
+    # THEN the full check ran once and agreed, and nothing is left in the scratch folder
+    assert checked == [True]
+    assert list(tmp_path.iterdir()) == []
+    # AND rebuilt on the strict path (manifest removed, inputs equal), the parts are byte-identical
+    stack.s3.delete_object(Bucket=stack.bucket, Key=compactor(stack).manifest_key(partition_of()))
+    for key in fast_parts:
+        stack.s3.delete_object(Bucket=stack.bucket, Key=key)
+    monkeypatch.setattr("changelake.compaction.FAST_PATH_MIN_BYTES", 10**15)
+    strict = compactor(stack, memory_budget_bytes=memory_budget_bytes, spill_dir=tmp_path).compact(
+        partition_of()
+    )
+    assert {key: stack.read(key) for key in part_keys(stack, partition_of())} == fast_parts
+    assert checked == [True]
+    assert (fast.rows_in, fast.rows_out, fast.duplicates_removed) == (strict.rows_in, strict.rows_out, 20)
 
 
 def _check_reader_views(stack: Stack, partition: Partition, old: list[bytes], new: list[bytes]) -> bool:

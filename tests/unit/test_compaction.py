@@ -185,18 +185,3 @@ def test_spilled_runs_are_plain_until_the_plain_limit_then_compressed(
     assert flags[0] is False
     assert flags[-1] is True
     assert out == sorted(data)
-
-
-@pytest.mark.parametrize("budget", [10**9, 400, 1])
-def test_sorter_shows_every_dropped_copy_that_differs_to_on_conflict(tmp_path: Path, budget: int) -> None:
-    # GIVEN three copies of one change, two of them differing from the kept (smallest) one, and an
-    # exact repeat, in memory or each in its own spilled run
-    key = ("2026-11-22T12:00:00.000Z", 5, "id-1")
-    seen: list[Entry] = []
-    with DedupeSorter(tmp_path, budget, on_conflict=seen.append) as sorter:
-        for line in (b'{"c":3}', b'{"a":1}', b'{"b":2}', b'{"a":1}'):
-            sorter.add((*key, line))
-        out = list(sorter.sorted_unique())
-    # THEN the smallest is kept and exactly the two differing copies were shown
-    assert out == [(*key, b'{"a":1}')]
-    assert sorted(entry[3] for entry in seen) == [b'{"b":2}', b'{"c":3}']

@@ -1,0 +1,143 @@
+"""The full check of compaction's fast path, run in a second process (so on a second core).
+
+Compaction's fast path reads each raw line's routing fields from the prefix we write
+(``records.parse_own_prefix``), which does not read past the prefix. To keep results and errors
+exactly those of the full parse, every raw object is also copied, still compressed, to a scratch
+file, and a child process (``python -m changelake.compaction_check``) reads each file as it is
+finished and checks that every line the fast path takes parses with ``parse_change_line`` to the
+very same ``ChangeLine``. Compaction asks for the verdict before it commits; anything but a clean
+``ok`` (a mismatch, a line that is not JSON, bad gzip, a crashed or missing child) makes it rebuild
+the partition on the strict path, which then reports the first bad line as it always did.
+
+Protocol: the parent writes one scratch file path per line on the child's stdin and closes it;
+the child deletes each file once read and prints one JSON object: ``{"ok": bool, "maxrss_kb": n}``
+(its own peak RSS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+from changelake.compaction_lines import gzip_chunks, split_lines
+from changelake.exceptions import CompactionInputError, RecordRejected
+from changelake.records import parse_change_line, parse_own_prefix
+
+
+def lines_agree(path: Path) -> bool:
+    """Whether every line of the gzip file at ``path`` that the fast path takes parses in full the same."""
+    with path.open("rb") as file:
+        try:
+            for line in split_lines(gzip_chunks(file.read, resource=str(path))):
+                fast = parse_own_prefix(line)
+                if fast is None:
+                    continue  # the fast path fell back to parse_change_line for this line itself
+                try:
+                    if parse_change_line(line) != fast:
+                        return False
+                except RecordRejected:
+                    return False
+        except CompactionInputError:
+            return False
+    return True
+
+
+class FullCheck:
+    """The parent's side: scratch copies of the raw objects, handed to the checking process."""
+
+    def __init__(self, spill_dir: Path) -> None:
+        spill_dir.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="changelake-check-", dir=spill_dir)
+        self.maxrss_kb = 0
+        # The child imports changelake from where this process does.
+        environ = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+        self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [sys.executable, "-m", "changelake.compaction_check"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=environ,
+        )
+        self._count = 0
+
+    def __enter__(self) -> FullCheck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def new_file(self) -> tuple[Path, IO[bytes]]:
+        """A scratch file for the next raw object's compressed bytes."""
+        path = Path(self._tmp.name) / f"raw-{self._count:06d}.jsonl.gz"
+        self._count += 1
+        return path, path.open("wb")
+
+    def finished(self, path: Path) -> None:
+        """Hand a complete scratch file to the child (it is checked in the order handed)."""
+        if self._process is not None and self._process.stdin is not None:
+            try:
+                self._process.stdin.write(os.fsencode(path) + b"\n")
+                self._process.stdin.flush()
+            except OSError:
+                pass  # the child died: verdict() says not ok
+
+    def verdict(self) -> bool:
+        """Wait for the child; True only if it checked every file handed and all agreed."""
+        process, self._process = self._process, None
+        if process is None:
+            return False
+        try:
+            output, _ = process.communicate()
+        except OSError:
+            return False
+        try:
+            answer: Any = json.loads(output)
+        except ValueError:
+            return False
+        if not isinstance(answer, dict):
+            return False
+        self.maxrss_kb = int(answer.get("maxrss_kb") or 0)
+        return process.returncode == 0 and answer.get("ok") is True
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+        self._tmp.cleanup()
+
+
+def main(stdin: IO[bytes], stdout: IO[str]) -> None:
+    ok = True
+    for raw in stdin:
+        path = Path(os.fsdecode(raw.rstrip(b"\n")))
+        if ok:
+            ok = lines_agree(path)
+        path.unlink(missing_ok=True)
+    stdout.write(json.dumps({"ok": ok, "maxrss_kb": peak_rss_kb()}) + "\n")
+
+
+def peak_rss_kb() -> int:
+    """This process's own peak RSS in KiB.
+
+    ``VmHWM`` where there is /proc: ``ru_maxrss`` survives ``exec`` and so can include the RSS of
+    the process this one was forked from.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for row in status:
+                if row.startswith("VmHWM:"):
+                    return int(row.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+if __name__ == "__main__":
+    main(sys.stdin.buffer, sys.stdout)
