@@ -121,28 +121,15 @@ def to_change_line(record: object) -> ChangeLine:
     user_identity = record.get("userIdentity")
     if user_identity is not None and type(user_identity) is not dict:
         raise ConversionError("userIdentity must be an object or absent")
+    new_text = "null" if new_image is None else item_text("new_image", new_image)
+    old_text = "null" if old_image is None else item_text("old_image", old_image)
+    identity = "null" if user_identity is None else json.dumps(user_identity, separators=(",", ":"))
+    # One f-string is one allocation; a chain of + copied the growing line once per piece.
     text = (
-        '{"event_id":'
-        + encode_string(event_id)
-        + ',"event_name":"'
-        + event_name
-        + '","table":"'
-        + table
-        + '","event_time":"'
-        + event_time
-        + '","sequence_number":"'
-        + sequence_number
-        + '","keys":'
-        + keys
-        + ',"new_image":'
-        + ("null" if new_image is None else item_text("new_image", new_image))
-        + ',"old_image":'
-        + ("null" if old_image is None else item_text("old_image", old_image))
-        + ',"size_bytes":'
-        + str(size_bytes)
-        + ',"user_identity":'
-        + ("null" if user_identity is None else json.dumps(user_identity, separators=(",", ":")))
-        + "}"
+        f'{{"event_id":{encode_string(event_id)},"event_name":"{event_name}","table":"{table}",'
+        f'"event_time":"{event_time}","sequence_number":"{sequence_number}","keys":{keys},'
+        f'"new_image":{new_text},"old_image":{old_text},"size_bytes":{size_bytes},'
+        f'"user_identity":{identity}}}'
     )
     try:
         line = text.encode()
