@@ -6,10 +6,12 @@ aggregator's first invocations failing, and checks the run's own verification pl
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import socket
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 from changelake_local import Hooks, run_pipeline
 from changelake_local.endpoint import MotoEndpoint, PortInUseError
 from changelake_local.errors import TemplateError
+from changelake_local.esm import lambda_stream_record
 
 pytestmark = pytest.mark.integration
 
@@ -134,3 +137,77 @@ def test_env_json_matches_the_local_stack() -> None:
         expected = docker_environment(stack)
     # THEN they agree (regenerate with `python -m changelake_local env-json` when the template changes)
     assert json.loads(ENV_JSON.read_text()) == expected
+
+
+def _stream_records(url: str, item: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Write ``item`` twice (INSERT, MODIFY) to a new table at ``url``; its stream via boto3 and raw."""
+    from changelake_local.aws import client
+    from changelake_local.esm import StreamsWire
+
+    dynamodb, streams = client("dynamodb", url), client("dynamodbstreams", url)
+    table = dynamodb.create_table(
+        TableName=f"wire-{uuid.uuid4().hex[:8]}",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]
+    dynamodb.put_item(TableName=table["TableName"], Item=item)
+    dynamodb.put_item(TableName=table["TableName"], Item={**item, "amount": {"N": "2"}})
+    arn = table["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def iterator() -> str:
+        return str(
+            streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+                "ShardIterator"
+            ]
+        )
+
+    parsed = streams.get_records(ShardIterator=iterator())["Records"]
+    wire = StreamsWire(url)
+    try:
+        raw = wire.call("GetRecords", {"ShardIterator": iterator(), "Limit": 1000})["Records"]
+    finally:
+        wire.close()
+    return [lambda_stream_record(r, arn) for r in parsed], [
+        lambda_stream_record(r, arn, wire=True) for r in raw
+    ]
+
+
+def _comparable(record: dict[str, Any]) -> dict[str, Any]:
+    dynamodb = {
+        k: v
+        for k, v in record["dynamodb"].items()
+        if k not in ("SequenceNumber", "ApproximateCreationDateTime")
+    }
+    return {
+        **{k: v for k, v in record.items() if k not in ("eventID", "eventSourceARN", "dynamodb")},
+        **dynamodb,
+    }
+
+
+def test_stream_records_read_raw_from_the_local_endpoint_match_moto(moto_server: str) -> None:
+    # GIVEN an item with every DynamoDB type, written (INSERT, then MODIFY) to the local endpoint
+    # (changelake_local.moto_server, GetRecords encoded by moto's dynamo_json_dump) and to plain moto
+    import random
+
+    from changelake_local.generator import _as_boto3
+    from changelake_local.stream_records import realistic_item
+
+    item = _as_boto3(realistic_item(random.Random(3), "customer#0001"))
+    with MotoEndpoint(port=0) as local:
+        # WHEN the stream is read through boto3 and raw (as the mapping reads it) from each
+        local_parsed, local_raw = _stream_records(local.url, item)
+    moto_parsed, moto_raw = _stream_records(moto_server, item)
+    # THEN every way gives the same Lambda records as plain moto through boto3
+    expected = [_comparable(record) for record in moto_parsed]
+    assert [r["eventName"] for r in moto_parsed] == ["INSERT", "MODIFY"]
+    assert expected[1]["NewImage"]["blob"] == {"B": base64.b64encode(item["blob"]["B"]).decode()}
+    assert [_comparable(r) for r in local_parsed] == expected
+    assert [_comparable(r) for r in local_raw] == expected
+    assert [_comparable(r) for r in moto_raw] == expected
+    assert all(isinstance(r["dynamodb"]["ApproximateCreationDateTime"], float) for r in local_raw)
