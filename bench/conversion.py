@@ -10,11 +10,12 @@ DynamoDB type tags (a Decimal-as-string on their side equals our exact number).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from decimal import Decimal
 from typing import Any
 
-from bench import best_of, stream_records
+from bench import best_of, interleaved, stream_records
 
 IMAGES = ("Keys", "NewImage", "OldImage")
 
@@ -138,7 +139,42 @@ def _floor(count: int, repeats: int) -> dict[str, Any]:
     return {"records": count, "wall_s": timing.wall, "cpu_s": timing.cpu}
 
 
-VARIANTS = {"ours": _ours, "boto3": _boto3, "check": _check, "floor": _floor}
+def _native_floor(count: int, repeats: int) -> dict[str, Any]:
+    """A native encoder (orjson, when installed) serializing the images as they are: no conversion."""
+    import orjson
+
+    images = _images(count)
+    timing = best_of(lambda: [orjson.dumps(image) for image in images], repeats)
+    return {"records": count, "wall_s": timing.wall, "cpu_s": timing.cpu}
+
+
+def _interleaved(count: int, repeats: int) -> dict[str, Any]:
+    """CPU of every variant's work, taking turns in this one process (the row's ratios)."""
+    from changelake.dynamodb_json import item_text
+
+    images = _images(count)
+    convert = _naive_converter()
+    works: dict[str, Any] = {
+        "ours": lambda: [item_text("image", image) for image in images],
+        "boto3": lambda: [convert(image) for image in images],
+        "floor": lambda: [json.dumps(image, separators=(",", ":"), ensure_ascii=False) for image in images],
+    }
+    if importlib.util.find_spec("orjson") is not None:
+        import orjson
+
+        works["native_floor"] = lambda: [orjson.dumps(image) for image in images]
+    timings = interleaved(works, repeats)
+    return {name: {"cpu_s": timing.cpu, "wall_s": timing.wall} for name, timing in timings.items()}
+
+
+VARIANTS = {
+    "ours": _ours,
+    "boto3": _boto3,
+    "check": _check,
+    "floor": _floor,
+    "native_floor": _native_floor,
+    "interleaved": _interleaved,
+}
 
 
 def run(quick: bool = False, **_: Any) -> dict[str, Any]:
@@ -149,7 +185,20 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
     ours = run_variant("conversion", "ours", count=count, repeats=repeats)
     boto3 = run_variant("conversion", "boto3", count=count, repeats=repeats)
     floor = run_variant("conversion", "floor", count=count, repeats=repeats)
+    native: dict[str, Any] | None = None
+    if importlib.util.find_spec("orjson") is not None:
+        native = run_variant("conversion", "native_floor", count=count, repeats=repeats)
+    # Times from one process where the variants take turns (same load); RSS from their own processes.
+    turns = run_variant("conversion", "interleaved", count=count, repeats=repeats + 2)
+    for name, figures in (("ours", ours), ("boto3", boto3), ("floor", floor), ("native_floor", native)):
+        if figures is not None:
+            figures["own_process_cpu_s"] = figures["cpu_s"]
+            figures.update(turns[name])
     ratio = boto3["cpu_s"] / ours["cpu_s"]
+    bounds = {
+        "bound: json.dumps of the input, unconverted": floor,
+        **({"bound: orjson.dumps of the input, unconverted": native} if native else {}),
+    }
     return {
         "row": 1,
         "name": "DynamoDB JSON -> plain JSON",
@@ -165,10 +214,13 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
                 "rate": count / boto3["cpu_s"],
                 "cpu_us_per_record": boto3["cpu_s"] / count * 1e6,
             },
-            "bound: json.dumps of the input, unconverted": {
-                **floor,
-                "rate": count / floor["cpu_s"],
-                "cpu_us_per_record": floor["cpu_s"] / count * 1e6,
+            **{
+                name: {
+                    **figures,
+                    "rate": count / figures["cpu_s"],
+                    "cpu_us_per_record": figures["cpu_s"] / count * 1e6,
+                }
+                for name, figures in bounds.items()
             },
         },
         "ratio": ratio,
@@ -178,7 +230,13 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
         "check": check,
         "notes": "the stdlib cannot serialize the input itself faster than "
         f"{boto3['cpu_s'] / floor['cpu_s']:.1f}x boto3's time, which bounds any converter that "
-        "walks the parsed event in CPython 3.11; "
+        "walks the parsed event in CPython 3.11"
+        + (
+            f", and orjson (native) serializing it unconverted is {boto3['cpu_s'] / native['cpu_s']:.1f}x"
+            if native
+            else ""
+        )
+        + "; "
         f"{check['images_checked']} images compared value by value (Decimal-exact): equal. "
         f"to_change_line (whole record line): {count / ours['to_change_line_cpu_s']:,.0f} records/s.",
     }
