@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,7 +200,7 @@ def best_of(work: Callable[[], object], repeats: int) -> Timing:
     return best
 
 
-def interleaved(works: dict[str, Callable[[], object]], repeats: int) -> dict[str, Timing]:
+def interleaved(works: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, Timing]:
     """Each work's least-CPU run of ``repeats``, the works taking turns (a, b, c, a, b, c, ...).
 
     The ratios of a row come from here: on a shared machine the load changes from minute to

@@ -34,6 +34,7 @@ from bench import (
     FakeSqsClient,
     best_of,
     event_text,
+    interleaved,
     recording_sqs_client,
     records_within,
     stream_records,
@@ -297,7 +298,38 @@ def _on_moto(batches: int, repeats: int) -> tuple[dict[str, Any], dict[str, Any]
     return ours, naive
 
 
+def _interleaved(batches: int, repeats: int) -> dict[str, Any]:
+    """CPU of ours, the naive consumer and the floor on the same events, taking turns in one process."""
+    from bench.naive_consumer import NaiveConsumer
+    from changelake.envelope import COMPRESSION_LEVEL
+
+    events = _events(batches)
+    app = load_handler(recording_sqs_client(FakeSqsClient(keep_bodies=False)), FakeS3Client())
+    naive = NaiveConsumer(QUEUE_URL, recording_sqs_client(FakeSqsClient(keep_bodies=False)))
+    context = _Context()
+
+    def ours_work() -> None:
+        for text in events:
+            assert app.lambda_handler(json.loads(text), context) == {"batchItemFailures": []}
+
+    def naive_work() -> None:
+        for text in events:
+            assert naive.lambda_handler(json.loads(text), context) == {"batchItemFailures": []}
+
+    def floor_work() -> None:
+        for text in events:
+            records = json.loads(text)["Records"]
+            gzip.compress(json.dumps(records).encode(), compresslevel=COMPRESSION_LEVEL, mtime=0)
+
+    works = {"ours": ours_work, "naive": naive_work, "floor": floor_work}
+    for work in works.values():
+        work()  # warm up
+    timings = interleaved(works, repeats)
+    return {name: {"cpu_s": timing.cpu, "wall_s": timing.wall} for name, timing in timings.items()}
+
+
 VARIANTS = {
+    "interleaved": _interleaved,
     "ours": _ours,
     "naive": _naive,
     "floor": _floor,
@@ -315,6 +347,14 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
     naive = run_variant("consumer", "naive", batches=batches, repeats=repeats)
     floor = run_variant("consumer", "floor", batches=batches, repeats=repeats)
     largest = run_variant("consumer", "largest")
+    # CPU from one process where the three take turns (same load); RSS from their own processes.
+    turns = run_variant("consumer", "interleaved", batches=batches, repeats=repeats + 2)
+    records = BATCH * batches
+    for name, figures in (("ours", ours), ("naive", naive), ("floor", floor)):
+        figures["own_process_cpu_s"] = figures["cpu_s"]
+        figures.update(turns[name])
+        figures["rate"] = records / figures["cpu_s"]
+        figures["cpu_us_per_record"] = figures["cpu_s"] / records * 1e6
     ours_moto, naive_moto = _on_moto(batches=1 if quick else 2, repeats=2)
     vs_naive_real = naive_moto["wall_s"] / ours_moto["wall_s"]
     vs_naive_real_cpu = naive_moto["cpu_s"] / ours_moto["cpu_s"]
