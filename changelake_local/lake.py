@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ class LakeWatcher:
         self.state = LakeState()
         self._seen: dict[str, str] = {}  # key -> ETag already read
         self._compacted: dict[str, Counter[str]] = {}
+        self._tables: set[str] = set()
 
     def _list(self, prefix: str) -> dict[str, dict[str, Any]]:
         paginator = self.s3.get_paginator("list_objects_v2")
@@ -95,13 +97,26 @@ class LakeWatcher:
     def _read(self, key: str) -> list[dict[str, Any]]:
         return _lines(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
-    def scan(self) -> LakeState:  # noqa: PLR0912 - one pass per layer
+    def _recent_raw(self, now: float) -> dict[str, dict[str, Any]]:
+        """raw/ of the tables seen so far, only this hour's and the last hour's partitions (UTC)."""
+        listed: dict[str, dict[str, Any]] = {}
+        for table in sorted(self._tables):
+            for hour in sorted({datetime.fromtimestamp(now - back, UTC) for back in (3600, 0)}):
+                listed |= self._list(f"raw/{table}/dt={hour:%Y-%m-%d}/hour={hour:%H}/")
+        return listed
+
+    def scan(self, *, full: bool = True) -> LakeState:  # noqa: PLR0912 - one pass per layer
+        """Read what is new. ``full=False`` lists only the recent partitions of raw/ (a listing of
+        the whole layer grows with the lake); late files in older partitions, such as redriven
+        changes, are read at the next full scan, and the final scans are full."""
         state = self.state
         now = time.time()
-        for key, item in self._list("raw/").items():
+        raw = self._list("raw/") if full or not self._tables else self._recent_raw(now)
+        for key, item in raw.items():
             if not key.endswith(DATA_SUFFIX) or self._seen.get(key) == item["ETag"]:
                 continue
             self._seen[key] = item["ETag"]
+            self._tables.add(key.split("/")[1])
             state.raw_files += 1
             state.files_per_partition["/".join(key.split("/")[1:4])] += 1
             for line in self._read(key):
