@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from changelake_local.esm import Hooks
-    from changelake_local.pipeline import Summary, run_pipeline
+    from changelake_local.pipeline import LOCAL_PARAMETERS, Summary, run_pipeline
 
-__all__ = ["Hooks", "Summary", "run_pipeline"]
+__all__ = ["LOCAL_PARAMETERS", "Hooks", "Summary", "run_pipeline"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
         from changelake_local.esm import Hooks
 
         return Hooks
-    if name in ("Summary", "run_pipeline"):
+    if name in ("LOCAL_PARAMETERS", "Summary", "run_pipeline"):
         from changelake_local import pipeline
 
         return getattr(pipeline, name)

@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--parameter", action="append", default=[], metavar="NAME=VALUE", help="template parameter"
     )
+    run.add_argument(
+        "--template-defaults",
+        action="store_true",
+        help="deploy with the template's defaults (no local batching windows: aggregator 5 s, stream 1 s)",
+    )
     run.add_argument("--item-bytes", type=int, default=1024)
     run.add_argument("--lake", type=Path, default=Path("lake"), help="where the lake lands on local disk")
     run.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
@@ -90,8 +95,9 @@ def _terminate(signum: int, frame: object) -> None:
 def _run(args: argparse.Namespace) -> int:
     from changelake_local.display import LiveDisplay
     from changelake_local.endpoint import DEFAULT_PORT
-    from changelake_local.pipeline import print_summary, run_pipeline, to_json
+    from changelake_local.pipeline import LOCAL_PARAMETERS, print_summary, run_pipeline, to_json
 
+    parameters = {**({} if args.template_defaults else LOCAL_PARAMETERS), **_parameters(args.parameter)}
     stop = threading.Event()
     interrupts = 0
 
@@ -114,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
             rate=args.rate,
             night=args.night,
             port=DEFAULT_PORT if args.port is None else args.port,
-            parameters=_parameters(args.parameter),
+            parameters=parameters,
             lake_dir=args.lake,
             item_bytes=args.item_bytes,
             on_progress=display,
