@@ -16,6 +16,7 @@ the child deletes each file once read and prints one JSON object: ``{"ok": bool,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -55,15 +56,20 @@ class FullCheck:
         spill_dir.mkdir(parents=True, exist_ok=True)
         self._tmp = tempfile.TemporaryDirectory(prefix="changelake-check-", dir=spill_dir)
         self.maxrss_kb = 0
+        self.broken = False  # a scratch copy failed: the verdict is "not checked"
         # The child imports changelake from where this process does.
         environ = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
-        self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-m", "changelake.compaction_check"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=environ,
-        )
+        self._process: subprocess.Popen[bytes] | None
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "changelake.compaction_check"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=environ,
+            )
+        except OSError:
+            self._process = None  # no second process here: the verdict is "not checked"
         self._count = 0
 
     def __enter__(self) -> FullCheck:
@@ -73,13 +79,21 @@ class FullCheck:
         self.close()
 
     def new_file(self) -> tuple[Path, IO[bytes]]:
-        """A scratch file for the next raw object's compressed bytes."""
+        """A scratch file for the next raw object's compressed bytes.
+
+        If the scratch space fails (``/tmp`` full), copying stops, the files are removed and the
+        verdict becomes "not checked": the run falls back to the strict path, which needs no copy.
+        """
         path = Path(self._tmp.name) / f"raw-{self._count:06d}.jsonl.gz"
         self._count += 1
-        return path, path.open("wb")
+        return path, _Scratch(self, path)  # type: ignore[return-value]
 
     def finished(self, path: Path) -> None:
         """Hand a complete scratch file to the child (it is checked in the order handed)."""
+        if self.broken:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            return
         if self._process is not None and self._process.stdin is not None:
             try:
                 self._process.stdin.write(os.fsencode(path) + b"\n")
@@ -91,6 +105,10 @@ class FullCheck:
         """Wait for the child; True only if it checked every file handed and all agreed."""
         process, self._process = self._process, None
         if process is None:
+            return False
+        if self.broken:
+            process.kill()
+            process.wait()
             return False
         try:
             output, _ = process.communicate()
@@ -111,6 +129,41 @@ class FullCheck:
             self._process.wait()
             self._process = None
         self._tmp.cleanup()
+
+
+class _Scratch:
+    """A scratch file that turns a failed write into ``FullCheck.broken`` instead of an error."""
+
+    def __init__(self, check: FullCheck, path: Path) -> None:
+        self.check = check
+        self.path = path
+        self.file: IO[bytes] | None = None
+        if not check.broken:
+            try:
+                self.file = path.open("wb")
+            except OSError:
+                check.broken = True
+
+    def write(self, data: bytes) -> None:
+        if self.file is not None and not self.check.broken:
+            try:
+                self.file.write(data)
+            except OSError:
+                self.check.broken = True
+
+    def close(self) -> None:
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:
+                self.check.broken = True
+            self.file = None
+
+    def __enter__(self) -> _Scratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def main(stdin: IO[bytes], stdout: IO[str]) -> None:

@@ -94,3 +94,35 @@ def test_a_checking_process_that_dies_means_not_verified(tmp_path: Path) -> None
         check.finished(path)
         # WHEN asked THEN the verdict is not ok (compaction then rebuilds strictly)
         assert check.verdict() is False
+
+
+def test_a_checking_process_that_cannot_start_means_not_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN no interpreter to start the checking process with
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-such-python"))
+    with FullCheck(tmp_path) as check:
+        path, file = check.new_file()
+        with file:
+            file.write(gzip.compress(b"\n".join(good_lines(10))))
+        check.finished(path)
+        # WHEN asked THEN the verdict is not ok (compaction then rebuilds strictly), nothing raised
+        assert check.verdict() is False
+
+
+def test_a_scratch_copy_that_cannot_be_written_means_not_verified(tmp_path: Path) -> None:
+    # GIVEN a check whose second scratch file cannot be written (as when /tmp is full)
+    with FullCheck(tmp_path) as check:
+        first, file = check.new_file()
+        with file:
+            file.write(gzip.compress(b"\n".join(good_lines(11))))
+        check.finished(first)
+        # a folder where the next scratch file goes: opening it for writing fails with an OSError
+        (Path(check._tmp.name) / "raw-000001.jsonl.gz").mkdir()
+        second, file = check.new_file()
+        with file:
+            file.write(b"lost")
+        check.finished(second)
+        # WHEN asked THEN nothing was raised and the verdict is "not checked"
+        assert check.broken
+        assert check.verdict() is False
