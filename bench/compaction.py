@@ -320,6 +320,15 @@ def _measure(args: list[str], environ: dict[str, str]) -> dict[str, Any]:
     return figures
 
 
+def _process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -394,7 +403,9 @@ def run(size_bytes: int = 1_000_000_000, workdir: Path | None = None) -> dict[st
             generated = _generate(client, local_store(local_root), size_bytes, work)
             generation_seconds = time.perf_counter() - started
             spill = str(work / "spill")
+            server_cpu = _process_cpu_seconds(server.pid)
             on_moto = _measure(["--child-compact", endpoint, "--spill-dir", spill], environ)
+            server_cpu = _process_cpu_seconds(server.pid) - server_cpu
         finally:
             server.kill()
             server.wait()
@@ -414,6 +425,7 @@ def run(size_bytes: int = 1_000_000_000, workdir: Path | None = None) -> dict[st
         "same_output_on_both_stores": on_moto["output_sha256"] == on_local["output_sha256"],
         "output_sha256": on_moto["output_sha256"],
         "generation_seconds": round(generation_seconds, 1),
+        "moto_server_cpu_seconds_during_compaction": round(server_cpu, 2),
         **{
             ("compaction_" + k if not k.startswith(("throughput", "cpu_ratio", "targets")) else k): v
             for k, v in moto.items()
@@ -447,6 +459,8 @@ def _print_table(result: dict[str, Any]) -> None:
         f"{'floor (gzip -dc|gzip)':22} {result['floor_seconds']:>9} {result['floor_cpu_seconds']:>8} "
         f"{result['floor_mb_per_s']:>8} {result['floor_peak_rss_mb']:>12}"
     )
+    server_cpu = result["moto_server_cpu_seconds_during_compaction"]
+    print(f"moto server CPU seconds during the moto compaction: {server_cpu}")
     print(
         f"targets (RSS < 300 MB, throughput ratio >= 0.5) met: moto {result['targets_met']}, "
         f"local {result['local_targets_met']}"
