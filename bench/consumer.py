@@ -359,7 +359,12 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
     vs_naive_real = naive_moto["wall_s"] / ours_moto["wall_s"]
     vs_naive_real_cpu = naive_moto["cpu_s"] / ours_moto["cpu_s"]
     vs_naive = naive["cpu_s"] / ours["cpu_s"]
-    vs_floor = ours["cpu_s"] / floor["cpu_s"]
+    # Two floors: taking turns with the consumers (boto3 and Powertools loaded, so json.loads of
+    # the event pays the garbage collector's walks over their objects, as any consumer that sends
+    # does), and alone in its own process (nothing loaded: the lowest floor). The target uses both.
+    vs_floor_turns = ours["cpu_s"] / floor["cpu_s"]
+    vs_floor_alone = ours["own_process_cpu_s"] / floor["own_process_cpu_s"]
+    vs_floor = max(vs_floor_turns, vs_floor_alone)
     # Modelled wall time per batch: CPU plus one SQS round trip per request (no network here).
     for figures in (ours, naive):
         figures["modelled_wall_per_batch_s"] = (
@@ -382,12 +387,14 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
         "ratio": vs_naive,
         "ratio_text": f"CPU {vs_naive:.1f}x the naive consumer with an in-memory HTTP layer; sending "
         f"to moto on loopback: wall clock {vs_naive_real:.0f}x, CPU {vs_naive_real_cpu:.0f}x; "
-        f"{vs_floor:.2f}x the floor's CPU",
+        f"{vs_floor_turns:.2f}x the floor's CPU ({vs_floor_alone:.2f}x the floor alone in its process)",
         "target": ">= 10x naive, within 2x floor, < 512 MB",
         # 10x is judged on the measured wall clock (what a Lambda is billed and lags on); CPU alone
         # cannot reach it: the floor's CPU is already more than a tenth of the naive consumer's.
         "holds": vs_naive_real >= 10 and vs_floor <= 2 and fits,
         "vs_floor": vs_floor,
+        "vs_floor_turns": vs_floor_turns,
+        "vs_floor_alone": vs_floor_alone,
         "vs_naive_cpu": vs_naive,
         "vs_naive_moto_wall": vs_naive_real,
         "vs_naive_moto_cpu": vs_naive_real_cpu,
