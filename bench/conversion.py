@@ -141,7 +141,7 @@ def _floor(count: int, repeats: int) -> dict[str, Any]:
 
 def _native_floor(count: int, repeats: int) -> dict[str, Any]:
     """A native encoder (orjson, when installed) serializing the images as they are: no conversion."""
-    import orjson
+    import orjson  # type: ignore[import-not-found,unused-ignore]
 
     images = _images(count)
     timing = best_of(lambda: [orjson.dumps(image) for image in images], repeats)
@@ -160,7 +160,7 @@ def _interleaved(count: int, repeats: int) -> dict[str, Any]:
         "floor": lambda: [json.dumps(image, separators=(",", ":"), ensure_ascii=False) for image in images],
     }
     if importlib.util.find_spec("orjson") is not None:
-        import orjson
+        import orjson  # type: ignore[import-not-found,unused-ignore]
 
         works["native_floor"] = lambda: [orjson.dumps(image) for image in images]
     timings = interleaved(works, repeats)

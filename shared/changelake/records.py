@@ -16,9 +16,9 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 try:  # optional: a faster full-line JSON check for parse_change_line (in the layer's requirements)
-    import orjson
+    import orjson  # type: ignore[import-not-found,unused-ignore]  # untyped where not installed
 except ImportError:  # pragma: no cover - depends on the environment
-    orjson = None  # type: ignore[assignment]
+    orjson = None  # type: ignore[assignment,unused-ignore]
 
 from changelake.dynamodb_json import encode_string, item_text
 from changelake.exceptions import ConversionError, RecordRejected, UnsafeNameError
