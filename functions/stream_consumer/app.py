@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -17,6 +18,9 @@ from changelake.settings import ConsumerSettings
 settings = ConsumerSettings.from_environ()
 logger, metrics, tracer = Logger(), Metrics(), Tracer()
 consumer = consumer_from_settings(settings, SqsQueue(settings.queue_url), S3Store(settings.bucket_name))
+# Cold-start objects (boto3, Powertools: ~77k) never die; keeping them out of every GC pass
+# cut per-record CPU by about a third in bench/consumer_profile.
+gc.freeze()
 
 
 @logger.inject_lambda_context

@@ -55,7 +55,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
 from changelake.clock import Clock, utc_now
@@ -71,9 +70,8 @@ from changelake.exceptions import (
     PreconditionFailedError,
     RecordRejected,
     UnsafeNameError,
-    map_client_error,
 )
-from changelake.integrations.clients import build_client
+from changelake.integrations.clients import AwsAdapter
 from changelake.integrations.s3 import ObjectInfo, S3Store
 from changelake.layout import Partition, check_table_name, parse_partition_prefix, partition_key
 from changelake.records import parse_change_line, parse_own_prefix
@@ -559,17 +557,10 @@ class Compactor:
 # ---------------------------------------------------------------- the function
 
 
-class SelfInvoker:
+class SelfInvoker(AwsAdapter):
     """Hands remaining partitions to a new asynchronous invocation of this function."""
 
-    def __init__(self, *, client: Any = None) -> None:
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = build_client("lambda")
-        return self._client
+    service = "lambda"
 
     def __call__(self, function_name: str, partitions: list[Partition]) -> int:
         invocations = 0
@@ -578,12 +569,13 @@ class SelfInvoker:
                 "handoff": "changelake.compaction",
                 "partitions": [p.path for p in partitions[start : start + HANDOFF_BATCH]],
             }
-            try:
-                self.client.invoke(
-                    FunctionName=function_name, InvocationType="Event", Payload=json.dumps(payload).encode()
-                )
-            except (ClientError, BotoCoreError) as exc:
-                raise map_client_error(exc, resource=f"lambda:{function_name}") from exc
+            self._request(
+                "invoke",
+                f"lambda:{function_name}",
+                FunctionName=function_name,
+                InvocationType="Event",
+                Payload=json.dumps(payload).encode(),
+            )
             invocations += 1
         return invocations
 

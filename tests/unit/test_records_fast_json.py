@@ -10,8 +10,6 @@ from changelake import records
 from changelake.exceptions import RecordRejected
 from changelake_local.stream_records import change_batch
 
-pytest.importorskip("orjson")
-
 
 def _outcome(line: bytes) -> object:
     try:
