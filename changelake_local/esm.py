@@ -20,7 +20,6 @@ batching window early.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import threading
@@ -33,11 +32,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from changelake.replay import lambda_record
 from changelake_local.aws import client
 from changelake_local.deploy import DeployedStack, MappingSpec
 from changelake_local.endpoint import REGION
 from changelake_local.errors import LocalRunError
 from changelake_local.functions import LocalFunction
+from changelake_local.lambda_events import sqs_event
 
 #: Lambda's synchronous invocation payload limit, which also caps an SQS batch.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -73,42 +74,22 @@ class MappingStats:
     last_error: str | None = None
 
 
-def _plain_binary(value: Any) -> Any:
-    """boto3 decodes B/BS to bytes; Lambda delivers them base64-encoded."""
-    if isinstance(value, dict):
-        return {key: _plain_binary(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain_binary(item) for item in value]
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode()
-    return value
-
-
 def lambda_stream_record(record: dict[str, Any], stream_arn: str, *, wire: bool = False) -> dict[str, Any]:
     """A GetRecords record as Lambda delivers it to the function: parsed by boto3 (binary as
-    bytes, times as datetime), or with ``wire`` as the service's JSON (already Lambda's encoding).
+    bytes, times as datetime; converted as the redrive's replay does), or with ``wire`` as the
+    service's JSON (already Lambda's encoding).
 
     DynamoDB marks deletes by its TTL process with ``userIdentity``; moto never expires items, so
     a REMOVE of an item whose ``expires_at`` had passed is marked the same way (TTL emulation).
     """
-    dynamodb = dict(record["dynamodb"]) if wire else _plain_binary(dict(record["dynamodb"]))
+    converted = {**record, "eventSourceARN": stream_arn} if wire else lambda_record(record, stream_arn)
+    converted = {"eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": REGION, **converted}
+    dynamodb = dict(converted["dynamodb"])
     created = dynamodb.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        dynamodb["ApproximateCreationDateTime"] = round(created.timestamp(), 3)
-    elif isinstance(created, int | float):
+    if isinstance(created, int | float):
         dynamodb["ApproximateCreationDateTime"] = round(created, 3)
-    converted: dict[str, Any] = {
-        "eventID": record["eventID"],
-        "eventName": record["eventName"],
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": record.get("awsRegion", REGION),
-        "dynamodb": dynamodb,
-        "eventSourceARN": stream_arn,
-    }
-    if "userIdentity" in record:
-        converted["userIdentity"] = record["userIdentity"]
-    elif record["eventName"] == "REMOVE" and _expired(dynamodb):
+    converted["dynamodb"] = dynamodb
+    if "userIdentity" not in converted and converted["eventName"] == "REMOVE" and _expired(dynamodb):
         converted["userIdentity"] = dict(TTL_IDENTITY)
     return converted
 
@@ -458,36 +439,10 @@ class SqsMapping(_Mapping):
                 break
         return batch
 
-    def _event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "messageId": message["MessageId"],
-                    "receiptHandle": message["ReceiptHandle"],
-                    "body": message["Body"],
-                    "attributes": message.get("Attributes", {}),
-                    "messageAttributes": {
-                        name: {
-                            "stringValue": value.get("StringValue"),
-                            "dataType": value["DataType"],
-                            "stringListValues": [],
-                            "binaryListValues": [],
-                        }
-                        for name, value in message.get("MessageAttributes", {}).items()
-                    },
-                    "md5OfBody": message.get("MD5OfBody", ""),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self.spec.source_arn,
-                    "awsRegion": REGION,
-                }
-                for message in messages
-            ]
-        }
-
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         self.stats.records += len(messages)
         identifiers = [message["MessageId"] for message in messages]
-        outcome = self._invoke(self._event(messages), identifiers)
+        outcome = self._invoke(sqs_event(messages, self.spec.source_arn, REGION), identifiers)
         failed = set(outcome.failed_ids)
         done = [message for message in messages if message["MessageId"] not in failed]
         for start in range(0, len(done), 10):

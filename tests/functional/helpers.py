@@ -7,37 +7,15 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from changelake_local.lambda_events import sqs_event as lambda_sqs_event
 from tests.conftest import REGION, Stack
 
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:changelake-ChangeQueue"
 
-def sqs_event(
-    messages: list[dict[str, Any]], queue_arn: str = f"arn:aws:sqs:{REGION}:123456789012:q"
-) -> dict[str, Any]:
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str = QUEUE_ARN) -> dict[str, Any]:
     """The Lambda SQS event for messages received with boto3 (the format Lambda delivers)."""
-    return {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message.get("Attributes", {}),
-                "messageAttributes": {
-                    name: {
-                        "stringValue": value.get("StringValue"),
-                        "dataType": value["DataType"],
-                        "stringListValues": [],
-                        "binaryListValues": [],
-                    }
-                    for name, value in message.get("MessageAttributes", {}).items()
-                },
-                "md5OfBody": message.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": REGION,
-            }
-            for message in messages
-        ]
-    }
+    return lambda_sqs_event(messages, queue_arn, REGION)
 
 
 def read_jsonl_gz(stack: Stack, key: str) -> list[dict[str, Any]]:
