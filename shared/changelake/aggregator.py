@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -20,7 +22,7 @@ from changelake.clock import Clock, utc_now
 from changelake.envelope import Claim, decode_body, decode_claim_object
 from changelake.exceptions import DeliveryError, ObjectNotFoundError, RecordRejected
 from changelake.integrations.s3 import S3Store
-from changelake.layout import UNKNOWN_TABLE, Partition, partition_key
+from changelake.layout import UNKNOWN_TABLE, Partition, check_table_name, partition_key
 from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.records import ChangeLine, order_key, parse_change_line
 
@@ -107,8 +109,9 @@ class Aggregator:
                 try:
                     change = parse_change_line(line)
                 except RecordRejected as exc:
+                    table, day = _readable_folder(line)
                     text = line.decode(errors="replace")
-                    rejected.append((self._rejection(UNKNOWN_TABLE, exc, text, message_id), message_id))
+                    rejected.append((self._rejection(table, exc, text, message_id, day), message_id))
                     continue
                 partitions[Partition.of_event_time(change.table, change.event_time)].append(
                     (change, message_id)
@@ -133,8 +136,13 @@ class Aggregator:
             raise RecordRejected(f"claim object {claim.key} is missing") from exc
         return decode_claim_object(payload, claim)
 
-    def _rejection(self, table: str, exc: RecordRejected, record: Any, message_id: str) -> QuarantinedRecord:
-        return QuarantinedRecord(table, self.clock().date(), exc.reason, record, {"message_id": message_id})
+    def _rejection(
+        self, table: str, exc: RecordRejected, record: Any, message_id: str, day: date | None = None
+    ) -> QuarantinedRecord:
+        """A quarantine entry, filed by event day where it is readable, else by processing day."""
+        return QuarantinedRecord(
+            table, day or self.clock().date(), exc.reason, record, {"message_id": message_id}
+        )
 
     def _write_partitions(
         self, partitions: dict[Partition, list[tuple[ChangeLine, str]]], result: AggregatorResult
@@ -163,6 +171,27 @@ class Aggregator:
                 result.errors.append(str(exc))
                 continue
             result.quarantined += len(entries)
+
+
+def _readable_folder(line: bytes) -> tuple[str, date | None]:
+    """The table and event day of a rejected line, where they can still be read (DESIGN.md files
+    quarantine by event time where it is readable); otherwise the unknown-table folder and None."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return UNKNOWN_TABLE, None
+    if not isinstance(record, dict):
+        return UNKNOWN_TABLE, None
+    table, event_time = record.get("table"), record.get("event_time")
+    try:
+        table = check_table_name(table)
+    except RecordRejected:
+        table = UNKNOWN_TABLE
+    try:
+        day = date.fromisoformat(event_time[:10]) if isinstance(event_time, str) else None
+    except ValueError:
+        day = None
+    return table, day
 
 
 def _message_id(message: Any) -> str:

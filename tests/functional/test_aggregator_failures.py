@@ -169,3 +169,22 @@ def test_a_claim_check_that_cannot_be_read_now_is_retried(stack: Stack) -> None:
     # THEN the message is reported failed (it may be readable on retry), nothing quarantined
     assert result.response() == {"batchItemFailures": [{"itemIdentifier": "m-claim"}]}
     assert stack.keys("quarantine/") == []
+
+
+def test_a_rejected_line_with_a_readable_table_and_event_time_is_filed_under_them(stack: Stack) -> None:
+    # GIVEN a change line whose sequence number is broken but whose table and event time are readable
+    from changelake.envelope import MessagePacker
+    from changelake.records import to_change_line
+
+    (record,) = change_batch(random.Random(5), 1)
+    line = to_change_line(record).line.replace(b'"sequence_number":"', b'"sequence_number":"x')
+    (packed,) = list(MessagePacker(262_144).pack([(0, line)]))
+    event = sqs_event([{"MessageId": "m-2", "ReceiptHandle": "r", "Body": packed.body}])  # type: ignore[union-attr]
+
+    # WHEN the aggregator processes it
+    result = Aggregator(S3Store(stack.bucket, client=stack.s3)).process(event["Records"])
+
+    # THEN it is quarantined in its table's folder for the day the change happened
+    assert result.quarantined == 1
+    (key,) = stack.keys("quarantine/")
+    assert key.startswith("quarantine/orders/dt=2026-11-27/")
