@@ -116,36 +116,21 @@ def change_batch(
         roll = rng.random()
         image = realistic_item(rng, key, item_bytes)
         image.update(keys)
-        if roll < 0.5:
-            record = stream_record(
-                table=table,
-                event_name="INSERT",
-                sequence_number=first_sequence + i,
-                created=created,
-                keys=keys,
-                new_image=image,
-            )
-        elif roll < 0.85:
-            old = dict(image, amount={"N": "1"})
-            record = stream_record(
-                table=table,
-                event_name="MODIFY",
-                sequence_number=first_sequence + i,
-                created=created,
-                keys=keys,
-                new_image=image,
-                old_image=old,
-            )
-        else:
-            record = stream_record(
-                table=table,
-                event_name="REMOVE",
-                sequence_number=first_sequence + i,
-                created=created,
-                keys=keys,
-                old_image=image,
-                ttl_delete=roll > 0.95,
-            )
+        # Half inserts, a third modifies, the rest deletes (a third of those by TTL).
+        new_image: dict[str, Any] | None = image if roll < 0.85 else None
+        old_image: dict[str, Any] | None = None if roll < 0.5 else image
+        if 0.5 <= roll < 0.85:
+            old_image = dict(image, amount={"N": "1"})
+        record = stream_record(
+            table=table,
+            event_name="INSERT" if roll < 0.5 else "MODIFY" if roll < 0.85 else "REMOVE",
+            sequence_number=first_sequence + i,
+            created=created,
+            keys=keys,
+            new_image=new_image,
+            old_image=old_image,
+            ttl_delete=roll > 0.95,
+        )
         record["eventID"] = f"{table}-{first_sequence + i}"
         records.append(record)
     return records
