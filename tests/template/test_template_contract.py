@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from changelake.settings import RedriveSettings
 
 pytestmark = pytest.mark.template
 
@@ -31,6 +34,7 @@ EXTRA_ENV: dict[str, set[str]] = {
         "MAX_MESSAGE_BYTES",
         "QUARANTINE_PREFIX",
         "LOST_PREFIX",
+        "MAX_REDRIVES",
     },
     "CompactionFunction": {"COMPACTION_TARGET_BYTES"},
 }
@@ -44,6 +48,7 @@ ENV_VALUES: dict[str, Any] = {
     "COMPACTED_PREFIX": "compacted",
     "QUARANTINE_PREFIX": "quarantine",
     "LOST_PREFIX": "lost",
+    "MAX_REDRIVES": "5",
     "MAX_MESSAGE_BYTES": {"Ref": "MaxMessageBytes"},
     "LOOKBACK_DAYS": {"Ref": "LookbackDays"},
     "COMPACTION_TARGET_BYTES": {"Ref": "CompactionTargetBytes"},
@@ -337,34 +342,58 @@ def test_change_table_streams_new_and_old_images(resources: dict[str, dict[str, 
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
-def test_bucket_lifecycle_tiers_raw_and_expires_claims_after_the_queues(
+def test_bucket_lifecycle_tiers_raw_and_cleans_up_old_versions_and_uploads(
     resources: dict[str, dict[str, Any]],
 ) -> None:
     # GIVEN the bucket's lifecycle rules
     raw = lifecycle_rule(resources, "raw-tiering")
-    claims = lifecycle_rule(resources, "expire-claims")
 
-    # WHEN the claim expiry is compared with how long a claim can still be referenced
-    longest_reference_days = (
-        resources["ChangeQueue"]["Properties"]["MessageRetentionPeriod"]
-        + resources["ChangeDLQ"]["Properties"]["MessageRetentionPeriod"]
-    ) / 86400
+    # WHEN raw/'s transitions are read
+    transitions = {t["StorageClass"]: t["TransitionInDays"] for t in raw["Transitions"]}
 
     # THEN raw/ moves to IA at 30 and Glacier at 90 days, old versions go after 7 days,
-    # claims outlive queue + DLQ retention, and stale multipart uploads are aborted
+    # and stale multipart uploads are aborted
     assert raw["Prefix"] == "raw/"
-    assert {t["StorageClass"]: t["TransitionInDays"] for t in raw["Transitions"]} == {
-        "STANDARD_IA": 30,
-        "GLACIER": 90,
-    }
+    assert transitions == {"STANDARD_IA": 30, "GLACIER": 90}
     assert lifecycle_rule(resources, "expire-noncurrent-versions")["NoncurrentVersionExpiration"] == {
         "NoncurrentDays": 7
     }
-    assert claims["Prefix"] == "claims/"
-    assert claims["ExpirationInDays"] > longest_reference_days
     assert lifecycle_rule(resources, "abort-incomplete-multipart-uploads")[
         "AbortIncompleteMultipartUpload"
     ] == {"DaysAfterInitiation": 1}
+
+
+def max_redrives_of(resources: dict[str, dict[str, Any]]) -> int:
+    """The redrive limit DlqRedriveFunction runs with: its settings read from the template's literal
+    variables (placeholders for the references), so a missing variable gives the code's default."""
+    variables = resources["DlqRedriveFunction"]["Properties"]["Environment"]["Variables"]
+    literal = {name: value for name, value in variables.items() if isinstance(value, str)}
+    placeholders = {
+        "BUCKET_NAME": "placeholder-bucket",
+        "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/queue",
+        "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+    }
+    return RedriveSettings.from_environ({**placeholders, **literal}).max_redrives
+
+
+def test_claims_expire_exactly_when_no_message_can_reference_them_any_more(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    # GIVEN the queues' retention, the redrive limit of the redrive function and the claims rule
+    queue_seconds = resources["ChangeQueue"]["Properties"]["MessageRetentionPeriod"]
+    dlq_seconds = resources["ChangeDLQ"]["Properties"]["MessageRetentionPeriod"]
+    max_redrives = max_redrives_of(resources)
+    claims = lifecycle_rule(resources, "expire-claims")
+
+    # WHEN the longest time a message can point at a claim is derived: the first message and each
+    # of its redriven copies (a new message every time) live at most ChangeQueue + ChangeDLQ
+    # retention, and one more day covers the last read of a message received just before it expires
+    references_for_days = math.ceil((max_redrives + 1) * (queue_seconds + dlq_seconds) / 86400) + 1
+
+    # THEN the claims expire exactly then (README, "How it works"): never under a live message,
+    # and not later than the rule asks
+    assert claims["Prefix"] == "claims/"
+    assert claims["ExpirationInDays"] == references_for_days
 
 
 def test_bucket_is_private_encrypted_versioned_and_tls_only(resources: dict[str, dict[str, Any]]) -> None:
