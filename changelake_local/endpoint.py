@@ -64,7 +64,14 @@ def free_port() -> int:
 
 
 def check_port_free(port: int) -> None:
+    """Raise ``PortInUseError`` if something listens on ``port``.
+
+    Binds with SO_REUSEADDR, as the server does (moto_server.py): the previous run's connections
+    stay in TIME_WAIT for a minute after it stopped, and a plain bind fails on them although
+    nothing listens. With the option only a listener (or a socket bound without it) is reported.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError as exc:

@@ -37,7 +37,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 
 def _get_records(self: DynamoDBStreamsHandler) -> str:
@@ -56,6 +56,15 @@ class CachedDispatcher(DomainDispatcherApplication):
 
     def get_backend_for_host(self, host: str | None) -> Any:
         return self._backend_for_host(host)
+
+
+class ReusableAddressServer(ThreadedWSGIServer):
+    """werkzeug's threaded server (what ``make_server(threaded=True)`` builds), binding with
+    SO_REUSEADDR: stopping it leaves its connections in TIME_WAIT for a minute, and the next run
+    must be able to listen on the same port at once. http.server sets this today; we say it here
+    so that the endpoint's port check (which binds the same way) and the server cannot drift."""
+
+    allow_reuse_address = True
 
 
 class KeepAliveHandler(MotoRequestHandler):
@@ -129,9 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     DynamoDBStreamsHandler.get_records = _get_records  # type: ignore[assignment,method-assign]
-    server = make_server(
-        args.host, args.port, CachedDispatcher(), threaded=True, request_handler=KeepAliveHandler
-    )
+    server = ReusableAddressServer(args.host, args.port, CachedDispatcher(), handler=KeepAliveHandler)
     server.serve_forever()
 
 

@@ -7,8 +7,10 @@ aggregator's first invocations failing, and checks the run's own verification pl
 from __future__ import annotations
 
 import base64
+import errno
 import gzip
 import json
+import os
 import socket
 import threading
 import uuid
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from changelake_local import Hooks, run_pipeline
-from changelake_local.endpoint import MotoEndpoint, PortInUseError
+from changelake_local.endpoint import HOST, MotoEndpoint, PortInUseError, check_port_free, moto_api
 from changelake_local.errors import TemplateError
 from changelake_local.esm import lambda_stream_record
 
@@ -101,15 +103,45 @@ def test_poison_and_failing_aggregator_lose_nothing(tmp_path: Path) -> None:
     assert "DuckDB could not" not in summary.duckdb_sample
 
 
-def test_a_port_in_use_is_named() -> None:
-    # GIVEN a port already taken
+@pytest.mark.parametrize("listener_reuses_address", [False, True], ids=["plain", "like-our-server"])
+def test_a_port_in_use_is_named(listener_reuses_address: bool) -> None:
+    # GIVEN a port already taken by a listener (one binding as our own server does, too)
     with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, int(listener_reuses_address))
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         # WHEN the endpoint is started on it THEN the error names the port
         with pytest.raises(PortInUseError, match=str(port)):
             MotoEndpoint(port=port).start()
+
+
+def port_left_in_time_wait() -> int:
+    """A port nothing listens on any more, holding the server side of a closed connection: as the
+    moto child leaves it when stopped (it closes first, so its end waits in TIME_WAIT a minute)."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the moto server does
+        listener.bind((HOST, 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()):
+            served, _ = listener.accept()
+            served.close()  # the server closes first
+        port: int = listener.getsockname()[1]
+    return port
+
+
+def test_connections_in_time_wait_do_not_block_the_port() -> None:
+    # GIVEN a port whose last server closed its connection and stopped listening,
+    # which a plain bind (the check before the fix) still finds taken
+    port = port_left_in_time_wait()
+    with socket.socket() as plain, pytest.raises(OSError, match=os.strerror(errno.EADDRINUSE)):
+        plain.bind((HOST, port))
+    # WHEN the port is checked and the endpoint is started on it
+    check_port_free(port)
+    with MotoEndpoint(port=port) as endpoint:
+        # THEN the endpoint listens there and answers
+        assert endpoint.port == port
+        assert moto_api(endpoint.url, "data.json")
 
 
 def test_a_template_error_stops_everything(tmp_path: Path) -> None:
