@@ -14,26 +14,35 @@ of several copies of one change the one with the smallest line bytes is kept (se
 ``changelake.compaction_sort``; redeliveries are byte-identical, differing copies are counted as
 ``conflicts``).
 
-Publication (crash- and concurrency-safe):
+Publication (crash- and concurrency-safe; the protocol is ``changelake.publication``'s):
 
 1. Parts are streamed as multipart uploads and left *open*: an open upload is invisible, so a run
    that dies here leaves compacted/ exactly as it was (the bucket lifecycle aborts the uploads).
 2. Commit: ``_manifest.json`` is written with a conditional PUT, ``If-None-Match: *`` for the
-   first generation and ``If-Match: <ETag read>`` afterwards. It names the inputs and the open
+   first generation and ``If-Match: <ETag read>`` afterwards (read before the inputs are listed,
+   so a commit never puts older inputs back over newer ones). It names the inputs and the open
    uploads of the outputs. Of two concurrent runs exactly one commit wins; the loser aborts its
    own uploads and re-evaluates the partition once (usually finding it already done).
-3. Promote: the winner completes each output upload (each appears atomically), then lists the
-   folder, re-reads the manifest's ETag and, only if it is still its own, deletes every other
-   ``part-*`` object (superseded generations, strays). Every step is idempotent and driven by the
-   manifest, so a run that dies after the commit is rolled forward by the next run; a lost
-   upload (aborted before it was completed) makes the next run rebuild the generation.
+3. Promote, guarded on both sides: the winner lists the folder, checks that the manifest is still
+   its own (ETag) *before* completing its uploads (each appears atomically) and again *after*,
+   and only then deletes every listed ``part-*`` object the manifest does not name (superseded
+   generations, strays). If a newer run's manifest replaced its own meanwhile, it completes
+   nothing more of its own, brings the folder to the newer manifest instead (completing that
+   one's uploads before deleting anything, its own completed parts included) and re-evaluates
+   the partition once. Every step is idempotent and driven by the manifest, so a run that dies
+   after the commit is rolled forward by the next run; a lost upload (aborted before it was
+   completed) makes the next run rebuild the generation.
 
 What readers see: a reader of the manifest sees the old or the new generation. A reader globbing
 ``hour=*/*.jsonl.gz`` (Athena, DuckDB; ``_manifest.json`` is hidden by its underscore) sees the
 old set until the first completion, then, for the few requests of step 3 (milliseconds), the new
-set together with the old one, then the new set. Rows are never missing; the overlap lasts only
-while step 3 runs, or, if a run dies inside step 3, until the next run (the handler raises, so
-Lambda's asynchronous retry runs again within minutes).
+set together with the old one, then the new set. Rows are never missing. Two overlapping runs
+(a late raw file arriving while a run is between its commit and its completions): the run whose
+manifest was replaced either completes nothing, or deletes what it completed within the same few
+requests (meanwhile a globbing reader may see those parts as a third set), so when both runs have
+returned the folder holds exactly the current manifest's parts. Only a run that dies inside
+step 3 leaves an overlap in place, until the next run (the handler raises, so Lambda's
+asynchronous retry runs again within minutes).
 
 Idempotence: a partition whose raw inputs equal the manifest's and whose folder holds exactly the
 manifest's outputs is left alone without a single write. A late raw file changes the inputs, so
@@ -66,7 +75,6 @@ from changelake.exceptions import (
     CompactionInputError,
     DeliveryError,
     InvalidEventError,
-    ObjectNotFoundError,
     PreconditionFailedError,
     RecordRejected,
     UnsafeNameError,
@@ -74,10 +82,10 @@ from changelake.exceptions import (
 from changelake.integrations.clients import AwsAdapter
 from changelake.integrations.s3 import ObjectInfo, S3Store
 from changelake.layout import Partition, check_table_name, parse_partition_prefix, partition_key
+from changelake.publication import DATA_PREFIX, Manifest, Output, Promotion, Publication
 from changelake.records import parse_change_line, parse_own_prefix
 
-MANIFEST_NAME = "_manifest.json"
-PART_PREFIX = "part-"
+PART_PREFIX = DATA_PREFIX
 RAW_SUFFIX = ".jsonl.gz"
 MANIFEST_FORMAT = 1
 #: Compressed input bytes from which a partition takes the fast path (see ``Compactor._build``).
@@ -252,6 +260,13 @@ def inputs_document(inputs: Sequence[ObjectInfo]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the compactor
 
 
+def _not_published(publication: Publication, promotion: Promotion) -> PreconditionFailedError:
+    """What a run raises when its manifest was replaced by a concurrent run while it promoted (the
+    folder is then brought to the newer one), or an upload was lost: ``compact`` looks once more."""
+    resource = f"s3://{publication.store.bucket}/{publication.manifest_key}"
+    return PreconditionFailedError(f"{resource}: not published ({promotion.status})", promotion.status)
+
+
 class _Unverified(Exception):
     """The fast path met input it cannot vouch for: the partition is rebuilt on the strict path."""
 
@@ -324,22 +339,25 @@ class Compactor:
         try:
             return self._compact_once(partition)
         except PreconditionFailedError:
-            # Another run committed first; our uploads are aborted. Look again: usually done.
+            # Another run committed first (our uploads are aborted) or replaced our manifest while
+            # we promoted (the folder was brought to the newer one). Look again: usually done.
             return self._compact_once(partition)
 
     def _compact_once(self, partition: Partition) -> PartitionResult:
+        publication = self.publication(partition)
+        current = publication.read()  # before the inputs: a commit replacing it then has newer inputs
         inputs = self._inputs(partition)
         if not inputs:
             return PartitionResult(partition, "empty")
-        manifest, etag = self._read_manifest(partition)
-        if manifest is not None and manifest.get("inputs") == inputs_document(inputs):
-            writes = self._promote(partition, manifest, etag)
-            if writes is not None:
-                status = "completed" if writes else "unchanged"
-                return PartitionResult(
-                    partition, status, generation=str(manifest["generation"]), writes=writes
-                )
-        return self._build(partition, inputs, etag)
+        if current is not None and current.body.get("inputs") == inputs_document(inputs):
+            promotion = publication.promote(current)
+            if promotion.status == "published":
+                status = "completed" if promotion.writes else "unchanged"
+                generation = str(current.body.get("generation", ""))
+                return PartitionResult(partition, status, generation=generation, writes=promotion.writes)
+            if promotion.status == "superseded":
+                raise _not_published(publication, promotion)
+        return self._build(partition, inputs, current)
 
     def _inputs(self, partition: Partition) -> list[ObjectInfo]:
         prefix = partition.prefix(self.raw_prefix)
@@ -349,22 +367,16 @@ class Compactor:
             if item.key.endswith(RAW_SUFFIX) and "/" not in item.key[len(prefix) :]
         ]
 
+    def publication(self, partition: Partition) -> Publication:
+        """The partition's folder of compacted/, published by manifest commits."""
+        return Publication(self.store, partition.prefix(self.compacted_prefix), data_prefix=PART_PREFIX)
+
     def manifest_key(self, partition: Partition) -> str:
-        return partition_key(self.compacted_prefix, partition, MANIFEST_NAME)
+        return self.publication(partition).manifest_key
 
-    def _read_manifest(self, partition: Partition) -> tuple[dict[str, Any] | None, str | None]:
-        key = self.manifest_key(partition)
-        try:
-            body, etag = self.store.get_with_etag(key)
-        except ObjectNotFoundError:
-            return None, None
-        try:
-            manifest = json.loads(body)
-        except ValueError:
-            manifest = None  # unreadable: rebuilt and replaced (If-Match on its ETag)
-        return (manifest if isinstance(manifest, dict) else None), etag
-
-    def _build(self, partition: Partition, inputs: list[ObjectInfo], etag: str | None) -> PartitionResult:
+    def _build(
+        self, partition: Partition, inputs: list[ObjectInfo], current: Manifest | None
+    ) -> PartitionResult:
         """Compact ``inputs``: large ones on the fast path first; whatever it cannot vouch for strictly.
 
         The fast path reads each line's routing fields from the prefix we write
@@ -377,14 +389,14 @@ class Compactor:
         the checking process would cost more than it saves).
         """
         if sum(item.size for item in inputs) < FAST_PATH_MIN_BYTES:
-            return self._build_once(partition, inputs, etag, strict=True)
+            return self._build_once(partition, inputs, current, strict=True)
         try:
-            return self._build_once(partition, inputs, etag, strict=False)
+            return self._build_once(partition, inputs, current, strict=False)
         except _Unverified:
-            return self._build_once(partition, inputs, etag, strict=True)
+            return self._build_once(partition, inputs, current, strict=True)
 
     def _build_once(
-        self, partition: Partition, inputs: list[ObjectInfo], etag: str | None, *, strict: bool
+        self, partition: Partition, inputs: list[ObjectInfo], current: Manifest | None, *, strict: bool
     ) -> PartitionResult:
         started = time.monotonic()
         generation = generation_of(inputs)
@@ -397,6 +409,7 @@ class Compactor:
             metadata={"generation": generation},
         )
         check = None if strict else FullCheck(self.spill_dir)
+        publication = self.publication(partition)
         try:
             with DedupeSorter(self.spill_dir, self.memory_budget_bytes) as sorter:
                 try:
@@ -429,12 +442,10 @@ class Compactor:
                 "inputs": inputs_document(inputs),
                 "outputs": [
                     {
-                        "key": part.key,
+                        **Output(part.key, part.upload_id, part.part_etags).document(),
                         "rows": part.rows,
                         "bytes": part.bytes,
                         "uncompressed_bytes": part.uncompressed_bytes,
-                        "upload_id": part.upload_id,
-                        "part_etags": list(part.part_etags),
                     }
                     for part in parts
                 ],
@@ -445,14 +456,7 @@ class Compactor:
                 "bytes_in": result.bytes_in,
                 "bytes_out": result.bytes_out,
             }
-            body = json.dumps(manifest, indent=1).encode()
-            key = self.manifest_key(partition)
-            try:
-                new_etag = self.store.put(
-                    key, body, content_type="application/json", if_none_match=etag is None, if_match=etag
-                )
-            except ObjectNotFoundError as exc:  # If-Match on a manifest deleted meanwhile
-                raise PreconditionFailedError(str(exc), exc.code) from exc
+            committed = publication.commit(manifest, replacing=current)
         except BaseException:
             writer.abort()
             raise
@@ -460,7 +464,10 @@ class Compactor:
             if check is not None:
                 check.close()
                 result.check_peak_rss_kb = check.maxrss_kb
-        result.writes = 1 + (self._promote(partition, manifest, new_etag) or 0)
+        promotion = publication.promote(committed)
+        if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
+            raise _not_published(publication, promotion)
+        result.writes = 1 + promotion.writes
         return result
 
     def _read_into(
@@ -488,41 +495,6 @@ class Compactor:
             size += len(line) + 1
             sorter.add((change.event_time, int(change.sequence_number), change.event_id, line))
         return size
-
-    def _promote(self, partition: Partition, manifest: dict[str, Any], etag: str | None) -> int | None:
-        """Make ``manifest``'s outputs the live set; the writes made, or None if an output is lost."""
-        outputs = manifest.get("outputs")
-        if not isinstance(outputs, list):
-            return None
-        prefix = partition.prefix(self.compacted_prefix)
-        live = {o.key for o in self.store.list_objects(prefix + PART_PREFIX)}
-        writes = 0
-        for output in outputs:
-            key = str(output["key"])
-            if key in live:
-                continue
-            try:
-                self.store.complete_multipart(key, str(output["upload_id"]), list(output["part_etags"]))
-            except ObjectNotFoundError:
-                try:
-                    self.store.head(key)  # completed by a concurrent run in the meantime?
-                except ObjectNotFoundError:
-                    return None  # the upload was aborted before completion: rebuild
-            writes += 1
-        wanted = {str(output["key"]) for output in outputs}
-        extras = sorted(live - wanted)
-        if extras and self._manifest_etag(partition) == etag:
-            # Listed before this check, so no newer generation's part can be among them.
-            for key in extras:
-                self.store.delete(key)
-                writes += 1
-        return writes
-
-    def _manifest_etag(self, partition: Partition) -> str | None:
-        try:
-            return self.store.head(self.manifest_key(partition)).etag
-        except ObjectNotFoundError:
-            return None
 
     # -- a run
 

@@ -1,0 +1,240 @@
+"""Publishing one folder of S3 objects: a manifest commit, then a guarded promotion.
+
+Used by compaction (one folder per hour of compacted/) and by anything else that must replace a
+folder's files so that a reader never sees a partial set and two overlapping writers never leave
+two generations behind (the snapshot layer, one folder per day). The caller writes its output
+files as multipart uploads and leaves them *open* (invisible), then:
+
+0. ``read()`` the current manifest *before* reading the inputs. Then a commit that replaces it
+   (``If-Match`` on its ETag) always carries inputs at least as new as the ones it replaces: a
+   run that read its inputs before a newer manifest was committed can never put an older
+   generation back (its ``If-Match`` fails).
+1. ``commit(body, replacing=...)``: ``_manifest.json`` is written with a conditional PUT,
+   ``If-None-Match: *`` for the first manifest and ``If-Match: <ETag read>`` afterwards. The body
+   is the caller's own JSON object; it must name its outputs as ``"outputs": [{"key",
+   "upload_id", "part_etags", ...}, ...]`` (keys inside the folder, under ``data_prefix``).
+   Of two concurrent commits exactly one wins; the loser gets ``PreconditionFailedError``,
+   aborts its own uploads and looks again.
+2. ``promote(manifest)``: brings the folder to the state its *current* manifest describes, in
+   rounds. A round lists the data files; if some outputs are missing it checks that the manifest
+   is still current (HEAD, ETag), completes the missing uploads, checks again, and only then
+   deletes every listed data file the manifest does not name. When a check finds a newer
+   manifest (another run committed meanwhile), the round is repeated for that one: its uploads
+   are completed (it names them) before anything is deleted, so readers never lose rows, and the
+   parts this run completed for its own, now superseded, manifest are deleted as data files the
+   newer manifest does not name.
+
+Why the folder ends with exactly the current manifest's files once the runs return: a file is
+completed only after its manifest was committed, and whoever completes it then checks the
+manifest. If it is still current, any newer manifest is committed later, and that one's run lists
+the folder after its commit, so it sees the file and deletes it; if not, the completer follows the
+newer manifest and deletes the file itself. A deletion removes only files listed before the check
+that found the manifest current, so it never removes a file of a newer manifest (committed after
+that check, so completed after it). This relies on two rules callers keep: output keys are derived
+from the inputs (a generation), and a generation, once superseded, is never committed again
+(inputs only grow, as raw/ does, and step 0 makes every commit carry inputs at least as new as
+the manifest it replaces). A run that meets ``MAX_ROUNDS`` newer manifests during one promotion
+leaves the folder to the newest run.
+
+Delivery guarantee: a returned ``commit`` means the manifest is durably the folder's current one;
+a ``published`` promotion means the folder held exactly that manifest's data files when it was
+last checked. Every step is idempotent and driven by the manifest, so a run that dies after its
+commit is rolled forward by the next ``promote`` of the same manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from changelake.exceptions import ObjectNotFoundError, PreconditionFailedError
+from changelake.integrations.s3 import S3Store
+
+MANIFEST_NAME = "_manifest.json"
+DATA_PREFIX = "part-"
+#: Rounds of following a newer manifest before leaving the folder to the newer runs. Each extra
+#: round needs yet another run's commit during this very promotion, so a handful is plenty.
+MAX_ROUNDS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One output file of a manifest: its key and the open multipart upload that becomes it."""
+
+    key: str
+    upload_id: str
+    part_etags: tuple[str, ...]
+
+    def document(self) -> dict[str, Any]:
+        """The three fields ``commit`` needs in each entry of a manifest's ``outputs``."""
+        return {"key": self.key, "upload_id": self.upload_id, "part_etags": list(self.part_etags)}
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A committed manifest: its body, its ETag, and its outputs (None if they cannot be read)."""
+
+    body: dict[str, Any]
+    etag: str
+    outputs: tuple[Output, ...] | None
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(output.key for output in self.outputs or ())
+
+
+PromotionStatus = Literal["published", "superseded", "lost"]
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """What ``promote`` did.
+
+    ``published``: the folder holds exactly this manifest's files. ``superseded``: a newer
+    manifest was committed meanwhile; the folder was brought to it as far as this run could.
+    ``lost``: an output's upload is gone before completion (aborted or expired): rebuild.
+    """
+
+    status: PromotionStatus
+    completed: int = 0
+    deleted: int = 0
+
+    @property
+    def writes(self) -> int:
+        return self.completed + self.deleted
+
+
+class Publication:
+    """One folder (``<layer>/<...>/``, with its trailing slash) published by manifest commits."""
+
+    def __init__(
+        self,
+        store: S3Store,
+        folder: str,
+        *,
+        data_prefix: str = DATA_PREFIX,
+        manifest_name: str = MANIFEST_NAME,
+    ) -> None:
+        if not folder.endswith("/"):
+            raise ValueError(f"a folder ends with '/': {folder!r}")
+        self.store = store
+        self.folder = folder
+        self.data_prefix = data_prefix
+        self.manifest_key = folder + manifest_name
+
+    # -- the manifest
+
+    def read(self) -> Manifest | None:
+        """The current manifest, or None if there is none. An unreadable one has no outputs (and is
+        replaced by the next commit, ``If-Match`` on its ETag)."""
+        try:
+            raw, etag = self.store.get_with_etag(self.manifest_key)
+        except ObjectNotFoundError:
+            return None
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return Manifest({}, etag, None)
+        return Manifest(body, etag, self._outputs_of(body))
+
+    def commit(self, body: dict[str, Any], *, replacing: Manifest | None) -> Manifest:
+        """Make ``body`` the current manifest if ``replacing`` still is (None: if there is none).
+
+        ``PreconditionFailedError`` if another commit came first (or the manifest was deleted).
+        """
+        outputs = self._outputs_of(body)
+        if outputs is None:
+            raise ValueError(f"{self.manifest_key}: outputs must be data files of the folder")
+        data = json.dumps(body, indent=1).encode()
+        try:
+            etag = self.store.put(
+                self.manifest_key,
+                data,
+                content_type="application/json",
+                if_none_match=replacing is None,
+                if_match=None if replacing is None else replacing.etag,
+            )
+        except ObjectNotFoundError as exc:  # If-Match on a manifest deleted meanwhile
+            raise PreconditionFailedError(str(exc), exc.code) from exc
+        return Manifest(body, etag, outputs)
+
+    def _outputs_of(self, body: dict[str, Any]) -> tuple[Output, ...] | None:
+        entries = body.get("outputs")
+        if not isinstance(entries, list):
+            return None
+        outputs = []
+        for entry in entries:
+            try:
+                output = Output(
+                    str(entry["key"]), str(entry["upload_id"]), tuple(str(e) for e in entry["part_etags"])
+                )
+            except (KeyError, TypeError):
+                return None
+            if not self._is_data(output.key):
+                return None
+            outputs.append(output)
+        return tuple(outputs)
+
+    def _is_data(self, key: str) -> bool:
+        name = key[len(self.folder) :]
+        return key.startswith(self.folder) and name.startswith(self.data_prefix) and "/" not in name
+
+    # -- promotion
+
+    def promote(self, manifest: Manifest) -> Promotion:
+        """Bring the folder to its current manifest, starting from ``manifest`` (see the module doc)."""
+        target: Manifest | None = manifest
+        completed = 0
+        for _ in range(MAX_ROUNDS):
+            if target is None:  # the manifest was deleted meanwhile: leave the folder alone
+                break
+            mine = target is manifest
+            live = self._data_keys()
+            missing = [output for output in target.outputs or () if output.key not in live]
+            stale = sorted(live - target.keys)
+            if missing:
+                latest = self._latest(target)
+                if latest is not target:  # replaced before completion: complete nothing of ours
+                    target = latest
+                    continue
+            if target.outputs is None or not self._complete(missing):
+                return Promotion("lost" if mine else "superseded", completed)
+            completed += len(missing)
+            if missing or stale:
+                latest = self._latest(target)
+                if latest is not target:  # replaced while completing: follow the newer one
+                    target = latest
+                    continue
+            for key in stale:  # listed before the check, so none can be a newer manifest's file
+                self.store.delete(key)
+            return Promotion("published" if mine else "superseded", completed, len(stale))
+        return Promotion("superseded", completed)
+
+    def _data_keys(self) -> set[str]:
+        listed = self.store.list_objects(self.folder + self.data_prefix)
+        return {item.key for item in listed if self._is_data(item.key)}
+
+    def _latest(self, target: Manifest) -> Manifest | None:
+        """``target`` itself if it is still current, else the manifest that is (None: none is)."""
+        try:
+            if self.store.head(self.manifest_key).etag == target.etag:
+                return target
+        except ObjectNotFoundError:
+            return None
+        return self.read()
+
+    def _complete(self, outputs: Sequence[Output]) -> bool:
+        """Complete each upload; False if one is gone without its object (it must be rebuilt)."""
+        for output in outputs:
+            try:
+                self.store.complete_multipart(output.key, output.upload_id, list(output.part_etags))
+            except ObjectNotFoundError:
+                try:
+                    self.store.head(output.key)  # completed by a concurrent run in the meantime?
+                except ObjectNotFoundError:
+                    return False
+        return True
