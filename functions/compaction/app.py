@@ -1,7 +1,8 @@
 """CompactionFunction: raw/ hourly partitions -> compacted/, each event_id exactly once.
 
-Events: the EventBridge scheduled event (previous UTC day plus LOOKBACK_DAYS), the manual
-``{"table", "dt", "hour"?}`` event, and the hand-off event it sends itself when time runs short.
+Events: the EventBridge scheduled event (previous UTC day plus LOOKBACK_DAYS, and every older hour
+a late-data marker names), the manual ``{"table", "dt", "hour"?}`` event, and the hand-off event it
+sends itself when time runs short.
 """
 
 from __future__ import annotations

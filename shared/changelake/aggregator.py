@@ -2,7 +2,8 @@
 
 Records are grouped by table and event-time hour. Each partition's object is named by its
 content, so a redelivered batch rewrites the same key. A message is reported failed exactly
-when some record of it is not stored (in raw/ or in quarantine).
+when some record of it is not stored (in raw/ or in quarantine), or is stored in an hour of a
+past day whose late-data markers could not be written (``changelake.late``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from changelake.clock import Clock, utc_now
 from changelake.envelope import Claim, decode_body, decode_claim_object
 from changelake.exceptions import DeliveryError, ObjectNotFoundError, RecordRejected
 from changelake.integrations.s3 import S3Store
+from changelake.late import LateMarkers
 from changelake.layout import UNKNOWN_TABLE, Partition, check_table_name, partition_key
 from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.records import ChangeLine, order_key, parse_change_line
@@ -72,6 +74,8 @@ class Aggregator:
     Delivery guarantee: at-least-once into raw/. A message is acknowledged only when all of its
     records are in raw/ or quarantine; otherwise its ID is reported failed and SQS redelivers it
     (which may write its already-stored records again; compaction removes those duplicates).
+    A raw/ object of a day before the processing day is acknowledged only once its late-data
+    markers are stored too (``changelake.late``), so the nightly runs find it however old it is.
     """
 
     def __init__(
@@ -81,11 +85,13 @@ class Aggregator:
         raw_prefix: str = "raw",
         quarantine_prefix: str = "quarantine",
         clock: Clock = utc_now,
+        late_markers: LateMarkers | None = None,
     ) -> None:
         self.store = store
         self.raw_prefix = raw_prefix
         self.quarantine = QuarantineWriter(store, quarantine_prefix)
         self.clock = clock
+        self.late_markers = late_markers or LateMarkers(store)
 
     def process(self, messages: Sequence[Any]) -> AggregatorResult:
         """Store one batch of SQS records (the ``Records`` of a Lambda SQS event)."""
@@ -147,10 +153,13 @@ class Aggregator:
     def _write_partitions(
         self, partitions: dict[Partition, list[tuple[ChangeLine, str]]], result: AggregatorResult
     ) -> None:
+        today = self.clock().date()
         for partition, entries in sorted(partitions.items()):
             name, body = raw_object([change for change, _ in entries])
             try:
                 self.store.put(partition_key(self.raw_prefix, partition, name), body)
+                if partition.dt < today:  # its hour may be compacted (or in a snapshot) already
+                    self.late_markers.mark(partition, name)
             except DeliveryError as exc:
                 result.failed_message_ids.update(message_id for _, message_id in entries)
                 result.errors.append(str(exc))

@@ -46,7 +46,10 @@ asynchronous retry runs again within minutes).
 
 Idempotence: a partition whose raw inputs equal the manifest's and whose folder holds exactly the
 manifest's outputs is left alone without a single write. A late raw file changes the inputs, so
-the next run covering the hour recompacts it. raw/ is never written or deleted.
+the next run covering the hour recompacts it: the scheduled run covers yesterday, the look-back
+window and every hour named by a late-data marker (``changelake.late``: the aggregator marks raw
+files of past days), however old; a run clears the markers it listed at its start once their
+hour is compacted, and a failed hour keeps them. raw/ is never written or deleted.
 
 Delivery guarantee: exactly-once per partition in compacted/, as above; a partition whose raw/
 holds something that is not a change record of that hour is not published and reported failed.
@@ -58,6 +61,7 @@ import hashlib
 import json
 import re
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -81,6 +85,7 @@ from changelake.exceptions import (
 )
 from changelake.integrations.clients import AwsAdapter
 from changelake.integrations.s3 import ObjectInfo, S3Store
+from changelake.late import LateMarkers, Marker
 from changelake.layout import Partition, check_table_name, parse_partition_prefix, partition_key
 from changelake.publication import DATA_PREFIX, Manifest, Output, Promotion, Publication
 from changelake.records import parse_change_line, parse_own_prefix
@@ -201,6 +206,8 @@ class CompactionSummary:
     handed_off: list[str] = field(default_factory=list)
     handoff_invocations: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
+    #: Hours a scheduled run planned because late-data markers named them (any age).
+    late: list[str] = field(default_factory=list)
 
     def add(self, result: PartitionResult) -> None:
         if result.status in ("compacted", "completed"):
@@ -224,6 +231,7 @@ class CompactionSummary:
             "PartitionsUnchanged": self.unchanged,
             "PartitionsFailed": len(self.failed),
             "PartitionsHandedOff": len(self.handed_off),
+            "LatePartitions": len(self.late),
             "RowsIn": self.rows_in,
             "RowsOut": self.rows_out,
             "DuplicatesRemoved": self.duplicates_removed,
@@ -506,9 +514,11 @@ class Compactor:
         time_left: Callable[[], float] | None = None,
         reserve_seconds: float = 0.0,
         hand_off: Callable[[list[Partition]], int] | None = None,
+        settled: Callable[[Partition], None] | None = None,
     ) -> CompactionSummary:
         """Compact ``partitions`` in order; when ``time_left()`` (seconds) drops under the reserve,
-        ``hand_off`` the rest (it returns the invocations made) and stop."""
+        ``hand_off`` the rest (it returns the invocations made) and stop. After each partition
+        that succeeded, ``settled(partition)``; its failure is reported like a failed partition."""
         started = time.monotonic()
         summary = CompactionSummary(trigger)
         todo = list(partitions)
@@ -520,6 +530,8 @@ class Compactor:
                 break
             try:
                 summary.add(self.compact(partition))
+                if settled is not None:
+                    settled(partition)
             except (DeliveryError, CompactionInputError) as exc:
                 summary.failed.append({"partition": partition.path, "error": str(exc)[:500]})
         summary.seconds = time.monotonic() - started
@@ -563,12 +575,14 @@ class CompactionService:
         reserve_seconds: float = 240.0,
         invoker: Callable[[str, list[Partition]], int] | None = None,
         clock: Clock = utc_now,
+        late_markers: LateMarkers | None = None,
     ) -> None:
         self.compactor = compactor
         self.lookback_days = lookback_days
         self.reserve_seconds = reserve_seconds
         self.invoker = invoker or SelfInvoker()
         self.clock = clock
+        self.late_markers = late_markers or LateMarkers(compactor.store)
 
     def plan(self, event: object) -> tuple[str, list[Partition]]:
         """The trigger and the partitions of ``event``; ``InvalidEventError`` names a bad field."""
@@ -583,14 +597,27 @@ class CompactionService:
         return "manual", self.compactor.plan_manual(manual)
 
     def handle(self, event: object, context: Any) -> CompactionSummary:
+        """Run ``event``'s plan. A scheduled run adds every hour named by a late-data marker;
+        every run clears the markers of the partitions it compacted (``changelake.late``)."""
         trigger, partitions = self.plan(event)
-        return self.compactor.run(
+        # Listed before any partition's inputs are read: a marker cleared after its partition was
+        # compacted names a raw file that compaction saw (it is written before its marker).
+        late: dict[Partition, list[Marker]] = defaultdict(list)
+        for marker in self.late_markers.pending("compaction"):
+            late[marker.partition].append(marker)
+        if trigger == "scheduled":
+            partitions = sorted({*partitions, *late})
+        summary = self.compactor.run(
             partitions,
             trigger=trigger,
             time_left=lambda: context.get_remaining_time_in_millis() / 1000.0,
             reserve_seconds=self.reserve_seconds,
             hand_off=lambda rest: self.invoker(context.function_name, rest),
+            settled=lambda partition: self.late_markers.clear(late.get(partition, ())),
         )
+        if trigger == "scheduled":
+            summary.late = sorted(partition.path for partition in late)
+        return summary
 
 
 def _partition_of_path(path: str) -> Partition:

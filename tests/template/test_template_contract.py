@@ -70,12 +70,15 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "AggregatorFunction": {
         ("s3:PutObject", f"{BUCKET}/raw/*"),
         ("s3:PutObject", f"{BUCKET}/quarantine/*"),
+        ("s3:PutObject", f"{BUCKET}/late/*"),
         ("s3:GetObject", f"{BUCKET}/claims/*"),
     },
     "CompactionFunction": {
         ("s3:ListBucket", "DataBucket.Arn"),
         ("s3:GetObject", f"{BUCKET}/raw/*"),
         ("s3:GetObject", f"{BUCKET}/compacted/*"),
+        ("s3:GetObject", f"{BUCKET}/late/compaction/*"),
+        ("s3:DeleteObject", f"{BUCKET}/late/compaction/*"),
         ("s3:PutObject", f"{BUCKET}/compacted/*"),
         ("s3:DeleteObject", f"{BUCKET}/compacted/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/compacted/*"),
@@ -464,6 +467,25 @@ def test_execution_role_grants_exactly_the_least_privilege_set(
     # THEN the inline grants are exactly the documented ones, and no broad managed policy is attached
     assert grants(role) == EXPECTED_GRANTS[function_id]
     assert [arn for arn in managed if "FullAccess" in arn or "AdministratorAccess" in arn] == []
+
+
+def test_compaction_lists_only_raw_compacted_and_its_late_markers(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    # GIVEN the compaction role's ListBucket statement
+    statements = [
+        statement
+        for policy in role_of(resources, "CompactionFunction").get("Policies", [])
+        for statement in as_list(policy["PolicyDocument"]["Statement"])
+        if "s3:ListBucket" in as_list(statement["Action"])
+    ]
+
+    # WHEN its prefix condition is read
+    (statement,) = statements
+    prefixes = set(statement["Condition"]["StringLike"]["s3:prefix"])
+
+    # THEN it may list raw/, compacted/ and its own late-data markers, nothing else
+    assert prefixes == {"raw", "raw/*", "compacted", "compacted/*", "late/compaction", "late/compaction/*"}
 
 
 def test_compaction_is_scheduled_and_may_reinvoke_itself(
