@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from changelake.late import LateMarkers
 from changelake.layout import UNKNOWN_TABLE, Partition, check_table_name, partition_key
 from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.records import ChangeLine, order_key, parse_change_line
+from changelake.strict_json import loads_checked
 
 #: gzip level of raw/ objects. They are read once (by compaction) but kept for good (tiered to IA,
 #: then Glacier), so stored bytes outlive write CPU. ``python -m bench.levels``: level 1 writes
@@ -186,8 +186,8 @@ def _readable_folder(line: bytes) -> tuple[str, date | None]:
     """The table and event day of a rejected line, where they can still be read (DESIGN.md files
     quarantine by event time where it is readable); otherwise the unknown-table folder and None."""
     try:
-        record = json.loads(line)
-    except ValueError:
+        record = loads_checked(line, "not JSON")
+    except RecordRejected:
         return UNKNOWN_TABLE, None
     if not isinstance(record, dict):
         return UNKNOWN_TABLE, None

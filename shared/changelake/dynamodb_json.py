@@ -29,6 +29,12 @@ _NUMBER_FORM = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)
 MAX_SIGNIFICANT_DIGITS = 38
 _MIN_ADJUSTED_EXPONENT = -130
 _MAX_ADJUSTED_EXPONENT = 125
+#: Maps and lists nested deeper than this under an item cannot come from DynamoDB, which refuses
+#: items past 32 levels (it stores 31 maps wrapped around a scalar; one level of slack here, so
+#: nothing it stores is ever refused). Checked before descending: the converters recurse once (fast
+#: path) or three times (checked path) per level, so an unbounded input would exhaust the stack.
+MAX_NESTING_LEVELS = 32
+_TOO_DEEP = f"nested deeper than DynamoDB's {MAX_NESTING_LEVELS} levels"
 
 
 class _BadValue(Exception):
@@ -104,19 +110,23 @@ def _null(value: object) -> str:
     return "null"
 
 
-def _map(value: object) -> str:
+def _map(value: object, depth: int) -> str:
     if type(value) is not dict:
         raise _BadValue(f"M must be an object, got {type(value).__name__}")
-    return map_text(value)
+    if depth > MAX_NESTING_LEVELS:
+        raise _BadValue(_TOO_DEEP)
+    return map_text(value, depth)
 
 
-def _list(value: object) -> str:
+def _list(value: object, depth: int) -> str:
     if type(value) is not list:
         raise _BadValue(f"L must be an array, got {type(value).__name__}")
+    if depth > MAX_NESTING_LEVELS:
+        raise _BadValue(_TOO_DEEP)
     parts = []
     for index, item in enumerate(value):
         try:
-            parts.append(attribute_text(item))
+            parts.append(attribute_text(item, depth))
         except _BadValue as exc:
             exc.path.append(f"[{index}]")
             raise
@@ -135,8 +145,6 @@ def _set_of(element: Any, tag: str) -> Any:
 _CONVERTERS: dict[str, Any] = {
     "S": _string,
     "N": number_text,
-    "M": _map,
-    "L": _list,
     "BOOL": _boolean,
     "NULL": _null,
     "B": _binary,
@@ -146,11 +154,15 @@ _CONVERTERS: dict[str, Any] = {
 }
 
 
-def attribute_text(attribute: object) -> str:
-    """One DynamoDB attribute value (``{"N": "1"}``) as plain JSON text."""
+def attribute_text(attribute: object, depth: int = 0) -> str:
+    """One DynamoDB attribute value (``{"N": "1"}``), inside ``depth`` maps and lists, as plain JSON text."""
     if type(attribute) is not dict or len(attribute) != 1:
         raise _BadValue("an attribute value must be an object with exactly one type tag")
     for tag, value in attribute.items():
+        if tag == "M":
+            return _map(value, depth + 1)
+        if tag == "L":
+            return _list(value, depth + 1)
         converter = _CONVERTERS.get(tag)
         if converter is None:
             raise _BadValue(f"unknown type tag {str(tag)[:32]!r}")
@@ -158,12 +170,12 @@ def attribute_text(attribute: object) -> str:
     raise AssertionError("unreachable")  # pragma: no cover - the length check above
 
 
-def map_text(attributes: dict[str, Any]) -> str:
-    """A map of attribute values (an item, its keys, or an ``M``) as a plain JSON object."""
+def map_text(attributes: dict[str, Any], depth: int = 0) -> str:
+    """A map of attribute values (an item, its keys, or an ``M`` ``depth`` levels down) as a JSON object."""
     parts = []
     for name, attribute in attributes.items():
         try:
-            parts.append(_encode_string(name) + ":" + attribute_text(attribute))
+            parts.append(_encode_string(name) + ":" + attribute_text(attribute, depth))
         except _BadValue as exc:
             exc.path.append(name)
             raise
@@ -201,13 +213,15 @@ def _fast_number(value: str) -> str:
     return _checked_number(value)
 
 
-def _fast_map(attributes: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch per tag, inline for speed
-    """``map_text`` for well-formed input, in one frame per nesting level.
+def _fast_map(attributes: dict[str, Any], depth: int = 0) -> str:  # noqa: PLR0912 - one branch per tag
+    """``map_text`` for well-formed input ``depth`` levels down, in one frame per nesting level.
 
     Produces exactly ``map_text``'s text; raises ``_Unusual`` (or ``ValueError``/``TypeError``
-    from unpacking) for anything else, and ``item_text`` then runs the checked path, which
-    returns the same text or the precise error.
+    from unpacking) for anything else, nesting past ``MAX_NESTING_LEVELS`` included, and
+    ``item_text`` then runs the checked path, which returns the same text or the precise error.
     """
+    if depth > MAX_NESTING_LEVELS:
+        raise _Unusual
     parts: list[str] = []
     append = parts.append
     for name, attribute in attributes.items():
@@ -230,9 +244,9 @@ def _fast_map(attributes: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch 
         elif tag == "BOOL" and kind is bool:
             append(key + ("true" if value else "false"))
         elif tag == "L" and kind is list:
-            append(key + _fast_list(value))
+            append(key + _fast_list(value, depth + 1))
         elif tag == "M" and kind is dict:
-            append(key + _fast_map(value))
+            append(key + _fast_map(value, depth + 1))
         elif tag == "NULL" and value is True:
             append(key + "null")
         elif tag == "B" and kind is str and not len(value) % 4 and _BASE64_MATCH(value) is not None:
@@ -242,7 +256,9 @@ def _fast_map(attributes: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch 
     return "{" + ",".join(parts) + "}"
 
 
-def _fast_list(values: list[Any]) -> str:
+def _fast_list(values: list[Any], depth: int) -> str:
+    if depth > MAX_NESTING_LEVELS:
+        raise _Unusual
     parts: list[str] = []
     append = parts.append
     for attribute in values:
@@ -256,11 +272,11 @@ def _fast_list(values: list[Any]) -> str:
             else:
                 append(_fast_number(value))
         elif tag == "M" and kind is dict:
-            append(_fast_map(value))
+            append(_fast_map(value, depth + 1))
         elif tag == "L" and kind is list:
-            append(_fast_list(value))
+            append(_fast_list(value, depth + 1))
         else:
-            append(attribute_text(attribute))
+            append(attribute_text(attribute, depth))
     return "[" + ",".join(parts) + "]"
 
 

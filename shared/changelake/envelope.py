@@ -13,7 +13,6 @@ line would take its body past the limit, so one pass fills messages close to the
 from __future__ import annotations
 
 import base64
-import binascii
 import gzip
 import hashlib
 import json
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from changelake.exceptions import EnvelopeError
+from changelake.strict_json import loads_document, rejecting
 
 VERSION = 1
 #: zlib level for message bodies. ``python -m bench.levels`` (20,000 ~1.3 KB lines, 256 KB bodies):
@@ -172,10 +172,7 @@ def decode_body(body: object) -> list[bytes] | Claim:
     """
     if type(body) is not str:
         raise EnvelopeError("message body is not a string")
-    try:
-        envelope: Any = json.loads(body)
-    except ValueError:
-        raise EnvelopeError("message body is not JSON") from None
+    envelope: Any = loads_document(body, "message body is not JSON", EnvelopeError)
     if type(envelope) is not dict or type(envelope.get("v")) is not int or envelope["v"] != VERSION:
         raise EnvelopeError(f"message body is not a changelake v{VERSION} envelope")
     kind, count = envelope.get("kind"), envelope.get("count")
@@ -188,10 +185,8 @@ def decode_body(body: object) -> list[bytes] | Claim:
         return Claim(key, sha256, count)
     if kind != "batch" or type(envelope.get("data")) is not str:
         raise EnvelopeError(f"unknown envelope kind {str(kind)[:32]!r}")
-    try:
+    with rejecting("envelope data is not base64", EnvelopeError):
         compressed = base64.b64decode(envelope["data"], validate=True)
-    except (binascii.Error, ValueError):
-        raise EnvelopeError("envelope data is not base64") from None
     lines = _split_lines(_gunzip(compressed, "envelope data"))
     if len(lines) != count:
         raise EnvelopeError(f"envelope says {count} records but holds {len(lines)}")
@@ -200,10 +195,8 @@ def decode_body(body: object) -> list[bytes] | Claim:
 
 def _gunzip(compressed: bytes, what: str) -> bytes:
     decompressor = zlib.decompressobj(_GZIP)
-    try:
+    with rejecting(f"{what} is not gzip", EnvelopeError):
         data = decompressor.decompress(compressed, MAX_DECOMPRESSED_BYTES)
-    except zlib.error:
-        raise EnvelopeError(f"{what} is not gzip") from None
     if decompressor.unconsumed_tail:
         raise EnvelopeError(f"{what} inflates past {MAX_DECOMPRESSED_BYTES} bytes")
     if not decompressor.eof:

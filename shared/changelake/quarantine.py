@@ -26,9 +26,60 @@ class QuarantinedRecord:
     context: dict[str, str] = field(default_factory=dict)
 
     def line(self) -> bytes:
-        # ensure_ascii keeps even invalid Unicode (lone surrogates) representable.
+        """The JSON line of this record; written for any record, however deeply it nests.
+
+        A record that json.dumps cannot write (nested past the recursion limit: input that json
+        could only just read) is kept as its JSON text, a string, marked ``"record_format":
+        "json-text"``.
+        """
         document = {"reason": self.reason, "record": self.record, **self.context}
-        return json.dumps(document, separators=(",", ":"), default=str).encode() + b"\n"
+        try:
+            return _json_line(document)
+        except RecursionError:
+            return _json_line({**document, "record": _text_without_recursion(self.record), **_AS_TEXT})
+
+
+#: Marks a quarantine line whose ``record`` is the original's JSON text rather than the original.
+_AS_TEXT = {"record_format": "json-text"}
+
+
+def _json_line(document: dict[str, Any]) -> bytes:
+    # ensure_ascii keeps even invalid Unicode (lone surrogates) representable.
+    return json.dumps(document, separators=(",", ":"), default=str).encode() + b"\n"
+
+
+class _Encoded(str):
+    """Text already encoded (a bracket, a separator, a key), as opposed to a value still to encode."""
+
+    __slots__ = ()
+
+
+def _text_without_recursion(value: Any) -> str:
+    """Compact ``json.dumps(value, default=str)`` on a stack of its own, for values nested past the
+    recursion limit. ``value`` is a tree (parsed input); a cycle would never end.
+    """
+    parts: list[str] = []
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Encoded):
+            parts.append(item)
+            continue
+        if isinstance(item, dict):
+            tokens: list[Any] = [_Encoded("{")]
+            for index, (key, member) in enumerate(item.items()):
+                tokens += [_Encoded(("," if index else "") + json.dumps(str(key)) + ":"), member]
+            tokens.append(_Encoded("}"))
+        elif isinstance(item, list | tuple):
+            tokens = [_Encoded("[")]
+            for index, member in enumerate(item):
+                tokens += [_Encoded(","), member] if index else [member]
+            tokens.append(_Encoded("]"))
+        else:
+            parts.append(json.dumps(item, default=str))
+            continue
+        pending.extend(reversed(tokens))
+    return "".join(parts)
 
 
 def group_by_folder(records: Sequence[QuarantinedRecord]) -> dict[tuple[str, date], list[QuarantinedRecord]]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from changelake.clock import Clock, utc_now
 from changelake.consumer import StreamConsumer
@@ -43,6 +43,7 @@ from changelake.layout import UNKNOWN_TABLE, loss_report_key
 from changelake.quarantine import QuarantinedRecord, QuarantineWriter
 from changelake.records import table_from_arn
 from changelake.redrive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
+from changelake.strict_json import loads_checked, rejecting
 
 #: GetRecords returns at most this many records per call.
 GET_RECORDS_LIMIT = 1000
@@ -55,6 +56,9 @@ LOST_HOLD_SECONDS = 6 * 3600
 #: Service codes meaning the shard or stream no longer exists.
 _GONE_CODES = frozenset({"ResourceNotFoundException"})
 _DIGITS = r"^[0-9]{1,64}$"
+#: Lambda's invocation records nest three levels deep. A deeper one is not from Lambda, and its
+#: document is written again (indented, by json's recursive pure-Python encoder) in a loss report.
+FAILURE_RECORD_NESTING = 32
 
 
 class MalformedFailureRecordError(RecordRejected):
@@ -104,11 +108,10 @@ def parse_failure_record(body: object) -> tuple[FailedRange, dict[str, Any]]:
     """The range in one stream-failure queue body, and the body as parsed JSON."""
     if not isinstance(body, str):
         raise MalformedFailureRecordError("failure record body is not a string")
-    try:
-        document = json.loads(body)
+    reason = "not a DynamoDB stream invocation record"
+    document = loads_checked(body, reason, MalformedFailureRecordError, FAILURE_RECORD_NESTING)
+    with rejecting(reason, MalformedFailureRecordError, detail=True):
         info = _InvocationRecord.model_validate(document).batch_info
-    except (ValueError, ValidationError) as exc:
-        raise MalformedFailureRecordError(f"not a DynamoDB stream invocation record: {exc}"[:500]) from exc
     if int(info.start_sequence_number) > int(info.end_sequence_number):
         raise MalformedFailureRecordError("startSequenceNumber is after endSequenceNumber")
     try:

@@ -188,3 +188,57 @@ def test_a_rejected_line_with_a_readable_table_and_event_time_is_filed_under_the
     assert result.quarantined == 1
     (key,) = stack.keys("quarantine/")
     assert key.startswith("quarantine/orders/dt=2026-11-27/")
+
+
+#: Deeper than json.loads can recurse (it gives up near 995 levels), as a foreign or corrupted body may be.
+PAST_RECURSION = 5000
+
+
+def test_a_body_nested_past_the_recursion_limit_is_quarantined_and_its_neighbours_stored(
+    stack: Stack, load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    # GIVEN two good messages and, between them, a body nested 5,000 levels deep
+    good = _forward(stack, load_handler, lambda_context, change_batch(random.Random(6), 40, span_seconds=60))
+    deep = '{"v":1,"kind":"batch","count":1,"data":' + "[" * PAST_RECURSION + "]" * PAST_RECURSION + "}"
+    poisoned = {"MessageId": "m-deep", "ReceiptHandle": "r", "Body": deep}
+    messages = [*good[:1], poisoned, *good[1:]]
+    assert len(messages) >= 2
+
+    # WHEN the aggregator handler processes the batch
+    aggregator = load_handler("aggregator", stack.environment)
+    response = aggregator.lambda_handler(sqs_event(messages), lambda_context)
+
+    # THEN no message is reported failed: the good records are in raw/, the deep body in quarantine
+    assert response == {"batchItemFailures": []}
+    stored = [record for key in stack.keys("raw/") for record in read_jsonl_gz(stack, key)]
+    assert len(stored) == 40
+    (key,) = stack.keys("quarantine/")
+    assert key.startswith("quarantine/_/")
+    (entry,) = read_jsonl_gz(stack, key)
+    assert (entry["message_id"], entry["record"]) == ("m-deep", deep)
+    assert entry["reason"] == "message body is not JSON"
+
+
+def test_a_line_nested_past_the_recursion_limit_is_quarantined_and_the_rest_stored(stack: Stack) -> None:
+    # GIVEN a valid envelope whose second line nests 5,000 levels deep, among valid change lines
+    from changelake.envelope import MessagePacker
+    from changelake.records import to_change_line
+
+    lines = [to_change_line(record).line for record in change_batch(random.Random(7), 3)]
+    deep = (
+        b'{"event_id":"x","table":"orders","nested":' + b"[" * PAST_RECURSION + b"]" * PAST_RECURSION + b"}"
+    )
+    lines.insert(1, deep)
+    (packed,) = list(MessagePacker(262_144).pack(enumerate(lines)))
+    event = sqs_event([{"MessageId": "m-3", "ReceiptHandle": "r", "Body": packed.body}])  # type: ignore[union-attr]
+
+    # WHEN the aggregator processes it
+    result = Aggregator(S3Store(stack.bucket, client=stack.s3)).process(event["Records"])
+
+    # THEN the message succeeds: three records in raw/, the deep line in quarantine with the reason
+    assert result.response() == {"batchItemFailures": []}
+    assert (result.records_stored, result.quarantined) == (3, 1)
+    (key,) = stack.keys("quarantine/")
+    (entry,) = read_jsonl_gz(stack, key)
+    assert entry["reason"] == "not a JSON change record: nested deeper than 512 levels"
+    assert entry["record"] == deep.decode()

@@ -275,3 +275,40 @@ def test_a_schema_violation_is_quarantined_with_the_failing_path(
     assert str(entry["reason"]).startswith("schema violation at new_image.amount")
     assert entry["record"]["eventID"] == records[1]["eventID"]
     assert len(_queued_event_ids(stack)) == 2
+
+
+def _nested_map(levels: int) -> dict[str, Any]:
+    """A DynamoDB attribute value: ``levels`` maps, one inside the other, around a string."""
+    value: dict[str, Any] = {"S": "leaf"}
+    for _ in range(levels):
+        value = {"M": {"inner": value}}
+    return value
+
+
+def test_records_nested_deeper_than_dynamodb_allows_are_quarantined_while_their_neighbours_flow(
+    stack: Stack, load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    # GIVEN a batch with one image nested 33 levels (DynamoDB stops at 32) and one nested 5,000
+    # levels (past the recursion limit), among good records
+    records = change_batch(random.Random(12), 5)
+    for index, levels in ((1, 33), (3, 5000)):
+        image = records[index]["dynamodb"].get("NewImage") or records[index]["dynamodb"]["OldImage"]
+        image["doc"] = _nested_map(levels)
+    consumer = load_handler("stream_consumer", stack.environment)
+
+    # WHEN the batch is processed
+    response = consumer.lambda_handler({"Records": records}, lambda_context)
+
+    # THEN it succeeds: the good records are queued, the two deep ones quarantined with the reason
+    assert response == {"batchItemFailures": []}
+    assert sorted(_queued_event_ids(stack)) == sorted(records[i]["eventID"] for i in (0, 2, 4))
+    (key,) = stack.keys("quarantine/")
+    shallow, deep = read_jsonl_gz(stack, key)
+    too_deep = ": nested deeper than DynamoDB's 32 levels"
+    assert str(shallow["reason"]).endswith(".doc" + ".inner" * 32 + too_deep)
+    assert shallow["record"]["eventID"] == records[1]["eventID"]
+    # AND the record json cannot write is kept as its JSON text
+    assert str(deep["reason"]).endswith(too_deep)
+    assert deep["record_format"] == "json-text"
+    assert str(deep["record"]).startswith('{"eventID":"' + records[3]["eventID"] + '"')
+    assert str(deep["record"]).count('{"M":{"inner":') == 5000

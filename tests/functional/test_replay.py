@@ -426,3 +426,32 @@ def test_dry_run_samples_failure_records_without_hiding_or_replaying(
     assert summary["stream_failures"]["failure_records_visible"] == 1
     assert queue_depth(stack, stack.stream_failure_queue_url) == (1, 0)
     assert queue_depth(stack, stack.queue_url) == (0, 0)
+
+
+def test_a_failure_record_nested_past_the_recursion_limit_is_quarantined_and_the_rest_still_flows(
+    stack: Stack, table: dict[str, Any], load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    # GIVEN a failure record with a field nested 5,000 levels deep, then a good one, and a DLQ message
+    write_changes(3)
+    stream_arn = table["LatestStreamArn"]
+    shard_id, records = shard_records(stream_arn)
+    good = failure_record(stream_arn, shard_id, records[0], records[4], 5)
+    poisoned = good[:-1] + ', "extra": ' + "[" * 5000 + "]" * 5000 + "}"
+    for body in (poisoned, good):
+        stack.sqs.send_message(QueueUrl=stack.stream_failure_queue_url, MessageBody=body)
+    stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="a dead letter")
+
+    # WHEN the redrive runs
+    redrive = load_handler("dlq_redrive", stack.environment)
+    summary = redrive.lambda_handler({}, lambda_context)
+
+    # THEN the poisoned record is quarantined whole, the good range replayed, and the DLQ moved
+    stream = summary["stream_failures"]
+    assert (stream["malformed"], stream["ranges_replayed"], stream["records_replayed"]) == (1, 1, 5)
+    assert (summary["moved"], summary["stopped"]) == (1, "empty")
+    (key,) = stack.keys("quarantine/_/")
+    (entry,) = [json.loads(line) for line in gzip.decompress(stack.read(key)).splitlines()]
+    assert entry["record"] == poisoned
+    assert entry["reason"] == "not a DynamoDB stream invocation record: nested deeper than 32 levels"
+    assert queue_depth(stack, stack.stream_failure_queue_url) == (0, 0)
+    assert "a dead letter" in [message["Body"] for message in stack.drain()]

@@ -305,6 +305,36 @@ def test_path_names_the_field_given() -> None:
         item_text("keys", {"pk": {"X": "1"}})
 
 
+def _nested(levels: int, container: str) -> dict[str, Any]:
+    """``levels`` maps or lists (``container`` "M" or "L"), one inside the other, around a number."""
+    value: dict[str, Any] = {"N": "1"}
+    for _ in range(levels):
+        value = {"M": {"x": value}} if container == "M" else {"L": [value]}
+    return value
+
+
+@pytest.mark.parametrize("container", ["M", "L"])
+def test_nesting_as_deep_as_dynamodb_allows_converts(container: str) -> None:
+    # GIVEN an attribute of 32 nested maps or lists (DynamoDB itself stores 31)
+    # WHEN converted THEN every level is there
+    text = item_text("new_image", {"a": _nested(32, container)})
+    opening, closing = ('{"x":', "}") if container == "M" else ("[", "]")
+    assert text == '{"a":' + opening * 32 + "1" + closing * 32 + "}"
+
+
+@pytest.mark.parametrize("levels", [33, 5000])
+@pytest.mark.parametrize("container", ["M", "L"])
+def test_nesting_deeper_than_dynamodb_allows_is_rejected_before_recursing(
+    levels: int, container: str
+) -> None:
+    # GIVEN an attribute nested past DynamoDB's 32 levels, up to far past the recursion limit
+    # WHEN converted THEN it is rejected with the reason and the path down to the 33rd level
+    with pytest.raises(ConversionError) as info:
+        item_text("new_image", {"a": _nested(levels, container)})
+    step = ".x" if container == "M" else "[0]"
+    assert info.value.reason == "new_image.a" + step * 32 + ": nested deeper than DynamoDB's 32 levels"
+
+
 # ---------------------------------------------------------------- strings and binary
 
 

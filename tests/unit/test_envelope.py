@@ -256,6 +256,8 @@ def test_hand_built_batch_body_decodes() -> None:
         ("", "not JSON"),
         ("{", "not JSON"),
         ("hello", "not JSON"),
+        ("[" * 5000 + "]" * 5000, "not JSON"),  # nested past the recursion limit
+        ('{"v":1,"kind":"batch","count":1,"data":' + "[" * 5000 + "]" * 5000 + "}", "not JSON"),
         ("[1,2]", "not a changelake v1 envelope"),
         ('"text"', "not a changelake v1 envelope"),
         (_batch([b"x"], v=2), "not a changelake v1 envelope"),

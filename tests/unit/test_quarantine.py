@@ -58,6 +58,23 @@ def test_line_keeps_non_json_records_as_text() -> None:
     assert json.loads(line)["record"] == "{oops"
 
 
+def test_a_record_nested_past_the_recursion_limit_is_kept_as_its_json_text() -> None:
+    # GIVEN a stream record nested 5,000 levels deep, which json.dumps cannot write
+    original: Any = {"S": "leaf"}
+    for _ in range(5000):
+        original = {"M": {"k": original}}
+    # WHEN turned into a line
+    line = QuarantinedRecord("orders", DAY, "too deep", original, {"message_id": "m-1"}).line()
+    # THEN the line holds the record's compact JSON text, marked as text, with reason and context
+    document = json.loads(line)
+    assert document["record"] == '{"M":{"k":' * 5000 + '{"S":"leaf"}' + "}}" * 5000
+    assert (document["record_format"], document["reason"], document["message_id"]) == (
+        "json-text",
+        "too deep",
+        "m-1",
+    )
+
+
 def test_group_by_folder_keeps_input_order() -> None:
     # GIVEN records of two tables, two days and one with no table
     a1 = QuarantinedRecord("orders", DAY, "r", 1)

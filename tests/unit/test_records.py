@@ -383,6 +383,16 @@ def test_lone_surrogate_in_user_identity_is_kept_escaped() -> None:
     assert document["user_identity"]["principalId"] == "x\ud800"
 
 
+def test_user_identity_nested_past_the_recursion_limit_is_rejected() -> None:
+    # GIVEN a userIdentity nested 5,000 levels deep (a foreign or corrupted record)
+    identity: dict[str, Any] = {"type": "Service"}
+    for _ in range(5000):
+        identity = {"inner": identity}
+    # WHEN converted THEN it is a ConversionError (its record goes to quarantine), not a crash
+    with pytest.raises(ConversionError, match=r"^userIdentity cannot be written as JSON: nested deeper"):
+        to_change_line(record(userIdentity=identity))
+
+
 def test_input_record_is_not_modified() -> None:
     # GIVEN a stream record WHEN converted THEN the input is left exactly as it was
     rec = record()
@@ -423,6 +433,8 @@ _DROP = object()
         (b"not json", RecordRejected, "not a JSON change record"),
         (b"\xff\xfe", RecordRejected, "not a JSON change record"),
         (b"", RecordRejected, "not a JSON change record"),
+        (b"[" * 5000 + b"]" * 5000, RecordRejected, "^not a JSON change record: nested deeper than 512"),
+        (b'{"a":' * 5000 + b"1" + b"}" * 5000, RecordRejected, "^not a JSON change record: nested deeper"),
         (b"[1, 2]", RecordRejected, "must be a JSON object"),
         (b'"text"', RecordRejected, "must be a JSON object"),
         (_line(event_id=_DROP), RecordRejected, "no event_id"),

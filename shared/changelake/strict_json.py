@@ -1,0 +1,100 @@
+"""JSON at the edges: untrusted input is read into a value or a rejection of that one input.
+
+Message bodies, change lines and stream-failure records come from outside our control (a foreign
+producer, a corrupted or hand-made message). ``rejecting`` is the one place where whatever a decoder
+raises for such input becomes a ``RecordRejected`` of that input (it goes to quarantine and the rest
+of its batch flows on), never an exception that fails the batch around it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+from changelake.exceptions import RecordRejected
+
+#: What decoders raise for input they cannot read: ``ValueError`` and its subclasses (json's and
+#: orjson's ``JSONDecodeError``, ``UnicodeDecodeError``, ``binascii.Error``, pydantic's
+#: ``ValidationError``), ``zlib.error``, and ``RecursionError`` (the json module recurses once per
+#: level of nesting). ``MemoryError`` is deliberately absent: it says this invocation ran out of
+#: memory, not that the input is bad, so the delivery fails and is retried instead of quarantined.
+UNREADABLE: tuple[type[Exception], ...] = (ValueError, zlib.error, RecursionError)
+
+#: Deepest nesting of arrays and objects the recursive json module is given; deeper text is
+#: rejected before parsing. json.loads gives up near 995 levels at the top of a stack and earlier
+#: deeper in one, so without this check the verdict on a line would depend on the caller (the
+#: aggregator and compaction must agree on every line). 512 leaves room for callers up to about 450
+#: frames deep (ours run well under 100); a DynamoDB item nests at most 32 levels (a change line 34),
+#: and orjson refuses past 1024 itself.
+MAX_NESTING = 512
+
+Rejection = Callable[[str], RecordRejected]
+
+_STRING_LITERAL = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+@contextmanager
+def rejecting(reason: str, rejection: Rejection = RecordRejected, *, detail: bool = False) -> Iterator[None]:
+    """Turn whatever a decoder inside the block raises for unreadable input into ``rejection``.
+
+    The reason is ``reason`` (with the decoder's message when ``detail``); input nested past the
+    recursion limit says so. Keep the block to the decoding itself: everything it raises is
+    blamed on the input.
+    """
+    try:
+        yield
+    except RecursionError:
+        # No chaining: the traceback of a recursion is as deep as the recursion.
+        raise rejection(f"{reason}: nested deeper than the recursion limit") from None
+    except UNREADABLE as exc:
+        raise rejection(f"{reason}: {exc}"[:500] if detail else reason) from exc
+
+
+def nesting_exceeds(data: bytes, limit: int) -> bool:
+    """Whether JSON text ``data`` nests arrays and objects deeper than ``limit``, found without recursion.
+
+    Brackets inside string literals do not count. For text that is not JSON the answer is an
+    upper bound of how deep a parser would recurse before refusing it, which only changes the
+    reason it is rejected for.
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False  # the common case: too few brackets to nest that deep, decided in C
+    depth = 0
+    for bracket in _BRACKET.findall(_STRING_LITERAL.sub(b"", data)):
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def loads_document(data: str | bytes, reason: str, rejection: Rejection = RecordRejected) -> Any:
+    """``data`` parsed by orjson (strict RFC 8259, no recursion in Python); ``rejection`` if not JSON."""
+    with rejecting(reason, rejection):
+        return orjson.loads(data)
+
+
+def loads_checked(
+    data: str | bytes, reason: str, rejection: Rejection = RecordRejected, max_nesting: int = MAX_NESTING
+) -> Any:
+    """``data`` parsed by the json module, its nesting checked first; ``rejection`` if unreadable.
+
+    For what orjson refuses but JSON allows (lone surrogate escapes, numbers past a double), and
+    for documents that must not nest deeper than ``max_nesting`` (at most ``MAX_NESTING``).
+    """
+    limit = min(max_nesting, MAX_NESTING)
+    # surrogatepass: the scan only looks at ASCII brackets and quotes; json.loads judges the text.
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    if nesting_exceeds(raw, limit):
+        raise rejection(f"{reason}: nested deeper than {limit} levels")
+    with rejecting(reason, rejection):
+        return json.loads(data)

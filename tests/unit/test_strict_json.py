@@ -1,0 +1,99 @@
+"""Untrusted JSON: every decoder failure becomes a rejection of that input, nesting is checked first."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+import pytest
+
+from changelake.exceptions import EnvelopeError, RecordRejected
+from changelake.strict_json import MAX_NESTING, loads_checked, loads_document, nesting_exceeds, rejecting
+
+
+def _raise(error: BaseException) -> None:
+    raise error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        json.JSONDecodeError("bad", "x", 0),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        ValueError("bad"),
+        zlib.error("bad"),
+        RecursionError("maximum recursion depth exceeded"),
+    ],
+    ids=["json", "unicode", "value", "zlib", "recursion"],
+)
+def test_every_decoder_failure_becomes_the_given_rejection(error: Exception) -> None:
+    # GIVEN a decoder that fails on its input
+    # WHEN it runs inside rejecting() THEN the failure is a rejection of that input, with the reason
+    with (
+        pytest.raises(EnvelopeError, match=r"^body is not JSON") as info,
+        rejecting("body is not JSON", EnvelopeError),
+    ):
+        _raise(error)
+    assert isinstance(info.value, RecordRejected)
+
+
+def test_a_recursion_says_so_and_detail_adds_the_decoders_message() -> None:
+    # GIVEN a recursion and a ValueError with a message
+    # WHEN rejected THEN the reasons say what happened
+    with pytest.raises(RecordRejected, match=r"^r: nested deeper than the recursion limit$"), rejecting("r"):
+        _raise(RecursionError("maximum recursion depth exceeded"))
+    with pytest.raises(RecordRejected, match=r"^r: no digits$"), rejecting("r", detail=True):
+        _raise(ValueError("no digits"))
+
+
+@pytest.mark.parametrize("error", [MemoryError(), KeyError("k"), OSError("disk")])
+def test_what_is_not_about_the_input_is_not_a_rejection(error: Exception) -> None:
+    # GIVEN a failure that says nothing about the input (out of memory, a bug, the system)
+    # WHEN raised inside rejecting() THEN it passes through: the delivery fails and is retried
+    with pytest.raises(type(error)), rejecting("r"):
+        _raise(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "exceeds"),
+    [
+        (b"[" * 3 + b"]" * 3, 3, False),
+        (b"[" * 4 + b"]" * 4, 3, True),
+        (b'{"a":{"b":{"c":[]}}}', 3, True),
+        (b'{"a":{"b":{"c":1}}}', 3, False),
+        (b"[1,[2],[3],[4],[5]]", 3, False),  # many brackets, shallow
+        (b'["[[[[[[", {"k": "{{{{\\"[[["}]', 3, False),  # brackets and escaped quotes inside strings
+        (b"[[[[", 3, True),  # not JSON: an upper bound of how deep a parser would go
+    ],
+)
+def test_nesting_is_measured_outside_strings(text: bytes, limit: int, exceeds: bool) -> None:
+    # GIVEN JSON text WHEN its nesting is measured THEN only brackets outside strings count
+    assert nesting_exceeds(text, limit) is exceeds
+
+
+def test_loads_checked_reads_up_to_max_nesting_and_refuses_deeper() -> None:
+    # GIVEN documents nested exactly MAX_NESTING levels, and one more
+    at_limit = b"[" * MAX_NESTING + b"]" * MAX_NESTING
+    past_limit = b"[" + at_limit + b"]"
+    # WHEN parsed THEN the first is read, the second refused before json.loads recurses
+    assert loads_checked(at_limit, "r") is not None
+    with pytest.raises(RecordRejected, match=rf"^r: nested deeper than {MAX_NESTING} levels$"):
+        loads_checked(past_limit, "r")
+
+
+def test_loads_checked_honours_a_smaller_limit_and_takes_text() -> None:
+    # GIVEN a document three levels deep, as text with a lone surrogate escape orjson would refuse
+    text = '{"a": {"b": ["\\ud800"]}}'
+    # WHEN parsed with a limit of 3, then 2 THEN it is read, then refused
+    assert loads_checked(text, "r", max_nesting=3) == {"a": {"b": ["\ud800"]}}
+    with pytest.raises(RecordRejected, match="nested deeper than 2 levels"):
+        loads_checked(text, "r", max_nesting=2)
+
+
+@pytest.mark.parametrize("text", ["{", "[" * 5000 + "]" * 5000, "\ufeff{}"])
+def test_loads_document_refuses_what_is_not_strict_json_whatever_its_depth(text: Any) -> None:
+    # GIVEN text that is not strict JSON (truncated, nested past any limit, with a BOM)
+    # WHEN parsed as a document THEN it is a rejection with the reason given
+    with pytest.raises(RecordRejected, match=r"^not JSON$"):
+        loads_document(text, "not JSON")
