@@ -186,7 +186,7 @@ def _readable_folder(line: bytes) -> tuple[str, date | None]:
     """The table and event day of a rejected line, where they can still be read (DESIGN.md files
     quarantine by event time where it is readable); otherwise the unknown-table folder and None."""
     try:
-        record = loads_checked(line, "not JSON")
+        record = loads_checked(line, "not JSON", strict=False)  # NaN or a BOM leave the fields readable
     except RecordRejected:
         return UNKNOWN_TABLE, None
     if not isinstance(record, dict):

@@ -26,16 +26,16 @@ class QuarantinedRecord:
     context: dict[str, str] = field(default_factory=dict)
 
     def line(self) -> bytes:
-        """The JSON line of this record; written for any record, however deeply it nests.
+        """The strict JSON line of this record; written for any record, whatever it holds.
 
-        A record that json.dumps cannot write (nested past the recursion limit: input that json
-        could only just read) is kept as its JSON text, a string, marked ``"record_format":
-        "json-text"``.
+        A record strict JSON cannot hold (``NaN`` or ``Infinity``, which DuckDB, Athena and Spark
+        refuse) or json.dumps cannot write (nested past the recursion limit: input that json could
+        only just read) is kept as its JSON text, a string, marked ``"record_format": "json-text"``.
         """
         document = {"reason": self.reason, "record": self.record, **self.context}
         try:
             return _json_line(document)
-        except RecursionError:
+        except (ValueError, RecursionError):
             return _json_line({**document, "record": _text_without_recursion(self.record), **_AS_TEXT})
 
 
@@ -45,7 +45,7 @@ _AS_TEXT = {"record_format": "json-text"}
 
 def _json_line(document: dict[str, Any]) -> bytes:
     # ensure_ascii keeps even invalid Unicode (lone surrogates) representable.
-    return json.dumps(document, separators=(",", ":"), default=str).encode() + b"\n"
+    return json.dumps(document, separators=(",", ":"), default=str, allow_nan=False).encode() + b"\n"
 
 
 class _Encoded(str):
@@ -55,8 +55,9 @@ class _Encoded(str):
 
 
 def _text_without_recursion(value: Any) -> str:
-    """Compact ``json.dumps(value, default=str)`` on a stack of its own, for values nested past the
-    recursion limit. ``value`` is a tree (parsed input); a cycle would never end.
+    """Compact ``json.dumps(value, default=str)`` (``NaN`` written as Python does) on a stack of its
+    own, so values nested past the recursion limit work. ``value`` is a tree (parsed input); a cycle
+    would never end.
     """
     parts: list[str] = []
     pending: list[Any] = [value]

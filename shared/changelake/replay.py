@@ -439,7 +439,8 @@ class StreamFailureReplayer:
             "failure_message_id": message.get("MessageId"),
             "failure_record": document,
         }
-        payload = json.dumps(report, indent=2, sort_keys=True, default=str).encode()
+        # Strict JSON: the failure record was read strictly and nests at most FAILURE_RECORD_NESTING.
+        payload = json.dumps(report, indent=2, sort_keys=True, default=str, allow_nan=False).encode()
         try:
             self.store.put(key, payload, content_type="application/json", if_none_match=True)
         except PreconditionFailedError:

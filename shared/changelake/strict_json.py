@@ -1,9 +1,14 @@
-"""JSON at the edges: untrusted input is read into a value or a rejection of that one input.
+"""JSON at the edges: untrusted input is read into a value or a rejection; what we write is strict.
 
 Message bodies, change lines and stream-failure records come from outside our control (a foreign
 producer, a corrupted or hand-made message). ``rejecting`` is the one place where whatever a decoder
 raises for such input becomes a ``RecordRejected`` of that input (it goes to quarantine and the rest
 of its batch flows on), never an exception that fails the batch around it.
+
+Every line we write is strict JSON (RFC 8259, UTF-8): DuckDB, Athena and Spark refuse the ``NaN``,
+``Infinity`` and ``-Infinity`` that Python's json module reads and writes by default. Lines we copy
+from input are read strictly (``loads_checked``), values we encode are written strictly
+(``dumps_strict``); input that cannot be either is rejected.
 """
 
 from __future__ import annotations
@@ -84,17 +89,40 @@ def loads_document(data: str | bytes, reason: str, rejection: Rejection = Record
 
 
 def loads_checked(
-    data: str | bytes, reason: str, rejection: Rejection = RecordRejected, max_nesting: int = MAX_NESTING
+    data: str | bytes,
+    reason: str,
+    rejection: Rejection = RecordRejected,
+    max_nesting: int = MAX_NESTING,
+    *,
+    strict: bool = True,
 ) -> Any:
     """``data`` parsed by the json module, its nesting checked first; ``rejection`` if unreadable.
 
     For what orjson refuses but JSON allows (lone surrogate escapes, numbers past a double), and
     for documents that must not nest deeper than ``max_nesting`` (at most ``MAX_NESTING``).
+    ``strict`` (for text we store or write again) also refuses what json.loads alone would take:
+    ``NaN``, ``Infinity`` and ``-Infinity``, and bytes that are not UTF-8 (a BOM, UTF-16, encoded
+    surrogates). Not strict is for reading fields out of text that is already rejected.
     """
     limit = min(max_nesting, MAX_NESTING)
     # surrogatepass: the scan only looks at ASCII brackets and quotes; json.loads judges the text.
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     if nesting_exceeds(raw, limit):
         raise rejection(f"{reason}: nested deeper than {limit} levels")
+    if not strict:
+        with rejecting(reason, rejection):
+            return json.loads(data)
+
+    def refuse(constant: str) -> Any:
+        raise rejection(f"{reason}: {constant} is not strict JSON")
+
     with rejecting(reason, rejection):
-        return json.loads(data)
+        # str: json.loads would guess UTF-16/32 and pass encoded surrogates in bytes; a BOM it refuses.
+        return json.loads(data.decode() if isinstance(data, bytes) else data, parse_constant=refuse)
+
+
+def dumps_strict(value: Any, reason: str, rejection: Rejection = RecordRejected) -> str:
+    """``value`` as compact strict JSON (ASCII, as ``json.dumps`` writes it); ``rejection`` naming what
+    it holds when it cannot be (``NaN`` or ``Infinity``, nesting past the recursion limit)."""
+    with rejecting(reason, rejection, detail=True):
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 from typing import Any
+
+import orjson
+import pytest
 
 from changelake.aggregator import Aggregator
 from changelake.envelope import claim_body
@@ -242,3 +246,39 @@ def test_a_line_nested_past_the_recursion_limit_is_quarantined_and_the_rest_stor
     (entry,) = read_jsonl_gz(stack, key)
     assert entry["reason"] == "not a JSON change record: nested deeper than 512 levels"
     assert entry["record"] == deep.decode()
+
+
+@pytest.mark.parametrize(
+    ("constant", "reason"),
+    [
+        (b"NaN", "not a JSON change record: NaN is not strict JSON"),
+        (b"-Infinity", "not a JSON change record: -Infinity is not strict JSON"),
+    ],
+)
+def test_a_line_that_is_not_strict_json_is_quarantined_and_never_reaches_raw(
+    stack: Stack, constant: bytes, reason: str
+) -> None:
+    # GIVEN a valid envelope with a change line whose userIdentity holds NaN or -Infinity (what
+    # json.dumps writes by default), among valid change lines
+    from changelake.envelope import MessagePacker
+    from changelake.records import to_change_line
+
+    lines = [to_change_line(record).line for record in change_batch(random.Random(8), 3)]
+    lines[1] = lines[1].replace(b'"user_identity":null', b'"user_identity":{"n":' + constant + b"}")
+    (packed,) = list(MessagePacker(262_144).pack(enumerate(lines)))
+    event = sqs_event([{"MessageId": "m-4", "ReceiptHandle": "r", "Body": packed.body}])  # type: ignore[union-attr]
+
+    # WHEN the aggregator processes it
+    result = Aggregator(S3Store(stack.bucket, client=stack.s3)).process(event["Records"])
+
+    # THEN the line is quarantined (in its table's folder) with the reason, the others stored
+    assert result.response() == {"batchItemFailures": []}
+    assert (result.records_stored, result.quarantined) == (2, 1)
+    (key,) = stack.keys("quarantine/")
+    assert key.startswith("quarantine/orders/dt=2026-11-27/")
+    # AND every line written, in raw/ and quarantine/, is strict JSON (a strict parser reads it)
+    objects = [gzip.decompress(stack.read(key)) for key in stack.keys("")]
+    written = [orjson.loads(line) for content in objects for line in content.splitlines()]
+    assert len(written) == 3
+    (entry,) = [line for line in written if "reason" in line]
+    assert (entry["reason"], entry["record"]) == (reason, lines[1].decode())

@@ -9,6 +9,7 @@ import random
 from typing import Any
 
 import boto3
+import orjson
 import pytest
 
 from changelake.consumer import StreamConsumer
@@ -312,3 +313,30 @@ def test_records_nested_deeper_than_dynamodb_allows_are_quarantined_while_their_
     assert deep["record_format"] == "json-text"
     assert str(deep["record"]).startswith('{"eventID":"' + records[3]["eventID"] + '"')
     assert str(deep["record"]).count('{"M":{"inner":') == 5000
+
+
+def test_a_user_identity_holding_nan_is_quarantined_and_every_line_written_is_strict_json(
+    stack: Stack, load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    # GIVEN a TTL delete whose userIdentity holds NaN (a passthrough field), among good records
+    records = change_batch(random.Random(13), 5)
+    records[2]["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    records[2]["userIdentity"]["n"] = float("nan")
+    consumer = load_handler("stream_consumer", stack.environment)
+    aggregator = load_handler("aggregator", stack.environment)
+
+    # WHEN the batch flows through the consumer and the aggregator
+    assert consumer.lambda_handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
+    assert aggregator.lambda_handler(sqs_event(stack.drain()), lambda_context) == {"batchItemFailures": []}
+
+    # THEN every line in raw/ and quarantine/ is strict JSON (a strict parser reads it)
+    written = {key: gzip.decompress(stack.read(key)).splitlines() for key in stack.keys("")}
+    strict = {key: [orjson.loads(line) for line in lines] for key, lines in written.items()}
+    stored = {line["event_id"] for key, lines in strict.items() if key.startswith("raw/") for line in lines}
+    assert stored == {record["eventID"] for index, record in enumerate(records) if index != 2}
+    # AND the record is in quarantine with the reason, kept as its JSON text
+    (entry,) = [line for key, lines in strict.items() if key.startswith("quarantine/") for line in lines]
+    assert str(entry["reason"]).startswith("userIdentity is not strict JSON: Out of range float values")
+    assert entry["record_format"] == "json-text"
+    assert json.loads(entry["record"])["eventID"] == records[2]["eventID"]
+    assert '"n":NaN' in entry["record"]

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+import orjson
 import pytest
 from botocore.exceptions import ClientError
 
@@ -455,3 +456,28 @@ def test_a_failure_record_nested_past_the_recursion_limit_is_quarantined_and_the
     assert entry["reason"] == "not a DynamoDB stream invocation record: nested deeper than 32 levels"
     assert queue_depth(stack, stack.stream_failure_queue_url) == (0, 0)
     assert "a dead letter" in [message["Body"] for message in stack.drain()]
+
+
+def test_a_failure_record_that_is_not_strict_json_is_quarantined_never_copied_into_a_loss_report(
+    stack: Stack, table: dict[str, Any]
+) -> None:
+    # GIVEN a failure record holding NaN (Lambda never writes one) for a range the stream no longer holds
+    write_changes(2)
+    stream_arn = table["LatestStreamArn"]
+    shard_id, records = shard_records(stream_arn)
+    body = failure_record(stream_arn, shard_id, records[0], records[1], 2)
+    body = body.replace('"approximateInvokeCount": 4', '"approximateInvokeCount": NaN')
+    assert "NaN" in body
+    stack.sqs.send_message(QueueUrl=stack.stream_failure_queue_url, MessageBody=body)
+    reader = StreamReader(client=Trimmed(boto3.client("dynamodbstreams"), "TrimmedDataAccessException"))
+
+    # WHEN the replay runs
+    result = build_replayer(stack, reader=reader).run(10, Deadline.after_seconds(60))
+
+    # THEN it is quarantined whole with the reason, and no loss report copies the NaN
+    assert (result.malformed, result.ranges_lost) == (1, 0)
+    assert stack.keys("lost/") == []
+    (key,) = stack.keys("quarantine/_/")
+    (entry,) = [orjson.loads(line) for line in gzip.decompress(stack.read(key)).splitlines()]
+    assert entry["record"] == body
+    assert entry["reason"] == "not a DynamoDB stream invocation record: NaN is not strict JSON"

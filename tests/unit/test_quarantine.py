@@ -7,6 +7,8 @@ import json
 from datetime import date
 from typing import Any
 
+import orjson
+
 from changelake.integrations.s3 import S3Store
 from changelake.layout import UNKNOWN_TABLE
 from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
@@ -56,6 +58,18 @@ def test_line_keeps_non_json_records_as_text() -> None:
     # WHEN quarantined THEN the body is kept as a string
     line = QuarantinedRecord(UNKNOWN_TABLE, DAY, "message body is not JSON", "{oops").line()
     assert json.loads(line)["record"] == "{oops"
+
+
+def test_a_record_strict_json_cannot_hold_is_kept_as_its_json_text_in_a_strict_line() -> None:
+    # GIVEN a stream record whose userIdentity holds NaN and Infinity
+    original = {"eventID": "e1", "userIdentity": {"a": float("nan"), "b": [float("inf"), float("-inf")]}}
+    # WHEN turned into a line
+    line = QuarantinedRecord("orders", DAY, "userIdentity is not strict JSON", original).line()
+    # THEN the line is strict JSON (a strict parser reads it), the record its JSON text, marked so
+    document = orjson.loads(line)
+    assert document["record"] == '{"eventID":"e1","userIdentity":{"a":NaN,"b":[Infinity,-Infinity]}}'
+    assert document["record_format"] == "json-text"
+    assert document["reason"] == "userIdentity is not strict JSON"
 
 
 def test_a_record_nested_past_the_recursion_limit_is_kept_as_its_json_text() -> None:

@@ -383,13 +383,23 @@ def test_lone_surrogate_in_user_identity_is_kept_escaped() -> None:
     assert document["user_identity"]["principalId"] == "x\ud800"
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_user_identity_that_strict_json_cannot_hold_is_rejected(value: float) -> None:
+    # GIVEN a TTL delete whose userIdentity holds NaN or an infinity (json.dumps would write
+    # NaN/Infinity, which DuckDB, Athena and Spark refuse)
+    rec = record(userIdentity={"type": "Service", "principalId": "dynamodb.amazonaws.com", "x": value})
+    # WHEN converted THEN it is a ConversionError: the record goes to quarantine, not to raw/
+    with pytest.raises(ConversionError, match=r"^userIdentity is not strict JSON: Out of range float"):
+        to_change_line(rec)
+
+
 def test_user_identity_nested_past_the_recursion_limit_is_rejected() -> None:
     # GIVEN a userIdentity nested 5,000 levels deep (a foreign or corrupted record)
     identity: dict[str, Any] = {"type": "Service"}
     for _ in range(5000):
         identity = {"inner": identity}
     # WHEN converted THEN it is a ConversionError (its record goes to quarantine), not a crash
-    with pytest.raises(ConversionError, match=r"^userIdentity cannot be written as JSON: nested deeper"):
+    with pytest.raises(ConversionError, match=r"^userIdentity is not strict JSON: nested deeper"):
         to_change_line(record(userIdentity=identity))
 
 
@@ -436,6 +446,13 @@ _DROP = object()
         (b"[" * 5000 + b"]" * 5000, RecordRejected, "^not a JSON change record: nested deeper than 512"),
         (b'{"a":' * 5000 + b"1" + b"}" * 5000, RecordRejected, "^not a JSON change record: nested deeper"),
         (b"[1, 2]", RecordRejected, "must be a JSON object"),
+        # Not strict JSON (json.loads alone takes them; DuckDB, Athena and Spark refuse them)
+        (_line(user_identity={"x": float("nan")}), RecordRejected, "^not a JSON change record: NaN is not"),
+        (_line(new_image={"a": float("inf")}), RecordRejected, "^not a JSON change record: Infinity is not"),
+        (_line(size_bytes=float("-inf")), RecordRejected, "^not a JSON change record: -Infinity is not"),
+        (b"\xef\xbb\xbf" + _line(), RecordRejected, "^not a JSON change record$"),  # a UTF-8 BOM
+        (_line().replace(b'"evt-1"', b'"\xed\xa0\x80"'), RecordRejected, "^not a JSON change record$"),
+        (_line().decode().encode("utf-16-le"), RecordRejected, "^not a JSON change record$"),
         (b'"text"', RecordRejected, "must be a JSON object"),
         (_line(event_id=_DROP), RecordRejected, "no event_id"),
         (_line(event_id=""), RecordRejected, "no event_id"),

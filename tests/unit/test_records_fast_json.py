@@ -28,8 +28,8 @@ def _mutations(line: bytes, rng: random.Random) -> list[bytes]:
         line[:cut],
         bytes(flipped),
         line[:at] + rng.choice([b"\x01", b"\xff", b"\xed\xa0\x80", b'"', b"\\", b",", b"}"]) + line[at:],
-        b"\xef\xbb\xbf" + line,  # UTF-8 BOM: json accepts, orjson refuses
-        line.replace(b'"size_bytes":', b'"nan":NaN,"size_bytes":'),
+        b"\xef\xbb\xbf" + line,  # UTF-8 BOM: not strict JSON, both refuse
+        line.replace(b'"size_bytes":', b'"nan":NaN,"size_bytes":'),  # not strict JSON either
         line.replace(b'"size_bytes":', b'"big":1' + b"0" * 400 + b',"size_bytes":'),
         line.replace(b'"size_bytes":', b'"s":"\\ud800","size_bytes":'),  # lone surrogate escape
         line[:-1] + b',"table":"other_table","event_id":"dup"}',  # duplicate routing keys: last wins

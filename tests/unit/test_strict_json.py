@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import EnvelopeError, RecordRejected
-from changelake.strict_json import MAX_NESTING, loads_checked, loads_document, nesting_exceeds, rejecting
+from changelake.strict_json import (
+    MAX_NESTING,
+    dumps_strict,
+    loads_checked,
+    loads_document,
+    nesting_exceeds,
+    rejecting,
+)
 
 
 def _raise(error: BaseException) -> None:
@@ -97,3 +104,39 @@ def test_loads_document_refuses_what_is_not_strict_json_whatever_its_depth(text:
     # WHEN parsed as a document THEN it is a rejection with the reason given
     with pytest.raises(RecordRejected, match=r"^not JSON$"):
         loads_document(text, "not JSON")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"a": NaN}', "r: NaN is not strict JSON"),
+        (b"[Infinity]", "r: Infinity is not strict JSON"),
+        (b'{"a": [-Infinity]}', "r: -Infinity is not strict JSON"),
+        (b'\xef\xbb\xbf{"a": 1}', "r"),  # a UTF-8 BOM
+        (b'{"a": "\xed\xa0\x80"}', "r"),  # an encoded surrogate: not UTF-8
+        ('{"a": 1}'.encode("utf-16-le"), "r"),
+        ('{"a": 1}'.encode("utf-32"), "r"),
+    ],
+)
+def test_loads_checked_refuses_what_strict_json_does_not_allow(data: bytes, reason: str) -> None:
+    # GIVEN text json.loads alone would read, but DuckDB, Athena and Spark would refuse
+    # WHEN parsed strictly THEN it is a rejection naming what is wrong
+    with pytest.raises(RecordRejected) as info:
+        loads_checked(data, "r")
+    assert info.value.reason == reason
+
+
+def test_loads_checked_not_strict_reads_fields_out_of_rejected_text() -> None:
+    # GIVEN a rejected line with NaN and a BOM WHEN read not strictly THEN its fields are readable
+    document = loads_checked(b'\xef\xbb\xbf{"table": "orders", "n": NaN}', "r", strict=False)
+    assert document["table"] == "orders"
+
+
+def test_dumps_strict_writes_compact_json_and_refuses_what_strict_json_cannot_hold() -> None:
+    # GIVEN a value as json.dumps would write it, and values holding NaN or an infinity
+    value = {"type": "Service", "principalId": "dynamodb.amazonaws.com", "n": [1.5, "é"]}
+    # WHEN written THEN the text is json.dumps' compact text, and the others are rejected
+    assert dumps_strict(value, "r") == json.dumps(value, separators=(",", ":"))
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(EnvelopeError, match=r"^r: Out of range float values"):
+            dumps_strict({"n": bad}, "r", EnvelopeError)
