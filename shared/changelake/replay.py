@@ -12,8 +12,10 @@ queue when a batch fails past its retries. It holds only the range, never the re
 For each, the replayer reads the shard from ``startSequenceNumber`` through ``endSequenceNumber``,
 converts the records to the format Lambda delivers and hands them to the consumer's own
 ``StreamConsumer.process``. The failure record is deleted only when the whole range is in SQS (or
-quarantine). A range the stream no longer holds is reported under ``lost/`` and its failure
-record is kept (hidden for a while, so scheduled runs do not hot-loop on it).
+quarantine). Where the stream has trimmed the start of a range (it keeps records 24 hours), what
+it still holds of the range is replayed and only the part that is gone is reported lost. A range
+with a lost part is reported under ``lost/`` with the part's bounds, and its failure record is
+kept (hidden for a while, so scheduled runs do not hot-loop on it).
 """
 
 from __future__ import annotations
@@ -49,12 +51,15 @@ from changelake.strict_json import loads_checked, rejecting
 GET_RECORDS_LIMIT = 1000
 #: Empty GetRecords pages in a row after which an open shard is taken to hold nothing more yet.
 MAX_EMPTY_PAGES = 5
-#: Fresh iterators fetched for one range after ExpiredIteratorException before giving up.
+#: Fresh iterators fetched for one range after ExpiredIteratorException or a trim while reading
+#: (from where reading stands, or from the trim horizon) before giving up.
 MAX_ITERATOR_REFRESHES = 3
 #: How long a failure record whose range is lost stays hidden before a later run reports it again.
 LOST_HOLD_SECONDS = 6 * 3600
 #: Service codes meaning the shard or stream no longer exists.
 _GONE_CODES = frozenset({"ResourceNotFoundException"})
+#: The code of a read the stream refuses because it trimmed the records (past its 24 hours).
+_TRIMMED = "TrimmedDataAccessException"
 _DIGITS = r"^[0-9]{1,64}$"
 #: Lambda's invocation records nest three levels deep. A deeper one is not from Lambda, and its
 #: document is written again (indented, by json's recursive pure-Python encoder) in a loss report.
@@ -183,6 +188,92 @@ def lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
     return converted
 
 
+@dataclass(frozen=True, slots=True)
+class LostPart:
+    """Records of a range that the stream no longer held when they were to be read.
+
+    Every sequence number of the range after ``after`` (None: from the range's start, itself
+    gone) and before ``first_held`` (None: through the range's end). The sequence numbers in
+    between are not knowable any more: the stream no longer lists them.
+    """
+
+    after: str | None
+    first_held: str | None
+    error_code: str
+    error: str
+
+    @classmethod
+    def whole_range(cls, error: DeliveryError) -> LostPart:
+        """All of a range: the stream no longer holds any of it (or the shard is gone)."""
+        return cls(None, None, error.code, str(error))
+
+    @property
+    def is_whole_range(self) -> bool:
+        return self.after is None and self.first_held is None
+
+    def bounds(self, failed: FailedRange) -> dict[str, str | None]:
+        """The part as the loss report states it: one of from/after, one of before/through."""
+        start = f"from {failed.start} (the range's start)" if self.after is None else f"after {self.after}"
+        stop = (
+            f"through {failed.end} (the range's end)"
+            if self.first_held is None
+            else f"up to, not including, {self.first_held} (the first record the stream still holds)"
+        )
+        return {
+            "from_sequence_number": failed.start if self.after is None else None,
+            "after_sequence_number": self.after,
+            "before_sequence_number": self.first_held,
+            "through_sequence_number": failed.end if self.first_held is None else None,
+            "description": f"sequence numbers {start} {stop}",
+        }
+
+
+def _sequence_number(record: Mapping[str, Any]) -> str:
+    return str(record["dynamodb"]["SequenceNumber"])
+
+
+class _RangeRead:
+    """Pure bookkeeping of reading one range: what is new, where the stream had trimmed it."""
+
+    def __init__(self, failed: FailedRange) -> None:
+        self.failed = failed
+        self.last: str | None = None  # the highest sequence number read so far, in the range or not
+        self.trim: StreamRangeExpiredError | None = None  # the stream trimmed what was to be read next
+        self.done = False
+
+    def trimmed(self, error: StreamRangeExpiredError) -> None:
+        """The stream refused to read on from here; reading restarts at its trim horizon."""
+        self.trim = self.trim or error
+
+    def take(self, records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]] | LostPart]:
+        """The lost part a trim left before ``records`` (a GetRecords page), then the page's new
+        records of the range in Lambda's format."""
+        if not records:
+            return
+        new = [record for record in records if self._is_new(_sequence_number(record))]
+        if self.trim is not None:
+            error, self.trim = self.trim, None
+            if not self._still_held(_sequence_number(records[0])):
+                first_held = _sequence_number(new[0]) if new else None  # None: past the range's end
+                yield LostPart(self.last, first_held, error.code, str(error))
+        if new:
+            yield [lambda_record(record, self.failed.stream_arn) for record in new]
+        last = int(_sequence_number(records[-1]))
+        self.last = str(last if self.last is None else max(last, int(self.last)))
+        self.done = int(self.last) >= int(self.failed.end)
+
+    def _is_new(self, sequence_number: str) -> bool:
+        """In the range and not read yet (reading from a trim horizon may meet records read before)."""
+        return self.failed.holds(sequence_number) and (
+            self.last is None or int(sequence_number) > int(self.last)
+        )
+
+    def _still_held(self, oldest: str) -> bool:
+        """Whether the trim horizon ``oldest`` is no later than where reading stood (the range's start,
+        or the last record read): then the refusal lost nothing."""
+        return int(oldest) <= int(self.failed.start if self.last is None else self.last)
+
+
 class StreamReader(AwsAdapter):
     """Reads one shard range of a DynamoDB stream (``client=None`` builds one lazily)."""
 
@@ -195,50 +286,59 @@ class StreamReader(AwsAdapter):
     def _call(self, operation: str, resource: str, **kwargs: Any) -> Any:
         return self._request(operation, resource, **kwargs)
 
-    def _iterator(self, failed: FailedRange, resource: str, after: str | None) -> str | None:
-        """An iterator at the range's start, or just after ``after`` (the last record read)."""
-        kwargs: dict[str, Any] = {"ShardIteratorType": "AT_SEQUENCE_NUMBER", "SequenceNumber": failed.start}
-        if after is not None:
-            kwargs = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+    def _iterator(self, failed: FailedRange, resource: str, **position: str) -> str | None:
         response = self._call(
-            "get_shard_iterator", resource, StreamArn=failed.stream_arn, ShardId=failed.shard_id, **kwargs
+            "get_shard_iterator", resource, StreamArn=failed.stream_arn, ShardId=failed.shard_id, **position
         )
         iterator = response.get("ShardIterator")
         return str(iterator) if iterator else None
 
-    def pages(self, failed: FailedRange) -> Iterator[list[dict[str, Any]]]:
-        """The range's records in Lambda's format, a GetRecords page at a time.
+    def _resume(self, read: _RangeRead, resource: str) -> str | None:
+        """An iterator where reading stands: the range's start, or just after the last record read;
+        the shard's trim horizon where the stream no longer holds that point."""
+        if read.trim is None:
+            position = {"ShardIteratorType": "AT_SEQUENCE_NUMBER", "SequenceNumber": read.failed.start}
+            if read.last is not None:
+                position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": read.last}
+            try:
+                return self._iterator(read.failed, resource, **position)
+            except StreamRangeExpiredError as exc:
+                if exc.code != _TRIMMED:
+                    raise
+                read.trimmed(exc)
+        # The oldest record the shard still holds; refused too, the range is lost as a whole.
+        return self._iterator(read.failed, resource, ShardIteratorType="TRIM_HORIZON")
 
-        Raises ``StreamRangeExpiredError`` when the stream no longer holds the start of the
-        range, and ``StreamRangeIncompleteError`` when the shard ends before the range does.
+    def pages(self, failed: FailedRange) -> Iterator[list[dict[str, Any]] | LostPart]:
+        """The range's records in Lambda's format, a GetRecords page at a time, and a ``LostPart``
+        for each part of it the stream no longer held (before the records that follow it).
+
+        Raises ``StreamRangeExpiredError`` when the stream refuses even its trim horizon (or
+        iterators keep expiring), and ``StreamRangeIncompleteError`` when the shard ends before
+        the range does.
         """
         resource = f"{failed.stream_arn}/{failed.shard_id}"
-        iterator = self._iterator(failed, resource, None)
-        end, empty, refreshed, last = int(failed.end), 0, 0, None
+        read = _RangeRead(failed)
+        iterator, empty, restarts = self._resume(read, resource), 0, 0
         while iterator:
             try:
                 response = self._call(
                     "get_records", resource, ShardIterator=iterator, Limit=GET_RECORDS_LIMIT
                 )
             except StreamRangeExpiredError as exc:
-                # An iterator lives 15 minutes; a fresh one from where we were is not a loss.
-                if exc.code != "ExpiredIteratorException" or refreshed >= MAX_ITERATOR_REFRESHES:
+                # An iterator lives 15 minutes, and the stream may trim past one being read: a fresh
+                # iterator from where reading stands (or from the trim horizon) is not a loss.
+                if restarts >= MAX_ITERATOR_REFRESHES:
                     raise
-                refreshed += 1
-                iterator = self._iterator(failed, resource, last)
+                restarts += 1
+                if exc.code == _TRIMMED:
+                    read.trimmed(exc)
+                iterator = self._resume(read, resource)
                 continue
             records = response.get("Records", [])
-            page = [
-                lambda_record(record, failed.stream_arn)
-                for record in records
-                if failed.holds(record["dynamodb"]["SequenceNumber"])
-            ]
-            if page:
-                yield page
-            if records:
-                last = str(records[-1]["dynamodb"]["SequenceNumber"])
-                if int(last) >= end:
-                    return
+            yield from read.take(records)
+            if read.done:
+                return
             empty = 0 if records else empty + 1
             if empty >= self.max_empty_pages:
                 break
@@ -254,6 +354,7 @@ class ReplayResult:
     records_replayed: int = 0
     records_quarantined: int = 0
     ranges_lost: int = 0
+    ranges_partly_lost: int = 0
     ranges_lost_already_reported: int = 0
     ranges_failed: int = 0
     malformed: int = 0
@@ -269,6 +370,7 @@ class ReplayResult:
             "records_replayed": self.records_replayed,
             "records_quarantined": self.records_quarantined,
             "ranges_lost": self.ranges_lost,
+            "ranges_partly_lost": self.ranges_partly_lost,
             "ranges_lost_already_reported": self.ranges_lost_already_reported,
             "ranges_failed": self.ranges_failed,
             "malformed": self.malformed,
@@ -379,42 +481,47 @@ class StreamFailureReplayer:
         except RecordRejected as exc:
             return self._quarantine(message, exc, result)
         try:
-            sent, quarantined = self._replay(failed, deadline)
-        except StreamRangeExpiredError as exc:
-            return self._report_lost(message, failed, document, exc, result)
+            replayed = self._replay(failed, deadline)
         except DeliveryError as exc:
-            if exc.code in _GONE_CODES:
-                return self._report_lost(message, failed, document, exc, result)
+            if isinstance(exc, StreamRangeExpiredError) or exc.code in _GONE_CODES:
+                whole = _Replayed([LostPart.whole_range(exc)])
+                return self._report_lost(message, failed, document, whole, result)
             result.ranges_failed += 1
             result.errors.append(str(exc))
             return False
+        result.records_replayed += replayed.sent
+        result.records_quarantined += replayed.quarantined
+        if replayed.lost:
+            return self._report_lost(message, failed, document, replayed, result)
         result.ranges_replayed += 1
-        result.records_replayed += sent
-        result.records_quarantined += quarantined
         self._delete(receipt, result)
         return True
 
-    def _replay(self, failed: FailedRange, deadline: Deadline) -> tuple[int, int]:
-        sent = quarantined = 0
+    def _replay(self, failed: FailedRange, deadline: Deadline) -> _Replayed:
+        """Send what the stream holds of the range through the consumer; collect what it no longer holds."""
+        replayed = _Replayed([])
         for page in self.reader.pages(failed):
+            if isinstance(page, LostPart):
+                replayed.lost.append(page)
+                continue
             outcome = self.consumer.process(page)
             if outcome.failed_sequence_number is not None:
                 raise DeliveryError(
                     f"{failed.stream_arn}/{failed.shard_id}: not all records reached the queue: "
                     + "; ".join(outcome.errors[:3])
                 )
-            sent += outcome.records_sent
-            quarantined += outcome.quarantined
+            replayed.sent += outcome.records_sent
+            replayed.quarantined += outcome.quarantined
             if deadline.expired():
                 raise DeliveryError(f"{failed.stream_arn}/{failed.shard_id}: deadline reached mid-range")
-        return sent, quarantined
+        return replayed
 
     def _report_lost(
         self,
         message: dict[str, Any],
         failed: FailedRange,
         document: dict[str, Any],
-        error: DeliveryError,
+        replayed: _Replayed,
         result: ReplayResult,
     ) -> bool:
         """Write the loss report (once per failure record) and hide the record for a while."""
@@ -424,21 +531,7 @@ class StreamFailureReplayer:
         key = loss_report_key(
             self.lost_prefix, failed.table, _arrival_day(failed.first_arrival) or now.date(), digest
         )
-        report = {
-            "reason": "the stream no longer holds this range",
-            "error_code": error.code,
-            "error": str(error),
-            "stream_arn": failed.stream_arn,
-            "table": failed.table,
-            "shard_id": failed.shard_id,
-            "start_sequence_number": failed.start,
-            "end_sequence_number": failed.end,
-            "batch_size": failed.batch_size,
-            "approximate_arrival_of_first_record": failed.first_arrival,
-            "detected_at": now.isoformat().replace("+00:00", "Z"),
-            "failure_message_id": message.get("MessageId"),
-            "failure_record": document,
-        }
+        report = loss_report(failed, document, replayed, message.get("MessageId"), now)
         # Strict JSON: the failure record was read strictly and nests at most FAILURE_RECORD_NESTING.
         payload = json.dumps(report, indent=2, sort_keys=True, default=str, allow_nan=False).encode()
         try:
@@ -451,6 +544,7 @@ class StreamFailureReplayer:
             return False
         else:
             result.ranges_lost += 1
+            result.ranges_partly_lost += not replayed.lost_whole_range
         result.loss_reports.append(key)
         try:
             self.failures.change_visibility(str(message["ReceiptHandle"]), self.lost_hold_seconds)
@@ -509,6 +603,45 @@ class StreamFailureReplayer:
                 )
             sample.append(item)
         return {"failure_records_visible": visible, "sample": sample}
+
+
+@dataclass(slots=True)
+class _Replayed:
+    """What replaying one range did: records sent and quarantined, parts the stream no longer held."""
+
+    lost: list[LostPart]
+    sent: int = 0
+    quarantined: int = 0
+
+    @property
+    def lost_whole_range(self) -> bool:
+        return len(self.lost) == 1 and self.lost[0].is_whole_range
+
+
+def loss_report(
+    failed: FailedRange, document: dict[str, Any], replayed: _Replayed, message_id: object, now: datetime
+) -> dict[str, Any]:
+    """The loss report of a range with lost parts: the range, what is gone (bounds), what was replayed."""
+    first = replayed.lost[0]
+    return {
+        "reason": "the stream no longer holds this range"
+        if replayed.lost_whole_range
+        else "the stream no longer holds part of this range; the rest was replayed",
+        "error_code": first.error_code,
+        "error": first.error,
+        "lost_parts": [part.bounds(failed) for part in replayed.lost],
+        "records_replayed": replayed.sent,
+        "stream_arn": failed.stream_arn,
+        "table": failed.table,
+        "shard_id": failed.shard_id,
+        "start_sequence_number": failed.start,
+        "end_sequence_number": failed.end,
+        "batch_size": failed.batch_size,
+        "approximate_arrival_of_first_record": failed.first_arrival,
+        "detected_at": now.isoformat().replace("+00:00", "Z"),
+        "failure_message_id": message_id,
+        "failure_record": document,
+    }
 
 
 def _arrival_day(text: str | None) -> date | None:

@@ -83,6 +83,18 @@ def shard_records(stream_arn: str) -> tuple[str, list[dict[str, Any]]]:
         iterator = page["NextShardIterator"]
 
 
+def stream_of_changes(table: dict[str, Any], count: int) -> tuple[str, str, list[dict[str, Any]]]:
+    """``write_changes(count)``, then the table's stream ARN, its shard id and every record in it."""
+    write_changes(count)
+    stream_arn = str(table["LatestStreamArn"])
+    shard_id, records = shard_records(stream_arn)
+    return stream_arn, shard_id, records
+
+
+def send_failure(stack: Stack, body: str) -> None:
+    stack.sqs.send_message(QueueUrl=stack.stream_failure_queue_url, MessageBody=body)
+
+
 def failure_record(
     stream_arn: str, shard_id: str, first: dict[str, Any], last: dict[str, Any], size: int
 ) -> str:
@@ -277,6 +289,82 @@ def test_an_expired_range_is_reported_lost_and_its_failure_record_kept(
     assert queue_depth(stack, stack.stream_failure_queue_url) == (0, 1)
 
 
+class TrimmedBefore:
+    """A streams client whose shard no longer holds the records before ``first_held`` (as DynamoDB
+    trims them after 24 hours): a read from before it is refused the way AWS refuses it, and
+    TRIM_HORIZON starts at it."""
+
+    def __init__(self, real: Any, first_held: str) -> None:
+        self.real = real
+        self.first_held = first_held
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def get_shard_iterator(self, **kwargs: Any) -> Any:
+        if kwargs["ShardIteratorType"] == "TRIM_HORIZON":
+            kwargs.update(ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=self.first_held)
+        elif int(kwargs["SequenceNumber"]) < int(self.first_held):
+            raise ClientError({"Error": {"Code": "TrimmedDataAccessException", "Message": "x"}}, "Get")
+        return self.real.get_shard_iterator(**kwargs)
+
+
+def test_a_range_whose_start_was_trimmed_replays_the_rest_and_reports_only_the_gap(
+    stack: Stack, table: dict[str, Any], load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    # GIVEN a failure record for records 2 to 7, of which the stream no longer holds 2 to 4
+    stream_arn, shard_id, records = stream_of_changes(table, 6)
+    failed = records[1:7]
+    body = failure_record(stream_arn, shard_id, failed[0], failed[-1], len(failed))
+    send_failure(stack, body)
+    first_held = failed[3]["dynamodb"]["SequenceNumber"]
+    redrive = load_handler("dlq_redrive", stack.environment)
+    redrive.replayer.reader = StreamReader(client=TrimmedBefore(boto3.client("dynamodbstreams"), first_held))
+
+    # WHEN the redrive runs and the aggregator drains the queue
+    summary = redrive.lambda_handler({}, lambda_context)
+    aggregator = load_handler("aggregator", stack.environment)
+    assert aggregator.lambda_handler(sqs_event(stack.drain()), lambda_context) == {"batchItemFailures": []}
+
+    # THEN the records the stream still holds are in raw/
+    assert set(raw_records(stack)) == {record["eventID"] for record in failed[3:]}
+    stream = summary["stream_failures"]
+    assert (stream["records_replayed"], stream["ranges_lost"], stream["ranges_partly_lost"]) == (3, 1, 1)
+    # AND the loss report names only the part that is gone: from the range's start up to the first held
+    (key,) = stack.keys("lost/")
+    report = json.loads(stack.read(key))
+    assert report["reason"] == "the stream no longer holds part of this range; the rest was replayed"
+    (part,) = report["lost_parts"]
+    assert part["from_sequence_number"] == failed[0]["dynamodb"]["SequenceNumber"]
+    assert part["before_sequence_number"] == first_held
+    assert (part["after_sequence_number"], part["through_sequence_number"]) == (None, None)
+    assert (report["records_replayed"], report["error_code"]) == (3, "TrimmedDataAccessException")
+    assert report["failure_record"] == json.loads(body)
+    # AND the failure record stays, hidden, for a human to deal with the loss
+    assert queue_depth(stack, stack.stream_failure_queue_url) == (0, 1)
+
+
+def test_a_range_trimmed_past_its_end_is_reported_lost_through_its_end(
+    stack: Stack, table: dict[str, Any]
+) -> None:
+    # GIVEN a failure record for records 1 to 3, and a stream holding only records from 6 on
+    stream_arn, shard_id, records = stream_of_changes(table, 6)
+    send_failure(stack, failure_record(stream_arn, shard_id, records[0], records[2], 3))
+    streams = TrimmedBefore(boto3.client("dynamodbstreams"), records[5]["dynamodb"]["SequenceNumber"])
+
+    # WHEN the replay runs
+    result = build_replayer(stack, reader=StreamReader(client=streams)).run(10, Deadline.after_seconds(60))
+
+    # THEN the whole range is reported lost, from its start through its end, and nothing sent
+    report = json.loads(stack.read(stack.keys("lost/")[0]))
+    assert report["reason"] == "the stream no longer holds this range"
+    (part,) = report["lost_parts"]
+    assert part["from_sequence_number"] == records[0]["dynamodb"]["SequenceNumber"]
+    assert part["through_sequence_number"] == records[2]["dynamodb"]["SequenceNumber"]
+    assert (result.ranges_lost, result.ranges_partly_lost, result.records_replayed) == (1, 0, 0)
+    assert queue_depth(stack, stack.queue_url) == (0, 0)
+
+
 def test_a_lost_range_is_reported_once_however_often_it_is_seen(stack: Stack, table: dict[str, Any]) -> None:
     # GIVEN a lost range whose failure record becomes visible again at once
     write_changes(2)
@@ -433,13 +521,11 @@ def test_a_failure_record_nested_past_the_recursion_limit_is_quarantined_and_the
     stack: Stack, table: dict[str, Any], load_handler: HandlerLoader, lambda_context: FakeLambdaContext
 ) -> None:
     # GIVEN a failure record with a field nested 5,000 levels deep, then a good one, and a DLQ message
-    write_changes(3)
-    stream_arn = table["LatestStreamArn"]
-    shard_id, records = shard_records(stream_arn)
+    stream_arn, shard_id, records = stream_of_changes(table, 3)
     good = failure_record(stream_arn, shard_id, records[0], records[4], 5)
     poisoned = good[:-1] + ', "extra": ' + "[" * 5000 + "]" * 5000 + "}"
     for body in (poisoned, good):
-        stack.sqs.send_message(QueueUrl=stack.stream_failure_queue_url, MessageBody=body)
+        send_failure(stack, body)
     stack.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="a dead letter")
 
     # WHEN the redrive runs
@@ -462,13 +548,11 @@ def test_a_failure_record_that_is_not_strict_json_is_quarantined_never_copied_in
     stack: Stack, table: dict[str, Any]
 ) -> None:
     # GIVEN a failure record holding NaN (Lambda never writes one) for a range the stream no longer holds
-    write_changes(2)
-    stream_arn = table["LatestStreamArn"]
-    shard_id, records = shard_records(stream_arn)
+    stream_arn, shard_id, records = stream_of_changes(table, 2)
     body = failure_record(stream_arn, shard_id, records[0], records[1], 2)
     body = body.replace('"approximateInvokeCount": 4', '"approximateInvokeCount": NaN')
     assert "NaN" in body
-    stack.sqs.send_message(QueueUrl=stack.stream_failure_queue_url, MessageBody=body)
+    send_failure(stack, body)
     reader = StreamReader(client=Trimmed(boto3.client("dynamodbstreams"), "TrimmedDataAccessException"))
 
     # WHEN the replay runs
