@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from changelake.aggregator import Aggregator
+from changelake.aggregator import Aggregator, AggregatorResult
 from changelake.envelope import claim_body
 from changelake.integrations.s3 import S3Store
 from changelake_local.stream_records import change_batch
@@ -198,6 +198,15 @@ def test_a_rejected_line_with_a_readable_table_and_event_time_is_filed_under_the
 PAST_RECURSION = 5000
 
 
+def _aggregate_lines(stack: Stack, lines: list[bytes], message_id: str) -> AggregatorResult:
+    """``lines`` in one valid envelope, as one message, through the aggregator."""
+    from changelake.envelope import MessagePacker
+
+    (packed,) = list(MessagePacker(262_144).pack(enumerate(lines)))
+    event = sqs_event([{"MessageId": message_id, "ReceiptHandle": "r", "Body": packed.body}])  # type: ignore[union-attr]
+    return Aggregator(S3Store(stack.bucket, client=stack.s3)).process(event["Records"])
+
+
 def test_a_body_nested_past_the_recursion_limit_is_quarantined_and_its_neighbours_stored(
     stack: Stack, load_handler: HandlerLoader, lambda_context: FakeLambdaContext
 ) -> None:
@@ -225,7 +234,6 @@ def test_a_body_nested_past_the_recursion_limit_is_quarantined_and_its_neighbour
 
 def test_a_line_nested_past_the_recursion_limit_is_quarantined_and_the_rest_stored(stack: Stack) -> None:
     # GIVEN a valid envelope whose second line nests 5,000 levels deep, among valid change lines
-    from changelake.envelope import MessagePacker
     from changelake.records import to_change_line
 
     lines = [to_change_line(record).line for record in change_batch(random.Random(7), 3)]
@@ -233,11 +241,9 @@ def test_a_line_nested_past_the_recursion_limit_is_quarantined_and_the_rest_stor
         b'{"event_id":"x","table":"orders","nested":' + b"[" * PAST_RECURSION + b"]" * PAST_RECURSION + b"}"
     )
     lines.insert(1, deep)
-    (packed,) = list(MessagePacker(262_144).pack(enumerate(lines)))
-    event = sqs_event([{"MessageId": "m-3", "ReceiptHandle": "r", "Body": packed.body}])  # type: ignore[union-attr]
 
     # WHEN the aggregator processes it
-    result = Aggregator(S3Store(stack.bucket, client=stack.s3)).process(event["Records"])
+    result = _aggregate_lines(stack, lines, "m-3")
 
     # THEN the message succeeds: three records in raw/, the deep line in quarantine with the reason
     assert result.response() == {"batchItemFailures": []}
@@ -260,16 +266,13 @@ def test_a_line_that_is_not_strict_json_is_quarantined_and_never_reaches_raw(
 ) -> None:
     # GIVEN a valid envelope with a change line whose userIdentity holds NaN or -Infinity (what
     # json.dumps writes by default), among valid change lines
-    from changelake.envelope import MessagePacker
     from changelake.records import to_change_line
 
     lines = [to_change_line(record).line for record in change_batch(random.Random(8), 3)]
     lines[1] = lines[1].replace(b'"user_identity":null', b'"user_identity":{"n":' + constant + b"}")
-    (packed,) = list(MessagePacker(262_144).pack(enumerate(lines)))
-    event = sqs_event([{"MessageId": "m-4", "ReceiptHandle": "r", "Body": packed.body}])  # type: ignore[union-attr]
 
     # WHEN the aggregator processes it
-    result = Aggregator(S3Store(stack.bucket, client=stack.s3)).process(event["Records"])
+    result = _aggregate_lines(stack, lines, "m-4")
 
     # THEN the line is quarantined (in its table's folder) with the reason, the others stored
     assert result.response() == {"batchItemFailures": []}
