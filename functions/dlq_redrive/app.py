@@ -32,7 +32,9 @@ if settings.stream_failure_queue_url:
     )
 
 
-@logger.inject_lambda_context
+# Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
+# POWERTOOLS_LOGGER_LOG_EVENT says).
+@logger.inject_lambda_context(log_event=settings.log_item_data)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -38,6 +38,9 @@ class _EnvironmentSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     bucket_name: str = Field(alias="BUCKET_NAME", pattern=_BUCKET)
+    #: Item images and key values (customer data) may appear in logs only when this is true:
+    #: a debugging switch (template parameter LogItemData), off by default.
+    log_item_data: bool = Field(default=False, alias="LOG_ITEM_DATA")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
