@@ -7,11 +7,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from changelake.async_failures import AsyncFailureReplayer
 from changelake.consumer import consumer_from_settings
+from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
 from changelake.observability import publish
-from changelake.redrive import Deadline, DlqRedriver, parse_request, redrive_metrics, run_redrive
+from changelake.redrive import Deadline, DlqRedriver, Replayers, parse_request, redrive_metrics, run_redrive
 from changelake.replay import StreamFailureReplayer, StreamReader
 from changelake.settings import RedriveSettings
 
@@ -30,6 +32,14 @@ if settings.stream_failure_queue_url:
         lost_prefix=settings.lost_prefix,
         quarantine_prefix=settings.quarantine_prefix,
     )
+async_replayer = None
+if settings.async_failure_queue_url:
+    async_replayer = AsyncFailureReplayer(
+        SqsQueue(settings.async_failure_queue_url),
+        LambdaInvoker(),
+        store,
+        quarantine_prefix=settings.quarantine_prefix,
+    )
 
 
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
@@ -39,7 +49,8 @@ if settings.stream_failure_queue_url:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event)
-    summary = run_redrive(request, Deadline.of_context(context), redriver, replayer)
+    sources = Replayers(replayer, async_replayer, own_function_name=context.function_name)
+    summary = run_redrive(request, Deadline.of_context(context), redriver, replayers=sources)
     publish(metrics, redrive_metrics(summary))
     logger.info("redrive finished", extra={"summary": summary})
     return summary

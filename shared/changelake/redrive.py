@@ -46,6 +46,8 @@ class RedriveRequest(BaseModel):
     attribute_filter: dict[str, str] | None = Field(default=None, min_length=1, max_length=10)
     #: Also replay the stream ranges in the stream-failure queue (before the DLQ: they expire first).
     replay_stream_failures: bool = True
+    #: Also re-run the asynchronous invocations (compaction) in the async-failure queue.
+    replay_async_failures: bool = True
 
 
 def parse_request(event: object) -> RedriveRequest:
@@ -380,30 +382,63 @@ class _Replayer(Protocol):
     def sample(self, max_records: int) -> dict[str, Any]: ...
 
 
-def run_redrive(
-    request: RedriveRequest, deadline: Deadline, redriver: DlqRedriver, replayer: _Replayer | None = None
-) -> dict[str, Any]:
-    """One invocation: stream-failure ranges first (they expire after 24 hours), then the DLQ.
+class _AsyncReplayer(Protocol):
+    """What ``run_redrive`` needs of ``changelake.async_failures.AsyncFailureReplayer``."""
 
-    A dry run samples both and changes nothing.
+    def run(self, max_records: int, deadline: Deadline, *, own_function_name: str) -> Any: ...
+
+    def sample(self, max_records: int) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Replayers:
+    """The optional sources a redrive run reads besides the DLQ (None: not configured)."""
+
+    stream_failures: _Replayer | None = None
+    async_failures: _AsyncReplayer | None = None
+    #: The redrive function's own name (its failed scheduled runs are superseded by this one).
+    own_function_name: str = ""
+
+
+def run_redrive(
+    request: RedriveRequest,
+    deadline: Deadline,
+    redriver: DlqRedriver,
+    replayer: _Replayer | None = None,
+    *,
+    replayers: Replayers | None = None,
+) -> dict[str, Any]:
+    """One invocation: stream-failure ranges first (they expire after 24 hours), then the DLQ,
+    then failed asynchronous invocations (their payloads never expire in the function).
+
+    A dry run samples all and changes nothing.
     """
-    replay = replayer if request.replay_stream_failures else None
+    sources = replayers or Replayers(stream_failures=replayer)
+    replay = sources.stream_failures if request.replay_stream_failures else None
+    rerun = sources.async_failures if request.replay_async_failures else None
     summary: dict[str, Any] = {"dry_run": request.dry_run}
     if request.dry_run:
         summary.update(moved=0, failed=0, skipped=0, left_too_many_redrives=0)
         summary["dlq"] = redriver.sample(request)
         summary["remaining_estimate"] = summary["dlq"]["dlq_visible"]
         summary["stream_failures"] = None if replay is None else replay.sample(request.max_messages)
+        summary["async_failures"] = None if rerun is None else rerun.sample(request.max_messages)
         return summary
     stream = None if replay is None else replay.run(request.max_messages, deadline).summary()
     summary.update(redriver.run(request, deadline).summary())
     summary["stream_failures"] = stream
+    summary["async_failures"] = (
+        None
+        if rerun is None
+        else rerun.run(request.max_messages, deadline, own_function_name=sources.own_function_name).summary()
+    )
     return summary
 
 
 def redrive_metrics(summary: Mapping[str, Any]) -> dict[str, int]:
     """The CloudWatch metrics of one run's summary (``LostRanges`` is watched by an alarm)."""
     stream = summary.get("stream_failures") or {}
+    rerun = summary.get("async_failures") or {}
     return {
         "MessagesRedriven": int(summary.get("moved", 0)),
         "MessagesRedriveFailed": int(summary.get("failed", 0)),
@@ -413,4 +448,6 @@ def redrive_metrics(summary: Mapping[str, Any]) -> dict[str, int]:
         "RecordsReplayed": int(stream.get("records_replayed", 0)),
         "RangesFailed": int(stream.get("ranges_failed", 0)),
         "LostRanges": int(stream.get("ranges_lost", 0)),
+        "AsyncInvocationsReplayed": int(rerun.get("reinvoked", 0)),
+        "AsyncInvocationsReplayFailed": int(rerun.get("failed", 0)),
     }

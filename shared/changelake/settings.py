@@ -97,6 +97,8 @@ class RedriveSettings(_EnvironmentSettings):
     queue_url: QueueUrl = Field(alias="QUEUE_URL")
     dlq_url: QueueUrl = Field(alias="DLQ_URL")
     stream_failure_queue_url: QueueUrl | None = Field(default=None, alias="STREAM_FAILURE_QUEUE_URL")
+    #: Lambda's on-failure destination of the asynchronous functions (their failed invocations).
+    async_failure_queue_url: QueueUrl | None = Field(default=None, alias="ASYNC_FAILURE_QUEUE_URL")
     max_message_bytes: int = Field(
         default=262_144, alias="MAX_MESSAGE_BYTES", ge=MIN_MESSAGE_BYTES, le=MAX_MESSAGE_BYTES
     )

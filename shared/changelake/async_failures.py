@@ -1,0 +1,239 @@
+"""Asynchronous invocations that failed past their retries, re-run from AsyncFailureQueue.
+
+CompactionFunction (its schedule, its own hand-off) and DlqRedriveFunction's schedule run
+asynchronously. When Lambda gives up on such an event (``MaximumRetryAttempts`` or
+``MaximumEventAgeInSeconds`` of the function's EventInvokeConfig), it sends a destination record
+to AsyncFailureQueue (an alarm watches it)::
+
+    {"version": "1.0", "timestamp": "...",
+     "requestContext": {"requestId": "...", "functionArn": "arn:...:function:<name>:$LATEST",
+                        "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+     "requestPayload": <the original event>,
+     "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+     "responsePayload": <the error>}
+
+The replayer invokes ``functionArn`` again, asynchronously, with ``requestPayload`` exactly, and
+deletes the record only once Lambda accepted the invocation; a re-run that fails again comes
+back to the queue through the same destination. A record of the redrive function itself is
+deleted without an invocation: the run reading it is that re-run. A record that is not a
+destination record is quarantined whole, then deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from changelake.clock import Clock, utc_now
+from changelake.exceptions import DeliveryError, RecordRejected
+from changelake.integrations.lambda_invoke import LambdaInvoker
+from changelake.integrations.s3 import S3Store
+from changelake.integrations.sqs import MAX_BATCH_ENTRIES, SqsQueue
+from changelake.layout import UNKNOWN_TABLE
+from changelake.quarantine import QuarantinedRecord, QuarantineWriter
+from changelake.redrive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
+
+_FUNCTION_ARN = r"^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[$A-Za-z0-9_-]+)?$"
+
+
+class MalformedDestinationRecordError(RecordRejected):
+    """An AsyncFailureQueue message is not a Lambda on-failure destination record."""
+
+
+class _RequestContext(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    function_arn: str = Field(alias="functionArn", pattern=_FUNCTION_ARN)
+    condition: str | None = None
+    approximate_invoke_count: int | None = Field(default=None, alias="approximateInvokeCount")
+
+
+class _DestinationRecord(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    request_context: _RequestContext = Field(alias="requestContext")
+    request_payload: Any = Field(alias="requestPayload")
+
+
+@dataclass(frozen=True, slots=True)
+class FailedInvocation:
+    """One asynchronous invocation Lambda gave up on: which function, and the event it had."""
+
+    function_arn: str
+    payload: Any
+    condition: str | None
+
+    @property
+    def function_name(self) -> str:
+        """The function's name (the ARN's seventh field), without a version or alias."""
+        return self.function_arn.split(":")[6]
+
+
+def parse_destination_record(body: object) -> FailedInvocation:
+    """The failed invocation in one AsyncFailureQueue body."""
+    if not isinstance(body, str):
+        raise MalformedDestinationRecordError("destination record body is not a string")
+    try:
+        record = _DestinationRecord.model_validate(json.loads(body))
+    except (ValueError, RecursionError, ValidationError) as exc:
+        reason = f"not a Lambda on-failure destination record: {type(exc).__name__}"
+        raise MalformedDestinationRecordError(reason) from None
+    context = record.request_context
+    return FailedInvocation(context.function_arn, record.request_payload, context.condition)
+
+
+@dataclass(slots=True)
+class AsyncReplayResult:
+    """What one run did with AsyncFailureQueue."""
+
+    reinvoked: int = 0
+    superseded: int = 0
+    malformed: int = 0
+    failed: int = 0
+    delete_failed: int = 0
+    remaining_estimate: int | None = None
+    stopped: str = "empty"
+    functions: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "reinvoked": self.reinvoked,
+            "superseded": self.superseded,
+            "malformed": self.malformed,
+            "failed": self.failed,
+            "delete_failed": self.delete_failed,
+            "remaining_estimate": self.remaining_estimate,
+            "stopped": self.stopped,
+            "functions": self.functions[:MAX_LISTED_IDS],
+            "errors": self.errors[:10],
+        }
+
+
+class AsyncFailureReplayer:
+    """Re-invokes the failed asynchronous invocations in AsyncFailureQueue.
+
+    Delivery guarantee: at-least-once, never lost. A record is deleted only after Lambda accepted
+    its re-invocation (or it was quarantined whole); a failed invoke or delete leaves it in the
+    queue for a later run (a re-run may then happen twice: every target is idempotent).
+    """
+
+    def __init__(
+        self,
+        failures: SqsQueue,
+        invoker: LambdaInvoker,
+        store: S3Store,
+        *,
+        quarantine_prefix: str = "quarantine",
+        clock: Clock = utc_now,
+    ) -> None:
+        self.failures = failures
+        self.invoker = invoker
+        self.quarantine = QuarantineWriter(store, quarantine_prefix)
+        self.clock = clock
+
+    def run(self, max_records: int, deadline: Deadline, *, own_function_name: str) -> AsyncReplayResult:
+        """Re-run up to ``max_records`` failed invocations, stopping before ``deadline``;
+        ``own_function_name`` is the redrive function's (its own failed runs are superseded)."""
+        result = AsyncReplayResult()
+        kept: list[str] = []  # receipts to make visible again at the end
+        handled = 0
+        try:
+            while handled < max_records and not deadline.expired():
+                wanted = min(MAX_BATCH_ENTRIES, max_records - handled)
+                messages = self.failures.receive(wanted, visibility_timeout=deadline.hold_seconds())
+                if not messages:
+                    break
+                handled += len(messages)
+                kept.extend(
+                    str(message["ReceiptHandle"])
+                    for message in messages
+                    if not self._handle(message, result, own_function_name)
+                )
+            else:
+                result.stopped = "max_messages" if handled >= max_records else "deadline"
+        except DeliveryError as exc:
+            result.stopped = "error"
+            result.errors.append(str(exc))
+        finally:
+            for receipt in kept:
+                self._make_visible(receipt, result)
+        try:
+            result.remaining_estimate = self.failures.approximate_visible()
+        except DeliveryError as exc:
+            result.errors.append(str(exc))
+        return result
+
+    def _handle(self, message: dict[str, Any], result: AsyncReplayResult, own_function_name: str) -> bool:
+        """Deal with one record; False if it must stay in the queue."""
+        try:
+            failed = parse_destination_record(message.get("Body"))
+        except RecordRejected as exc:
+            return self._quarantine(message, exc, result)
+        if failed.function_name == own_function_name:
+            result.superseded += 1  # a failed redrive: this run is its re-run
+        else:
+            payload = json.dumps(failed.payload, separators=(",", ":")).encode()
+            try:
+                self.invoker.invoke_event(failed.function_arn, payload)
+            except DeliveryError as exc:
+                result.failed += 1
+                result.errors.append(str(exc))
+                return False
+            result.reinvoked += 1
+            result.functions.append(failed.function_name)
+        self._delete(str(message["ReceiptHandle"]), result)
+        return True
+
+    def _quarantine(self, message: dict[str, Any], error: RecordRejected, result: AsyncReplayResult) -> bool:
+        entry = QuarantinedRecord(
+            UNKNOWN_TABLE,
+            self.clock().date(),
+            error.reason,
+            message.get("Body"),
+            {"message_id": str(message.get("MessageId")), "source": "async-failure-queue"},
+        )
+        try:
+            self.quarantine.write_folder(UNKNOWN_TABLE, entry.day, [entry])
+        except DeliveryError as exc:
+            result.failed += 1
+            result.errors.append(f"malformed destination record not quarantined: {exc}")
+            return False
+        result.malformed += 1
+        self._delete(str(message["ReceiptHandle"]), result)
+        return True
+
+    def _delete(self, receipt: str, result: AsyncReplayResult) -> None:
+        """Delete a handled record (if this fails, a later run re-runs it again: idempotent targets)."""
+        try:
+            not_deleted = self.failures.delete_batch({"r": receipt})
+        except DeliveryError as exc:
+            result.delete_failed += 1
+            result.errors.append(str(exc))
+            return
+        result.delete_failed += len(not_deleted)
+        result.errors.extend(str(error) for error in not_deleted.values())
+
+    def _make_visible(self, receipt: str, result: AsyncReplayResult) -> None:
+        try:
+            self.failures.change_visibility(receipt, 0)
+        except DeliveryError as exc:
+            result.errors.append(f"visible again after the run's timeout: {exc}")
+
+    def sample(self, max_records: int) -> dict[str, Any]:
+        """A dry run: the queue's depth and the first few records; nothing is hidden or invoked."""
+        visible = self.failures.approximate_visible()
+        sample: list[dict[str, Any]] = []
+        for message in self.failures.receive(min(SAMPLE_SIZE, max_records), visibility_timeout=0):
+            item: dict[str, Any] = {"message_id": message["MessageId"]}
+            try:
+                failed = parse_destination_record(message.get("Body"))
+            except RecordRejected as exc:
+                item["malformed"] = exc.reason
+            else:
+                item.update(function=failed.function_name, condition=failed.condition)
+            sample.append(item)
+        return {"failure_records_visible": visible, "sample": sample}
