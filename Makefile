@@ -4,6 +4,7 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 DURATION ?= 0
@@ -23,7 +24,7 @@ help:
 	@echo "make test       lint, type-check, check the template and run every test"
 	@echo "make bench      run the benchmark suite (bench/)"
 	@echo "make invoke FUNCTION=AggregatorFunction EVENT=events/sqs_batch.json   one function, no Docker"
-	@echo "make lock       re-pin requirements-dev.txt and requirements/sam.txt"
+	@echo "make lock       re-pin requirements-dev.txt, requirements/sam.txt and requirements/checkov.txt"
 
 $(VENV)/.installed: requirements-dev.txt shared/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +37,13 @@ $(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
 	$(VENV)/bin/uv pip install -q --python $(SAM_VENV)/bin/python -r requirements/sam.txt
 	touch $@
 
-setup: $(VENV)/.installed $(SAM_VENV)/.installed
+# checkov pins an older boto3 than the dev set, so it lives apart too.
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt $(VENV)/.installed
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(VENV)/bin/uv pip install -q --python $(CHECKOV_VENV)/bin/python -r requirements/checkov.txt
+	touch $@
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -48,6 +55,8 @@ typecheck: $(VENV)/.installed
 template-check: setup
 	$(SAM) validate --lint --template template.yaml
 	$(VENV)/bin/cfn-lint --include-checks I -- template.yaml
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation \
+		--skip-download --compact --quiet
 
 test: setup lint typecheck template-check
 	SAM_BIN=$(abspath $(SAM)) $(PY) -m pytest $(PYTEST_ARGS)
@@ -73,6 +82,7 @@ bench: $(VENV)/.installed
 lock:
 	uv pip compile --python-version 3.11 requirements/dev.in -o requirements-dev.txt
 	uv pip compile --python-version 3.11 requirements/sam.in -o requirements/sam.txt
+	uv pip compile --python-version 3.11 requirements/checkov.in -o requirements/checkov.txt
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -31,6 +31,7 @@ DESIGN_ENV: dict[str, set[str]] = {
 EXTRA_ENV: dict[str, set[str]] = {
     "DlqRedriveFunction": {
         "STREAM_FAILURE_QUEUE_URL",
+        "ASYNC_FAILURE_QUEUE_URL",
         "MAX_MESSAGE_BYTES",
         "QUARANTINE_PREFIX",
         "LOST_PREFIX",
@@ -39,10 +40,14 @@ EXTRA_ENV: dict[str, set[str]] = {
     "CompactionFunction": {"COMPACTION_TARGET_BYTES"},
 }
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+# Read by every function (changelake.settings.LogSettings): item data in logs, for debugging only.
+GLOBAL_ENV = POWERTOOLS_ENV | {"LOG_ITEM_DATA"}
 ENV_VALUES: dict[str, Any] = {
     "QUEUE_URL": {"Ref": "ChangeQueue"},
     "DLQ_URL": {"Ref": "ChangeDLQ"},
     "STREAM_FAILURE_QUEUE_URL": {"Ref": "StreamFailureQueue"},
+    "ASYNC_FAILURE_QUEUE_URL": {"Ref": "AsyncFailureQueue"},
+    "LOG_ITEM_DATA": {"Ref": "LogItemData"},
     "BUCKET_NAME": {"Ref": "DataBucket"},
     "RAW_PREFIX": "raw",
     "COMPACTED_PREFIX": "compacted",
@@ -58,7 +63,7 @@ ENV_VALUES: dict[str, Any] = {
 }
 
 BUCKET = "${DataBucket.Arn}"
-DLQS = ("ChangeDLQ.Arn", "StreamFailureQueue.Arn")
+DLQS = ("ChangeDLQ.Arn", "StreamFailureQueue.Arn", "AsyncFailureQueue.Arn")
 # Every (action, resource) an execution role is granted by inline policies, SAM's included.
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "StreamConsumerFunction": {
@@ -87,6 +92,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
             "lambda:InvokeFunction",
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-compaction",
         ),
+        ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
     },
     "DlqRedriveFunction": {
         *{
@@ -101,9 +107,11 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         },
         ("sqs:SendMessage", "ChangeQueue.Arn"),
         *{
-            (action, "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*/stream/*")
+            (action, "ChangeTable.StreamArn")
             for action in ("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords")
         },
+        ("lambda:InvokeFunction", "CompactionFunction.Arn"),  # re-runs failed asynchronous invocations
+        ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
         ("s3:PutObject", f"{BUCKET}/lost/*"),
         ("s3:PutObject", f"{BUCKET}/claims/*"),
         ("s3:PutObject", f"{BUCKET}/quarantine/*"),
@@ -237,7 +245,7 @@ def test_environment_covers_exactly_what_the_handler_reads(
 ) -> None:
     # GIVEN the variables DESIGN.md says this function reads, plus its documented extras
     expected = {name for name, readers in DESIGN_ENV.items() if function_id in readers}
-    expected |= EXTRA_ENV.get(function_id, set()) | POWERTOOLS_ENV
+    expected |= EXTRA_ENV.get(function_id, set()) | GLOBAL_ENV
 
     # WHEN the translated function's environment (Globals merged) is read
     variables: dict[str, Any] = resources[function_id]["Properties"]["Environment"]["Variables"]
@@ -323,7 +331,8 @@ def test_change_queue_redrives_to_the_dlq_and_outlasts_the_aggregator(
     assert queue["VisibilityTimeout"] >= 6 * aggregator_timeout + window["MaxValue"]
     assert queue["MessageRetentionPeriod"] == 4 * 86400
     for queue_id in ("ChangeQueue", "ChangeDLQ", "StreamFailureQueue"):
-        assert resources[queue_id]["Properties"]["SqsManagedSseEnabled"] is True
+        managed_sse = resources[queue_id]["Properties"]["SqsManagedSseEnabled"]
+        assert managed_sse == {"Fn::If": ["UsesCustomerManagedKey", {"Ref": "AWS::NoValue"}, True]}
     for queue_id in ("ChangeDLQ", "StreamFailureQueue"):
         assert resources[queue_id]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
     assert "FifoQueue" not in queue
@@ -422,7 +431,8 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only(resources: dict[str,
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
     encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    _, with_key, without_key = encryption["ServerSideEncryptionByDefault"]["Fn::If"]
+    assert (with_key["SSEAlgorithm"], without_key["SSEAlgorithm"]) == ("aws:kms", "AES256")
     assert resources["DataBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "DataBucket"}
     assert len(tls_denials) == 1
     assert tls_denials[0]["Action"] == "s3:*"
@@ -437,11 +447,12 @@ def test_no_allow_statement_has_a_wildcard_action(translated: dict[str, Any]) ->
     # GIVEN every policy statement in the translated template (inline, SAM-generated, resource policies)
     statements = [node for node in walk(translated["Resources"]) if "Effect" in node and "Action" in node]
 
-    # WHEN the Allow statements' actions are collected
+    # WHEN the Allow statements' actions are collected (but the optional key's account statement:
+    # AWS's default key policy, which lets the account administer the key and delegate to IAM)
     allowed = [
         (statement, as_list(statement["Action"]))
         for statement in statements
-        if statement["Effect"] == "Allow"
+        if statement["Effect"] == "Allow" and statement.get("Sid") != "AccountAdministersAndDelegatesToIam"
     ]
 
     # THEN none uses a wildcard action or NotAction
@@ -563,6 +574,14 @@ def test_redrive_schedule_is_off_unless_configured(
             0,
         ),
         (
+            "AsyncFailureQueueDepthAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["AsyncFailureQueue", "QueueName"]}}],
+            "GreaterThanThreshold",
+            0,
+        ),
+        (
             "LostRangesAlarm",
             "Changelake",
             "LostRanges",
@@ -629,8 +648,93 @@ def test_outputs_name_what_a_user_needs(translated: dict[str, Any]) -> None:
         "ChangeQueueUrl",
         "ChangeDLQUrl",
         "StreamFailureQueueUrl",
+        "AsyncFailureQueueUrl",
         "DataBucketName",
         "SharedLayerArn",
         *(f"{function_id}Name" for function_id in FUNCTIONS),
         *(f"{function_id}Arn" for function_id in FUNCTIONS),
     } <= names
+
+
+ASYNC_FUNCTIONS = ("CompactionFunction", "DlqRedriveFunction")
+
+
+@pytest.mark.parametrize("function_id", ASYNC_FUNCTIONS)
+def test_asynchronous_invocations_retry_a_bounded_time_then_reach_the_failure_queue(
+    resources: dict[str, dict[str, Any]], function_id: str
+) -> None:
+    # GIVEN a function invoked asynchronously (its schedule; compaction's own hand-off)
+    configs = [
+        resource["Properties"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::EventInvokeConfig"
+        and resource["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+
+    # WHEN its asynchronous invocation configuration is read
+    (config,) = configs
+
+    # THEN retries and event age are bounded and a failure lands in AsyncFailureQueue, which the
+    # redrive function reads and an alarm watches
+    assert config["MaximumRetryAttempts"] == 2
+    assert 60 <= config["MaximumEventAgeInSeconds"] <= 6 * 3600
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["AsyncFailureQueue", "Arn"]
+    }
+    assert resources["AsyncFailureQueueDepthAlarm"]["Properties"]["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["AsyncFailureQueue", "QueueName"]
+    }
+
+
+@pytest.mark.parametrize(("function_id", "limit"), [("CompactionFunction", 2), ("DlqRedriveFunction", 1)])
+def test_functions_a_runaway_would_hurt_have_reserved_concurrency(
+    resources: dict[str, dict[str, Any]], function_id: str, limit: int
+) -> None:
+    # GIVEN the functions whose extra copies only race (redrive) or multiply S3 requests (compaction)
+    properties = resources[function_id]["Properties"]
+
+    # WHEN their concurrency is read
+    reserved = properties.get("ReservedConcurrentExecutions")
+
+    # THEN it is capped
+    assert reserved == limit
+
+
+def test_a_customer_managed_key_is_optional_and_covers_bucket_queues_topic_table_and_logs(
+    translated: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN the key, its condition and every resource that stores data
+    condition = translated["Conditions"]["UsesCustomerManagedKey"]
+    queues = [name for name, resource in resources.items() if resource["Type"] == "AWS::SQS::Queue"]
+    log_groups = [name for name, resource in resources.items() if resource["Type"] == "AWS::Logs::LogGroup"]
+    roles = [f"{function_id}Role" for function_id in FUNCTIONS]
+
+    # WHEN each resource's encryption setting is read
+    key_ref = {"Ref": "DataKey"}
+    key_arn = {"Fn::GetAtt": ["DataKey", "Arn"]}
+    no_value = {"Ref": "AWS::NoValue"}
+    bucket = resources["DataBucket"]["Properties"]
+    encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+
+    # THEN everything is off by default and uses the one key when the parameter says so
+    assert translated["Parameters"]["CustomerManagedKey"]["Default"] == "false"
+    assert condition == {"Fn::Equals": [{"Ref": "CustomerManagedKey"}, "true"]}
+    for name in ("DataKey", "DataKeyAlias", "DataKeyUsePolicy"):
+        assert resources[name]["Condition"] == "UsesCustomerManagedKey"
+    assert resources["DataKey"]["Properties"]["EnableKeyRotation"] is True
+    assert len(queues) == 4
+    for name in queues:
+        properties = resources[name]["Properties"]
+        assert properties["KmsMasterKeyId"] == {"Fn::If": ["UsesCustomerManagedKey", key_ref, no_value]}
+    for name in log_groups:
+        properties = resources[name]["Properties"]
+        assert properties["KmsKeyId"] == {"Fn::If": ["UsesCustomerManagedKey", key_arn, no_value]}
+    assert encryption[0]["ServerSideEncryptionByDefault"]["Fn::If"][1] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": key_arn,
+    }
+    topic = resources["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Fn::If": ["UsesCustomerManagedKey", key_ref, no_value]}
+    table = resources["ChangeTable"]["Properties"]["SSESpecification"]
+    assert table["Fn::If"][1]["KMSMasterKeyId"] == key_ref
+    assert sorted(ref["Ref"] for ref in resources["DataKeyUsePolicy"]["Properties"]["Roles"]) == sorted(roles)
