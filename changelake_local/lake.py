@@ -66,7 +66,8 @@ class LakeState:
     files_per_partition: Counter[str] = field(default_factory=Counter)
     compacted_counts: Counter[str] = field(default_factory=Counter)
     compacted_files: int = 0
-    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    #: Distinct quarantined records by ``record_id`` (a retried poison record is written again).
+    quarantined: dict[str, dict[str, Any]] = field(default_factory=dict)
     quarantined_ids: set[str] = field(default_factory=set)
     lost_reports: int = 0
     lags: list[float] = field(default_factory=list)
@@ -146,9 +147,10 @@ class LakeWatcher:
             if self._seen.get(key) == item["ETag"]:
                 continue
             self._seen[key] = item["ETag"]
-            for entry in self._read(key):
-                state.quarantined.append(
-                    {"key": key, "reason": entry.get("reason"), "id": _quarantined_id(entry)}
+            for index, entry in enumerate(self._read(key)):
+                record_id = str(entry.get("record_id") or f"{key}#{index}")
+                state.quarantined.setdefault(
+                    record_id, {"key": key, "reason": entry.get("reason"), "id": _quarantined_id(entry)}
                 )
                 if (event_id := _quarantined_id(entry)) is not None:
                     state.quarantined_ids.add(event_id)

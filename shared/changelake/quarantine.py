@@ -1,4 +1,9 @@
-"""Quarantine: records that cannot be processed, kept whole with the reason, never dropped."""
+"""Quarantine: records that cannot be processed, kept whole with the reason, never dropped.
+
+Every line carries ``record_id``, a digest of the original record alone (not of the reason, the
+context or the batch it came in), so a poison record that is redelivered, retried or redriven,
+and so written again in another object, is still one record to whoever counts them.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,15 @@ class QuarantinedRecord:
     record: Any
     context: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def record_id(self) -> str:
+        """The identity of the original record: equal records, equal ids, whatever batch they came in."""
+        try:
+            canonical = json.dumps(self.record, separators=(",", ":"), sort_keys=True, default=str)
+        except RecursionError:
+            canonical = _text_without_recursion(self.record)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
     def line(self) -> bytes:
         """The strict JSON line of this record; written for any record, whatever it holds.
 
@@ -32,7 +46,7 @@ class QuarantinedRecord:
         refuse) or json.dumps cannot write (nested past the recursion limit: input that json could
         only just read) is kept as its JSON text, a string, marked ``"record_format": "json-text"``.
         """
-        document = {"reason": self.reason, "record": self.record, **self.context}
+        document = {"reason": self.reason, "record_id": self.record_id, "record": self.record, **self.context}
         try:
             return _json_line(document)
         except (ValueError, RecursionError):
@@ -104,8 +118,9 @@ class QuarantineWriter:
         self.prefix = prefix
 
     def write_folder(self, table: str, day: date, records: Sequence[QuarantinedRecord]) -> str:
-        """Store ``records`` of one folder; returns the object key."""
-        content = b"".join(record.line() for record in records)
+        """Store ``records`` of one folder (each distinct record once); returns the object key."""
+        distinct = {record.record_id: record for record in records}
+        content = b"".join(record.line() for record in distinct.values())
         digest = hashlib.sha256(content).hexdigest()[:40]
         key = quarantine_key(self.prefix, table, day, digest)
         self.store.put(key, gzip.compress(content, mtime=0))

@@ -91,6 +91,7 @@ def test_an_unreadable_body_is_quarantined_with_its_message_id_not_retried(stack
     (entry,) = read_jsonl_gz(stack, key)
     assert entry == {
         "reason": "message body is not JSON",
+        "record_id": entry["record_id"],
         "record": "hello, not an envelope",
         "message_id": "m-bad",
     }

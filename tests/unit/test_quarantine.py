@@ -38,6 +38,7 @@ def test_line_holds_reason_record_and_context() -> None:
     assert line.count(b"\n") == 1
     assert json.loads(line) == {
         "reason": "new_image.a: unknown type tag 'X'",
+        "record_id": quarantined.record_id,
         "record": original,
         "message_id": "m-1",
     }
@@ -127,3 +128,37 @@ def test_writer_key_is_content_derived_and_stable() -> None:
     lines = gzip.decompress(client.puts[0]["Body"]).splitlines()
     assert [json.loads(line)["record"] for line in lines] == [{"n": 0}, {"n": 1}]
     assert all(json.loads(line)["reason"] == "bad" for line in lines)
+
+
+def test_record_id_names_the_record_alone_whatever_its_batch_reason_or_context() -> None:
+    # GIVEN one poison record quarantined twice (a redelivery, with another message ID and reason),
+    # the same record with its keys in another order, and a different record
+    original = {"eventID": "e1", "dynamodb": {"Keys": {"pk": {"X": "1"}}, "SequenceNumber": "1"}}
+    reordered = {"dynamodb": {"SequenceNumber": "1", "Keys": {"pk": {"X": "1"}}}, "eventID": "e1"}
+    first = QuarantinedRecord("orders", DAY, "unknown type tag", original, {"message_id": "m-1"})
+    again = QuarantinedRecord("orders", DAY, "another reason", original, {"message_id": "m-2"})
+    same = QuarantinedRecord("orders", DAY, "unknown type tag", reordered)
+    other = QuarantinedRecord("orders", DAY, "unknown type tag", {**original, "eventID": "e2"})
+
+    # WHEN their ids are compared THEN equal records share one id and different ones do not
+    assert first.record_id == again.record_id == same.record_id
+    assert other.record_id != first.record_id
+    assert len(first.record_id) == 32
+
+
+def test_a_record_twice_in_one_folder_is_written_once() -> None:
+    # GIVEN a batch holding the same poison record twice (a redelivered stream record), and another
+    client = RecordingS3Client()
+    records = [
+        QuarantinedRecord("orders", DAY, "bad", {"eventID": "e1"}),
+        QuarantinedRecord("orders", DAY, "bad", {"eventID": "e2"}),
+        QuarantinedRecord("orders", DAY, "bad", {"eventID": "e1"}),
+    ]
+
+    # WHEN the folder is written
+    QuarantineWriter(S3Store("bucket", client=client), "quarantine").write_folder("orders", DAY, records)
+
+    # THEN its object holds each distinct record once
+    (put,) = client.puts
+    lines = [json.loads(line) for line in gzip.decompress(put["Body"]).splitlines()]
+    assert [line["record"]["eventID"] for line in lines] == ["e1", "e2"]
