@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from changelake.compaction_lines import READ_CHUNK_BYTES, gzip_chunks, split_lines
 from changelake.exceptions import map_client_error
 from changelake.integrations.s3 import S3Store
+from changelake.records import escape_line_break_bytes
 
 #: Uncompressed bytes handed to the compression thread at once (always whole lines).
 WRITE_CHUNK_BYTES = 1024 * 1024
@@ -225,7 +226,10 @@ class PartsWriter:
         if self._error is not None:
             raise self._error
         if self._lines:
-            self._queue.put((b"\n".join(self._lines) + b"\n", len(self._lines)))
+            # Lines of raw/ files written before change lines escaped U+2028/U+2029 get it here:
+            # one search per 1 MiB chunk, so every compacted line is one line to str.splitlines.
+            data = escape_line_break_bytes(b"\n".join(self._lines) + b"\n")
+            self._queue.put((data, len(self._lines)))
             self._lines, self._line_bytes = [], 0
 
     def close(self) -> list[OpenPart]:

@@ -30,6 +30,9 @@ _EVENT_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}
 #: Years a stream timestamp may fall in; anything else is a corrupt record, not a change.
 _MIN_EPOCH_SECONDS = 0
 _MAX_EPOCH_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
+#: LINE SEPARATOR and PARAGRAPH SEPARATOR: valid inside JSON strings, but line breaks to
+#: str.splitlines (and JavaScript before ES2019), so a line holding one raw reads as two records.
+_LINE_BREAKS_IN_STRINGS = (("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 
 
 class ChangeLine(NamedTuple):
@@ -131,11 +134,34 @@ def to_change_line(record: object) -> ChangeLine:
         f'"new_image":{new_text},"old_image":{old_text},"size_bytes":{size_bytes},'
         f'"user_identity":{identity}}}'
     )
+    text = escape_line_breaks(text)
     try:
         line = text.encode()
     except UnicodeEncodeError:
         raise ConversionError("a string is not valid Unicode (lone surrogate)") from None
     return ChangeLine(table, event_id, event_time, sequence_number, line)
+
+
+def escape_line_breaks(text: str) -> str:
+    """JSON ``text`` with U+2028 and U+2029 written as ``\\u2028``/``\\u2029`` escapes.
+
+    Both can only occur inside strings of valid JSON (they are not JSON whitespace), so replacing
+    them in the whole text changes no value. The scan is a ``str`` search: free for the common
+    ASCII/Latin-1 text, which cannot hold them.
+    """
+    for raw, escaped in _LINE_BREAKS_IN_STRINGS:
+        if raw in text:
+            text = text.replace(raw, escaped)
+    return text
+
+
+def escape_line_break_bytes(data: bytes) -> bytes:
+    """``escape_line_breaks`` for UTF-8 JSON lines (e.g. raw/ files written before lines were escaped)."""
+    for raw, escaped in _LINE_BREAKS_IN_STRINGS:
+        encoded = raw.encode()
+        if encoded in data:
+            data = data.replace(encoded, escaped.encode())
+    return data
 
 
 def parse_change_line(line: bytes) -> ChangeLine:

@@ -20,7 +20,7 @@ from changelake.compaction_check import FullCheck
 from changelake.exceptions import CompactionError, InvalidEventError
 from changelake.integrations.s3 import S3Store
 from changelake.layout import Partition, partition_key
-from changelake.records import ChangeLine, order_key, to_change_line
+from changelake.records import ChangeLine, order_key, parse_change_line, to_change_line
 from changelake_local.stream_records import change_batch
 from tests.conftest import BUCKET, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import WrappingClient, client_error
@@ -708,3 +708,31 @@ def test_malformed_manual_events_are_refused_and_nothing_is_written(
 def test_manual_event_model_accepts_a_valid_event() -> None:
     event = ManualEvent.model_validate({"table": "orders", "dt": "2026-11-22", "hour": "07"})
     assert (event.table, event.dt, event.hour) == ("orders", "2026-11-22", "07")
+
+
+@pytest.mark.parametrize("fast_path_min_bytes", [0, 10**15], ids=["fast-path", "strict-path"])
+def test_raw_lines_with_unescaped_line_separators_compact_to_one_line_per_record(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_path_min_bytes: int
+) -> None:
+    # GIVEN an hour whose raw/ file was written before change lines escaped U+2028/U+2029: every
+    # line holds both raw inside a string (in its event_id for one of them)
+    legacy = []
+    for index, change in enumerate(changes(9, 30)):
+        line = change.line.replace(b'"keys":{', '"keys":{"note":"a\u2028b\u2029c",'.encode(), 1)
+        if index == 0:
+            line = line.replace(change.event_id.encode(), f"{change.event_id}\u2028x".encode(), 1)
+        legacy.append(parse_change_line(line))
+    put_raw(stack, legacy)
+
+    # WHEN it is compacted (on the fast path, and on the strict path)
+    monkeypatch.setattr("changelake.compaction.FAST_PATH_MIN_BYTES", fast_path_min_bytes)
+    result = compactor(stack, spill_dir=tmp_path).compact(partition_of())
+
+    # THEN every compacted line is one line to str.splitlines, with the same values as before
+    text = b"".join(gzip.decompress(stack.read(key)) for key in part_keys(stack, partition_of())).decode()
+    assert "\u2028" not in text
+    assert "\u2029" not in text
+    documents = [json.loads(line) for line in text.splitlines()]
+    assert len(documents) == result.rows_out == 30
+    assert sorted(document["event_id"] for document in documents) == sorted(c.event_id for c in legacy)
+    assert {document["keys"]["note"] for document in documents} == {"a\u2028b\u2029c"}
