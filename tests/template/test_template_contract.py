@@ -87,7 +87,6 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", f"{BUCKET}/compacted/*"),
         ("s3:DeleteObject", f"{BUCKET}/compacted/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/compacted/*"),
-        ("s3:ListMultipartUploadParts", f"{BUCKET}/compacted/*"),
         (
             "lambda:InvokeFunction",
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-compaction",
@@ -108,7 +107,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", "ChangeQueue.Arn"),
         *{
             (action, "ChangeTable.StreamArn")
-            for action in ("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords")
+            for action in ("dynamodb:GetShardIterator", "dynamodb:GetRecords")
         },
         ("lambda:InvokeFunction", "CompactionFunction.Arn"),  # re-runs failed asynchronous invocations
         ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
