@@ -1,8 +1,9 @@
 """Quarantine: records that cannot be processed, kept whole with the reason, never dropped.
 
-Every line carries ``record_id``, a digest of the original record alone (not of the reason, the
-context or the batch it came in), so a poison record that is redelivered, retried or redriven,
-and so written again in another object, is still one record to whoever counts them.
+Every line carries ``record_id``, a digest of the original record and where it came from (its
+context, e.g. the SQS message ID; not the reason or the batch), so a poison record that is
+redelivered or retried, and so written again in another object, is still one record to whoever
+counts them, while two messages that happen to carry the same junk stay two.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ class QuarantinedRecord:
 
     @property
     def record_id(self) -> str:
-        """The identity of the original record: equal records, equal ids, whatever batch they came in."""
+        """The identity of the original record: equal records from the same source, equal ids,
+        whatever batch they came in."""
+        identity = [self.record, self.context]
         try:
-            canonical = json.dumps(self.record, separators=(",", ":"), sort_keys=True, default=str)
+            canonical = json.dumps(identity, separators=(",", ":"), sort_keys=True, default=str)
         except RecursionError:
-            canonical = _text_without_recursion(self.record)
+            canonical = _text_without_recursion(identity)
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
     def line(self) -> bytes:

@@ -130,19 +130,22 @@ def test_writer_key_is_content_derived_and_stable() -> None:
     assert all(json.loads(line)["reason"] == "bad" for line in lines)
 
 
-def test_record_id_names_the_record_alone_whatever_its_batch_reason_or_context() -> None:
-    # GIVEN one poison record quarantined twice (a redelivery, with another message ID and reason),
-    # the same record with its keys in another order, and a different record
+def test_record_id_names_the_record_and_its_source_whatever_its_batch_or_reason() -> None:
+    # GIVEN one poison record quarantined twice (a redelivery of its message, with another reason),
+    # the same record with its keys in another order, a different record, and the same record
+    # carried by another message
     original = {"eventID": "e1", "dynamodb": {"Keys": {"pk": {"X": "1"}}, "SequenceNumber": "1"}}
     reordered = {"dynamodb": {"SequenceNumber": "1", "Keys": {"pk": {"X": "1"}}}, "eventID": "e1"}
     first = QuarantinedRecord("orders", DAY, "unknown type tag", original, {"message_id": "m-1"})
-    again = QuarantinedRecord("orders", DAY, "another reason", original, {"message_id": "m-2"})
-    same = QuarantinedRecord("orders", DAY, "unknown type tag", reordered)
+    again = QuarantinedRecord("orders", DAY, "another reason", original, {"message_id": "m-1"})
+    same = QuarantinedRecord("orders", DAY, "unknown type tag", reordered, {"message_id": "m-1"})
     other = QuarantinedRecord("orders", DAY, "unknown type tag", {**original, "eventID": "e2"})
+    elsewhere = QuarantinedRecord("orders", DAY, "unknown type tag", original, {"message_id": "m-2"})
 
-    # WHEN their ids are compared THEN equal records share one id and different ones do not
+    # WHEN their ids are compared THEN equal records from one source share one id, others do not
     assert first.record_id == again.record_id == same.record_id
     assert other.record_id != first.record_id
+    assert elsewhere.record_id != first.record_id
     assert len(first.record_id) == 32
 
 
