@@ -20,12 +20,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 
 from changelake.clock import Clock, utc_now
 from changelake.envelope import Claim, decode_body, decode_claim_object
-from changelake.exceptions import DeliveryError, ObjectNotFoundError, RecordRejected
+from changelake.exceptions import DeliveryError, InvalidEventError, ObjectNotFoundError, RecordRejected
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
 from changelake.layout import UNKNOWN_TABLE, Partition, check_table_name, partition_key
 from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
-from changelake.records import ChangeLine, order_key, parse_change_line
+from changelake.records import ChangeLine, escape_line_break_bytes, order_key, parse_change_line
 from changelake.strict_json import loads_checked
 
 #: gzip level of raw/ objects. They are read once (by compaction) but kept for good (tiered to IA,
@@ -61,7 +61,8 @@ def raw_object(changes: Sequence[ChangeLine]) -> tuple[str, bytes]:
     """
     unique = {change.event_id: change for change in sorted(changes, key=order_key, reverse=True)}
     ordered = sorted(unique.values(), key=order_key)
-    content = b"".join(change.line + b"\n" for change in ordered)
+    # Lines from a consumer older than the U+2028/U+2029 escaping get it here (one search per object).
+    content = escape_line_break_bytes(b"".join(change.line + b"\n" for change in ordered))
     digest = hashlib.sha256(content).hexdigest()[:32]
     first = ordered[0].event_time.replace("-", "").replace(":", "").replace(".", "")
     name = f"{first}-{digest}.jsonl.gz"
@@ -98,8 +99,8 @@ class Aggregator:
         result = AggregatorResult(messages_in=len(messages))
         partitions: dict[Partition, list[tuple[ChangeLine, str]]] = defaultdict(list)
         rejected: list[tuple[QuarantinedRecord, str]] = []
-        for message in messages:
-            message_id = _message_id(message)
+        for index, message in enumerate(messages):
+            message_id = _message_id(message, index)
             try:
                 lines = self._lines_of(message)
             except DeliveryError as exc:
@@ -203,7 +204,9 @@ def _readable_folder(line: bytes) -> tuple[str, date | None]:
     return table, day
 
 
-def _message_id(message: Any) -> str:
+def _message_id(message: Any, index: int) -> str:
+    """The record's message ID; an event without one is not an SQS event (a clear error, before
+    anything is written: nothing can be reported failed or acknowledged without it)."""
     if isinstance(message, dict) and isinstance(message.get("messageId"), str):
         return str(message["messageId"])
-    raise RecordRejected("SQS record has no messageId")
+    raise InvalidEventError(f"Records[{index}].messageId", "an SQS record needs its messageId")

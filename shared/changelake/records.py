@@ -6,6 +6,7 @@ and the aggregator and compaction move its bytes without re-encoding, so numbers
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -200,7 +201,14 @@ def _loads(line: bytes) -> Any:
             return _fast_loads(line)
         except ValueError:
             pass  # orjson is stricter than json: json.loads below gives the verdict
-    return loads_checked(line, "not a JSON change record")
+    document = loads_checked(line, "not a JSON change record")
+    try:
+        # json reads a lone surrogate escape ("\ud800") into a str that is not Unicode; the
+        # consumer quarantines those, and readers (orjson, DuckDB) refuse them: so do we.
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise RecordRejected("a string is not valid Unicode (lone surrogate)") from None
+    return document
 
 
 def _real_time(event_time: str) -> bool:
