@@ -61,6 +61,7 @@ import hashlib
 import json
 import re
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -85,7 +86,7 @@ from changelake.exceptions import (
 )
 from changelake.integrations.clients import AwsAdapter
 from changelake.integrations.s3 import ObjectInfo, S3Store
-from changelake.late import LateMarkers, Marker
+from changelake.late import LATE_PREFIX, LateMarkers, Marker
 from changelake.layout import Partition, check_table_name, parse_partition_prefix, partition_key
 from changelake.publication import DATA_PREFIX, Manifest, Output, Promotion, Publication
 from changelake.records import parse_change_line, parse_own_prefix
@@ -534,8 +535,24 @@ class Compactor:
                     settled(partition)
             except (DeliveryError, CompactionInputError) as exc:
                 summary.failed.append({"partition": partition.path, "error": str(exc)[:500]})
+                self._mark_failed(partition, summary)
         summary.seconds = time.monotonic() - started
         return summary
+
+    def _mark_failed(self, partition: Partition, summary: CompactionSummary) -> None:
+        """Leave a late-data marker for a failed partition, so every later scheduled run retries it,
+        however far it falls behind the look-back window, until one succeeds (and clears it).
+
+        The name is unique (a run that lists markers before this one is written never deletes it).
+        If even the marker cannot be written, the run's failure still raises: Lambda retries the
+        event and then sends it to AsyncFailureQueue, which is alarmed.
+        """
+        now = self.clock()
+        name = f"failed-{now:%Y%m%dT%H%M%S}Z-{uuid.uuid4().hex[:12]}"
+        try:
+            self.store.put(partition_key(f"{LATE_PREFIX}/compaction", partition, name), b"")
+        except DeliveryError as exc:
+            summary.failed.append({"partition": partition.path, "error": f"no retry marker: {exc}"[:500]})
 
 
 # ---------------------------------------------------------------- the function

@@ -23,7 +23,7 @@ from changelake.layout import Partition, partition_key
 from changelake.records import ChangeLine, order_key, parse_change_line, to_change_line
 from changelake_local.stream_records import change_batch
 from tests.conftest import BUCKET, FakeLambdaContext, HandlerLoader, Stack
-from tests.functional.fakes import WrappingClient, client_error
+from tests.functional.fakes import FailingPutS3, WrappingClient, client_error
 from tests.functional.memory_s3 import InMemoryS3
 from tests.functional.turns import S3_REQUESTS, RunThread, Turn, Turns, TurnTakingS3
 
@@ -736,3 +736,36 @@ def test_raw_lines_with_unescaped_line_separators_compact_to_one_line_per_record
     assert len(documents) == result.rows_out == 30
     assert sorted(document["event_id"] for document in documents) == sorted(c.event_id for c in legacy)
     assert {document["keys"]["note"] for document in documents} == {"a\u2028b\u2029c"}
+
+
+def test_a_failed_partition_leaves_a_late_marker_so_later_runs_retry_it(stack: Stack) -> None:
+    # GIVEN two hours of raw/, and S3 refusing every write to compacted/ for the first run
+    put_raw(stack, changes(11, 10))
+    other = Partition("orders", date(2026, 11, 22), 13)
+    put_raw(
+        stack, [to_change_line(r) for r in change_batch(random.Random(12), 5, start=other.start.timestamp())]
+    )
+    refusing = compactor(stack, FailingPutS3(stack.s3, "compacted/"))
+
+    # WHEN a run fails one partition and compacts nothing of it
+    summary = refusing.run([partition_of(), other], trigger="scheduled")
+
+    # THEN each failed partition has a marker of its own under late/compaction/<its hour>/, which
+    # the next scheduled run plans however old the hour is, and the run still reports the failure
+    assert [failure["partition"] for failure in summary.failed] == [partition_of().path, other.path]
+    markers = stack.keys("late/")
+    assert [key.rsplit("/", 1)[0] for key in markers] == [
+        f"late/compaction/{partition_of().path}",
+        f"late/compaction/{other.path}",
+    ]
+    assert all(key.rsplit("/", 1)[1].startswith("failed-") for key in markers)
+    with pytest.raises(CompactionError):
+        summary.raise_for_failures()
+
+
+def test_a_partition_that_succeeds_leaves_no_marker(stack: Stack) -> None:
+    # GIVEN an hour of raw/ WHEN it compacts THEN no retry marker is written
+    put_raw(stack, changes(13, 10))
+    summary = compactor(stack).run([partition_of()], trigger="scheduled")
+    assert summary.failed == []
+    assert stack.keys("late/") == []

@@ -87,6 +87,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", f"{BUCKET}/compacted/*"),
         ("s3:DeleteObject", f"{BUCKET}/compacted/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/compacted/*"),
+        ("s3:PutObject", f"{BUCKET}/late/compaction/*"),  # a failed partition's retry marker
         (
             "lambda:InvokeFunction",
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-compaction",
