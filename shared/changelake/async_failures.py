@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, RecordRejected
+from changelake.failure_queues import delete_handled, quarantine_message
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import MAX_BATCH_ENTRIES, SqsQueue
-from changelake.layout import UNKNOWN_TABLE
-from changelake.quarantine import QuarantinedRecord, QuarantineWriter
+from changelake.quarantine import QuarantineWriter
 from changelake.redrive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
 
 _FUNCTION_ARN = r"^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[$A-Za-z0-9_-]+)?$"
@@ -189,15 +189,10 @@ class AsyncFailureReplayer:
         return True
 
     def _quarantine(self, message: dict[str, Any], error: RecordRejected, result: AsyncReplayResult) -> bool:
-        entry = QuarantinedRecord(
-            UNKNOWN_TABLE,
-            self.clock().date(),
-            error.reason,
-            message.get("Body"),
-            {"message_id": str(message.get("MessageId")), "source": "async-failure-queue"},
-        )
         try:
-            self.quarantine.write_folder(UNKNOWN_TABLE, entry.day, [entry])
+            quarantine_message(
+                self.quarantine, message, error, source="async-failure-queue", day=self.clock().date()
+            )
         except DeliveryError as exc:
             result.failed += 1
             result.errors.append(f"malformed destination record not quarantined: {exc}")
@@ -208,14 +203,9 @@ class AsyncFailureReplayer:
 
     def _delete(self, receipt: str, result: AsyncReplayResult) -> None:
         """Delete a handled record (if this fails, a later run re-runs it again: idempotent targets)."""
-        try:
-            not_deleted = self.failures.delete_batch({"r": receipt})
-        except DeliveryError as exc:
-            result.delete_failed += 1
-            result.errors.append(str(exc))
-            return
-        result.delete_failed += len(not_deleted)
-        result.errors.extend(str(error) for error in not_deleted.values())
+        errors = delete_handled(self.failures, receipt)
+        result.delete_failed += len(errors)
+        result.errors.extend(errors)
 
     def _make_visible(self, receipt: str, result: AsyncReplayResult) -> None:
         try:

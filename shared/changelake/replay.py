@@ -38,11 +38,12 @@ from changelake.exceptions import (
     RecordRejected,
     StreamRangeExpiredError,
 )
+from changelake.failure_queues import delete_handled, quarantine_message
 from changelake.integrations.clients import AwsAdapter
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import MAX_BATCH_ENTRIES, SqsQueue
-from changelake.layout import UNKNOWN_TABLE, loss_report_key
-from changelake.quarantine import QuarantinedRecord, QuarantineWriter
+from changelake.layout import loss_report_key
+from changelake.quarantine import QuarantineWriter
 from changelake.records import table_from_arn
 from changelake.redrive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
 from changelake.strict_json import loads_checked, rejecting
@@ -554,15 +555,10 @@ class StreamFailureReplayer:
 
     def _quarantine(self, message: dict[str, Any], error: RecordRejected, result: ReplayResult) -> bool:
         """File a malformed failure record whole in quarantine, then delete it from the queue."""
-        entry = QuarantinedRecord(
-            UNKNOWN_TABLE,
-            self.clock().date(),
-            error.reason,
-            message.get("Body"),
-            {"message_id": str(message.get("MessageId")), "source": "stream-failure-queue"},
-        )
         try:
-            self.quarantine.write_folder(UNKNOWN_TABLE, entry.day, [entry])
+            quarantine_message(
+                self.quarantine, message, error, source="stream-failure-queue", day=self.clock().date()
+            )
         except DeliveryError as exc:
             result.ranges_failed += 1
             result.errors.append(f"malformed failure record not quarantined: {exc}")
@@ -573,14 +569,9 @@ class StreamFailureReplayer:
 
     def _delete(self, receipt: str, result: ReplayResult) -> None:
         """Delete a handled failure record (if this fails, a later run replays it again: duplicates)."""
-        try:
-            not_deleted = self.failures.delete_batch({"r": receipt})
-        except DeliveryError as exc:
-            result.delete_failed += 1
-            result.errors.append(str(exc))
-            return
-        result.delete_failed += len(not_deleted)
-        result.errors.extend(str(error) for error in not_deleted.values())
+        errors = delete_handled(self.failures, receipt)
+        result.delete_failed += len(errors)
+        result.errors.extend(errors)
 
     def sample(self, max_records: int) -> dict[str, Any]:
         """A dry run: the queue's depth and the first few ranges; nothing is hidden or replayed."""

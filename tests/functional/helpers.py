@@ -7,6 +7,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import boto3
+
 from changelake_local.lambda_events import sqs_event as lambda_sqs_event
 from tests.conftest import REGION, Stack
 
@@ -22,6 +24,22 @@ def read_jsonl_gz(stack: Stack, key: str) -> list[dict[str, Any]]:
     """The records of one gzip JSON Lines object, numbers parsed exactly."""
     text = gzip.decompress(stack.read(key)).decode()
     return [json.loads(line, parse_float=Decimal, parse_int=Decimal) for line in text.splitlines()]
+
+
+def create_stream_table(table: str) -> dict[str, Any]:
+    """A table with a NEW_AND_OLD_IMAGES stream on the moto server; returns its description."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    description = dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]
+    return dict(description)
 
 
 def reference_value(attribute: dict[str, Any]) -> Any:

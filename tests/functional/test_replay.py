@@ -20,7 +20,7 @@ from changelake.integrations.sqs import Backoff, SqsQueue
 from changelake.redrive import Deadline
 from changelake.replay import StreamFailureReplayer, StreamReader
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
-from tests.functional.helpers import read_jsonl_gz, sqs_event
+from tests.functional.helpers import create_stream_table, read_jsonl_gz, sqs_event
 
 TABLE = "orders"
 NO_WAIT = Backoff(attempts=2, sleep=lambda _: None)
@@ -29,18 +29,7 @@ NO_WAIT = Backoff(attempts=2, sleep=lambda _: None)
 @pytest.fixture
 def table(stack: Stack) -> dict[str, Any]:
     """A table with a NEW_AND_OLD_IMAGES stream on the moto server; returns its description."""
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    description = dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]
-    return dict(description)
+    return create_stream_table(TABLE)
 
 
 def write_changes(count: int) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from changelake.replay import StreamReader
 from changelake_local.stream_records import change_batch, realistic_item, stream_record
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingPutS3, WrappingClient, client_error
-from tests.functional.helpers import sqs_event
+from tests.functional.helpers import create_stream_table, sqs_event
 from tests.functional.test_async_failures import COMPACTION_ARN, destination_record
 from tests.functional.test_replay import failure_record, shard_records
 from tests.template.test_template_contract import FUNCTIONS, as_list, render, role_of, walk
@@ -241,7 +241,7 @@ def run_compaction(
 def run_redrive(stack: Stack, load_handler: HandlerLoader, recorder: Recorder) -> list[Grant]:
     """A DLQ message moved and one held back; a stream range replayed (with a claim check), one
     lost, one malformed; a failed compaction invocation re-run."""
-    stream_arn = create_table_with_stream()
+    stream_arn = str(create_stream_table("orders")["LatestStreamArn"])
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     for index in range(2):
         item = realistic_item(random.Random(index), f"customer#{index}", 200)
@@ -294,21 +294,6 @@ class TrimmedStream(WrappingClient):
         if kwargs["StreamArn"] == self.gone:
             raise client_error("TrimmedDataAccessException", "GetShardIterator", status=400)
         return self.real.get_shard_iterator(**kwargs)
-
-
-def create_table_with_stream() -> str:
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    description = dynamodb.create_table(
-        TableName="orders",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]
-    return str(description["LatestStreamArn"])
 
 
 # ---------------------------------------------------------------- the tests
