@@ -61,7 +61,6 @@ import hashlib
 import json
 import re
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -86,7 +85,7 @@ from changelake.exceptions import (
 )
 from changelake.integrations.clients import AwsAdapter
 from changelake.integrations.s3 import ObjectInfo, S3Store
-from changelake.late import LATE_PREFIX, LateMarkers, Marker
+from changelake.late import LateMarkers, Marker
 from changelake.layout import Partition, check_table_name, parse_partition_prefix, partition_key
 from changelake.publication import DATA_PREFIX, Manifest, Output, Promotion, Publication
 from changelake.records import parse_change_line, parse_own_prefix
@@ -516,10 +515,13 @@ class Compactor:
         reserve_seconds: float = 0.0,
         hand_off: Callable[[list[Partition]], int] | None = None,
         settled: Callable[[Partition], None] | None = None,
+        unsettled: Callable[[Partition], None] | None = None,
     ) -> CompactionSummary:
         """Compact ``partitions`` in order; when ``time_left()`` (seconds) drops under the reserve,
         ``hand_off`` the rest (it returns the invocations made) and stop. After each partition
-        that succeeded, ``settled(partition)``; its failure is reported like a failed partition."""
+        that succeeded, ``settled(partition)``; its failure is reported like a failed partition.
+        After each that failed, ``unsettled(partition)`` (leaves it for a later run to retry); its
+        own failure is reported too."""
         started = time.monotonic()
         summary = CompactionSummary(trigger)
         todo = list(partitions)
@@ -535,23 +537,20 @@ class Compactor:
                     settled(partition)
             except (DeliveryError, CompactionInputError) as exc:
                 summary.failed.append({"partition": partition.path, "error": str(exc)[:500]})
-                self._mark_failed(partition, summary)
+                self._unsettle(partition, unsettled, summary)
         summary.seconds = time.monotonic() - started
         return summary
 
-    def _mark_failed(self, partition: Partition, summary: CompactionSummary) -> None:
-        """Leave a late-data marker for a failed partition, so every later scheduled run retries it,
-        however far it falls behind the look-back window, until one succeeds (and clears it).
-
-        The name is unique (a run that lists markers before this one is written never deletes it).
-        If even the marker cannot be written, the run's failure still raises: Lambda retries the
-        event and then sends it to AsyncFailureQueue, which is alarmed.
-        """
-        now = self.clock()
-        name = f"failed-{now:%Y%m%dT%H%M%S}Z-{uuid.uuid4().hex[:12]}"
+    @staticmethod
+    def _unsettle(
+        partition: Partition, unsettled: Callable[[Partition], None] | None, summary: CompactionSummary
+    ) -> None:
+        if unsettled is None:
+            return
         try:
-            self.store.put(partition_key(f"{LATE_PREFIX}/compaction", partition, name), b"")
+            unsettled(partition)
         except DeliveryError as exc:
+            # The run raises anyway: Lambda retries it, then sends it to AsyncFailureQueue (alarmed).
             summary.failed.append({"partition": partition.path, "error": f"no retry marker: {exc}"[:500]})
 
 
@@ -631,6 +630,10 @@ class CompactionService:
             reserve_seconds=self.reserve_seconds,
             hand_off=lambda rest: self.invoker(context.function_name, rest),
             settled=lambda partition: self.late_markers.clear(late.get(partition, ())),
+            # A failed hour with no marker gets one, so later runs retry it past the look-back window.
+            unsettled=lambda partition: (
+                None if partition in late else self.late_markers.keep_for_retry("compaction", partition)
+            ),
         )
         if trigger == "scheduled":
             summary.late = sorted(partition.path for partition in late)

@@ -26,11 +26,13 @@ The contract (shared by compaction and the snapshot layer):
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, get_args
 
+from changelake.clock import Clock, utc_now
 from changelake.exceptions import UnsafeNameError
 from changelake.integrations.s3 import S3Store
 from changelake.layout import Partition, parse_partition_prefix, partition_key
@@ -66,9 +68,10 @@ class LateMarkers:
     failure raises a ``DeliveryError`` (the caller must then not acknowledge the raw data).
     """
 
-    def __init__(self, store: S3Store, *, prefix: str = LATE_PREFIX) -> None:
+    def __init__(self, store: S3Store, *, prefix: str = LATE_PREFIX, clock: Clock = utc_now) -> None:
         self.store = store
         self.prefix = prefix
+        self.clock = clock
 
     def _folder(self, consumer: Consumer) -> str:
         return f"{self.prefix}/{consumer}"
@@ -80,6 +83,15 @@ class LateMarkers:
         for consumer in CONSUMERS:
             key = partition_key(self._folder(consumer), partition, raw_name)
             self.store.put(key, b"", content_type=MARKER_CONTENT_TYPE)
+
+    def keep_for_retry(self, consumer: Consumer, partition: Partition) -> None:
+        """A marker for ``partition`` that ``consumer`` failed to build, so its later runs retry it
+        however old it is, until one succeeds and clears it. The name is unique (``failed-<UTC
+        time>-<random>``), so a run that listed the markers before it was written never deletes it."""
+        name = f"failed-{self.clock():%Y%m%dT%H%M%S}Z-{uuid.uuid4().hex[:12]}"
+        self.store.put(
+            partition_key(self._folder(consumer), partition, name), b"", content_type=MARKER_CONTENT_TYPE
+        )
 
     def pending(self, consumer: Consumer) -> list[Marker]:
         """Every marker left for ``consumer``, in key order (one listing per 1,000 markers)."""

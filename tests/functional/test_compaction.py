@@ -8,7 +8,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -738,34 +738,46 @@ def test_raw_lines_with_unescaped_line_separators_compact_to_one_line_per_record
     assert {document["keys"]["note"] for document in documents} == {"a\u2028b\u2029c"}
 
 
-def test_a_failed_partition_leaves_a_late_marker_so_later_runs_retry_it(stack: Stack) -> None:
-    # GIVEN two hours of raw/, and S3 refusing every write to compacted/ for the first run
+def test_a_failed_partition_is_retried_by_later_runs_past_the_look_back_until_it_succeeds(
+    stack: Stack, lambda_context: FakeLambdaContext
+) -> None:
+    # GIVEN two hours of raw/ (2026-11-22), and S3 refusing every write to compacted/ that night
     put_raw(stack, changes(11, 10))
     other = Partition("orders", date(2026, 11, 22), 13)
     put_raw(
         stack, [to_change_line(r) for r in change_batch(random.Random(12), 5, start=other.start.timestamp())]
     )
-    refusing = compactor(stack, FailingPutS3(stack.s3, "compacted/"))
+    scheduled = {"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+    night = datetime(2026, 11, 23, 0, 15, tzinfo=UTC)
+    refusing = CompactionService(
+        compactor(stack, FailingPutS3(stack.s3, "compacted/")), lookback_days=0, clock=lambda: night
+    )
 
-    # WHEN a run fails one partition and compacts nothing of it
-    summary = refusing.run([partition_of(), other], trigger="scheduled")
+    # WHEN that night's scheduled run fails both hours
+    failed = refusing.handle(scheduled, lambda_context)
 
-    # THEN each failed partition has a marker of its own under late/compaction/<its hour>/, which
-    # the next scheduled run plans however old the hour is, and the run still reports the failure
-    assert [failure["partition"] for failure in summary.failed] == [partition_of().path, other.path]
-    markers = stack.keys("late/")
+    # THEN each failed hour has a retry marker of its own, and the run still reports the failure
+    assert [failure["partition"] for failure in failed.failed] == [partition_of().path, other.path]
+    markers = stack.keys("late/compaction/")
     assert [key.rsplit("/", 1)[0] for key in markers] == [
         f"late/compaction/{partition_of().path}",
         f"late/compaction/{other.path}",
     ]
-    assert all(key.rsplit("/", 1)[1].startswith("failed-") for key in markers)
     with pytest.raises(CompactionError):
-        summary.raise_for_failures()
+        failed.raise_for_failures()
+    # AND a scheduled run ten days later, far outside its look-back window, compacts both and
+    # clears their markers
+    later = CompactionService(compactor(stack), lookback_days=0, clock=lambda: night + timedelta(days=10))
+    retried = later.handle(scheduled, lambda_context)
+    assert (sorted(retried.compacted), retried.failed) == ([partition_of().path, other.path], [])
+    assert stack.keys("late/") == []
 
 
 def test_a_partition_that_succeeds_leaves_no_marker(stack: Stack) -> None:
     # GIVEN an hour of raw/ WHEN it compacts THEN no retry marker is written
     put_raw(stack, changes(13, 10))
-    summary = compactor(stack).run([partition_of()], trigger="scheduled")
-    assert summary.failed == []
+    summary = CompactionService(compactor(stack)).handle(
+        {"table": "orders", "dt": "2026-11-22"}, FakeLambdaContext()
+    )
+    assert (summary.compacted, summary.failed) == ([partition_of().path], [])
     assert stack.keys("late/") == []

@@ -82,7 +82,6 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:ListBucket", "DataBucket.Arn"),
         ("s3:GetObject", f"{BUCKET}/raw/*"),
         ("s3:GetObject", f"{BUCKET}/compacted/*"),
-        ("s3:GetObject", f"{BUCKET}/late/compaction/*"),
         ("s3:DeleteObject", f"{BUCKET}/late/compaction/*"),
         ("s3:PutObject", f"{BUCKET}/compacted/*"),
         ("s3:DeleteObject", f"{BUCKET}/compacted/*"),
