@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.compaction import CompactionService, Compactor
 from changelake.integrations.s3 import S3Store
-from changelake.observability import publish
+from changelake.observability import publish, report_unrecorded_run
+from changelake.runs import RunRecorder, compaction_outcome, success_metric_name
 from changelake.settings import CompactionSettings
 
 settings = CompactionSettings.from_environ()
@@ -31,6 +32,11 @@ service = CompactionService(
     lookback_days=settings.lookback_days,
     reserve_seconds=settings.reserve_seconds,
 )
+runs = RunRecorder(
+    S3Store(settings.bucket_name),
+    "compaction",
+    on_unrecorded=lambda record, error: report_unrecorded_run(logger, metrics, record, error),
+)
 
 
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
@@ -39,8 +45,11 @@ service = CompactionService(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    summary = service.handle(event, context)
-    publish(metrics, summary.metrics(), bytes_metrics=frozenset({"BytesIn", "BytesOut"}))
-    logger.info("compaction run", extra={"summary": summary.as_dict()})
-    summary.raise_for_failures()
+    with runs.recording(context.aws_request_id) as run:
+        summary = service.handle(event, context)
+        run.finish(compaction_outcome(summary, event))
+        succeeded = {success_metric_name("compaction"): int(not summary.failed)}
+        publish(metrics, {**summary.metrics(), **succeeded}, bytes_metrics=frozenset({"BytesIn", "BytesOut"}))
+        logger.info("compaction run", extra={"summary": summary.as_dict()})
+        summary.raise_for_failures()
     return summary.as_dict()

@@ -12,9 +12,10 @@ from changelake.consumer import consumer_from_settings
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
-from changelake.observability import publish
+from changelake.observability import publish, report_unrecorded_run
 from changelake.redrive import Deadline, DlqRedriver, Replayers, parse_request, redrive_metrics, run_redrive
 from changelake.replay import StreamFailureReplayer, StreamReader
+from changelake.runs import RunRecorder, redrive_outcome, success_metric_name
 from changelake.settings import RedriveSettings
 
 settings = RedriveSettings.from_environ()
@@ -40,6 +41,11 @@ if settings.async_failure_queue_url:
         store,
         quarantine_prefix=settings.quarantine_prefix,
     )
+runs = RunRecorder(
+    store,
+    "redrive",
+    on_unrecorded=lambda record, error: report_unrecorded_run(logger, metrics, record, error),
+)
 
 
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
@@ -50,7 +56,11 @@ if settings.async_failure_queue_url:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event)
     sources = Replayers(replayer, async_replayer, own_function_name=context.function_name)
-    summary = run_redrive(request, Deadline.of_context(context), redriver, replayers=sources)
-    publish(metrics, redrive_metrics(summary))
+    with runs.recording(context.aws_request_id) as run:
+        summary = run_redrive(request, Deadline.of_context(context), redriver, replayers=sources)
+        outcome = redrive_outcome(summary)
+        run.finish(outcome)
+    succeeded = {success_metric_name("redrive"): int(outcome.result == "succeeded")}
+    publish(metrics, {**redrive_metrics(summary), **succeeded})
     logger.info("redrive finished", extra={"summary": summary})
     return summary

@@ -87,6 +87,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:DeleteObject", f"{BUCKET}/compacted/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/compacted/*"),
         ("s3:PutObject", f"{BUCKET}/late/compaction/*"),  # a failed partition's retry marker
+        ("s3:PutObject", f"{BUCKET}/_runs/*"),  # run records (changelake.runs)
         (
             "lambda:InvokeFunction",
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-compaction",
@@ -114,6 +115,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", f"{BUCKET}/lost/*"),
         ("s3:PutObject", f"{BUCKET}/claims/*"),
         ("s3:PutObject", f"{BUCKET}/quarantine/*"),
+        ("s3:PutObject", f"{BUCKET}/_runs/*"),  # run records (changelake.runs)
     },
 }
 
