@@ -26,7 +26,7 @@ help:
 	@echo "make invoke FUNCTION=AggregatorFunction EVENT=events/sqs_batch.json   one function, no Docker"
 	@echo "make lock       re-pin requirements-dev.txt, requirements/sam.txt and requirements/checkov.txt"
 
-$(VENV)/.installed: requirements-dev.txt shared/pyproject.toml
+$(VENV)/.installed: requirements-dev.txt shared/pyproject.toml pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements-dev.txt

@@ -114,6 +114,11 @@ def _run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_interrupt)
+    if args.port != 0:
+        from changelake_local.invoke import changelake_command
+
+        url = f"http://127.0.0.1:{DEFAULT_PORT if args.port is None else args.port}"
+        print(f"operate the running stack with: {changelake_command(url)}", file=sys.stderr)
     with LiveDisplay(force_plain=args.plain) as display:
         summary = run_pipeline(
             duration=args.duration,

@@ -388,4 +388,27 @@ def deploy(
     )
     for logical_id in ("ChangeTable", "ChangeQueue", "ChangeDLQ", "DataBucket"):
         deployed.physical(logical_id)
+    register_alarms(deployed)
     return deployed
+
+
+def alarm_name(stack_name: str, logical_id: str) -> str:
+    """The name a local alarm gets (CloudFormation names them ``<stack>-<logical ID>-<suffix>``)."""
+    return f"{stack_name}-{logical_id}"
+
+
+def register_alarms(stack: DeployedStack) -> list[str]:
+    """Create the template's alarms in moto's CloudWatch, which moto's CloudFormation skips, so
+    ``changelake status`` reads the same alarms locally as in AWS (names: ``alarm_name``)."""
+    cloudwatch = client("cloudwatch", stack.endpoint)
+    names = []
+    for logical_id, resource in stack.template["Resources"].items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        if "Condition" in resource and not stack.resolver.condition(resource["Condition"]):
+            continue
+        properties = stack.resolver.resolve(resource["Properties"])
+        properties.pop("AlarmName", None)
+        names.append(alarm_name(stack.name, logical_id))
+        cloudwatch.put_metric_alarm(AlarmName=names[-1], **properties)
+    return names

@@ -63,7 +63,8 @@ def attach(
     )
 
 
-def _invoke(stack: DeployedStack, function_id: str, event: Any) -> Any:
+def run_function(stack: DeployedStack, function_id: str, event: Any) -> Any:
+    """Run ``function_id`` of the stack once, in this process (a cold start); its exception propagates."""
     function = LocalFunction(stack.function(function_id), extra_environment=LOCAL_FUNCTION_ENVIRONMENT)
     with applied_environment({**aws_environment(stack.endpoint), **LOCAL_FUNCTION_ENVIRONMENT}):
         function.load()
@@ -91,7 +92,7 @@ def _outcome(stack: DeployedStack, function_id: str, event: Any) -> dict[str, An
             f"{function_id} is not a function of the template (functions: {', '.join(stack.functions())})"
         )
     try:
-        result: dict[str, Any] = {"result": _invoke(stack, function_id, event)}
+        result: dict[str, Any] = {"result": run_function(stack, function_id, event)}
     except LocalRunError:
         raise
     except Exception as exc:  # noqa: BLE001 - reported as Lambda reports a function error
@@ -128,6 +129,12 @@ def write_env_json(path: Path = ENV_JSON) -> Path:
     return path
 
 
+def changelake_command(endpoint: str, stack_name: str = DEFAULT_STACK_NAME) -> str:
+    """The ``changelake`` line that operates the local stack at ``endpoint``."""
+    stack = "" if stack_name == DEFAULT_STACK_NAME else f" --stack {stack_name}"
+    return f".venv/bin/changelake --endpoint {endpoint}{stack} status"
+
+
 def serve(port: int | None = None) -> int:
     """Start the endpoint on ``port`` (default 4566), deploy, print the names, wait for Ctrl-C."""
     with MotoEndpoint(port=DEFAULT_PORT if port is None else port) as local:
@@ -135,7 +142,8 @@ def serve(port: int | None = None) -> int:
         print(f"local endpoint {local.url} with stack {stack.name}:")
         for logical_id in ("ChangeTable", "ChangeQueue", "ChangeDLQ", "StreamFailureQueue", "DataBucket"):
             print(f"  {logical_id:20} {stack.physical(logical_id)}")
-        print("Ctrl-C stops it.")
+        print(f"operate it with:\n  {changelake_command(local.url, stack.name)}")
+        print("Ctrl-C stops it.", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

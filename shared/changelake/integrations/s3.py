@@ -84,33 +84,28 @@ class S3Store(AwsAdapter):
         """A streaming body for ``key`` (read it in chunks to keep memory flat)."""
         return self._call("get_object", key, Key=key)["Body"]
 
-    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Every object under ``prefix``, in key order."""
+    def list_pages(self, prefix: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every ListObjectsV2 response page under ``prefix`` (``kwargs``: Delimiter, ...)."""
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"Prefix": prefix}
-            if token:
-                kwargs["ContinuationToken"] = token
-            response = self._call("list_objects_v2", prefix, **kwargs)
-            for item in response.get("Contents", []):
-                yield ObjectInfo(item["Key"], item["ETag"], int(item["Size"]))
+            page = {"Prefix": prefix, **kwargs, **({"ContinuationToken": token} if token else {})}
+            response: dict[str, Any] = self._call("list_objects_v2", prefix, **page)
+            yield response
             if not response.get("IsTruncated"):
                 return
             token = response["NextContinuationToken"]
 
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix``, in key order."""
+        for response in self.list_pages(prefix):
+            for item in response.get("Contents", []):
+                yield ObjectInfo(item["Key"], item["ETag"], int(item["Size"]))
+
     def list_folders(self, prefix: str) -> Iterator[str]:
         """The immediate sub-folders of ``prefix`` (with their trailing slash)."""
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Prefix": prefix, "Delimiter": "/"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            response = self._call("list_objects_v2", prefix, **kwargs)
+        for response in self.list_pages(prefix, Delimiter="/"):
             for item in response.get("CommonPrefixes", []):
                 yield str(item["Prefix"])
-            if not response.get("IsTruncated"):
-                return
-            token = response["NextContinuationToken"]
 
     def head(self, key: str) -> ObjectInfo:
         """The key's ETag and size; ``ObjectNotFoundError`` if it is missing."""

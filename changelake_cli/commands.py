@@ -1,0 +1,130 @@
+"""The commands: each gathers through the shared functions, then prints a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from changelake_cli import invoke as invocations
+from changelake_cli import render
+from changelake_cli.download import PROGRESS_FROM_BYTES, Progress, partition_ref
+from changelake_cli.download import download as fetch
+from changelake_cli.errors import Exit, UsageError
+from changelake_cli.output import Output
+from changelake_cli.query import run_query
+from changelake_cli.stack import Aws
+from changelake_cli.status import Operator, collect_status
+from changelake_cli.status import history as run_history
+
+
+def connect(aws: Aws) -> Operator:
+    return Operator.connect(aws)
+
+
+def invoker_of(operator: Operator) -> invocations.Invoker:
+    target = operator.aws.target
+    if target.is_local:
+        assert target.endpoint is not None
+        return invocations.LocalInvoker(target.endpoint, target.stack)
+    return invocations.LambdaInvoker(client=operator.aws.client("lambda", read_timeout=910))
+
+
+def status(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
+    result = collect_status(operator)
+    if o.as_json:
+        o.json(result)
+    else:
+        render.render_status(o, result)
+    return Exit.ATTENTION if result.attention else Exit.OK
+
+
+def history(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
+    if not 1 <= args.days <= 400:
+        raise UsageError(f"--days must be 1 to 400, not {args.days}")
+    if args.table is not None:
+        operator.check_table(args.table)
+    runs = run_history(operator, days=args.days, table=args.table)
+    if o.as_json:
+        o.json(runs)
+    else:
+        render.render_runs(
+            o, runs, f"Runs of the last {args.days} day(s)" + (f", table {args.table}" if args.table else "")
+        )
+    return Exit.OK
+
+
+def _run(
+    operator: Operator, o: Output, logical_id: str, event: dict[str, Any], attention: bool = False
+) -> Exit:
+    o.message(f"invoking {logical_id} with {event} ...")
+    invocation = invocations.invoke(operator, invoker_of(operator), logical_id, event)
+    if o.as_json:
+        o.json(invocation)
+    else:
+        render.render_invocation(o, invocation)
+    failed = not invocation.ok or (attention and invocations.redrive_needs_attention(invocation.result))
+    return Exit.ATTENTION if failed else Exit.OK
+
+
+def compact(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
+    event = invocations.compaction_event(operator, args.table, args.dt, args.hour)
+    return _run(operator, o, "CompactionFunction", event)
+
+
+def snapshot(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
+    operator.stack.function("SnapshotFunction")
+    event = invocations.snapshot_event(operator, args.table, args.dt, args.bootstrap)
+    return _run(operator, o, "SnapshotFunction", event)
+
+
+def redrive(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
+    event = invocations.redrive_event(args.dry_run, args.max_messages)
+    return _run(operator, o, "DlqRedriveFunction", event, attention=True)
+
+
+def _progress_bar(o: Output) -> Any:
+    def start(total: int) -> Progress | None:
+        if total < PROGRESS_FROM_BYTES or not sys.stderr.isatty():
+            return None
+        from rich.progress import BarColumn, DownloadColumn, TransferSpeedColumn
+        from rich.progress import Progress as Bar
+
+        bar = Bar(BarColumn(), DownloadColumn(), TransferSpeedColumn(), transient=True)
+        bar.start()
+        task = bar.add_task("download", total=total)
+
+        def advance(size: int) -> None:
+            bar.update(task, advance=size)
+            if bar.tasks[0].finished:
+                bar.stop()
+
+        return advance
+
+    return start
+
+
+def download(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
+    ref = partition_ref(operator, args.layer, args.table, args.dt, args.hour)
+    result = fetch(operator.store, ref, args.to, on_start=_progress_bar(o))
+    if o.as_json:
+        o.json(result)
+    else:
+        render.render_download(o, result)
+    return Exit.OK
+
+
+def query(o: Output, args: argparse.Namespace) -> Exit:
+    result = run_query(args.lake, args.sql)
+    if o.as_json:
+        o.json([dict(zip(result.columns, row, strict=True)) for row in result.rows])
+    else:
+        render.render_query(o, result)
+    return Exit.OK
+
+
+def ui(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
+    from changelake_cli.web.server import serve
+
+    serve(operator, invoker_of(operator), port=args.port, announce=o.message)
+    return Exit.OK

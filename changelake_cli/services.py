@@ -1,0 +1,109 @@
+"""The stack's other moving parts, read-only: queue depths, alarms, schedules, run records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from changelake.integrations.clients import AwsAdapter
+from changelake.runs import RUN_KINDS, RunKind, RunRecord, day_prefix
+from changelake_cli.lake import LakeStore
+
+#: Threads reading small objects (manifests, run records) at once: S3 latency, not CPU, bounds them.
+READERS = 8
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    logical_id: str
+    name: str
+    visible: int
+    in_flight: int
+    oldest_age_seconds: float | None  # CloudWatch's ApproximateAgeOfOldestMessage; None without data
+
+
+class Queues(AwsAdapter):
+    service = "sqs"
+
+    def depth(self, logical_id: str, url: str) -> tuple[int, int]:
+        attributes = self._request(
+            "get_queue_attributes",
+            url,
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]), int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+
+class CloudWatch(AwsAdapter):
+    service = "cloudwatch"
+
+    def alarms(self, names: Iterable[str]) -> list[dict[str, Any]]:
+        wanted = sorted(names)
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), 100):  # DescribeAlarms takes at most 100 names
+            response = self._request("describe_alarms", "alarms", AlarmNames=wanted[start : start + 100])
+            found.extend(response.get("MetricAlarms", []))
+        return found
+
+    def alarms_named_from(self, prefix: str) -> list[dict[str, Any]]:
+        response = self._request("describe_alarms", "alarms", AlarmNamePrefix=prefix)
+        found: list[dict[str, Any]] = response.get("MetricAlarms", [])
+        return found
+
+    def oldest_message_age(self, queue_name: str, now: datetime) -> float | None:
+        """The largest ApproximateAgeOfOldestMessage of the last 15 minutes (SQS reports every minute).
+
+        Never measured by receiving: a receive counts towards a message's redrive to the DLQ."""
+        response = self._request(
+            "get_metric_statistics",
+            f"metrics of {queue_name}",
+            Namespace="AWS/SQS",
+            MetricName="ApproximateAgeOfOldestMessage",
+            Dimensions=[{"Name": "QueueName", "Value": queue_name}],
+            StartTime=now - timedelta(minutes=15),
+            EndTime=now,
+            Period=60,
+            Statistics=["Maximum"],
+        )
+        points = [float(p["Maximum"]) for p in response.get("Datapoints", [])]
+        return max(points) if points else None
+
+
+class Scheduler(AwsAdapter):
+    service = "scheduler"
+
+    def schedule(self, name: str) -> dict[str, Any]:
+        response: dict[str, Any] = self._request("get_schedule", f"schedule {name}", Name=name)
+        return response
+
+
+def queue_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def read_runs(
+    store: LakeStore, days: list[datetime], kinds: Iterable[RunKind] = RUN_KINDS
+) -> list[RunRecord]:
+    """The run records that started on ``days``, newest first (unreadable objects are skipped)."""
+    keys = [
+        item.key
+        for kind in kinds
+        for day in days
+        for item in store.list_objects(day_prefix(kind, day))
+        if item.key.endswith(".json")
+    ]
+    with ThreadPoolExecutor(READERS) as pool:
+        bodies = list(pool.map(store.get, keys))
+    records = []
+    for body in bodies:
+        try:
+            records.append(RunRecord.from_json(body))
+        except ValueError:
+            continue  # not written by changelake.runs; history lists only run records
+    return sorted(records, key=lambda r: r.started_at, reverse=True)

@@ -1,0 +1,252 @@
+"""What ``changelake status``, ``history`` and the status page show, gathered once for all three."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from changelake.clock import Clock, utc_now
+from changelake.runs import RUN_KINDS, RunKind, RunRecord
+from changelake_cli.errors import UsageError
+from changelake_cli.lake import DayReport, LakeStore, LastChange, ReadBudget, day_report, last_change, tables
+from changelake_cli.services import READERS, CloudWatch, QueueDepth, Queues, Scheduler, queue_name, read_runs
+from changelake_cli.stack import Aws, StackInfo, describe_stack
+
+#: Days ``status`` and the page look back over (today included), as the seed design's status tab.
+STATUS_DAYS = 7
+DEFAULT_LOOKBACK_DAYS = 2
+
+
+@dataclass
+class Operator:
+    """One target's stack and clients, built once per command (or once per page server)."""
+
+    aws: Aws
+    stack: StackInfo
+    clock: Clock = utc_now
+    _store: LakeStore | None = field(default=None, repr=False)
+
+    @classmethod
+    def connect(cls, aws: Aws, clock: Clock = utc_now) -> Operator:
+        return cls(aws, describe_stack(aws), clock)
+
+    @property
+    def store(self) -> LakeStore:
+        if self._store is None:
+            self._store = LakeStore(self.stack.bucket, client=self.aws.client("s3"))
+        return self._store
+
+    def tables(self) -> list[str]:
+        return tables(self.store)
+
+    def check_table(self, table: str) -> str:
+        known = self.tables()
+        if table not in known:
+            listed = ", ".join(known) if known else "none yet"
+            raise UsageError(f"no table {table!r} in the lake of stack {self.stack.name} (tables: {listed})")
+        return table
+
+    def check_day(self, text: str) -> date:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise UsageError(f"--dt must be a day as YYYY-MM-DD, not {text!r}") from None
+        today = self.clock().astimezone(UTC).date()
+        if day > today:
+            raise UsageError(f"--dt {day} is in the future (today is {today} UTC)")
+        return day
+
+    def days(self, count: int) -> list[date]:
+        today = self.clock().astimezone(UTC).date()
+        return [today - timedelta(days=back) for back in range(count)]
+
+    @property
+    def lookback_days(self) -> int:
+        return self.stack.parameter_int("LookbackDays", DEFAULT_LOOKBACK_DAYS)
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    table: str
+    last_change: LastChange | None
+    last_change_age_seconds: float | None
+    days: list[DayReport]
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    name: str
+    state: str
+    reason: str
+    since: datetime | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings panel: all read from the stack."""
+
+    stack: str
+    region: str
+    endpoint: str | None
+    stack_status: str
+    bucket: str
+    change_table: str
+    functions: dict[str, str]
+    schedules: dict[str, dict[str, str]]
+    parameters: dict[str, str]
+    tables: list[str]
+
+
+@dataclass(frozen=True)
+class Status:
+    generated_at: datetime
+    settings: Settings
+    tables: list[TableStatus]
+    queues: list[QueueDepth]
+    alarms: list[AlarmState]
+    last_runs: dict[str, RunRecord | None]
+    lost_reports: list[str]
+    attention: list[str]
+
+
+def settings(operator: Operator, lake_tables: list[str] | None = None) -> Settings:
+    stack = operator.stack
+    scheduler = Scheduler(client=operator.aws.client("scheduler"))
+    schedules: dict[str, dict[str, str]] = {}
+    for logical_id, name in stack.schedules.items():
+        found = scheduler.schedule(name)
+        schedules[logical_id] = {
+            "name": name,
+            "expression": str(found.get("ScheduleExpression", "")),
+            "timezone": str(found.get("ScheduleExpressionTimezone", "UTC")),
+            "state": str(found.get("State", "")),
+        }
+    return Settings(
+        stack=stack.name,
+        region=stack.region,
+        endpoint=operator.aws.target.endpoint,
+        stack_status=stack.status,
+        bucket=stack.bucket,
+        change_table=stack.table,
+        functions=stack.functions,
+        schedules=schedules,
+        parameters=dict(sorted(stack.parameters.items())),
+        tables=operator.tables() if lake_tables is None else lake_tables,
+    )
+
+
+def _table_status(operator: Operator, table: str, days: list[date], budget: ReadBudget) -> TableStatus:
+    with ThreadPoolExecutor(READERS) as pool:
+        reports = list(pool.map(lambda day: day_report(operator.store, table, day, budget), days))
+    last = last_change(operator.store, table)
+    age = (operator.clock() - last.stored_at).total_seconds() if last else None
+    return TableStatus(table, last, age, reports)
+
+
+def queue_depths(operator: Operator) -> list[QueueDepth]:
+    queues = Queues(client=operator.aws.client("sqs"))
+    cloudwatch = CloudWatch(client=operator.aws.client("cloudwatch"))
+    depths = []
+    for logical_id, url in operator.stack.queues.items():
+        visible, in_flight = queues.depth(logical_id, url)
+        oldest = cloudwatch.oldest_message_age(queue_name(url), operator.clock())
+        depths.append(QueueDepth(logical_id, queue_name(url), visible, in_flight, oldest))
+    return depths
+
+
+def alarm_states(operator: Operator) -> list[AlarmState]:
+    cloudwatch = CloudWatch(client=operator.aws.client("cloudwatch"))
+    if operator.stack.alarms:
+        alarms = cloudwatch.alarms(operator.stack.alarms.values())
+    elif operator.aws.target.is_local:  # moto's CloudFormation skips alarms: changelake_local registers them
+        alarms = cloudwatch.alarms_named_from(f"{operator.stack.name}-")
+    else:
+        alarms = []
+    return [
+        AlarmState(
+            name=str(alarm["AlarmName"]),
+            state=str(alarm.get("StateValue", "")),
+            reason=str(alarm.get("StateReason", "")),
+            since=alarm.get("StateUpdatedTimestamp"),
+        )
+        for alarm in alarms
+    ]
+
+
+def recent_runs(operator: Operator, days: int, kinds: tuple[RunKind, ...] = RUN_KINDS) -> list[RunRecord]:
+    moments = [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in operator.days(days)]
+    return read_runs(operator.store, moments, kinds)
+
+
+def lost_reports(operator: Operator, days: int) -> list[str]:
+    since = operator.clock() - timedelta(days=days)
+    return [item.key for item in operator.store.list_detailed("lost/") if item.modified >= since]
+
+
+def collect_status(operator: Operator, *, days: int = STATUS_DAYS) -> Status:
+    lake_tables = operator.tables()
+    budget = ReadBudget()
+    table_status = [_table_status(operator, table, operator.days(days), budget) for table in lake_tables]
+    runs = recent_runs(operator, days)
+    last_runs: dict[str, RunRecord | None] = {
+        kind: next((r for r in runs if r.kind == kind), None) for kind in RUN_KINDS
+    }
+    status = Status(
+        generated_at=operator.clock(),
+        settings=settings(operator, lake_tables),
+        tables=table_status,
+        queues=queue_depths(operator),
+        alarms=alarm_states(operator),
+        last_runs=last_runs,
+        lost_reports=lost_reports(operator, days),
+        attention=[],
+    )
+    status.attention.extend(needs_attention(status, operator.lookback_days, operator.clock))
+    return status
+
+
+def needs_attention(status: Status, lookback_days: int, clock: Clock) -> list[str]:
+    """What a human should act on; ``status`` exits 1 when this is not empty."""
+    problems: list[str] = []
+    for queue in status.queues:
+        held = queue.visible + queue.in_flight
+        if queue.logical_id == "ChangeDLQ" and held:
+            problems.append(f"ChangeDLQ holds {held} message(s): fix the cause, then `changelake redrive`")
+        if queue.logical_id == "StreamFailureQueue" and held:
+            problems.append(
+                f"StreamFailureQueue holds {held} failed stream range(s): "
+                "`changelake redrive` within 24 hours"
+            )
+    if status.lost_reports:
+        problems.append(f"{len(status.lost_reports)} lost stream range report(s) under lost/ (see README)")
+    problems.extend(f"alarm {a.name} is in ALARM: {a.reason}" for a in status.alarms if a.state == "ALARM")
+    for kind, run in status.last_runs.items():
+        if run is not None and run.result != "succeeded":
+            problems.append(f"the last {kind} run {run.result}: {run.error or 'see changelake history'}")
+    window_start = clock().astimezone(UTC).date() - timedelta(days=1 + lookback_days)
+    for table in status.tables:
+        for day in table.days:
+            late = sorted(h for h, state in day.hours.items() if state != "compacted")
+            if day.dt < window_start and late:
+                problems.append(
+                    f"{table.table} {day.dt}: hour(s) {', '.join(late)} not compacted, "
+                    "past the look-back window "
+                    f"of {lookback_days} day(s): `changelake compact --table {table.table} --dt {day.dt}`"
+                )
+    return problems
+
+
+def history(operator: Operator, *, days: int, table: str | None) -> list[RunRecord]:
+    runs = recent_runs(operator, days)
+    return [run for run in runs if table is None or table in run.tables]
+
+
+def latest(operator: Operator) -> dict[str, Any]:
+    """The page's ``/api/pipeline/latest``: the newest run of each kind and the newest data per layer."""
+    runs = recent_runs(operator, STATUS_DAYS)
+    return {
+        "runs": {kind: next((r for r in runs if r.kind == kind), None) for kind in RUN_KINDS},
+        "last_change": {table: last_change(operator.store, table) for table in operator.tables()},
+    }

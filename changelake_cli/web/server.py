@@ -1,0 +1,237 @@
+"""``changelake ui``: the status page and its JSON endpoints, on 127.0.0.1 only.
+
+The page is one static HTML file (page.html: no build step) that reads the endpoints below, which
+return exactly what the command prints with ``--json`` (the same functions build both):
+
+    GET  /api/pipeline/status     ``changelake status --json``
+    GET  /api/pipeline/latest     the newest run of each kind and the last change per table
+    GET  /api/pipeline/history    ``changelake history --json`` (?days=N&table=T)
+    GET  /api/pipeline/settings   the stack's settings (bucket, functions, schedules, parameters)
+    GET  /api/pipeline/download   one partition as a file (?layer=&table=&dt=&hour=)
+    POST /api/pipeline/run        run a compaction or a snapshot now: {"kind", "table", "dt", "hour"?}
+
+A POST must carry the header ``X-Changelake-Token`` with the token the page was served with: another
+site can neither read the page (no CORS headers) nor set that header on a cross-site request. Every
+request must name this server in its Host header (127.0.0.1 or localhost), which defeats DNS
+rebinding. Scripts read the token from the page (``<meta name="changelake-token">``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import threading
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from string import Template
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from changelake.exceptions import DeliveryError
+from changelake_cli import invoke as invocations
+from changelake_cli.download import partition_ref, stream_partition
+from changelake_cli.errors import CliError, UsageError
+from changelake_cli.output import jsonable
+from changelake_cli.status import Operator, collect_status, history, latest, settings
+
+HOST = "127.0.0.1"
+TOKEN_HEADER = "X-Changelake-Token"  # noqa: S105 - a header name, not a secret
+#: The page's own inline script and style only; nothing from elsewhere, and no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "frame-ancestors 'none'"
+)
+#: Largest POST body read (a run request is a few dozen bytes).
+MAX_BODY = 4096
+
+
+class PageApp:
+    """What the handler needs: the operator, the invoker, the token; one run at a time."""
+
+    def __init__(self, operator: Operator, invoker: invocations.Invoker, token: str | None = None) -> None:
+        self.operator = operator
+        self.invoker = invoker
+        self.token = token or secrets.token_urlsafe(32)
+        self.port = 0
+        self._run_lock = threading.Lock()
+
+    def page(self) -> bytes:
+        template = Template(resources.files("changelake_cli.web").joinpath("page.html").read_text("utf-8"))
+        stack = self.operator.stack
+        return template.substitute(
+            token=self.token, stack=_html(stack.name), title=_html(f"changelake: {stack.name}")
+        ).encode()
+
+    def get(self, path: str, query: dict[str, str]) -> Any:
+        operator = self.operator
+        if path == "/api/pipeline/status":
+            return collect_status(operator)
+        if path == "/api/pipeline/latest":
+            return latest(operator)
+        if path == "/api/pipeline/settings":
+            return settings(operator)
+        if path == "/api/pipeline/history":
+            days = _int(query.get("days", "7"), "days")
+            table = query.get("table") or None
+            if table is not None:
+                operator.check_table(table)
+            return history(operator, days=days, table=table)
+        raise LookupError(path)
+
+    def run(self, request: dict[str, Any]) -> invocations.Invocation:
+        kind, table, dt = request.get("kind"), request.get("table"), request.get("dt")
+        if not isinstance(table, str) or not isinstance(dt, str):
+            raise UsageError("a run needs 'table' and 'dt' (YYYY-MM-DD)")
+        hour = request.get("hour") or None
+        if kind == "compaction":
+            logical_id, event = (
+                "CompactionFunction",
+                invocations.compaction_event(self.operator, table, dt, hour),
+            )
+        elif kind == "snapshot":
+            logical_id = "SnapshotFunction"
+            self.operator.stack.function(logical_id)
+            event = invocations.snapshot_event(self.operator, table, dt, None)
+        else:
+            raise UsageError("'kind' must be 'compaction' or 'snapshot'")
+        with self._run_lock:
+            return invocations.invoke(self.operator, self.invoker, logical_id, event)
+
+    def allowed_host(self, host: str | None) -> bool:
+        return host in (f"{HOST}:{self.port}", f"localhost:{self.port}")
+
+    def token_ok(self, given: str | None) -> bool:
+        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _int(text: str, name: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 400:
+        raise UsageError(f"{name} must be a number from 1 to 400")
+    return int(text)
+
+
+def handler_for(app: PageApp) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "changelake"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # no access log on the terminal; errors are answered as JSON
+
+        def _send(
+            self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, value: Any) -> None:
+            self._send(status, json.dumps(jsonable(value)).encode(), "application/json")
+
+        def _guarded(self, action: Callable[[], None]) -> None:
+            if not app.allowed_host(self.headers.get("Host")):
+                self._json(
+                    HTTPStatus.FORBIDDEN, {"error": "this server answers only to 127.0.0.1 and localhost"}
+                )
+                return
+            try:
+                action()
+            except LookupError:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {self.path}"})
+            except CliError as exc:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": exc.message, "exit_code": int(exc.exit_code)})
+            except DeliveryError as exc:
+                self._json(HTTPStatus.BAD_GATEWAY, {"error": f"cannot reach the stack: {exc}"})
+
+        def do_GET(self) -> None:
+            self._guarded(self._get)
+
+        def do_POST(self) -> None:
+            self._guarded(self._post)
+
+        def _get(self) -> None:
+            url = urlparse(self.path)
+            query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+            if url.path in ("/", "/index.html"):
+                self._send(
+                    HTTPStatus.OK,
+                    app.page(),
+                    "text/html; charset=utf-8",
+                    {"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+                )
+            elif url.path == "/api/pipeline/download":
+                self._download(query)
+            else:
+                self._json(HTTPStatus.OK, app.get(url.path, query))
+
+        def _download(self, query: dict[str, str]) -> None:
+            ref = partition_ref(
+                app.operator,
+                query.get("layer", "compacted"),
+                query.get("table", ""),
+                query.get("dt", ""),
+                query.get("hour") or None,
+            )
+            body = b"".join(stream_partition(app.operator.store, ref))
+            content_type = "application/json" if ref.layer == "snapshot" else "application/gzip"
+            disposition = {"Content-Disposition": f'attachment; filename="{ref.file_name}"'}
+            self._send(HTTPStatus.OK, body, content_type, disposition)
+
+        def _post(self) -> None:
+            if urlparse(self.path).path != "/api/pipeline/run":
+                raise LookupError(self.path)
+            if not app.token_ok(self.headers.get(TOKEN_HEADER)):
+                self._json(HTTPStatus.FORBIDDEN, {"error": f"missing or wrong {TOKEN_HEADER}"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                raise UsageError("request body too large")
+            try:
+                request = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                raise UsageError("the request body must be JSON") from None
+            if not isinstance(request, dict):
+                raise UsageError("the request body must be a JSON object")
+            self._json(HTTPStatus.OK, app.run(request))
+
+    return Handler
+
+
+def make_server(app: PageApp, port: int) -> ThreadingHTTPServer:
+    """The server bound to 127.0.0.1:``port`` (0: any free port; ``app.port`` tells which)."""
+    server = ThreadingHTTPServer((HOST, port), handler_for(app))
+    server.daemon_threads = True
+    app.port = int(server.server_address[1])
+    return server
+
+
+def serve(
+    operator: Operator, invoker: invocations.Invoker, *, port: int, announce: Callable[[str], None]
+) -> None:
+    """Serve until Ctrl-C."""
+    app = PageApp(operator, invoker)
+    try:
+        server = make_server(app, port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {HOST}:{port}: {exc.strerror}; choose another --port") from exc
+    announce(
+        f"changelake status page for stack {operator.stack.name}: http://{HOST}:{app.port}/ (Ctrl-C stops it)"
+    )
+    with server:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            announce("stopped")
