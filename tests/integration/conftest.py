@@ -53,8 +53,10 @@ class LocalStack:
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
     """template.yaml deployed on its own moto server (a child process), for the whole session."""
-    with MotoEndpoint(port=0) as endpoint, applied_environment(aws_environment(endpoint.url)):
-        stack = deploy(endpoint.url)
+    with MotoEndpoint(port=0) as endpoint:
+        # only around the deploy: the environment lock must be free for functions run by other threads
+        with applied_environment(aws_environment(endpoint.url)):
+            stack = deploy(endpoint.url)
         clients = {
             name: boto3.client(
                 name,

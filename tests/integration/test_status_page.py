@@ -1,0 +1,168 @@
+"""The status page of ``changelake ui`` in a real headless Chromium (Debian's, driven by Playwright).
+
+Set CHANGELAKE_UPDATE_SCREENSHOT=1 to also write the screenshot the README shows
+(docs/operations-status-page.png).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from changelake_cli.invoke import LocalInvoker
+from changelake_cli.stack import Aws, Target
+from changelake_cli.status import Operator
+from changelake_cli.web.server import TOKEN_HEADER, PageApp, make_server
+from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, this_hour
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "operations-status-page.png"
+TABLE = "invoices"
+#: Generous: under a full test run on two shared cores a status read takes seconds.
+WAIT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def page(local_stack: LocalStack) -> Iterator[tuple[str, PageApp]]:
+    """The page server on a free port of 127.0.0.1, for a lake with two pending hours of 'invoices'."""
+    yesterday = this_hour() - timedelta(days=1)
+    local_stack.put_hour(TABLE, yesterday, seed=21)
+    local_stack.put_hour(TABLE, yesterday + timedelta(hours=1), seed=22)
+    target = Target(stack=local_stack.stack.name, region="us-east-1", endpoint=local_stack.endpoint)
+    operator = Operator.connect(Aws(target))
+    app = PageApp(operator, LocalInvoker(local_stack.endpoint, target.stack))
+    server = make_server(app, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{app.port}", app
+    server.shutdown()
+    server.server_close()
+
+
+def test_cards_download_and_a_compaction_from_its_button(page: tuple[str, PageApp], tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _app = page
+    day = f"{this_hour() - timedelta(days=1):%Y-%m-%d}"
+    assert CHROMIUM.is_file(), "Debian's chromium is missing: apt-get install -y chromium (.ci/run does)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            context = browser.new_context(
+                timezone_id="Asia/Tokyo", accept_downloads=True, viewport={"width": 1280, "height": 900}
+            )
+            tab = context.new_page()
+            errors: list[str] = []
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            # GIVEN the page, opened by a viewer in Japan
+            tab.goto(url)
+            # THEN the cards show what the status endpoint says, and times are in the viewer's zone beside UTC
+            stored = tab.locator('[data-card="Changes stored, 7 days"] .value')
+            expect(stored).not_to_have_text("...", timeout=WAIT_MS)
+            status = json.loads(urllib.request.urlopen(f"{url}/api/pipeline/status", timeout=120).read())
+            expected = sum(d["raw"]["changes"] or 0 for t in status["tables"] for d in t["days"])
+            assert int(stored.inner_text()) == expected >= 2 * ROWS_PER_HOUR
+            expect(tab.locator("#asof")).to_contain_text("GMT+9")
+            expect(tab.locator("#asof")).to_contain_text("UTC)")
+            # WHEN the viewer downloads yesterday's first pending hour from the history tab
+            tab.click('nav button[data-tab="history"]')
+            chip = tab.locator(f'tr[data-day="{day}"]:has-text("{TABLE}") a.hour').first
+            expect(chip).to_have_class("hour pending")
+            with tab.expect_download() as downloading:
+                chip.click()
+            saved = tmp_path / downloading.value.suggested_filename
+            downloading.value.save_as(saved)
+            # THEN the file is that hour's data as gzip JSON Lines
+            assert saved.name == f"{TABLE}-raw-{day}-{chip.inner_text()}.jsonl.gz"
+            assert len(gzip.decompress(saved.read_bytes()).splitlines()) == ROWS_PER_HOUR
+            # WHEN the viewer runs a compaction of that day from its button
+            tab.click('nav button[data-tab="status"]')
+            tab.select_option("#run-table", TABLE)
+            tab.fill("#run-dt", day)
+            tab.click("#run-compaction")
+            # THEN the result shows in place, green, with the function's summary
+            outcome = tab.locator("#run-outcome")
+            expect(outcome).to_have_attribute("data-result", "succeeded", timeout=WAIT_MS)
+            expect(outcome).to_contain_text(f'"rows_out": {2 * ROWS_PER_HOUR}')
+            # AND the card of the last compaction shows it, and both hours are compacted now
+            expect(tab.locator('[data-card="Last compaction"] .value')).to_have_text(
+                "succeeded", timeout=WAIT_MS
+            )
+            expect(tab.locator('[data-card="Last compaction"] .detail')).to_contain_text(
+                f"{2 * ROWS_PER_HOUR} rows"
+            )
+            tab.click('nav button[data-tab="history"]')
+            chips = tab.locator(f'tr[data-day="{day}"]:has-text("{TABLE}") a.hour')
+            expect(chips.first).to_have_class("hour compacted", timeout=WAIT_MS)
+            expect(tab.locator("#runs tbody tr").first).to_contain_text(TABLE)
+            tab.click('nav button[data-tab="status"]')
+            tab.screenshot(path=str(tmp_path / "status-page.png"), full_page=True)
+            if os.environ.get("CHANGELAKE_UPDATE_SCREENSHOT") == "1":
+                SCREENSHOT.parent.mkdir(exist_ok=True)
+                tab.screenshot(path=str(SCREENSHOT), full_page=True)
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def test_settings_come_from_the_stack(page: tuple[str, PageApp]) -> None:
+    url, app = page
+    settings = json.loads(urllib.request.urlopen(f"{url}/api/pipeline/settings", timeout=120).read())
+    assert settings["bucket"] == app.operator.stack.bucket
+    assert settings["functions"]["CompactionFunction"] == app.operator.stack.function("CompactionFunction")
+    assert settings["parameters"]["CompactionSchedule"] == "cron(15 0 * * ? *)"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 403), ({TOKEN_HEADER: "guessed"}, 403), ({"Host": "evil.example:80"}, 403)],
+)
+def test_a_run_needs_the_pages_token_and_our_host(
+    page: tuple[str, PageApp], headers: dict[str, str], status: int
+) -> None:
+    # GIVEN a POST another site could make (no token, a wrong one, or through a rebound host name)
+    url, _app = page
+    request = urllib.request.Request(
+        f"{url}/api/pipeline/run",
+        data=json.dumps({"kind": "compaction", "table": TABLE, "dt": "2026-11-20"}).encode(),
+        headers={"Content-Type": "application/json", **headers},
+        method="POST",
+    )
+    # WHEN it reaches the server  THEN it is refused and nothing runs
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == status
+
+
+def test_the_token_lets_a_script_run_and_bad_requests_are_refused(page: tuple[str, PageApp]) -> None:
+    url, app = page
+    request = urllib.request.Request(
+        f"{url}/api/pipeline/run",
+        data=json.dumps({"kind": "compaction", "table": "nope", "dt": "2026-11-20"}).encode(),
+        headers={"Content-Type": "application/json", TOKEN_HEADER: app.token},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=120)
+    assert refused.value.code == 400
+    assert "no table 'nope'" in json.loads(refused.value.read())["error"]
