@@ -409,6 +409,11 @@ def register_alarms(stack: DeployedStack) -> list[str]:
             continue
         properties = stack.resolver.resolve(resource["Properties"])
         properties.pop("AlarmName", None)
+        for name in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):  # parameters resolve to text
+            if name in properties:
+                properties[name] = int(properties[name])
+        if "Threshold" in properties:
+            properties["Threshold"] = float(properties["Threshold"])
         names.append(alarm_name(stack.name, logical_id))
         cloudwatch.put_metric_alarm(AlarmName=names[-1], **properties)
     return names
