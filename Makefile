@@ -17,7 +17,7 @@ BENCH_ARGS ?=
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup run test lint typecheck template-check unit functional integration bench lock clean invoke
+.PHONY: help setup run test lint typecheck template-check workflow-check unit functional integration bench lock clean invoke
 
 help:
 	@echo "make run        run the whole pipeline locally (DURATION=seconds, RATE=changes/s, NIGHT=seconds)"
@@ -58,7 +58,11 @@ template-check: setup
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation \
 		--skip-download --compact --quiet
 
-test: setup lint typecheck template-check
+# GitHub workflows, offline (actionlint from requirements-dev.txt)
+workflow-check: $(VENV)/.installed
+	$(VENV)/bin/actionlint
+
+test: setup lint typecheck template-check workflow-check
 	SAM_BIN=$(abspath $(SAM)) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed
