@@ -1,0 +1,190 @@
+"""The pure parts of the changelake command: output modes, what needs attention, run records."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from changelake.runs import RunRecord, success_metric_name
+from changelake_cli.invoke import redrive_needs_attention
+from changelake_cli.lake import DayReport
+from changelake_cli.output import Cell, Output, Styled, human_age, human_bytes, jsonable
+from changelake_cli.render import hours_strip
+from changelake_cli.services import QueueDepth
+from changelake_cli.stack import Target, sam_defaults
+from changelake_cli.status import AlarmState, Settings, Status, TableStatus, needs_attention
+
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def record(result: str = "succeeded") -> RunRecord:
+    return RunRecord(
+        kind="compaction",
+        request_id="r-1",
+        started_at=datetime(2026, 11, 30, 0, 15, tzinfo=UTC),
+        finished_at=datetime(2026, 11, 30, 0, 16, 30, tzinfo=UTC),
+        trigger="scheduled",
+        result=result,  # type: ignore[arg-type]
+        tables=("orders",),
+        rows=12,
+        bytes_out=3400,
+        summary={"partitions": 2},
+    )
+
+
+def status_of(
+    *,
+    days: list[DayReport] | None = None,
+    queues: list[QueueDepth] | None = None,
+    alarms: list[AlarmState] | None = None,
+    last: RunRecord | None = None,
+    lost: list[str] | None = None,
+) -> Status:
+    settings = Settings("s", "us-east-1", None, "CREATE_COMPLETE", "b", "t", {}, {}, {}, ["orders"])
+    return Status(
+        generated_at=NOW,
+        settings=settings,
+        tables=[TableStatus("orders", None, None, days or [])],
+        queues=queues or [],
+        alarms=alarms or [],
+        last_runs={"compaction": last},
+        lost_reports=lost or [],
+        attention=[],
+    )
+
+
+def test_a_run_record_round_trips_through_its_json() -> None:
+    original = record()
+    again = RunRecord.from_json(original.to_json())
+    assert again == original
+    assert json.loads(original.to_json())["seconds"] == 90.0
+    assert original.key == "_runs/compaction/dt=2026-11-30/r-1.json"
+
+
+@pytest.mark.parametrize("body", [b"[]", b'{"kind": "backup"}', b'{"kind": "redrive"}', b"not json"])
+def test_what_is_not_a_run_record_is_refused(body: bytes) -> None:
+    with pytest.raises(ValueError, match=r"not a changelake run record|Expecting value"):
+        RunRecord.from_json(body)
+
+
+def test_success_metric_names() -> None:
+    assert [success_metric_name(k) for k in ("compaction", "snapshot", "redrive")] == [
+        "CompactionSucceeded",
+        "SnapshotSucceeded",
+        "RedriveSucceeded",
+    ]
+
+
+def test_a_quiet_stack_needs_nothing() -> None:
+    day = DayReport("orders", date(2026, 11, 29), hours={"09": "pending"})  # yesterday: the nightly run's job
+    assert needs_attention(status_of(days=[day], last=record()), 2, lambda: NOW) == []
+
+
+def test_what_needs_a_human() -> None:
+    old = DayReport("orders", date(2026, 11, 26), hours={"09": "stale", "10": "compacted"})
+    inside = DayReport("orders", date(2026, 11, 27), hours={"09": "pending"})  # inside the 2-day window
+    status = status_of(
+        days=[old, inside],
+        queues=[
+            QueueDepth("ChangeDLQ", "dlq", 2, 1, None),
+            QueueDepth("StreamFailureQueue", "sf", 1, 0, None),
+            QueueDepth("ChangeQueue", "q", 500, 20, 3.0),
+        ],
+        alarms=[AlarmState("a1", "ALARM", "too old", NOW), AlarmState("a2", "OK", "", NOW)],
+        last=record("failed"),
+        lost=["lost/orders/dt=2026-11-29/x.json"],
+    )
+    problems = needs_attention(status, 2, lambda: NOW)
+    assert problems == [
+        "ChangeDLQ holds 3 message(s): fix the cause, then `changelake redrive`",
+        "StreamFailureQueue holds 1 failed stream range(s): `changelake redrive` within 24 hours",
+        "1 lost stream range report(s) under lost/ (see README)",
+        "alarm a1 is in ALARM: too old",
+        "the last compaction run failed: see changelake history",
+        "orders 2026-11-26: hour(s) 09 not compacted, past the look-back window of 2 day(s): "
+        "`changelake compact --table orders --dt 2026-11-26`",
+    ]
+
+
+def test_hours_strip_marks_each_hour() -> None:
+    day = DayReport("orders", date(2026, 11, 30), hours={"00": "compacted", "01": "stale", "23": "pending"})
+    assert hours_strip(day) == "Cs" + "." * 21 + "p"
+
+
+@pytest.mark.parametrize(
+    ("result", "attention"),
+    [
+        ({"moved": 3, "failed": 0}, False),
+        ({"failed": 1}, True),
+        ({"left_too_many_redrives": 2}, True),
+        ({"stream_failures": {"ranges_lost": 1}}, True),
+        ({"stream_failures": None}, False),
+        (None, False),
+    ],
+)
+def test_a_redrive_that_left_work_needs_attention(result: object, attention: bool) -> None:
+    assert redrive_needs_attention(result) is attention
+
+
+def test_plain_output_off_a_terminal_and_colour_on_one() -> None:
+    # GIVEN the same table printed to a pipe, to a terminal, and to a terminal with NO_COLOR
+    rows: list[list[Cell]] = [["orders", Styled("failed", "bad")]]
+    pipe, tty, no_color = io.StringIO(), Terminal(), Terminal()
+    Output(out=pipe, environ={}).table("Runs", ["table", "result"], rows)
+    Output(out=tty, environ={}).table("Runs", ["table", "result"], rows)
+    Output(out=no_color, environ={"NO_COLOR": "1"}).table("Runs", ["table", "result"], rows)
+    # THEN the pipe gets plain aligned columns, the terminal a boxed table in colour, NO_COLOR no colour
+    assert pipe.getvalue() == "Runs\ntable   result\norders  failed\n\n"
+    red = "31m"
+    assert red in tty.getvalue()
+    assert "┃" in tty.getvalue()
+    assert red not in no_color.getvalue()
+    assert "┃" in no_color.getvalue()
+
+
+def test_json_mode_never_colours_even_on_a_terminal() -> None:
+    out = Terminal()
+    output = Output(out=out, as_json=True, environ={})
+    output.json({"when": NOW, "day": date(2026, 11, 30), "path": Path("x")})
+    assert json.loads(out.getvalue()) == {
+        "when": "2026-11-30T12:00:00.000Z",
+        "day": "2026-11-30",
+        "path": "x",
+    }
+    assert output.color is False
+
+
+def test_jsonable_keeps_a_run_records_own_document() -> None:
+    assert jsonable(record())["seconds"] == 90.0
+
+
+def test_human_units() -> None:
+    assert [human_bytes(n) for n in (None, 0, 1536, 5 * 1024**3)] == ["-", "0 B", "1.5 KiB", "5.0 GiB"]
+    assert [human_age(s) for s in (None, 5, 125, 7300, 90000)] == ["-", "5s", "2m 5s", "2h 1m", "1d 1h"]
+
+
+def test_a_local_endpoint_is_one_on_this_machine() -> None:
+    assert Target("s", endpoint="http://127.0.0.1:4566").is_local
+    assert Target("s", endpoint="http://localhost:4566").is_local
+    assert not Target("s", endpoint="https://cloudformation.us-east-1.amazonaws.com").is_local
+    assert not Target("s").is_local
+
+
+def test_defaults_come_from_samconfig(tmp_path: Path) -> None:
+    (tmp_path / "samconfig.toml").write_text(
+        'version = 0.1\n[prod.global.parameters]\nstack_name = "cl-prod"\n'
+        '[prod.deploy.parameters]\nregion = "eu-west-1"\n'
+    )
+    assert sam_defaults("prod", (tmp_path,)) == sam_defaults("prod", (tmp_path, Path("/nonexistent")))
+    defaults = sam_defaults("prod", (tmp_path,))
+    assert (defaults.stack, defaults.region) == ("cl-prod", "eu-west-1")
+    assert sam_defaults("prod", (tmp_path / "none",)).stack is None
