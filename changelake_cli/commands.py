@@ -27,7 +27,7 @@ def invoker_of(operator: Operator) -> invocations.Invoker:
     if target.is_local:
         assert target.endpoint is not None
         return invocations.LocalInvoker(target.endpoint, target.stack)
-    return invocations.LambdaInvoker(client=operator.aws.client("lambda", read_timeout=910))
+    return invocations.LambdaInvoker(client=operator.aws.client("lambda", invoke=True))
 
 
 def status(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:

@@ -23,8 +23,8 @@ _HOUR = re.compile(r"\d{2}\Z")
 _BOOTSTRAP = re.compile(
     r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S*AWSDynamoDB/[^/]+/manifest-summary\.json\Z"
 )
-#: The largest event the redrive function accepts for ``max_messages`` is not capped; ours is.
-MAX_REDRIVE = 100_000
+#: The redrive function's own bound on ``max_messages`` (changelake.redrive.RedriveRequest).
+MAX_REDRIVE = 1_000_000
 
 
 @dataclass(frozen=True)

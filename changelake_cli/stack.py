@@ -25,6 +25,11 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 #: Fail fast when a stack cannot be reached (an operator waits on every call).
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60)
+#: A synchronous invocation waits up to Lambda's 15-minute limit, and is never retried by botocore:
+#: a read timeout would otherwise run a compaction or a redrive a second time.
+INVOKE_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=910
+)
 #: Logical IDs of DESIGN.md the command relies on.
 BUCKET_ID, TABLE_ID = "DataBucket", "ChangeTable"
 QUEUE_IDS = ("ChangeQueue", "ChangeDLQ", "StreamFailureQueue")
@@ -96,15 +101,11 @@ class Aws:
     def region(self) -> str:
         return str(self.session.region_name)
 
-    def client(self, service: str, *, read_timeout: int | None = None) -> Any:
-        """A client of ``service``; ``read_timeout`` for calls that wait on a function (Lambda Invoke)."""
-        key = f"{service}/{read_timeout}"
+    def client(self, service: str, *, invoke: bool = False) -> Any:
+        """A client of ``service``; ``invoke``: for synchronous Lambda invocations (``INVOKE_CONFIG``)."""
+        key = f"{service}/{invoke}"
         if key not in self._clients:
-            config = (
-                CLIENT_CONFIG
-                if read_timeout is None
-                else CLIENT_CONFIG.merge(Config(read_timeout=read_timeout))
-            )
+            config = INVOKE_CONFIG if invoke else CLIENT_CONFIG
             self._clients[key] = self.session.client(
                 service, endpoint_url=self.target.endpoint, config=config, **self._credentials
             )

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from changelake.runs import RunRecord, success_metric_name
-from changelake_cli.invoke import redrive_needs_attention
+from changelake_cli.invoke import LambdaInvoker, redrive_needs_attention
 from changelake_cli.lake import DayReport
 from changelake_cli.output import Cell, Output, Styled, human_age, human_bytes, jsonable
 from changelake_cli.render import hours_strip
 from changelake_cli.services import QueueDepth
-from changelake_cli.stack import Target, sam_defaults
+from changelake_cli.stack import Aws, Target, sam_defaults
 from changelake_cli.status import AlarmState, Settings, Status, TableStatus, needs_attention
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -188,3 +188,44 @@ def test_defaults_come_from_samconfig(tmp_path: Path) -> None:
     defaults = sam_defaults("prod", (tmp_path,))
     assert (defaults.stack, defaults.region) == ("cl-prod", "eu-west-1")
     assert sam_defaults("prod", (tmp_path / "none",)).stack is None
+
+
+class FakeLambda:
+    """Lambda's Invoke as boto3 returns it: a streaming payload, FunctionError on a function error."""
+
+    def __init__(self, payload: object, function_error: str | None = None) -> None:
+        self.payload, self.function_error = payload, function_error
+        self.calls: list[dict[str, object]] = []
+
+    def invoke(self, **kwargs: object) -> dict[str, object]:
+        self.calls.append(kwargs)
+        response: dict[str, object] = {"Payload": io.BytesIO(json.dumps(self.payload).encode())}
+        if self.function_error:
+            response["FunctionError"] = self.function_error
+        return response
+
+
+def test_lambda_invoker_returns_the_answer_of_a_synchronous_invocation() -> None:
+    fake = FakeLambda({"rows_out": 3})
+    answer, error = LambdaInvoker(client=fake)(
+        "CompactionFunction", "cl-compaction", {"table": "t", "dt": "d"}
+    )
+    assert (answer, error) == ({"rows_out": 3}, None)
+    assert fake.calls == [
+        {
+            "FunctionName": "cl-compaction",
+            "InvocationType": "RequestResponse",
+            "Payload": b'{"table": "t", "dt": "d"}',
+        }
+    ]
+
+
+def test_lambda_invoker_reports_a_function_error() -> None:
+    fake = FakeLambda({"errorType": "InvalidEventError", "errorMessage": "dt: bad"}, "Unhandled")
+    assert LambdaInvoker(client=fake)("X", "x", {}) == (None, "InvalidEventError: dt: bad")
+
+
+def test_synchronous_invocations_are_never_retried_by_botocore() -> None:
+    aws = Aws(Target("s", region="us-east-1", endpoint="http://127.0.0.1:1"))
+    assert aws.client("lambda", invoke=True).meta.config.retries["total_max_attempts"] == 1
+    assert aws.client("lambda").meta.config.retries["total_max_attempts"] == 4  # 3 retries
