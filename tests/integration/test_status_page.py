@@ -13,7 +13,6 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from changelake_cli.invoke import LocalInvoker
 from changelake_cli.stack import Aws, Target
 from changelake_cli.status import Operator
 from changelake_cli.web.server import TOKEN_HEADER, PageApp, make_server
-from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, this_hour
+from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, days_ago
 
 pytestmark = pytest.mark.integration
 
@@ -45,9 +44,8 @@ WAIT_MS = 120_000
 @pytest.fixture(scope="module")
 def page(local_stack: LocalStack) -> Iterator[tuple[str, PageApp]]:
     """The page server on a free port of 127.0.0.1, for a lake with two pending hours of 'invoices'."""
-    yesterday = this_hour() - timedelta(days=1)
-    local_stack.put_hour(TABLE, yesterday, seed=21)
-    local_stack.put_hour(TABLE, yesterday + timedelta(hours=1), seed=22)
+    local_stack.put_hour(TABLE, days_ago(1, hour=10), seed=21)
+    local_stack.put_hour(TABLE, days_ago(1, hour=11), seed=22)
     target = Target(stack=local_stack.stack.name, region="us-east-1", endpoint=local_stack.endpoint)
     operator = Operator.connect(Aws(target))
     app = PageApp(operator, LocalInvoker(local_stack.endpoint, target.stack))
@@ -63,7 +61,7 @@ def test_cards_download_and_a_compaction_from_its_button(page: tuple[str, PageAp
     from playwright.sync_api import expect, sync_playwright
 
     url, _app = page
-    day = f"{this_hour() - timedelta(days=1):%Y-%m-%d}"
+    day = f"{days_ago(1):%Y-%m-%d}"
     assert CHROMIUM.is_file(), "Debian's chromium is missing: apt-get install -y chromium (.ci/run does)"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
