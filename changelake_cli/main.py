@@ -130,7 +130,11 @@ def _dispatch(args: argparse.Namespace, output: Output) -> Exit:
         "ui": commands.ui,
     }
     operator = commands.connect(Aws(target_of(args)))
-    return handlers[args.command](operator, output, args)
+    try:
+        return handlers[args.command](operator, output, args)
+    finally:
+        for note in operator.notes:
+            output.message(f"changelake: note: {note}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,9 +88,14 @@ def queue_name(url: str) -> str:
 
 
 def read_runs(
-    store: LakeStore, days: list[datetime], kinds: Iterable[RunKind] = RUN_KINDS
+    store: LakeStore,
+    days: list[datetime],
+    kinds: Iterable[RunKind] = RUN_KINDS,
+    *,
+    on_unreadable: Callable[[str], None],
 ) -> list[RunRecord]:
-    """The run records that started on ``days``, newest first (unreadable objects are skipped)."""
+    """The run records that started on ``days``, newest first; an object under ``_runs/`` that is not
+    one is named to ``on_unreadable`` (the command says so on stderr) and left out."""
     keys = [
         item.key
         for kind in kinds
@@ -101,9 +106,9 @@ def read_runs(
     with ThreadPoolExecutor(READERS) as pool:
         bodies = list(pool.map(store.get, keys))
     records = []
-    for body in bodies:
+    for key, body in zip(keys, bodies, strict=True):
         try:
             records.append(RunRecord.from_json(body))
-        except ValueError:
-            continue  # not written by changelake.runs; history lists only run records
+        except ValueError as exc:
+            on_unreadable(f"s3://{store.bucket}/{key} is not a run record ({exc}); left out")
     return sorted(records, key=lambda r: r.started_at, reverse=True)

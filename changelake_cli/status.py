@@ -26,6 +26,8 @@ class Operator:
     aws: Aws
     stack: StackInfo
     clock: Clock = utc_now
+    #: What the command should tell on stderr after its data (objects it could not read, ...).
+    notes: list[str] = field(default_factory=list)
     _store: LakeStore | None = field(default=None, repr=False)
 
     @classmethod
@@ -177,7 +179,7 @@ def alarm_states(operator: Operator) -> list[AlarmState]:
 
 def recent_runs(operator: Operator, days: int, kinds: tuple[RunKind, ...] = RUN_KINDS) -> list[RunRecord]:
     moments = [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in operator.days(days)]
-    return read_runs(operator.store, moments, kinds)
+    return read_runs(operator.store, moments, kinds, on_unreadable=operator.notes.append)
 
 
 def lost_reports(operator: Operator, days: int) -> list[str]:

@@ -117,6 +117,21 @@ def test_dead_letters_need_a_human_until_redrive_moves_them(lake: LocalStack) ->
     assert "ChangeDLQ holds" not in cli(lake, "status").out
 
 
+def test_an_object_under_runs_that_is_not_a_run_record_is_named(lake: LocalStack) -> None:
+    # GIVEN something under _runs/ that changelake.runs did not write
+    key = f"_runs/compaction/dt={this_hour():%Y-%m-%d}/not-a-record.json"
+    lake.s3.put_object(Bucket=lake.stack.bucket, Key=key, Body=b'{"hello": 1}')
+    try:
+        # WHEN history runs
+        ran = cli(lake, "history", "--json")
+    finally:
+        lake.s3.delete_object(Bucket=lake.stack.bucket, Key=key)
+    # THEN the runs are listed and the stranger is named on stderr, not silently skipped
+    assert ran.code == Exit.OK
+    assert all(run["request_id"] != "not-a-record" for run in json.loads(ran.out))
+    assert f"changelake: note: s3://{lake.stack.bucket}/{key} is not a run record" in ran.err
+
+
 def test_an_alarm_in_alarm_needs_a_human(lake: LocalStack) -> None:
     # GIVEN the template's LostRanges alarm in ALARM
     import boto3
