@@ -103,6 +103,12 @@ def render_status(o: Output, status: Status) -> None:
         [[Styled(a.name, "bad"), utc_text(a.since), a.reason] for a in alarming],
     )
     render_runs(o, [run for run in status.last_runs.values() if run is not None], "Last runs")
+    if status.queued_by_late_markers:
+        queued = status.queued_by_late_markers
+        o.line(
+            f"{len(queued)} hour(s) with late data queued for the next scheduled compaction: "
+            + ", ".join(queued[:5])
+        )
     if status.attention:
         o.line(Styled("Needs attention:", "bad"))
         for problem in status.attention:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from changelake.clock import Clock, utc_now
+from changelake.late import LateMarkers
 from changelake.runs import RUN_KINDS, RunKind, RunRecord
 from changelake_cli.errors import UsageError
 from changelake_cli.lake import DayReport, LakeStore, LastChange, ReadBudget, day_report, last_change, tables
@@ -111,6 +112,8 @@ class Status:
     last_runs: dict[str, RunRecord | None]
     lost_reports: list[str]
     attention: list[str]
+    #: Hours (``table/dt=.../hour=HH``) a late-data marker queues for the next scheduled compaction.
+    queued_by_late_markers: list[str] = field(default_factory=list)
 
 
 def settings(operator: Operator, lake_tables: list[str] | None = None) -> Settings:
@@ -204,6 +207,9 @@ def collect_status(operator: Operator, *, days: int = STATUS_DAYS) -> Status:
         last_runs=last_runs,
         lost_reports=lost_reports(operator, days),
         attention=[],
+        queued_by_late_markers=sorted(
+            {m.partition.path for m in LateMarkers(operator.store).pending("compaction")}
+        ),
     )
     status.attention.extend(needs_attention(status, operator.lookback_days, operator.clock))
     return status
@@ -230,7 +236,12 @@ def needs_attention(status: Status, lookback_days: int, clock: Clock) -> list[st
     window_start = clock().astimezone(UTC).date() - timedelta(days=1 + lookback_days)
     for table in status.tables:
         for day in table.days:
-            late = sorted(h for h, state in day.hours.items() if state != "compacted")
+            queued = set(status.queued_by_late_markers)
+            late = sorted(
+                hour
+                for hour, state in day.hours.items()
+                if state != "compacted" and f"{table.table}/dt={day.dt}/hour={hour}" not in queued
+            )
             if day.dt < window_start and late:
                 problems.append(
                     f"{table.table} {day.dt}: hour(s) {', '.join(late)} not compacted, "

@@ -115,6 +115,16 @@ def test_what_needs_a_human() -> None:
     ]
 
 
+def test_an_old_hour_a_late_marker_queues_for_tonight_needs_nobody() -> None:
+    # GIVEN a stale hour past the window that the aggregator marked as late data
+    old = DayReport("orders", date(2026, 11, 20), hours={"09": "stale", "10": "pending"})
+    status = status_of(days=[old], last=record())
+    status.queued_by_late_markers.append("orders/dt=2026-11-20/hour=09")
+    # THEN only the unmarked hour needs a human
+    (problem,) = needs_attention(status, 2, lambda: NOW)
+    assert problem.startswith("orders 2026-11-20: hour(s) 10 not compacted")
+
+
 def test_hours_strip_marks_each_hour() -> None:
     day = DayReport("orders", date(2026, 11, 30), hours={"00": "compacted", "01": "stale", "23": "pending"})
     assert hours_strip(day) == "Cs" + "." * 21 + "p"
