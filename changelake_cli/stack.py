@@ -32,7 +32,7 @@ INVOKE_CONFIG = Config(
 )
 #: Logical IDs of DESIGN.md the command relies on.
 BUCKET_ID, TABLE_ID = "DataBucket", "ChangeTable"
-QUEUE_IDS = ("ChangeQueue", "ChangeDLQ", "StreamFailureQueue")
+QUEUE_IDS = ("ChangeQueue", "ChangeDLQ", "StreamFailureQueue", "AsyncFailureQueue")
 
 
 @dataclass(frozen=True)

@@ -227,6 +227,11 @@ def needs_attention(status: Status, lookback_days: int, clock: Clock) -> list[st
                 f"StreamFailureQueue holds {held} failed stream range(s): "
                 "`changelake redrive` within 24 hours"
             )
+        if queue.logical_id == "AsyncFailureQueue" and held:
+            problems.append(
+                f"AsyncFailureQueue holds {held} failed asynchronous invocation(s): fix the cause, "
+                "then `changelake redrive`"
+            )
     if status.lost_reports:
         problems.append(f"{len(status.lost_reports)} lost stream range report(s) under lost/ (see README)")
     problems.extend(f"alarm {a.name} is in ALARM: {a.reason}" for a in status.alarms if a.state == "ALARM")

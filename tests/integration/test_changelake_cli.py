@@ -47,7 +47,12 @@ def test_status_shows_the_lake_and_what_needs_a_human(lake: LocalStack) -> None:
     days = {day["dt"]: day for day in document["tables"][0]["days"]}
     assert days[f"{old:%Y-%m-%d}"]["hours"] == {"09": "pending"}
     assert days[f"{old:%Y-%m-%d}"]["raw"]["changes"] == ROWS_PER_HOUR
-    assert {q["logical_id"] for q in document["queues"]} == {"ChangeQueue", "ChangeDLQ", "StreamFailureQueue"}
+    assert {q["logical_id"] for q in document["queues"]} == {
+        "ChangeQueue",
+        "ChangeDLQ",
+        "StreamFailureQueue",
+        "AsyncFailureQueue",
+    }
     assert (
         document["tables"][0]["last_change"]["partition"]
         == f"dt={this_hour() - timedelta(hours=1):%Y-%m-%d/hour=%H}"

@@ -97,6 +97,7 @@ def test_what_needs_a_human() -> None:
         queues=[
             QueueDepth("ChangeDLQ", "dlq", 2, 1, None),
             QueueDepth("StreamFailureQueue", "sf", 1, 0, None),
+            QueueDepth("AsyncFailureQueue", "af", 0, 1, None),
             QueueDepth("ChangeQueue", "q", 500, 20, 3.0),
         ],
         alarms=[AlarmState("a1", "ALARM", "too old", NOW), AlarmState("a2", "OK", "", NOW)],
@@ -107,6 +108,8 @@ def test_what_needs_a_human() -> None:
     assert problems == [
         "ChangeDLQ holds 3 message(s): fix the cause, then `changelake redrive`",
         "StreamFailureQueue holds 1 failed stream range(s): `changelake redrive` within 24 hours",
+        "AsyncFailureQueue holds 1 failed asynchronous invocation(s): fix the cause, "
+        "then `changelake redrive`",
         "1 lost stream range report(s) under lost/ (see README)",
         "alarm a1 is in ALARM: too old",
         "the last compaction run failed: see changelake history",
