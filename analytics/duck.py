@@ -120,3 +120,35 @@ def connect(lake_dir: Path, database: str = ":memory:") -> Any:
     connection = duckdb.connect(database)
     connection.execute(views_sql(lake_dir))
     return connection
+
+
+#: What ``make run`` prints and runs: the latest items with two 38-digit numbers, exact, and whether
+#: the latest snapshot day holds the same digits (NULL before a snapshot covers the item).
+PREVIEW_QUERY = """\
+SELECT c."table", c.keys ->> 'pk' AS pk,
+  c.record ->> '$.new_image.big' AS big,
+  from_json(c.record, '{"new_image": {"precise": "DECIMAL(38,10)"}}').new_image.precise AS precise,
+  s.record ->> '$.item.big' = big AS same_in_snapshot
+FROM latest AS c
+LEFT JOIN snapshot AS s
+  ON s."table" = c."table" AND s.keys = c.keys AND s.dt = (SELECT max(dt) FROM snapshot)
+ORDER BY c.event_time DESC, pk
+LIMIT 5"""
+
+
+def text_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """Rows as aligned text, every value whole (DuckDB's own rendering cuts long values to fit)."""
+    cells = [columns, *([("NULL" if value is None else str(value)) for value in row] for row in rows)]
+    widths = [max(len(line[index]) for line in cells) for index in range(len(columns))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    )
+
+
+def preview(lake_dir: Path) -> str:
+    """``PREVIEW_QUERY``'s answer over ``lake_dir``."""
+    with connect(lake_dir) as connection:
+        cursor = connection.execute(PREVIEW_QUERY)
+        columns = [description[0] for description in cursor.description]
+        return text_table(columns, cursor.fetchall())

@@ -20,6 +20,7 @@ from analytics.lake import Lake, LakeTable
 from analytics.views import as_of_predicate, to_duckdb
 from changelake.compaction import Compactor
 from changelake.integrations.s3 import S3Store
+from changelake_local.pipeline import duckdb_preview
 from changelake_local.stream_records import realistic_item, stream_record
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import sqs_event
@@ -174,7 +175,7 @@ def _athena_on_duckdb(lake_dir: Path, table: LakeTable) -> Any:
     duck.execute(f"CREATE SCHEMA {lake.database}")
     for layer, hourly in (("raw", True), ("compacted", True), ("snapshot", False)):
         select = lines_select(lake_dir, layer, hourly=hourly, table=table.name)
-        duck.execute(f"CREATE VIEW {lake.database}.{table.glue_name}_{layer}_lines AS {select}")
+        duck.execute(f"CREATE VIEW {lake.database}.{table.athena_name}_{layer}_lines AS {select}")
     for statement in statements(lake, [table]):
         if statement.kind == "view":
             duck.execute(to_duckdb(statement.sql))
@@ -246,3 +247,21 @@ def test_snapshot_view_reads_a_snapshot_day_exactly(tmp_path: Path) -> None:
     )
     assert record == line
     assert _exact(record)["item"]["precise"] == Decimal(PRECISE)
+
+
+def test_make_runs_printed_query_shows_38_digit_numbers_exactly(
+    lake: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    # GIVEN the pipeline's lake
+    lake_dir, lines = lake
+
+    # WHEN make run's summary takes its DuckDB query and answer (print_summary prints both as they are)
+    query, sample = duckdb_preview(lake_dir)
+
+    # THEN the query reads the views, and the answer shows each item's 38-digit numbers digit for digit
+    assert "FROM latest AS c" in query
+    header, *rows = sample.splitlines()
+    assert header.split() == ["table", "pk", "big", "precise", "same_in_snapshot"]
+    assert len(rows) == len(_reference_state(lines))
+    for row in rows:
+        assert row.split()[2:4] == [BIG, PRECISE]
