@@ -26,7 +26,10 @@ def _parser() -> argparse.ArgumentParser:
         "--table",
         action="append",
         required=True,
-        help="a DynamoDB table as NAME or NAME:KEY[,KEY] (key attributes, default pk,sk); repeat for more",
+        help="a DynamoDB table: NAME[:KEY[,KEY]][=ATHENA_NAME] (key attributes, default pk,sk); repeatable",
+    )
+    athena.add_argument(
+        "--only", choices=("tables", "views"), help="print only these (the template creates the tables)"
     )
     athena.add_argument("--raw-prefix", default="raw")
     athena.add_argument("--compacted-prefix", default="compacted")
@@ -58,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         schema_dir = arguments.schema_dir if arguments.schema_dir.is_dir() else None
         tables = [parse_table_option(option, schema_dir) for option in arguments.table]
-        sys.stdout.write(script(lake, tables))
+        sys.stdout.write(script(lake, tables, only=arguments.only))
     except DefinitionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from analytics.item_types import StructType, hive_type, item_typing
 from analytics.lake import Lake, LakeTable, check_distinct
@@ -33,6 +35,7 @@ from analytics.views import history_select, latest_select, quoted
 HIVE_JSON_SERDE = "org.apache.hive.hcatalog.data.JsonSerDe"
 TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
 TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+LAZY_SIMPLE_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
 #: A JSON line never holds a raw control character (JSON escapes them), so splitting fields at
 #: \001 leaves each line whole in its one column.
 LINE_DELIMITER = "\\001"
@@ -74,40 +77,118 @@ def statements(lake: Lake, tables: list[LakeTable]) -> list[Statement]:
     return result
 
 
-def script(lake: Lake, tables: list[LakeTable]) -> str:
-    """The statements as one file (Athena's console runs one statement at a time)."""
-    return "".join(f"{statement.sql};\n\n" for statement in statements(lake, tables))
+def script(lake: Lake, tables: list[LakeTable], *, only: str | None = None) -> str:
+    """The statements as one file (Athena's console runs one at a time); ``only`` ``tables`` or
+    ``views`` (the database comes with the tables)."""
+    kinds = {"tables": {"database", "table"}, "views": {"view"}}.get(
+        only or "", {"database", "table", "view"}
+    )
+    return "".join(
+        f"{statement.sql};\n\n" for statement in statements(lake, tables) if statement.kind in kinds
+    )
 
 
-def _table_statements(lake: Lake, table: LakeTable) -> Iterator[Statement]:
+@dataclass(frozen=True)
+class TableDefinition:
+    """One external table: what both its DDL and its Glue ``TableInput`` (template.yaml) say."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    partitions: tuple[tuple[str, str], ...]
+    location: str
+    json_serde: bool
+    since: date
+    notes: tuple[str, ...] = ()
+
+    def projection(self) -> list[tuple[str, str]]:
+        """Partition projection: ``dt`` by day from ``since`` to today, ``hour`` 00 to 23."""
+        properties = [
+            ("projection.enabled", "true"),
+            ("projection.dt.type", "date"),
+            ("projection.dt.format", "yyyy-MM-dd"),
+            ("projection.dt.range", f"{self.since.isoformat()},NOW"),
+            ("projection.dt.interval", "1"),
+            ("projection.dt.interval.unit", "DAYS"),
+        ]
+        template = self.location + "dt=${dt}/"
+        if len(self.partitions) > 1:
+            properties += [
+                ("projection.hour.type", "integer"),
+                ("projection.hour.range", "0,23"),
+                ("projection.hour.digits", "2"),
+            ]
+            template += "hour=${hour}/"
+        return [*properties, ("storage.location.template", template)]
+
+    def ddl(self, database: str) -> str:
+        column_list = ",\n".join(f"  `{column}` {kind}" for column, kind in self.columns)
+        partition_list = ", ".join(f"`{column}` {kind}" for column, kind in self.partitions)
+        row_format = (
+            f"ROW FORMAT SERDE '{HIVE_JSON_SERDE}'\n"
+            f"STORED AS INPUTFORMAT '{TEXT_INPUT}'\nOUTPUTFORMAT '{TEXT_OUTPUT}'"
+            if self.json_serde
+            else f"ROW FORMAT DELIMITED FIELDS TERMINATED BY '{LINE_DELIMITER}'\nSTORED AS TEXTFILE"
+        )
+        properties = ",\n".join(f"  '{key}'='{value}'" for key, value in self.projection())
+        notes = "".join(f"-- not typed (still in the record's JSON text): {note}\n" for note in self.notes)
+        return (
+            f"{notes}CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{self.name}` (\n{column_list}\n)\n"
+            f"PARTITIONED BY ({partition_list})\n{row_format}\n"
+            f"LOCATION '{self.location}'\nTBLPROPERTIES (\n{properties}\n)"
+        )
+
+    def glue_input(self) -> dict[str, Any]:
+        """The same table as a Glue ``TableInput`` (CloudFormation's ``AWS::Glue::Table``)."""
+        serde: dict[str, Any] = (
+            {"SerializationLibrary": HIVE_JSON_SERDE}
+            if self.json_serde
+            else {"SerializationLibrary": LAZY_SIMPLE_SERDE, "Parameters": {"field.delim": "\x01"}}
+        )
+        return {
+            "Name": self.name,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"EXTERNAL": "TRUE", **dict(self.projection())},
+            "PartitionKeys": [{"Name": column, "Type": kind} for column, kind in self.partitions],
+            "StorageDescriptor": {
+                "Columns": [{"Name": column, "Type": kind} for column, kind in self.columns],
+                "Location": self.location,
+                "InputFormat": TEXT_INPUT,
+                "OutputFormat": TEXT_OUTPUT,
+                "SerdeInfo": serde,
+            },
+        }
+
+
+def table_definitions(lake: Lake, table: LakeTable) -> list[TableDefinition]:
+    """The six tables of one DynamoDB table: typed and lines, for raw/, compacted/ and snapshot/."""
     typing = item_typing(table.item_schema) if table.item_schema is not None else None
     image = typing.struct if typing is not None else None
-    notes = (
-        [f"-- not typed (still in the record's JSON text): {reason}\n" for reason in typing.untyped]
-        if typing
-        else []
-    )
-    image_columns = [("new_image", image), ("old_image", image)] if image else []
-    change_columns = [*CHANGE_HEAD, *_hive(image_columns), *CHANGE_TAIL]
-    snapshot_columns = [
-        *SNAPSHOT_COLUMNS[:2],
-        *_hive([("item", image)] if image else []),
-        *SNAPSHOT_COLUMNS[2:],
-    ]
+    notes = tuple(typing.untyped) if typing is not None else ()
+    image_columns = _hive([("new_image", image), ("old_image", image)])
+    change_columns = (*CHANGE_HEAD, *image_columns, *CHANGE_TAIL)
+    snapshot_columns = (*SNAPSHOT_COLUMNS[:2], *_hive([("item", image)]), *SNAPSHOT_COLUMNS[2:])
     hourly = (("dt", "date"), ("hour", "int"))
     layers = (
         ("raw", lake.raw_prefix, change_columns, hourly),
         ("compacted", lake.compacted_prefix, change_columns, hourly),
         ("snapshot", lake.snapshot_prefix, snapshot_columns, hourly[:1]),
     )
+    definitions = []
     for layer, prefix, columns, partitions in layers:
         location = lake.location(prefix, table.name)
-        name = f"{table.glue_name}_{layer}"
-        head = "".join(notes)
-        body = _table_ddl(lake, name, columns, partitions, location, json_serde=True)
-        yield Statement("table", name, head + body)
-        lines = f"{name}_lines"
-        yield Statement("table", lines, _table_ddl(lake, lines, [("line", "string")], partitions, location))
+        name = f"{table.athena_name}_{layer}"
+        definitions += [
+            TableDefinition(
+                name, columns, partitions, location, json_serde=True, since=lake.since, notes=notes
+            ),
+            TableDefinition(f"{name}_lines", (("line", "string"),), partitions, location, False, lake.since),
+        ]
+    return definitions
+
+
+def _table_statements(lake: Lake, table: LakeTable) -> Iterator[Statement]:
+    for definition in table_definitions(lake, table):
+        yield Statement("table", definition.name, definition.ddl(lake.database))
     yield from _views(lake, table)
 
 
@@ -115,54 +196,8 @@ def _hive(columns: Sequence[tuple[str, StructType | None]]) -> list[tuple[str, s
     return [(name, hive_type(typed)) for name, typed in columns if typed is not None]
 
 
-def _table_ddl(
-    lake: Lake,
-    name: str,
-    columns: list[tuple[str, str]],
-    partitions: tuple[tuple[str, str], ...],
-    location: str,
-    *,
-    json_serde: bool = False,
-) -> str:
-    column_list = ",\n".join(f"  `{column}` {kind}" for column, kind in columns)
-    partition_list = ", ".join(f"`{column}` {kind}" for column, kind in partitions)
-    row_format = (
-        f"ROW FORMAT SERDE '{HIVE_JSON_SERDE}'\n"
-        f"STORED AS INPUTFORMAT '{TEXT_INPUT}'\nOUTPUTFORMAT '{TEXT_OUTPUT}'"
-        if json_serde
-        else f"ROW FORMAT DELIMITED FIELDS TERMINATED BY '{LINE_DELIMITER}'\nSTORED AS TEXTFILE"
-    )
-    properties = ",\n".join(f"  '{key}'='{value}'" for key, value in projection(lake, location, partitions))
-    return (
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{lake.database}`.`{name}` (\n{column_list}\n)\n"
-        f"PARTITIONED BY ({partition_list})\n{row_format}\n"
-        f"LOCATION '{location}'\nTBLPROPERTIES (\n{properties}\n)"
-    )
-
-
-def projection(lake: Lake, location: str, partitions: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
-    """Partition projection properties: ``dt`` by day from ``lake.since``, ``hour`` 00 to 23."""
-    properties = [
-        ("projection.enabled", "true"),
-        ("projection.dt.type", "date"),
-        ("projection.dt.format", "yyyy-MM-dd"),
-        ("projection.dt.range", f"{lake.since.isoformat()},NOW"),
-        ("projection.dt.interval", "1"),
-        ("projection.dt.interval.unit", "DAYS"),
-    ]
-    template = location + "dt=${dt}/"
-    if len(partitions) > 1:
-        properties += [
-            ("projection.hour.type", "integer"),
-            ("projection.hour.range", "0,23"),
-            ("projection.hour.digits", "2"),
-        ]
-        template += "hour=${hour}/"
-    return [*properties, ("storage.location.template", template)]
-
-
 def _views(lake: Lake, table: LakeTable) -> Iterator[Statement]:
-    name = table.glue_name
+    name = table.athena_name
 
     def qualified(suffix: str) -> str:
         return f"{quoted(lake.database)}.{quoted(f'{name}_{suffix}')}"

@@ -65,6 +65,8 @@ class LakeTable:
     name: str
     key_attributes: tuple[str, ...] = ("pk", "sk")
     item_schema: dict[str, Any] | None = None
+    #: The prefix of its tables' and views' names in Athena; by default made from ``name``.
+    alias: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -79,17 +81,24 @@ class LakeTable:
                     f"keys of {self.name}: {attribute!r} must be letters, digits and _ "
                     f"and not one of the views' columns ({', '.join(sorted(VIEW_COLUMNS))})"
                 )
+        if self.alias is not None and _GLUE_NAME.match(self.alias) is None:
+            raise DefinitionError(
+                f"alias of {self.name}: {self.alias!r} must be lowercase letters, digits and _"
+            )
         if len({a.lower() for a in self.key_attributes}) != len(self.key_attributes):
             raise DefinitionError(f"keys of {self.name}: attribute names differ only in case")
 
     @property
-    def glue_name(self) -> str:
-        """The table's name in Athena: lowercase, anything but letters and digits as ``_``."""
-        return re.sub(r"[^a-z0-9]", "_", self.name.lower())
+    def athena_name(self) -> str:
+        """The prefix of the table's names in Athena: ``alias``, or ``name`` lowercased, other than
+        letters and digits as ``_``."""
+        return self.alias or re.sub(r"[^a-z0-9]", "_", self.name.lower())
 
 
 def parse_table_option(text: str, schema_dir: Path | None) -> LakeTable:
-    """``orders`` or ``orders:pk,sk`` (key attributes, default ``pk,sk``), schema from ``schema_dir``."""
+    """``orders``, ``orders:pk,sk`` (key attributes, default ``pk,sk``), ``my-table:pk=mine`` (Athena
+    name ``mine``); its JSON Schema is ``<schema_dir>/<name>.json`` if there is one."""
+    text, _, alias = text.partition("=")
     name, _, keys = text.partition(":")
     attributes = tuple(keys.split(",")) if keys else LakeTable.key_attributes
     schema = None
@@ -99,13 +108,13 @@ def parse_table_option(text: str, schema_dir: Path | None) -> LakeTable:
             schema = json.loads(path.read_text())
         except ValueError as exc:
             raise DefinitionError(f"schema of {name}: {path} is not JSON: {exc}") from None
-    return LakeTable(name, attributes, schema)
+    return LakeTable(name, attributes, schema, alias or None)
 
 
 def check_distinct(tables: list[LakeTable]) -> None:
     """Two DynamoDB tables may not share an Athena name (``a-b`` and ``a.b`` both become ``a_b``)."""
     seen: dict[str, str] = {}
     for table in tables:
-        other = seen.setdefault(table.glue_name, table.name)
+        other = seen.setdefault(table.athena_name, table.name)
         if other != table.name:
-            raise DefinitionError(f"table: {other!r} and {table.name!r} both become {table.glue_name!r}")
+            raise DefinitionError(f"table: {other!r} and {table.name!r} both become {table.athena_name!r}")

@@ -184,3 +184,29 @@ def test_cli_refuses_a_bad_table_with_a_message(capsys: pytest.CaptureFixture[st
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "table name is not a safe path segment" in captured.err
+
+
+def test_cli_prints_only_the_views_for_the_templates_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN the stack's ChangeTable, named change_table in Athena as the template's Glue tables are
+    # WHEN the CLI prints only the views
+    code = main(
+        [
+            "athena",
+            "--bucket",
+            "my-data-bucket",
+            "--table",
+            "stack-changes:pk,sk=change_table",
+            "--only",
+            "views",
+        ]
+    )
+
+    # THEN it prints the three views over the template's tables, and no table or database
+    statements_out = [s for s in capsys.readouterr().out.split(";\n\n") if s.strip()]
+    assert code == 0
+    assert [s.split(" AS\n")[0] for s in statements_out] == [
+        'CREATE OR REPLACE VIEW "changelake"."change_table_changes"',
+        'CREATE OR REPLACE VIEW "changelake"."change_table_history"',
+        'CREATE OR REPLACE VIEW "changelake"."change_table_latest"',
+    ]
+    assert '"changelake"."change_table_compacted_lines"' in statements_out[0]
