@@ -210,3 +210,18 @@ def test_cli_prints_only_the_views_for_the_templates_tables(capsys: pytest.Captu
         'CREATE OR REPLACE VIEW "changelake"."change_table_latest"',
     ]
     assert '"changelake"."change_table_compacted_lines"' in statements_out[0]
+
+
+@pytest.mark.parametrize(
+    ("example", "arguments"),
+    [
+        ("change_table.sql", ["--table", "changelake-changes:pk,sk=change_table"]),
+        ("orders.sql", ["--table", "orders:pk,sk", "--schema-dir", "docs/athena"]),
+    ],
+)
+def test_committed_examples_are_what_the_cli_prints(
+    example: str, arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an example in docs/athena WHEN the CLI renders the same tables THEN the example is current
+    assert main(["athena", "--bucket", "my-changelake-bucket", *arguments]) == 0
+    assert capsys.readouterr().out == (Path("docs/athena") / example).read_text()
