@@ -55,10 +55,14 @@ def latest_select(history: str, identity: Sequence[str]) -> str:
     )
 
 
+def as_of_condition(instant: str) -> str:
+    """The WHERE clause that turns ``history`` into the state as of the SQL expression ``instant``."""
+    return f"valid_from <= {instant} AND (valid_to IS NULL OR valid_to > {instant}) AND NOT deleted"
+
+
 def as_of_predicate(instant: str) -> str:
-    """The WHERE clause that turns ``history`` into the state as of ``instant`` (``...T..Z`` text)."""
-    literal = "'" + instant.replace("'", "''") + "'"
-    return f"valid_from <= {literal} AND (valid_to IS NULL OR valid_to > {literal}) AND NOT deleted"
+    """``as_of_condition`` for an ISO 8601 instant (``2026-11-22T23:59:59.999Z``)."""
+    return as_of_condition("'" + instant.replace("'", "''") + "'")
 
 
 def to_duckdb(athena_sql: str) -> str:

@@ -187,20 +187,20 @@ def test_athena_views_transpiled_to_duckdb_give_the_change_logs_state_exactly(
 ) -> None:
     # GIVEN the pipeline's lake and the Athena views, transpiled to DuckDB by sqlglot
     lake_dir, lines = lake
-    duck = _athena_on_duckdb(lake_dir, LakeTable(TABLE, ("pk", "sk")))
 
     # WHEN they are asked for the latest state, the state at each day's end and the history
-    latest = duck.execute("SELECT pk, sk, record FROM changelake.orders_latest").fetchall()
-    days = {
-        day: duck.execute(
-            f"SELECT pk, sk, record FROM changelake.orders_history WHERE {as_of_predicate(_end_of(day))}"
+    with _athena_on_duckdb(lake_dir, LakeTable(TABLE, ("pk", "sk"))) as duck:
+        latest = duck.execute("SELECT pk, sk, record FROM changelake.orders_latest").fetchall()
+        days = {
+            day: duck.execute(
+                f"SELECT pk, sk, record FROM changelake.orders_history WHERE {as_of_predicate(_end_of(day))}"
+            ).fetchall()
+            for day in (DAY_ONE.date(), DAY_ONE.date() + timedelta(days=1))
+        }
+        history = duck.execute(
+            "SELECT pk, sequence_number, valid_from, valid_to, deleted FROM changelake.orders_history "
+            "WHERE pk = 'customer#b' ORDER BY valid_from, sequence_number"
         ).fetchall()
-        for day in (DAY_ONE.date(), DAY_ONE.date() + timedelta(days=1))
-    }
-    history = duck.execute(
-        "SELECT pk, sequence_number, valid_from, valid_to, deleted FROM changelake.orders_history "
-        "WHERE pk = 'customer#b' ORDER BY valid_from, sequence_number"
-    ).fetchall()
 
     # THEN the states equal the change log's, value for value (38 digits, 40-digit sequence numbers)
     assert _state_by_key(latest) == _reference_state(lines)

@@ -135,6 +135,7 @@ def test_numbers_are_decimal_only_where_the_schema_bounds_their_digits(
         (lambda: LakeTable("orders", ("record",)), "keys of orders"),
         (lambda: LakeTable("orders", ("a.b",)), "keys of orders"),
         (lambda: LakeTable("orders", ("id", "ID")), "keys of orders"),
+        (lambda: LakeTable("orders", alias="Orders-2"), "alias of orders"),
     ],
 )
 def test_bad_definitions_are_refused_naming_the_field(make: Any, field: str) -> None:
