@@ -20,8 +20,10 @@ from collections.abc import Sequence
 import sqlglot
 
 #: Sequence numbers are strings of up to 64 digits (40 today): longer than DECIMAL(38) and BIGINT
-#: hold, so they are ordered as numbers by their length without leading zeros, then their digits.
-SEQUENCE_ORDER = "length(ltrim(sequence_number, '0')), ltrim(sequence_number, '0'), event_id"
+#: hold, so they are ordered as numbers by their length without leading zeros, then their digits
+#: (regexp_replace rather than the two-argument ltrim: every Trino and DuckDB release has it).
+_SIGNIFICANT = "regexp_replace(sequence_number, '^0+', '')"
+SEQUENCE_ORDER = f"length({_SIGNIFICANT}), {_SIGNIFICANT}, event_id"
 
 
 def quoted(name: str) -> str:

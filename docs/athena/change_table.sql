@@ -162,7 +162,7 @@ CREATE OR REPLACE VIEW "changelake"."change_table_history" AS
 SELECT "pk", "sk", event_id, event_name, sequence_number,
   event_time AS valid_from,
   min(event_time) OVER (
-    PARTITION BY "pk", "sk" ORDER BY length(ltrim(sequence_number, '0')), ltrim(sequence_number, '0'), event_id
+    PARTITION BY "pk", "sk" ORDER BY length(regexp_replace(sequence_number, '^0+', '')), regexp_replace(sequence_number, '^0+', ''), event_id
     ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
   ) AS valid_to,
   event_name = 'REMOVE' AS deleted,

@@ -14,6 +14,7 @@ from analytics.__main__ import main
 from analytics.athena import HIVE_JSON_SERDE, script, statements
 from analytics.item_types import hive_type, item_typing
 from analytics.lake import DefinitionError, Lake, LakeTable
+from analytics.views import SEQUENCE_ORDER, to_duckdb
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -226,3 +227,22 @@ def test_committed_examples_are_what_the_cli_prints(
     # GIVEN an example in docs/athena WHEN the CLI renders the same tables THEN the example is current
     assert main(["athena", "--bucket", "my-changelake-bucket", *arguments]) == 0
     assert capsys.readouterr().out == (Path("docs/athena") / example).read_text()
+
+
+def test_sequence_numbers_are_ordered_as_numbers_in_both_engines() -> None:
+    # GIVEN sequence numbers of different lengths, one with leading zeros (the record allows them)
+    numbers = ["10" + "0" * 38, "9" * 39, "10", "007", "8", "0"]
+    rows = ", ".join(f"('{number}', 'e{index}')" for index, number in enumerate(numbers))
+    values = f"(VALUES {rows}) AS t(sequence_number, event_id)"
+    query = f"SELECT sequence_number FROM {values} ORDER BY {SEQUENCE_ORDER}"
+
+    # WHEN the Athena ORDER BY runs in DuckDB, transpiled, and is parsed as Athena SQL
+    import duckdb
+
+    with duckdb.connect() as duck:
+        ordered = [row[0] for row in duck.execute(to_duckdb(query)).fetchall()]
+    sqlglot.parse_one(query, read="athena")
+
+    # THEN they come in numeric order, which is neither the text order nor a 64-bit or DECIMAL(38) one
+    assert ordered == sorted(numbers, key=int)
+    assert ordered != sorted(numbers)
