@@ -523,27 +523,21 @@ def _report(
 
 
 def duckdb_preview(lake_dir: Path) -> tuple[str, str]:
-    """The query that reads the local lake as Hive-partitioned data, and its first rows."""
+    """The query over the local lake's views (``analytics.duck``) and its answer, every digit exact."""
     import duckdb
 
-    layer = "compacted" if any((lake_dir / "compacted").rglob("*.jsonl.gz")) else "raw"
+    from analytics.duck import PREVIEW_QUERY, preview
+
+    try:
+        sample = preview(lake_dir)
+    except duckdb.Error as exc:
+        sample = f"(DuckDB could not run it: {exc})"
     try:
         shown = lake_dir.resolve().relative_to(Path.cwd())
     except ValueError:
         shown = lake_dir.resolve()
-    query = (
-        'SELECT "table", dt, hour, event_name, user_identity IS NOT NULL AS ttl_delete, '
-        "count(*) AS changes\n"
-        f"FROM read_json_auto('{shown}/{layer}/*/*/*/*.jsonl.gz', hive_partitioning = true)\n"
-        f"GROUP BY ALL ORDER BY ALL"
-    )
-    try:
-        with duckdb.connect() as connection:
-            relation = connection.sql(query)
-            sample = str(relation.limit(20))
-    except duckdb.Error as exc:
-        sample = f"(DuckDB could not run it: {exc})"
-    return query, sample
+    views = f"-- views: analytics.duck.connect('{shown}'); as SQL: python -m analytics duckdb {shown}\n"
+    return views + PREVIEW_QUERY, sample
 
 
 def print_summary(summary: Summary, out: TextIO = sys.stdout) -> None:

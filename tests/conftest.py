@@ -6,6 +6,7 @@ fake credentials and an explicit region, exactly as the handlers would talk to A
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 import urllib.request
@@ -20,6 +21,15 @@ from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 BUCKET = "changelake-test-data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def unfrozen_at_exit() -> Iterator[None]:
+    """The handlers' cold start gc.freeze()s every live object. Frozen objects outlive the
+    interpreter's teardown, and DuckDB's binding (nanobind) reports its own as leaks at exit."""
+    yield
+    gc.unfreeze()
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

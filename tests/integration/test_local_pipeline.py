@@ -11,6 +11,7 @@ import errno
 import gzip
 import json
 import os
+import re
 import socket
 import threading
 import uuid
@@ -101,6 +102,9 @@ def test_poison_and_failing_aggregator_lose_nothing(tmp_path: Path) -> None:
     # AND the DuckDB query over the local lake ran
     assert summary.duckdb_sample is not None
     assert "DuckDB could not" not in summary.duckdb_sample
+    # AND its answer shows the items' 38-digit numbers exactly (a 38-digit integer, a 38-digit decimal)
+    assert re.search(r"\b[1-9][0-9]{37}\b", summary.duckdb_sample), summary.duckdb_sample
+    assert "1234567890123456789012345678.9012345678" in summary.duckdb_sample
 
 
 @pytest.mark.parametrize("listener_reuses_address", [False, True], ids=["plain", "like-our-server"])
