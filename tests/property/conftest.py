@@ -8,9 +8,9 @@ import os
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-#: Examples per property: each runs the whole pipeline on moto (about 2-6 s), so 10 keep the
+#: Examples per property: each runs the whole pipeline on moto (about 2-6 s), so 8 keep the
 #: property tests well under two minutes on the 2-core machine.
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = 8
 _COMMON = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
