@@ -18,16 +18,21 @@ The same seed gives the same decisions for the same sequence of requests.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import random
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+
+from changelake.integrations.clients import CLIENT_HOOKS
+from changelake_local.esm import Hooks
 
 _WITHHELD = "changelake_faults_withheld"
 
@@ -196,3 +201,18 @@ def _error_response(protocol: str, url: str, *, throttled: bool) -> AWSResponse:
         body = json.dumps({"__type": code, "message": "injected"}).encode()
         headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-query-error": f"{code};Sender"}
     return AWSResponse(url, status, headers, _Body(body))
+
+
+@contextlib.contextmanager
+def injecting(injector: FaultInjector) -> Iterator[Hooks]:
+    """While inside: every client ``build_client`` makes carries ``injector``'s handlers, and the
+    returned mapping hooks crash invocations and clear the faults when the pipeline drains."""
+    CLIENT_HOOKS.append(injector.attach)
+    try:
+        yield Hooks(
+            before_invoke=lambda function, event: injector.crash(FaultKind.CRASH_BEFORE_WORK),
+            after_invoke=lambda function, event: injector.crash(FaultKind.CRASH_BEFORE_ANSWER),
+            on_drain=injector.clear,
+        )
+    finally:
+        CLIENT_HOOKS.remove(injector.attach)
