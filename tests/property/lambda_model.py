@@ -2,7 +2,7 @@
 
 ``StreamShard`` is one table's stream with its checkpoint: a batch is invoked from the checkpoint,
 a partial failure (ReportBatchItemFailures) moves the checkpoint to the failed record, a function
-error retries the whole batch, and a finished batch may be delivered again (at least once).
+error retries the batch bisected, and a finished batch may be delivered again (at least once).
 ``QueuePoller`` is the SQS mapping: received messages are invoked in a shuffled batch, the
 successes deleted, the failures made visible again (SQS moves a message to ChangeDLQ on its
 fourth receive, maxReceiveCount 3); a successful message is sometimes not deleted (redelivered).
@@ -23,7 +23,7 @@ Handler = Any  # a functions/<name>/app.py module
 
 #: Invocations of one stream batch before the model gives up (a hang guard: Lambda would send the
 #: range to StreamFailureQueue; with at most a third of requests failing this is never reached).
-MAX_STREAM_ATTEMPTS = 200
+MAX_STREAM_ATTEMPTS = 100
 
 
 @dataclass
@@ -58,6 +58,8 @@ class StreamShard:
     records: list[dict[str, Any]]
     checkpoint: int = 0
     attempts: int = 0
+    #: After a function error Lambda bisects the batch (BisectBatchOnFunctionError in the template).
+    bisected_size: int | None = None
 
     @property
     def done(self) -> bool:
@@ -67,7 +69,7 @@ class StreamShard:
         self, consumer: Handler, rng: random.Random, faults: FaultInjector, counts: Invocations
     ) -> None:
         """Invoke the next batch (sometimes the previous one again) and move the checkpoint."""
-        size = rng.randint(1, 40)
+        size = self.bisected_size or rng.randint(1, 40)
         start = self.checkpoint
         if start > 0 and rng.random() < 0.1:  # at least once: an earlier range again
             start = rng.randrange(0, start)
@@ -76,12 +78,13 @@ class StreamShard:
         counts.stream_invocations += 1
         response = invoke(consumer, {"Records": batch}, faults, counts)
         if response is None:
+            self.bisected_size = max(1, len(batch) // 2)
             self._failed_attempt(start)
             return
         failures = response.get("batchItemFailures") or []
         if not failures:
             self.checkpoint = max(self.checkpoint, start + len(batch))
-            self.attempts = 0
+            self.attempts, self.bisected_size = 0, None
             return
         counts.partial_failures += 1
         (failure,) = failures
