@@ -98,26 +98,30 @@ def _cold_start(stack: Stack, load_handler: HandlerLoader, faults: FaultInjector
     )
 
 
-def _stream_with_faults(
-    stream: Stream,
-    functions: Functions,
-    poller: QueuePoller,
-    rng: random.Random,
-    faults: FaultInjector,
-    calls: Invocations,
-) -> None:
+@dataclass
+class Run:
+    """One example's functions, Lambda model and fault schedule."""
+
+    functions: Functions
+    poller: QueuePoller
+    rng: random.Random
+    faults: FaultInjector
+    calls: Invocations = field(default_factory=Invocations)
+
+
+def _stream_with_faults(stream: Stream, run: Run) -> None:
     """Until every shard is consumed: a random shard's next batch, or a poll of ChangeQueue."""
     shards = [StreamShard(records) for records in stream.records.values()]
     while pending := [shard for shard in shards if not shard.done]:
-        if rng.random() < 0.6:
-            rng.choice(pending).deliver(functions.consumer, rng, faults, calls)
+        if run.rng.random() < 0.6:
+            run.rng.choice(pending).deliver(run.functions.consumer, run.rng, run.faults, run.calls)
         else:
-            poller.poll(functions.aggregator, rng, faults, calls)
+            run.poller.poll(run.functions.aggregator, run.rng, run.faults, run.calls)
 
 
-def _compact(stream: Stream, functions: Functions, faults: FaultInjector, calls: Invocations) -> None:
+def _compact(stream: Stream, run: Run) -> None:
     for table, day in sorted(stream.days()):
-        invoke(functions.compaction, {"table": table, "dt": day}, faults, calls)
+        invoke(run.functions.compaction, {"table": table, "dt": day}, run.faults, run.calls)
 
 
 def _queue_depth(stack: Stack, url: str) -> int:
@@ -129,21 +133,15 @@ def _queue_depth(stack: Stack, url: str) -> int:
     )
 
 
-def _settle(
-    stack: Stack,
-    functions: Functions,
-    poller: QueuePoller,
-    rng: random.Random,
-    faults: FaultInjector,
-    calls: Invocations,
-) -> None:
+def _settle(run: Run) -> None:
     """With the faults cleared: drain ChangeQueue, redrive ChangeDLQ, until both are empty."""
     for _ in range(SETTLE_ROUNDS):
-        while poller.poll(functions.aggregator, rng, faults, calls):
+        while run.poller.poll(run.functions.aggregator, run.rng, run.faults, run.calls):
             pass
+        stack = run.poller.stack
         if _queue_depth(stack, stack.dlq_url) == 0 and _queue_depth(stack, stack.queue_url) == 0:
             return
-        functions.redrive.lambda_handler({}, FakeLambdaContext())
+        run.functions.redrive.lambda_handler({}, FakeLambdaContext())
     raise AssertionError("queues did not empty after the faults cleared")
 
 
@@ -164,19 +162,17 @@ def test_every_change_lands_once_whatever_fails(
     )
     faults = FaultInjector(profile, seed=scenario.fault_seed)
     rng = random.Random(scenario.delivery_seed)
-    calls = Invocations()
     try:
-        functions = _cold_start(stack, load_handler, faults)
-        poller = QueuePoller(stack)
+        run = Run(_cold_start(stack, load_handler, faults), QueuePoller(stack), rng, faults)
 
         # WHEN the stream is delivered under faults, compaction runs once under faults too,
-        _stream_with_faults(stream, functions, poller, rng, faults, calls)
-        _compact(stream, functions, faults, calls)
+        _stream_with_faults(stream, run)
+        _compact(stream, run)
         # AND then the faults clear: drain, redrive and compact again
         faults.clear()
-        _settle(stack, functions, poller, rng, faults, calls)
+        _settle(run)
         for table, day in sorted(stream.days()):
-            functions.compaction.lambda_handler({"table": table, "dt": day}, FakeLambdaContext())
+            run.functions.compaction.lambda_handler({"table": table, "dt": day}, FakeLambdaContext())
     finally:
         CLIENT_HOOKS.clear()
 
@@ -197,7 +193,7 @@ def test_every_change_lands_once_whatever_fails(
         "partial_failures",
         "redeliveries",
     ):
-        setattr(tally.invocations, name, getattr(tally.invocations, name) + getattr(calls, name))
+        setattr(tally.invocations, name, getattr(tally.invocations, name) + getattr(run.calls, name))
     assert verification.ok, verification
     assert state.quarantined_ids & expected == stream.poison_ids
     assert state.raw_ids == expected - stream.poison_ids
