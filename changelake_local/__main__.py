@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--lake", type=Path, default=Path("lake"), help="where the lake lands on local disk")
     run.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
     run.add_argument("--json", type=Path, default=None, help="also write the summary as JSON to this file")
+    run.add_argument(
+        "--faults",
+        default="none",
+        metavar="PROFILE",
+        help="inject faults while writing (none, flaky, throttled, crashy; README: Run it locally)",
+    )
+    run.add_argument("--fault-seed", type=int, default=1, help="seed of the fault schedule")
 
     invoke = commands.add_parser("invoke", help="invoke one function of the template with an event file")
     invoke.add_argument("function", help="logical ID, e.g. AggregatorFunction")
@@ -95,6 +102,7 @@ def _terminate(signum: int, frame: object) -> None:
 def _run(args: argparse.Namespace) -> int:
     from changelake_local.display import LiveDisplay
     from changelake_local.endpoint import DEFAULT_PORT
+    from changelake_local.faults import PROFILES, FaultInjector, injecting
     from changelake_local.pipeline import LOCAL_PARAMETERS, print_summary, run_pipeline, to_json
 
     parameters = {**({} if args.template_defaults else LOCAL_PARAMETERS), **_parameters(args.parameter)}
@@ -119,8 +127,12 @@ def _run(args: argparse.Namespace) -> int:
 
         url = f"http://127.0.0.1:{DEFAULT_PORT if args.port is None else args.port}"
         print(f"operate the running stack with: {changelake_command(url)}", file=sys.stderr)
-    with LiveDisplay(force_plain=args.plain) as display:
+    if args.faults not in PROFILES:
+        raise SystemExit(f"--faults takes one of {', '.join(PROFILES)}, not {args.faults!r}")
+    injector = FaultInjector(PROFILES[args.faults], seed=args.fault_seed)
+    with LiveDisplay(force_plain=args.plain) as display, injecting(injector) as hooks:
         summary = run_pipeline(
+            hooks=hooks,
             duration=args.duration,
             rate=args.rate,
             night=args.night,
@@ -132,6 +144,7 @@ def _run(args: argparse.Namespace) -> int:
             stop_requested=stop,
         )
     print_summary(summary)
+    print(f"faults ({args.faults}): {injector.total} injected {dict(sorted(injector.injected.items()))}")
     if args.json:
         args.json.write_text(to_json(summary))
     return 0 if summary.ok else 1

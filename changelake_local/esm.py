@@ -55,11 +55,15 @@ class Hooks:
 
     ``stream_records`` rewrites each converted stream batch before delivery (e.g. a poison
     record); ``before_invoke(logical_id, event)`` runs before every invocation and may raise,
-    which the mapping treats as the function failing.
+    which the mapping treats as the function failing; ``after_invoke`` likewise after a
+    successful invocation (the work is done, the answer lost); ``on_drain`` is called when the
+    writes stop and the pipeline drains (a fault profile's outage ends there).
     """
 
     stream_records: StreamRecordsHook | None = None
     before_invoke: InvokeHook | None = None
+    after_invoke: InvokeHook | None = None
+    on_drain: Callable[[], None] | None = None
 
 
 @dataclass
@@ -207,18 +211,24 @@ class _Mapping(threading.Thread):
     def _loop(self) -> None:
         raise NotImplementedError
 
+    def _injected(self, hook: InvokeHook | None, event: dict[str, Any]) -> None:
+        """Run a fault hook; its failure counts as the function's own."""
+        if hook is None:
+            return
+        try:
+            hook(self.function.logical_id, event)
+        except Exception as exc:
+            self.function.errors += 1
+            self.function.last_error = f"{type(exc).__name__}: {exc}"
+            raise
+
     def _invoke(self, event: dict[str, Any], identifiers: list[str]) -> _Outcome:
         """Invoke and read the response with ReportBatchItemFailures semantics."""
         self.stats.batches += 1
         try:
-            if self.hooks.before_invoke is not None:
-                try:
-                    self.hooks.before_invoke(self.function.logical_id, event)
-                except Exception as exc:  # an injected failure counts as the function's own
-                    self.function.errors += 1
-                    self.function.last_error = f"{type(exc).__name__}: {exc}"
-                    raise
+            self._injected(self.hooks.before_invoke, event)
             response = self.function.invoke(event)
+            self._injected(self.hooks.after_invoke, event)
         except Exception as exc:  # noqa: BLE001 - any exception is a function error to Lambda
             self.stats.function_errors += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"

@@ -435,6 +435,8 @@ def _stream(  # noqa: PLR0912, PLR0915 - the phases in order
     writing_seconds = time.monotonic() - started
     pipeline.generator.stop()
     pipeline.drain.set()
+    if pipeline.hooks.on_drain is not None:
+        pipeline.hooks.on_drain()
     phase = "draining"
     deadline = time.monotonic() + drain_timeout
     stable = 0

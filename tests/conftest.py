@@ -60,11 +60,16 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture
 def endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """The moto server, emptied, with boto3 pointed at it."""
+    reset_moto(moto_server)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    return moto_server
+
+
+def reset_moto(moto_server: str) -> None:
+    """Empty every service of the moto server."""
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request) as response:
         assert response.status == 200
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    return moto_server
 
 
 @dataclass
@@ -107,6 +112,11 @@ class Stack:
 @pytest.fixture
 def stack(endpoint: str) -> Stack:
     """Bucket and queues as the template defines them (DLQ after three receives)."""
+    return create_stack(endpoint)
+
+
+def create_stack(endpoint: str) -> Stack:
+    """Create the bucket and queues of ``stack`` on the moto server at ``endpoint``."""
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
     sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint)
     s3.create_bucket(Bucket=BUCKET)

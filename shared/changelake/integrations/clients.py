@@ -5,6 +5,7 @@ boto3 reads ``AWS_ENDPOINT_URL`` and the region itself, so a local endpoint need
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import boto3
@@ -18,9 +19,17 @@ from changelake.exceptions import map_client_error
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
 
 
+#: Called with every client ``build_client`` makes; empty in Lambda. The local fault layer
+#: (changelake_local/faults.py) registers its botocore event handlers through it.
+CLIENT_HOOKS: list[Callable[[Any], None]] = []
+
+
 def build_client(service: str) -> Any:
     """A boto3 client for ``service`` with changelake's retry and timeout settings."""
-    return boto3.client(service, config=_CONFIG)
+    client = boto3.client(service, config=_CONFIG)
+    for hook in CLIENT_HOOKS:
+        hook(client)
+    return client
 
 
 class AwsAdapter:
