@@ -1,6 +1,6 @@
 """``changelake query``: DuckDB over a local or downloaded lake, with the views ``changes`` and ``snapshot``.
 
-The views come from the analytics package (``analytics.connect(lake_dir)``) when it is installed.
+The views come from the analytics package (``analytics.duck.connect(lake_dir)``) when it is installed.
 Without it, a minimal view keeps every digit the only way DuckDB's JSON reader allows: the record's
 line as stored (``line``, exact text) beside the routing fields as strings, since DuckDB's JSON
 functions and ``read_json`` turn numbers past a double's precision into doubles.
@@ -55,14 +55,14 @@ def connect(lake: Path) -> tuple[Any, str]:
     if not lake.is_dir():
         raise UsageError(f"no lake at {lake}: `changelake download ... --to {lake}` or `make run` makes one")
     try:
-        analytics = importlib.import_module("analytics")
+        duck = importlib.import_module("analytics.duck")
     except ModuleNotFoundError:
         import duckdb
 
         connection = duckdb.connect()
         _minimal_views(connection, lake)
         return connection, "minimal"
-    return analytics.connect(lake), "analytics"
+    return duck.connect(lake), "analytics"
 
 
 def run_query(lake: Path, sql: str) -> QueryResult:
