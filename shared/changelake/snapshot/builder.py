@@ -1,0 +1,492 @@
+"""Building the snapshot of a table, day by day: the table at the end of each UTC day.
+
+The snapshot of day D is the snapshot of D-1 (or the bootstrap export for the table's first day,
+or nothing) with the latest change of each item on day D applied (``changelake.snapshot.merge``).
+Layout of one day (``<snapshot>/<table>/dt=YYYY-MM-DD/``)::
+
+    part-<generation>-00000.jsonl.gz   gzip JSON Lines, one line per item, sorted by key
+    part-<generation>-00001.jsonl.gz   ... only when the previous part passed the target size
+    _manifest.json                     the commit record: base, raw inputs, outputs, counts
+
+Staleness: ``<generation>`` digests the day's raw/ objects (keys, ETags, sizes) and the base's
+generation, so a day is up to date exactly when its manifest's generation is what its inputs give
+now. A late raw/ file changes its day's generation, and so, through the base, every later day's.
+A day whose generation did not change is not rewritten (not a single write).
+
+Bounded memory: the day's changes go through the external sorter of compaction (``DedupeSorter``:
+sorted runs spilled to ``spill_dir`` past the memory budget, merged by ``heapq.merge``) keyed by
+item, and the previous snapshot is streamed in key order, a chunk at a time, beside them. Neither
+the table nor the day is ever held whole.
+
+Publication is compaction's protocol: parts are written as multipart uploads left open (invisible),
+the manifest is committed with a conditional PUT (``If-None-Match: *`` the first time, ``If-Match``
+on the ETag read before the build afterwards), then the uploads are completed and the superseded
+generation's parts deleted, only while the manifest is still ours. A run that dies before the
+commit leaves the day as it was; one that dies after it is rolled forward by the next run; of two
+concurrent runs one commit wins and the other looks again (usually finding the day done). A base
+is read from exactly the files its manifest names, never by listing the folder.
+
+Delivery guarantee: each item of the day exactly once in the day's folder, once the day is
+published; a day whose raw/ holds a line that is not a change of that table and day is not
+published (``SnapshotInputError`` names the file and line), and neither is any later day.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from changelake.clock import Clock, utc_now
+from changelake.compaction_io import PartsWriter, Prefetcher, split_lines
+from changelake.compaction_sort import DedupeSorter
+from changelake.exceptions import (
+    CompactionInputError,
+    DeliveryError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    RecordRejected,
+    SnapshotInputError,
+    UnsafeNameError,
+)
+from changelake.integrations.s3 import ObjectInfo, S3Store
+from changelake.layout import check_table_name
+from changelake.snapshot.lines import Entry, applied_line, base_key, change_entry
+from changelake.snapshot.manifest import (
+    BOOTSTRAP_FOLDER,
+    EMPTY_BASE,
+    MANIFEST_NAME,
+    PART_PREFIX,
+    BaseRef,
+    BootstrapManifest,
+    DayCounts,
+    DayManifest,
+    FileRef,
+    OutputPart,
+    Published,
+    day_generation,
+    part_name,
+)
+from changelake.snapshot.merge import MergeCounts, OrderError, applied, latest_per_key, merge
+
+_Doc = TypeVar("_Doc", DayManifest, BootstrapManifest)
+_DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/\Z")
+_RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Base:
+    """What a day builds on: its reference (for the generation) and its data files, in key order."""
+
+    ref: BaseRef
+    files: tuple[str, ...] = ()
+
+
+EMPTY = Base(EMPTY_BASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """A table's first snapshot day and what that day builds on."""
+
+    day: date
+    base: Base
+
+
+@dataclass(slots=True)
+class DayResult:
+    """What bringing one day up to date did. ``status``: built, completed (rolled forward),
+    unchanged, or deferred (it needed a build and the run had no time left)."""
+
+    table: str
+    day: date
+    status: str
+    manifest: DayManifest | None = None
+    writes: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}/dt={self.day.isoformat()}"
+
+
+@dataclass(slots=True)
+class ChainResult:
+    """What bringing a table up to a target day did, day by day, oldest first."""
+
+    table: str
+    target: date
+    days: list[DayResult] = field(default_factory=list)
+    origin: date | None = None
+    failed: str | None = None  # the error of the first day that failed (later days were not built)
+    stopped: bool = False  # out of time before the target
+
+    @property
+    def complete(self) -> bool:
+        return self.failed is None and not self.stopped
+
+    @property
+    def target_manifest(self) -> DayManifest | None:
+        last = self.days[-1] if self.days else None
+        return last.manifest if last is not None and last.day == self.target else None
+
+
+class _BaseLost(Exception):
+    """A day's base (a day not checked in this run) has no readable, complete manifest."""
+
+
+def day_range(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+class SnapshotBuilder:
+    """Brings the snapshot/ layer of a table up to date with raw/, day by day (see the module)."""
+
+    def __init__(
+        self,
+        store: S3Store,
+        *,
+        raw_prefix: str = "raw",
+        snapshot_prefix: str = "snapshot",
+        target_part_bytes: int = 128 * 1024 * 1024,
+        memory_budget_bytes: int = 128 * 1024 * 1024,
+        spill_dir: Path = Path("/tmp"),  # noqa: S108 - Lambda's scratch space
+        clock: Clock = utc_now,
+    ) -> None:
+        self.store = store
+        self.raw_prefix = raw_prefix
+        self.snapshot_prefix = snapshot_prefix
+        self.target_part_bytes = target_part_bytes
+        self.memory_budget_bytes = memory_budget_bytes
+        self.spill_dir = spill_dir
+        self.clock = clock
+
+    # ------------------------------------------------------------------ layout and state
+
+    def day_folder(self, table: str, day: date) -> str:
+        return f"{self.snapshot_prefix}/{table}/dt={day.isoformat()}/"
+
+    def bootstrap_folder(self, table: str) -> str:
+        return f"{self.snapshot_prefix}/{table}/{BOOTSTRAP_FOLDER}/"
+
+    def tables(self) -> list[str]:
+        """Every table with a folder in raw/ or snapshot/ (folders that are not table names are ignored)."""
+        names: set[str] = set()
+        for layer in (self.raw_prefix, self.snapshot_prefix):
+            for folder in self.store.list_folders(f"{layer}/"):
+                try:
+                    names.add(check_table_name(folder[len(layer) + 1 :].rstrip("/")))
+                except UnsafeNameError:
+                    continue  # never written by us; not a table
+        return sorted(names)
+
+    def _days(self, layer: str, table: str) -> list[date]:
+        days = []
+        prefix = f"{layer}/{table}/"
+        for folder in self.store.list_folders(prefix):
+            match = _DAY_FOLDER.match(folder[len(prefix) :])
+            if match is not None:
+                try:
+                    days.append(date.fromisoformat(match[1]))
+                except ValueError:
+                    continue  # dt=2026-02-30: not a day
+        return sorted(days)
+
+    def raw_days(self, table: str) -> list[date]:
+        return self._days(self.raw_prefix, table)
+
+    def built_days(self, table: str) -> list[date]:
+        return self._days(self.snapshot_prefix, table)
+
+    def raw_inputs(self, table: str, day: date) -> list[ObjectInfo]:
+        """The raw/ objects of ``table`` on ``day``: ``hour=HH/<name>.jsonl.gz``, in key order."""
+        prefix = f"{self.raw_prefix}/{table}/dt={day.isoformat()}/"
+        return [item for item in self.store.list_objects(prefix) if _RAW_FILE.match(item.key[len(prefix) :])]
+
+    def read_day(self, table: str, day: date) -> tuple[DayManifest | None, str | None]:
+        """The day's manifest (None if missing or unreadable) and its ETag (None if missing)."""
+        return _read(self.store, self.day_folder(table, day) + MANIFEST_NAME, DayManifest)
+
+    def read_bootstrap(self, table: str) -> tuple[BootstrapManifest | None, str | None]:
+        return _read(self.store, self.bootstrap_folder(table) + MANIFEST_NAME, BootstrapManifest)
+
+    def origin(self, table: str) -> Origin | None:
+        """The first day of ``table``'s history: its bootstrap export's day, else its first raw/ day."""
+        bootstrap, etag = self.read_bootstrap(table)
+        if bootstrap is not None and bootstrap.table == table:
+            if promote(self.store, self.bootstrap_folder(table), bootstrap, etag) is None:
+                raise SnapshotInputError(
+                    f"s3://{self.store.bucket}/{self.bootstrap_folder(table)}: the bootstrap's files are "
+                    "lost (its uploads expired before they were completed); bootstrap the table again"
+                )
+            return Origin(bootstrap.day, Base(bootstrap.as_base(), tuple(o.key for o in bootstrap.outputs)))
+        days = self.raw_days(table)
+        return Origin(days[0], EMPTY) if days else None
+
+    # ------------------------------------------------------------------ the chain of days
+
+    def bring_up_to_date(
+        self,
+        table: str,
+        target: date,
+        *,
+        check_from: date | None = None,
+        may_build: Callable[[], bool] = lambda: True,
+    ) -> ChainResult:
+        """Make every day of ``table`` from its origin to ``target`` exist and be up to date.
+
+        Days from ``check_from`` on (all days if None) are checked against their inputs; earlier
+        days are trusted when they exist (late data in them is announced by late markers, which
+        move ``check_from``). A missing day is built wherever it is, and every day after a built
+        one is checked. ``may_build()`` is asked before each build; when it says no, the chain
+        stops (``stopped``). A day that fails stops the chain (``failed``): later days build on it.
+        """
+        result = ChainResult(table, target)
+        try:
+            self._chain(result, check_from, may_build)
+        except _BaseLost:
+            self._chain(result, None, may_build)  # check every day, so the lost one is rebuilt
+        return result
+
+    def _chain(self, result: ChainResult, check_from: date | None, may_build: Callable[[], bool]) -> None:
+        table = result.table
+        try:
+            origin = self.origin(table)
+        except (SnapshotInputError, DeliveryError) as exc:
+            result.failed = f"{table}: {exc}"
+            return
+        if origin is None or result.target < origin.day:
+            return
+        result.origin = origin.day
+        built = set(self.built_days(table))
+        checking = False  # once set (the window starts, a day is missing or rebuilt), every later day
+        previous: DayManifest | None = None
+        for day in day_range(origin.day, result.target):
+            checking = checking or check_from is None or day >= check_from or day not in built
+            # The origin day is always checked: a new bootstrap changes its base.
+            if not checking and day != origin.day:
+                previous = None
+                continue
+            try:
+                base = (
+                    origin.base if day == origin.day else self._base(table, day - timedelta(days=1), previous)
+                )
+                outcome = self.refresh_day(table, day, base, may_build=may_build)
+            except (SnapshotInputError, DeliveryError) as exc:
+                result.failed = f"{table}/dt={day.isoformat()}: {exc}"
+                return
+            _record(result, outcome)
+            if outcome.status == "deferred":
+                result.stopped = True
+                return
+            checking = checking or outcome.status == "built"
+            previous = outcome.manifest
+
+    def _base(self, table: str, day: date, manifest: DayManifest | None) -> Base:
+        """The snapshot of ``day`` as a base: from this run, or read (and rolled forward) if trusted."""
+        if manifest is None:
+            manifest, etag = self.read_day(table, day)
+            if manifest is None or promote(self.store, self.day_folder(table, day), manifest, etag) is None:
+                raise _BaseLost
+        return Base(manifest.as_base(), tuple(output.key for output in manifest.outputs))
+
+    # ------------------------------------------------------------------ one day
+
+    def refresh_day(
+        self, table: str, day: date, base: Base, *, may_build: Callable[[], bool] = lambda: True
+    ) -> DayResult:
+        """Bring one day up to date on ``base`` (idempotent: an up-to-date day is not written)."""
+        try:
+            return self._refresh_once(table, day, base, may_build)
+        except PreconditionFailedError:
+            # Another run committed first (our uploads are aborted). Look again: usually done.
+            return self._refresh_once(table, day, base, may_build)
+
+    def _refresh_once(self, table: str, day: date, base: Base, may_build: Callable[[], bool]) -> DayResult:
+        inputs = self.raw_inputs(table, day)
+        generation = day_generation(table, day, base.ref, inputs)
+        manifest, etag = self.read_day(table, day)
+        if manifest is not None and manifest.generation == generation:
+            writes = promote(self.store, self.day_folder(table, day), manifest, etag)
+            if writes is not None:
+                return DayResult(table, day, "completed" if writes else "unchanged", manifest, writes)
+        if not may_build():
+            return DayResult(table, day, "deferred")
+        return self._build(table, day, base, inputs=inputs, generation=generation, etag=etag)
+
+    def _build(
+        self,
+        table: str,
+        day: date,
+        base: Base,
+        *,
+        inputs: list[ObjectInfo],
+        generation: str,
+        etag: str | None,
+    ) -> DayResult:
+        started = time.monotonic()
+        folder = self.day_folder(table, day)
+        writer = PartsWriter(
+            self.store,
+            lambda index: folder + part_name(generation, index),
+            target_bytes=self.target_part_bytes,
+            metadata={"generation": generation},
+        )
+        merged = MergeCounts()
+        try:
+            with DedupeSorter(self.spill_dir, self.memory_budget_bytes) as sorter:
+                self._read_changes(table, day, inputs, sorter)
+                winners = _Counted(latest_per_key(sorter.sorted_unique()))
+                changes = applied(winners, partial(applied_line, table))
+                with Prefetcher(self.store, base.files) as prefetcher:
+                    rows = self._base_rows(base.files, prefetcher)
+                    try:
+                        for line in merge(rows, changes, merged):
+                            writer.write(line)
+                    except OrderError as exc:
+                        raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc}") from exc
+                parts = writer.close()
+            manifest = DayManifest(
+                table=table,
+                dt=day.isoformat(),
+                generation=generation,
+                base=base.ref,
+                inputs=tuple(FileRef.of(item) for item in inputs),
+                outputs=tuple(OutputPart.of(part) for part in parts),
+                counts=DayCounts(
+                    items=merged.items,
+                    changes_read=sorter.rows_in,
+                    duplicates=sorter.duplicates,
+                    changes_applied=winners.count,
+                    inserted=merged.inserted,
+                    updated=merged.updated,
+                    removed=merged.removed,
+                    kept=merged.kept,
+                    bytes_in=sum(item.size for item in inputs),
+                    bytes_out=sum(part.bytes for part in parts),
+                    uncompressed_bytes_out=sum(part.uncompressed_bytes for part in parts),
+                    spilled_runs=sorter.spilled_runs,
+                ),
+                built_at=self.clock().isoformat().replace("+00:00", "Z"),
+                seconds=round(time.monotonic() - started, 3),
+            )
+            new_etag = commit(self.store, folder + MANIFEST_NAME, manifest, etag)
+        except BaseException:
+            writer.abort()
+            raise
+        writes = 1 + (promote(self.store, folder, manifest, new_etag) or 0)
+        return DayResult(table, day, "built", manifest, writes)
+
+    def _read_changes(self, table: str, day: date, inputs: list[ObjectInfo], sorter: DedupeSorter) -> None:
+        """Add every change line of ``inputs`` to ``sorter``; a bad line names its file and line."""
+        day_text = day.isoformat()
+        try:
+            with Prefetcher(self.store, [item.key for item in inputs]) as prefetcher:
+                for item, chunks in zip(inputs, prefetcher.chunks(), strict=True):
+                    resource = f"s3://{self.store.bucket}/{item.key}"
+                    for number, line in enumerate(split_lines(chunks), start=1):
+                        try:
+                            sorter.add(change_entry(line, table=table, day=day_text))
+                        except RecordRejected as exc:
+                            raise SnapshotInputError(f"{resource} line {number}: {exc.reason}") from exc
+        except CompactionInputError as exc:  # bad gzip, named by the reader
+            raise SnapshotInputError(str(exc)) from exc
+
+    def _base_rows(self, files: tuple[str, ...], prefetcher: Prefetcher) -> Iterator[tuple[str, bytes]]:
+        """(key, line) of every line of the base's files, in order."""
+        try:
+            for key, chunks in zip(files, prefetcher.chunks(), strict=True):
+                for number, line in enumerate(split_lines(chunks), start=1):
+                    item_key = base_key(line)
+                    if item_key is None:
+                        raise SnapshotInputError(
+                            f"s3://{self.store.bucket}/{key} line {number}: not a snapshot line"
+                        )
+                    yield item_key, line
+        except CompactionInputError as exc:
+            raise SnapshotInputError(str(exc)) from exc
+
+
+class _Counted:
+    """An iterator of entries that counts what passed through it."""
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
+        self._entries = iter(entries)
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Entry]:
+        return self
+
+    def __next__(self) -> Entry:
+        entry = next(self._entries)
+        self.count += 1
+        return entry
+
+
+def _record(result: ChainResult, outcome: DayResult) -> None:
+    result.days = [day for day in result.days if day.day != outcome.day] + [outcome]
+
+
+# ---------------------------------------------------------------------- publication
+
+
+def _read(store: S3Store, key: str, model: type[_Doc]) -> tuple[_Doc | None, str | None]:
+    try:
+        body, etag = store.get_with_etag(key)
+    except ObjectNotFoundError:
+        return None, None
+    return model.from_json(body), etag
+
+
+def commit(store: S3Store, key: str, document: Published, etag: str | None) -> str:
+    """The commit point: write ``document`` only if the manifest is still what was read (``etag``,
+    or none); ``PreconditionFailedError`` if another run committed meanwhile. Returns the new ETag."""
+    try:
+        return store.put(
+            key,
+            document.to_json(),
+            content_type="application/json",
+            if_none_match=etag is None,
+            if_match=etag,
+        )
+    except ObjectNotFoundError as exc:  # If-Match on a manifest deleted meanwhile
+        raise PreconditionFailedError(str(exc), exc.code) from exc
+
+
+def promote(store: S3Store, folder: str, document: Published, etag: str | None) -> int | None:
+    """Make ``document``'s outputs the live files of ``folder``; the writes made, or None if an
+    output is lost (its upload was aborted before completion: the generation must be rebuilt)."""
+    live = {item.key for item in store.list_objects(folder + PART_PREFIX)}
+    writes = 0
+    for output in document.outputs:
+        if output.key in live:
+            continue
+        try:
+            store.complete_multipart(output.key, output.upload_id, list(output.part_etags))
+        except ObjectNotFoundError:
+            try:
+                store.head(output.key)  # completed by a concurrent run in the meantime?
+            except ObjectNotFoundError:
+                return None
+        writes += 1
+    extras = sorted(live - {output.key for output in document.outputs})
+    if extras and _etag(store, folder + MANIFEST_NAME) == etag:
+        # Listed before this check, so no newer generation's part can be among them.
+        for key in extras:
+            store.delete(key)
+            writes += 1
+    return writes
+
+
+def _etag(store: S3Store, key: str) -> str | None:
+    try:
+        return store.head(key).etag
+    except ObjectNotFoundError:
+        return None
