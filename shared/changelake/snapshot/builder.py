@@ -81,10 +81,13 @@ _RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
 
 @dataclass(frozen=True, slots=True)
 class Base:
-    """What a day builds on: its reference (for the generation) and its data files, in key order."""
+    """What a day builds on: its reference (for the generation), its data files in key order, and
+    the manifest it was read from with that manifest's ETag (None for the empty base)."""
 
     ref: BaseRef
     files: tuple[str, ...] = ()
+    manifest_key: str | None = None
+    etag: str | None = None
 
 
 EMPTY = Base(EMPTY_BASE)
@@ -108,6 +111,7 @@ class DayResult:
     status: str
     manifest: DayManifest | None = None
     writes: int = 0
+    etag: str | None = None  # of the day's manifest when this run last saw it current
 
     @property
     def name(self) -> str:
@@ -137,6 +141,19 @@ class ChainResult:
 
 class _BaseLost(Exception):
     """A day's base (a day not checked in this run) has no readable, complete manifest."""
+
+
+class _BaseMoved(Exception):
+    """A day's base was replaced by a concurrent run after this run read it: building on it could put
+    an outdated day back, so the chain is checked again from the base's day."""
+
+    def __init__(self, day: date) -> None:
+        super().__init__(day.isoformat())
+        self.day = day
+
+
+#: Times a chain is checked again because concurrent runs kept replacing its days under this one.
+MAX_CHAIN_ATTEMPTS = 4
 
 
 def day_range(first: date, last: date) -> Iterator[date]:
@@ -221,12 +238,14 @@ class SnapshotBuilder:
         """The first day of ``table``'s history: its bootstrap export's day, else its first raw/ day."""
         bootstrap, etag = self.read_bootstrap(table)
         if bootstrap is not None and bootstrap.table == table:
-            if promote(self.store, self.bootstrap_folder(table), bootstrap, etag) is None:
+            folder = self.bootstrap_folder(table)
+            if promote(self.store, folder, bootstrap, etag) is None:
                 raise SnapshotInputError(
-                    f"s3://{self.store.bucket}/{self.bootstrap_folder(table)}: the bootstrap's files are "
-                    "lost (its uploads expired before they were completed); bootstrap the table again"
+                    f"s3://{self.store.bucket}/{folder}: the bootstrap's files are lost (its uploads "
+                    "expired before they were completed); bootstrap the table again"
                 )
-            return Origin(bootstrap.day, Base(bootstrap.as_base(), tuple(o.key for o in bootstrap.outputs)))
+            files = tuple(output.key for output in bootstrap.outputs)
+            return Origin(bootstrap.day, Base(bootstrap.as_base(), files, folder + MANIFEST_NAME, etag))
         days = self.raw_days(table)
         return Origin(days[0], EMPTY) if days else None
 
@@ -249,10 +268,17 @@ class SnapshotBuilder:
         stops (``stopped``). A day that fails stops the chain (``failed``): later days build on it.
         """
         result = ChainResult(table, target)
-        try:
-            self._chain(result, check_from, may_build)
-        except _BaseLost:
-            self._chain(result, None, may_build)  # check every day, so the lost one is rebuilt
+        check = check_from
+        for _ in range(MAX_CHAIN_ATTEMPTS):
+            try:
+                self._chain(result, check, may_build)
+            except _BaseLost:
+                check = None  # check every day, so the lost one is rebuilt
+            except _BaseMoved as moved:
+                check = moved.day if check is None else min(check, moved.day)
+            else:
+                return result
+        result.failed = f"{table}: concurrent runs kept replacing its days; left to the next run"
         return result
 
     def _chain(self, result: ChainResult, check_from: date | None, may_build: Callable[[], bool]) -> None:
@@ -267,7 +293,7 @@ class SnapshotBuilder:
         result.origin = origin.day
         built = set(self.built_days(table))
         checking = False  # once set (the window starts, a day is missing or rebuilt), every later day
-        previous: DayManifest | None = None
+        previous: DayResult | None = None
         for day in day_range(origin.day, result.target):
             checking = checking or check_from is None or day >= check_from or day not in built
             # The origin day is always checked: a new bootstrap changes its base.
@@ -287,15 +313,22 @@ class SnapshotBuilder:
                 result.stopped = True
                 return
             checking = checking or outcome.status == "built"
-            previous = outcome.manifest
+            previous = outcome
 
-    def _base(self, table: str, day: date, manifest: DayManifest | None) -> Base:
-        """The snapshot of ``day`` as a base: from this run, or read (and rolled forward) if trusted."""
+    def _base(self, table: str, day: date, previous: DayResult | None) -> Base:
+        """The snapshot of ``day`` as a base: as this run left it, or read (and rolled forward)."""
+        manifest, etag = (previous.manifest, previous.etag) if previous is not None else (None, None)
         if manifest is None:
             manifest, etag = self.read_day(table, day)
             if manifest is None or promote(self.store, self.day_folder(table, day), manifest, etag) is None:
                 raise _BaseLost
-        return Base(manifest.as_base(), tuple(output.key for output in manifest.outputs))
+        files = tuple(output.key for output in manifest.outputs)
+        return Base(manifest.as_base(), files, self.day_folder(table, day) + MANIFEST_NAME, etag)
+
+    def _check_base(self, day: date, base: Base) -> None:
+        """``_BaseMoved`` unless the base's manifest is still the one it was read from."""
+        if base.manifest_key is not None and _etag(self.store, base.manifest_key) != base.etag:
+            raise _BaseMoved(day - timedelta(days=1))
 
     # ------------------------------------------------------------------ one day
 
@@ -310,13 +343,17 @@ class SnapshotBuilder:
             return self._refresh_once(table, day, base, may_build)
 
     def _refresh_once(self, table: str, day: date, base: Base, may_build: Callable[[], bool]) -> DayResult:
+        # The manifest first, then the base and the inputs: whatever replaces this manifest was then
+        # built from inputs at least as new, so a commit over it never puts an older day back.
+        manifest, etag = self.read_day(table, day)
+        self._check_base(day, base)
         inputs = self.raw_inputs(table, day)
         generation = day_generation(table, day, base.ref, inputs)
-        manifest, etag = self.read_day(table, day)
         if manifest is not None and manifest.generation == generation:
             writes = promote(self.store, self.day_folder(table, day), manifest, etag)
             if writes is not None:
-                return DayResult(table, day, "completed" if writes else "unchanged", manifest, writes)
+                status = "completed" if writes else "unchanged"
+                return DayResult(table, day, status, manifest, writes, etag)
         if not may_build():
             return DayResult(table, day, "deferred")
         return self._build(table, day, base, inputs=inputs, generation=generation, etag=etag)
@@ -382,7 +419,7 @@ class SnapshotBuilder:
             writer.abort()
             raise
         writes = 1 + (promote(self.store, folder, manifest, new_etag) or 0)
-        return DayResult(table, day, "built", manifest, writes)
+        return DayResult(table, day, "built", manifest, writes, new_etag)
 
     def _read_changes(self, table: str, day: date, inputs: list[ObjectInfo], sorter: DedupeSorter) -> None:
         """Add every change line of ``inputs`` to ``sorter``; a bad line names its file and line."""

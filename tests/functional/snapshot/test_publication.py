@@ -213,3 +213,33 @@ def test_a_raw_object_that_is_not_gzip_is_named(stack: Stack, tmp_path: Path) ->
     assert chain.failed is not None
     assert f"s3://{stack.bucket}/{key}: not valid gzip" in chain.failed
     assert stack.keys("snapshot/") == []
+
+
+def test_a_base_replaced_under_a_run_is_not_built_on(stack: Stack, tmp_path: Path) -> None:
+    # GIVEN two days built, and a run about to check day 2 when a late change of day 1 arrives and a
+    # second run rebuilds day 1 (only) just after the first run read day 2's manifest
+    changes = history()[:3]
+    put_raw(stack, changes)
+    builder(stack, tmp_path).bring_up_to_date("orders", D2)
+    late = [change("b", "2026-11-21T23:00:00+00:00", SEQ + 10, v="late")]
+    second = builder(stack, tmp_path / "second")
+
+    class Interleaved(WrappingClient):
+        def get_object(self, **kwargs: Any) -> Any:
+            response = self.real.get_object(**kwargs)
+            if kwargs["Key"] == "snapshot/orders/dt=2026-11-22/_manifest.json" and not self.calls:
+                self._count("interleaved")
+                put_raw(stack, late)
+                second.bring_up_to_date("orders", D1)
+            return response
+
+    interleaved = Interleaved(stack.s3)
+
+    # WHEN the first run brings the chain to day 2, checking day 2 only
+    chain = builder(stack, tmp_path, client=interleaved).bring_up_to_date("orders", D2, check_from=D2)
+
+    # THEN it noticed day 1 moved, checked again from there, and day 2 is built on the new day 1
+    assert interleaved.calls == {"interleaved": 1}
+    assert chain.failed is None
+    assert manifest(stack, D2)["base"]["generation"] == manifest(stack, D1)["generation"]
+    assert_snapshot_is(stack, D2, changes + late)
