@@ -101,6 +101,14 @@ def test_poison_and_failing_aggregator_lose_nothing(tmp_path: Path) -> None:
     # AND the DuckDB query over the local lake ran
     assert summary.duckdb_sample is not None
     assert "DuckDB could not" not in summary.duckdb_sample
+    # AND the snapshot, bootstrapped halfway from an export, equals the table when the writes stopped
+    assert summary.bootstrap is not None
+    assert summary.bootstrap["items_read"] > 0, summary.bootstrap
+    assert summary.snapshot is not None
+    assert summary.snapshot.ok, summary.snapshot
+    assert summary.snapshot.items > 0
+    assert summary.duckdb_query is not None
+    assert "/snapshot/*/dt=*/*.jsonl.gz" in summary.duckdb_query
 
 
 @pytest.mark.parametrize("listener_reuses_address", [False, True], ids=["plain", "like-our-server"])
