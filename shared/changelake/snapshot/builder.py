@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -56,7 +55,7 @@ from changelake.exceptions import (
 )
 from changelake.integrations.s3 import ObjectInfo, S3Store
 from changelake.layout import check_table_name
-from changelake.snapshot.lines import Entry, applied_line, base_key, change_entry
+from changelake.snapshot.lines import Entry, base_key, change_entry
 from changelake.snapshot.manifest import (
     BOOTSTRAP_FOLDER,
     EMPTY_BASE,
@@ -381,7 +380,7 @@ class SnapshotBuilder:
             with DedupeSorter(self.spill_dir, self.memory_budget_bytes) as sorter:
                 self._read_changes(table, day, inputs, sorter)
                 winners = _Counted(latest_per_key(sorter.sorted_unique()))
-                changes = applied(winners, partial(applied_line, table))
+                changes = applied(winners)
                 with Prefetcher(self.store, base.files) as prefetcher:
                     rows = self._base_rows(base.files, prefetcher)
                     try:

@@ -7,8 +7,8 @@ A snapshot line (DESIGN.md, "The snapshot layer") is written as::
 ``<key>`` is the item's identity in one canonical text: the key attributes sorted by name, strings
 as orjson writes them, numbers with exactly the digits DynamoDB gave. Snapshots are sorted by that
 text (compared as ``str``, which is the order of its UTF-8 bytes), and because it comes first on
-the line, the next day's build reads it back with one regular expression instead of parsing the
-line (``base_key``). Every source of keys (stream records, export items) goes through ``key_text``,
+the line, the next day's build reads it back with one search instead of parsing the line
+(``base_key``). Every source of keys (stream records, export items) goes through ``key_text``,
 so one item always gets one key whatever it came from.
 
 Numbers are never rounded: change lines are parsed with every number kept as its original text
@@ -26,14 +26,22 @@ import orjson
 from changelake.exceptions import RecordRejected
 from changelake.records import EVENT_NAMES, parse_change_line
 
-#: What the external sorter holds per change: (key, sequence number, event_id, change line).
+#: What the external sorter holds per change: (key, sequence number, event_id, the item's snapshot
+#: line after the change, or ``REMOVED``). The line is built when the change is read, where its
+#: file and line are known for errors, and it holds only the new image: half a change record.
 Entry = tuple[str, int, str, bytes]
+#: The snapshot line of a change that removes its item (no snapshot line is ever empty).
+REMOVED = b""
 
+_LINE_START = b'{"keys":{'
+#: What follows the key on every line ``snapshot_line`` writes. It cannot occur inside the key: a
+#: ``"`` inside a JSON string is escaped, and the key's object is flat (no ``}`` but its own).
+_KEY_END = b'},"table":"'
 _STRING = rb'"(?:[^"\\]|\\.)*"'
 _SCALAR = rb'(?:"(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+\-]*)'
 _PAIR = _STRING + rb":" + _SCALAR
-#: The start of every line ``snapshot_line`` writes, up to the table: the canonical key.
-_BASE_KEY = re.compile(rb'\{"keys":(\{' + _PAIR + rb"(?:," + _PAIR + rb')*\}),"table":"')
+#: A flat key object of string and number attributes (what ``key_text`` writes), in full.
+_FLAT_KEY = re.compile(rb"\{" + _PAIR + rb"(?:," + _PAIR + rb")*\}\Z")
 
 
 def _exact_number(text: str) -> orjson.Fragment:
@@ -45,44 +53,38 @@ def _no_constant(name: str) -> Any:
 
 
 def exact_loads(data: bytes) -> Any:
-    """``data`` parsed as JSON with every number kept as its text (an ``orjson.Fragment``)."""
-    return json.loads(data, parse_int=_exact_number, parse_float=_exact_number, parse_constant=_no_constant)
+    """``data`` parsed as JSON with every number kept as its text (an ``orjson.Fragment``);
+    ``RecordRejected`` if it is not JSON (NaN and Infinity are not)."""
+    try:
+        return json.loads(
+            data, parse_int=_exact_number, parse_float=_exact_number, parse_constant=_no_constant
+        )
+    except (ValueError, UnicodeDecodeError):
+        raise RecordRejected("not a JSON change record") from None
 
 
-def key_text(keys: object) -> str | None:
-    """The canonical key of a parsed ``keys`` object, or None if a value is a parsed number.
+def _json(value: Any, *, sort_keys: bool = False) -> bytes:
+    """``value`` written by orjson; what it cannot write (a lone surrogate) is not a change to apply."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+    except orjson.JSONEncodeError as exc:
+        raise RecordRejected(f"a value cannot be written as JSON ({exc})") from None
 
-    Values must be strings (``S``, ``B``) or exact numbers (``N`` as ``orjson.Fragment``). A number
-    parsed to int or float may have lost digits: the caller parses the text with ``exact_loads``
-    and asks again. Anything else is not a key (``RecordRejected``).
-    """
+
+def key_text(keys: object) -> str:
+    """The canonical key of a ``keys`` object parsed by ``exact_loads``: attributes sorted by name,
+    strings (``S``, ``B``) as orjson writes them, numbers (``N``) with their exact digits."""
     if type(keys) is not dict or not keys:
         raise RecordRejected("keys must be a non-empty object")
-    exact = True
     for value in keys.values():
-        kind = type(value)
-        if kind is int or kind is float:
-            exact = False
-        elif kind is not str and kind is not orjson.Fragment:
+        if type(value) is not str and type(value) is not orjson.Fragment:
             raise RecordRejected("key attributes must be strings or numbers")
-    return orjson.dumps(keys, option=orjson.OPT_SORT_KEYS).decode() if exact else None
+    return _json(keys, sort_keys=True).decode()
 
 
 def keys_of_text(text: bytes) -> str:
     """The canonical key of a plain JSON keys object (as ``dynamodb_json.item_text`` writes it)."""
-    return key_text(orjson.loads(text)) or str(key_text(exact_loads(text)))
-
-
-def _document(line: bytes) -> dict[str, Any]:
-    """``line`` parsed by orjson: what it refuses (NaN, a BOM, lone surrogates) cannot be written
-    back as JSON, so such a line is not a change the snapshot can apply."""
-    try:
-        document = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise RecordRejected(f"not a JSON change record ({exc})") from None
-    if type(document) is not dict:
-        raise RecordRejected("a change record must be a JSON object")
-    return document
+    return key_text(exact_loads(text))
 
 
 def change_entry(line: bytes, *, table: str, day: str) -> Entry:
@@ -97,14 +99,26 @@ def change_entry(line: bytes, *, table: str, day: str) -> Entry:
         raise RecordRejected(f"change of table {change.table!r}, not {table!r}")
     if not change.event_time.startswith(day):
         raise RecordRejected(f"change of {change.event_time[:10]}, not {day}")
-    document = _document(line)
+    document = exact_loads(line)
     event_name = document.get("event_name")
     if event_name not in EVENT_NAMES:
         raise RecordRejected("change record has no valid event_name")
-    if event_name != "REMOVE" and type(document.get("new_image")) is not dict:
+    key = key_text(document.get("keys"))
+    entry = (key, int(change.sequence_number), change.event_id)
+    if event_name == "REMOVE":
+        return (*entry, REMOVED)
+    image = document.get("new_image")
+    if type(image) is not dict:
         raise RecordRejected(f"{event_name} change record without a new_image object")
-    key = key_text(document.get("keys")) or key_text(exact_loads(line)["keys"])
-    return (str(key), int(change.sequence_number), change.event_id, line)
+    line = snapshot_line(
+        table,
+        key,
+        _json(image),
+        event_id=change.event_id,
+        event_time=change.event_time,
+        sequence_number=change.sequence_number,
+    )
+    return (*entry, line)
 
 
 def snapshot_line(
@@ -136,23 +150,16 @@ def snapshot_line(
     )
 
 
-def applied_line(table: str, entry: Entry) -> bytes | None:
-    """The snapshot line of the latest change of an item, or None if that change removes it."""
-    key, _, event_id, line = entry
-    document = exact_loads(line)
-    if document["event_name"] == "REMOVE":
-        return None
-    return snapshot_line(
-        table,
-        key,
-        orjson.dumps(document["new_image"]),
-        event_id=event_id,
-        event_time=document["event_time"],
-        sequence_number=document["sequence_number"],
-    )
-
-
 def base_key(line: bytes) -> str | None:
-    """The canonical key at the start of a snapshot line, or None if it is not one we wrote."""
-    match = _BASE_KEY.match(line)
-    return None if match is None else match[1].decode()
+    """The canonical key at the start of a snapshot line, or None if it is not a line we wrote."""
+    if not line.startswith(_LINE_START):
+        return None
+    end = line.find(_KEY_END, len(_LINE_START))
+    if end < 0:
+        return None
+    key = line[8 : end + 1]
+    # A "{" in the key is either inside a string or a nested value (not a key): the full pattern
+    # tells them apart. Without one (nearly always) the search alone is exact.
+    if key.find(b"{", 1) >= 0 and _FLAT_KEY.match(key) is None:
+        return None
+    return key.decode()

@@ -11,17 +11,15 @@ the base already reflects changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
-from changelake.snapshot.lines import Entry
+from changelake.snapshot.lines import REMOVED, Entry
 
 #: One item of a snapshot: (canonical key, its snapshot line).
 Row = tuple[str, bytes]
 #: The latest change of one item: (canonical key, its new snapshot line, or None: removed).
 Change = tuple[str, bytes | None]
-_Keyed = TypeVar("_Keyed", Row, Change)
 
 
 class OrderError(ValueError):
@@ -55,13 +53,13 @@ def latest_per_key(entries: Iterable[Entry]) -> Iterator[Entry]:
         yield pending
 
 
-def applied(entries: Iterable[Entry], line_of: Callable[[Entry], bytes | None]) -> Iterator[Change]:
-    """Each entry as a ``Change``: its key and ``line_of(entry)`` (None for a removal)."""
-    for entry in entries:
-        yield entry[0], line_of(entry)
+def applied(entries: Iterable[Entry]) -> Iterator[Change]:
+    """Each entry as a ``Change``: its key and its snapshot line (None where it removes the item)."""
+    for key, _, _, line in entries:
+        yield key, line if line != REMOVED else None
 
 
-def _checked(rows: Iterable[_Keyed], source: str) -> Iterator[_Keyed]:
+def _checked(rows: Iterable[Change], source: str) -> Iterator[Change]:
     previous: str | None = None
     for row in rows:
         if previous is not None and row[0] <= previous:
@@ -74,10 +72,16 @@ def merge(base: Iterable[Row], changes: Iterable[Change], counts: MergeCounts) -
     """The lines of the new snapshot, sorted by key: ``base`` with ``changes`` applied.
 
     Both inputs must be strictly ascending by key (``OrderError`` otherwise, raised when met).
+    The base's order is checked in this loop rather than by a wrapper: it runs once per item of
+    the table, the changes' once per changed item.
     """
     pending = _checked(changes, "the changes")
     change = next(pending, None)
-    for key, line in _checked(base, "the base snapshot"):
+    previous = ""  # below every key: a key is a JSON object, so it starts with "{"
+    for key, line in base:
+        if key <= previous:
+            raise OrderError("the base snapshot", key, previous)
+        previous = key
         while change is not None and change[0] < key:
             yield from _insert(change, counts)
             change = next(pending, None)

@@ -9,7 +9,7 @@ import pytest
 
 from changelake.dynamodb_json import item_text
 from changelake.exceptions import RecordRejected
-from changelake.snapshot.lines import applied_line, base_key, change_entry, keys_of_text, snapshot_line
+from changelake.snapshot.lines import REMOVED, base_key, change_entry, keys_of_text, snapshot_line
 from tests.snapshot_support import BIG, FRACTION, change
 
 DAY = "2026-11-22"
@@ -30,7 +30,7 @@ def test_an_entry_is_keyed_by_the_item_whatever_the_order_of_its_key_attributes(
     # THEN both have the one canonical key, and the sequence number as a number
     assert first[0] == second[0] == '{"pk":"p1","sk":"s"}'
     assert (first[1], second[1]) == (10, 11)
-    assert first[2:] == (one.event_id, one.line)
+    assert first[2] == one.event_id
 
 
 def test_number_keys_keep_every_digit() -> None:
@@ -65,6 +65,8 @@ def test_an_export_item_and_a_stream_change_of_one_item_get_one_key() -> None:
         (change("p", AT, 1).line.replace(b'"new_image":{', b'"new_image":null,"x":{'), "without a new_image"),
         (change("p", AT, 1, keys={"pk": {"M": {"a": {"S": "b"}}}}).line, "strings or numbers"),
         (change("p", AT, 1).line.replace(b'"sequence_number":"', b'"sequence_number":"x'), "sequence_number"),
+        (change("p", AT, 1, v="x").line.replace(b'"v":"', b'"v":"\\ud800', 1), "cannot be written as JSON"),
+        (change("p", AT, 1, v="x").line.replace(b'"v":"', b'"v":NaN,"w":"', 1), "not a JSON change record"),
     ],
 )
 def test_a_line_that_is_not_a_change_of_the_day_is_rejected_with_the_reason(line: bytes, reason: str) -> None:
@@ -74,14 +76,13 @@ def test_a_line_that_is_not_a_change_of_the_day_is_rejected_with_the_reason(line
         change_entry(line, table="orders", day=DAY)
 
 
-def test_the_latest_change_becomes_a_snapshot_line_with_exact_values() -> None:
+def test_a_change_becomes_its_item_s_snapshot_line_with_exact_values() -> None:
     # GIVEN a MODIFY with 38-digit numbers and a set
-    modify = change("p1", "2026-11-22T23:59:59.999+00:00", 123456789012345678901, colour="red")
+    modify = change("p1", "2026-11-22T23:59:59.999+00:00", 123456789012345678901, colour="red", v="x")
+    # WHEN read
     entry = change_entry(modify.line, table="orders", day=DAY)
-    # WHEN applied
-    line = applied_line("orders", entry)
-    # THEN the line holds the keys, the whole new image with every digit, and the change's fields
-    assert line is not None
+    # THEN its line holds the keys, the whole new image with every digit, and the change's fields
+    line = entry[3]
     document = exact(line)
     assert document["keys"] == {"pk": "p1", "sk": "s"}
     assert document["table"] == "orders"
@@ -89,6 +90,7 @@ def test_the_latest_change_becomes_a_snapshot_line_with_exact_values() -> None:
     assert document["item"]["ratio"] == Decimal(FRACTION)
     assert document["item"]["nested"] == {"n": Decimal("-1.5E+10"), "l": [True, None]}
     assert document["item"]["colour"] == "red"
+    assert list(document["item"]) == list(exact(modify.line)["new_image"])  # the image's own order
     assert document["event_id"] == modify.event_id
     assert document["event_time"] == "2026-11-22T23:59:59.999Z"
     assert document["sequence_number"] == "123456789012345678901"
@@ -96,20 +98,20 @@ def test_the_latest_change_becomes_a_snapshot_line_with_exact_values() -> None:
     assert base_key(line) == entry[0]
 
 
-def test_a_remove_applies_as_no_line() -> None:
-    # GIVEN a REMOVE (a TTL delete) WHEN applied THEN there is no line: the item is absent
+def test_a_remove_has_no_snapshot_line() -> None:
+    # GIVEN a REMOVE (a TTL delete) WHEN read THEN it carries no line: the item is absent
     entry = change_entry(change("p1", AT, 9, name="REMOVE", ttl=True).line, table="orders", day=DAY)
-    assert applied_line("orders", entry) is None
+    assert entry[3] == REMOVED
 
 
 def test_bootstrap_lines_have_null_change_fields_and_keys_read_back() -> None:
     # GIVEN an exported item's key with characters that need escaping
-    key = keys_of_text(item_text("keys", {"pk": {"S": 'q"},"table":"x'}, "n": {"N": "-1"}}).encode())
+    key = keys_of_text(item_text("keys", {"pk": {"S": 'q{"},"table":"x'}, "n": {"N": "-1"}}).encode())
     # WHEN written as a snapshot line
     line = snapshot_line("orders", key, b'{"a":1}')
     # THEN it is valid JSON with null change fields, and its key reads back exactly
     assert json.loads(line) == {
-        "keys": {"n": -1, "pk": 'q"},"table":"x'},
+        "keys": {"n": -1, "pk": 'q{"},"table":"x'},
         "table": "orders",
         "item": {"a": 1},
         "event_id": None,
