@@ -222,6 +222,25 @@ def _write_changes(store: Any, items: int, concatenated: Path) -> dict[str, int]
     return counts
 
 
+def _generated(
+    store: Any, size_bytes: int, work: Path, concatenated: Path
+) -> tuple[int, int, dict[str, int]]:
+    """The inputs, generated, or reused from an earlier run in the same ``--workdir`` (the day's own
+    snapshot, which that run built, is removed first, so it is built again)."""
+    record = work / "generated.json"
+    if record.exists():
+        done = json.loads(record.read_text())
+        if done["size_bytes"] == size_bytes:
+            for item in list(store.list_objects(f"snapshot/{TABLE}/dt={DAY.isoformat()}/")):
+                store.delete(item.key)
+            return int(done["items"]), int(done["base_bytes"]), dict(done["changes"])
+    items, base_bytes = _write_base(store, size_bytes, concatenated)
+    changes = _write_changes(store, items, concatenated)
+    document = {"size_bytes": size_bytes, "items": items, "base_bytes": base_bytes, "changes": changes}
+    record.write_text(json.dumps(document))
+    return items, base_bytes, changes
+
+
 def _child_ours(root: str, spill_dir: str) -> None:
     """Runs in its own process: build the day on the local store; print JSON."""
     import hashlib
@@ -364,8 +383,7 @@ def run(size_bytes: int = 1_000_000_000, workdir: Path | None = None) -> dict[st
         store = local_store(root)
         started = time.perf_counter()
         concatenated = work / "base-and-changes.gz"
-        items, base_bytes = _write_base(store, size_bytes, concatenated)
-        changes = _write_changes(store, items, concatenated)
+        items, base_bytes, changes = _generated(store, size_bytes, work, concatenated)
         generation_seconds = time.perf_counter() - started
         ours = _measure(["--child-ours", str(root), "--spill-dir", str(work / "spill")], environ)
         floor = _measure(["--child-floor", str(concatenated)], environ)
@@ -431,7 +449,7 @@ def _print_table(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser = argparse.ArgumentParser(prog="python -m bench.snapshot", description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=float, default=1000.0, help="uncompressed MB of the table")
-    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep (and reuse) the inputs there")
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
     parser.add_argument("--child-ours", metavar="ROOT", help=argparse.SUPPRESS)
     parser.add_argument("--child-floor", metavar="PATH", help=argparse.SUPPRESS)
