@@ -247,14 +247,11 @@ def _child_ours(root: str, spill_dir: str) -> None:
 
     from bench.compaction import local_store
     from changelake.compaction_check import peak_rss_kb
-    from changelake.snapshot.builder import Base, SnapshotBuilder
+    from changelake.snapshot.builder import SnapshotBuilder
 
     store = local_store(Path(root))
     builder = SnapshotBuilder(store, spill_dir=Path(spill_dir))
-    manifest, etag = builder.read_day(TABLE, BASE_DAY)
-    assert manifest is not None
-    key = builder.day_folder(TABLE, BASE_DAY) + "_manifest.json"
-    base = Base(manifest.as_base(), tuple(output.key for output in manifest.outputs), key, etag)
+    base = builder.base_of(TABLE, BASE_DAY)
     cpu = _cpu_seconds()
     started = time.perf_counter()
     result = builder.refresh_day(TABLE, DAY, base)
@@ -346,21 +343,9 @@ def _child_duckdb(root: str, out: str) -> None:
     )
 
 
-def _child_floor(path: str) -> None:
-    """Runs in its own process: time ``gzip -dc | gzip`` and report the gzip processes' peak RSS."""
-    started = time.perf_counter()
-    subprocess.run(["sh", "-c", f'gzip -dc < "{path}" | gzip > /dev/null'], check=True)
-    seconds = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    print(
-        json.dumps(
-            {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}
-        )
-    )
-
-
-def _measure(args: list[str], environ: dict[str, str]) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.snapshot", *args]
+def _measure(args: list[str], environ: dict[str, str], module: str = "bench.snapshot") -> dict[str, Any]:
+    """Run ``python -m <module> <args>`` (a child of this bench, or the compaction bench's floor)."""
+    command = [sys.executable, "-m", module, *args]
     completed = subprocess.run(command, check=False, capture_output=True, env=environ, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"{args[0]} failed: {completed.stderr[-3000:]}")
@@ -386,7 +371,8 @@ def run(size_bytes: int = 1_000_000_000, workdir: Path | None = None) -> dict[st
         items, base_bytes, changes = _generated(store, size_bytes, work, concatenated)
         generation_seconds = time.perf_counter() - started
         ours = _measure(["--child-ours", str(root), "--spill-dir", str(work / "spill")], environ)
-        floor = _measure(["--child-floor", str(concatenated)], environ)
+        # the very floor of the compaction row: gzip -dc | gzip over the concatenated bytes
+        floor = _measure(["--child-floor", str(concatenated)], environ, module="bench.compaction")
         peer = _measure(["--child-duckdb", str(root), "--out", str(work / "duckdb.jsonl.gz")], environ)
     mb = (base_bytes + changes["bytes"]) / 1e6
     return {
@@ -452,16 +438,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--workdir", type=Path, default=None, help="keep (and reuse) the inputs there")
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
     parser.add_argument("--child-ours", metavar="ROOT", help=argparse.SUPPRESS)
-    parser.add_argument("--child-floor", metavar="PATH", help=argparse.SUPPRESS)
     parser.add_argument("--child-duckdb", metavar="ROOT", help=argparse.SUPPRESS)
     parser.add_argument("--spill-dir", default=tempfile.gettempdir(), help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_ours:
         _child_ours(args.child_ours, args.spill_dir)
-        return None
-    if args.child_floor:
-        _child_floor(args.child_floor)
         return None
     if args.child_duckdb:
         _child_duckdb(args.child_duckdb, args.out)

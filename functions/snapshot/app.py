@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.integrations.s3 import S3Store
+from changelake.late import LateMarkers
 from changelake.observability import publish
 from changelake.settings import SnapshotSettings
 from changelake.snapshot.builder import SnapshotBuilder
@@ -20,15 +21,17 @@ from changelake.snapshot.service import SnapshotService
 
 settings = SnapshotSettings.from_environ()
 logger, metrics, tracer = Logger(), Metrics(), Tracer()
+store = S3Store(settings.bucket_name)
 service = SnapshotService(
     SnapshotBuilder(
-        S3Store(settings.bucket_name),
+        store,
         raw_prefix=settings.raw_prefix,
         snapshot_prefix=settings.snapshot_prefix,
         target_part_bytes=settings.target_part_bytes,
         memory_budget_bytes=settings.memory_budget_bytes,
         spill_dir=settings.spill_dir,
     ),
+    markers=LateMarkers(store),
     lookback_days=settings.lookback_days,
     reserve_seconds=settings.reserve_seconds,
 )

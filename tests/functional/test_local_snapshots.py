@@ -18,23 +18,15 @@ from changelake_local.generator import _as_boto3
 from changelake_local.snapshots import SnapshotChecker, scan, write_export
 from changelake_local.stream_records import realistic_item, stream_record
 from tests.conftest import REGION, Stack
-from tests.functional.snapshot.support import builder, data_keys, put_raw
+from tests.functional.snapshot.support import builder, create_table, data_keys, put_raw
 
 DAY = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
 
 def table_with_items(stack: Stack, endpoint: str) -> list[dict[str, Any]]:
     """ChangeTable's shape on moto with three realistic items (every type, sets); their DynamoDB JSON."""
+    create_table()
     dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
-    dynamodb.create_table(
-        TableName="orders",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
     rng = random.Random(5)
     items = [realistic_item(rng, f"customer#{n}") for n in range(3)]
     for item in items:

@@ -524,6 +524,25 @@ def test_compaction_lists_only_raw_compacted_and_its_late_markers(
     assert prefixes == {"raw", "raw/*", "compacted", "compacted/*", "late/compaction", "late/compaction/*"}
 
 
+def test_snapshot_lists_only_raw_snapshot_and_its_late_markers(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    # GIVEN the snapshot role's ListBucket statement
+    statements = [
+        statement
+        for policy in role_of(resources, "SnapshotFunction").get("Policies", [])
+        for statement in as_list(policy["PolicyDocument"]["Statement"])
+        if "s3:ListBucket" in as_list(statement["Action"])
+    ]
+
+    # WHEN its prefix condition is read
+    (statement,) = statements
+    prefixes = set(statement["Condition"]["StringLike"]["s3:prefix"])
+
+    # THEN it may list raw/, snapshot/ and its own late-data markers, nothing else
+    assert prefixes == {"raw", "raw/*", "snapshot", "snapshot/*", "late/snapshot", "late/snapshot/*"}
+
+
 def test_compaction_is_scheduled_and_may_reinvoke_itself(
     translated: dict[str, Any], resources: dict[str, dict[str, Any]]
 ) -> None:
@@ -576,7 +595,7 @@ def test_snapshot_runs_nightly_after_compaction_and_may_reinvoke_itself(
         return int(hour) * 60 + int(minute)
 
     # THEN it runs every night at least an hour after compaction starts, with the scheduled event's
-    # shape, may invoke itself by its fixed name, and reads only the prefixes of the contract
+    # shape, may invoke itself by its fixed name, and has its own log group
     assert len(schedules) == 1
     assert schedules[0]["ScheduleExpression"] == {"Ref": "SnapshotSchedule"}
     assert (

@@ -51,11 +51,10 @@ from changelake.exceptions import (
 from changelake.integrations.clients import AwsAdapter
 from changelake.integrations.s3 import ObjectInfo
 from changelake.records import parse_change_line
-from changelake.snapshot.builder import SnapshotBuilder, commit, promote
+from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.events import BootstrapEvent
 from changelake.snapshot.lines import Entry, keys_of_text, snapshot_line
 from changelake.snapshot.manifest import (
-    MANIFEST_NAME,
     BootstrapManifest,
     FileRef,
     Gap,
@@ -253,16 +252,18 @@ class Bootstrapper:
         self, pending: BootstrapManifest, files: list[tuple[ExportFile, ObjectInfo]], result: BootstrapResult
     ) -> None:
         """Publish ``pending`` (a manifest still without outputs) with the export's items as its files."""
-        folder = self.builder.bootstrap_folder(pending.table)
-        current, etag = self.builder.read_bootstrap(pending.table)
-        if current is not None and current.generation == pending.generation:
-            writes = promote(self.store, folder, current, etag)
-            if writes is not None:
-                result.status, result.writes = ("completed" if writes else "unchanged"), writes
+        publication = self.builder.bootstrap_publication(pending.table)
+        current = publication.read()
+        typed = BootstrapManifest.from_body(current.body) if current is not None else None
+        if current is not None and typed is not None and typed.generation == pending.generation:
+            promotion = publication.promote(current)
+            if promotion.status == "published":
+                result.status = "completed" if promotion.writes else "unchanged"
+                result.writes = promotion.writes
                 return
         writer = PartsWriter(
             self.store,
-            lambda index: folder + part_name(pending.generation, index),
+            lambda index: publication.folder + part_name(pending.generation, index),
             target_bytes=self.builder.target_part_bytes,
             metadata={"generation": pending.generation},
         )
@@ -275,11 +276,17 @@ class Bootstrapper:
                 _check_unique(sorter, pending.export_summary)
                 parts = writer.close()
             manifest = pending.model_copy(update={"outputs": tuple(OutputPart.of(part) for part in parts)})
-            new_etag = commit(self.store, folder + MANIFEST_NAME, manifest, etag)
+            committed = publication.commit(manifest.body(), replacing=current)
         except BaseException:
             writer.abort()
             raise
-        result.writes = 1 + (promote(self.store, folder, manifest, new_etag) or 0)
+        promotion = publication.promote(committed)
+        if promotion.status != "published":  # a newer bootstrap meanwhile, or an upload lost
+            raise PreconditionFailedError(
+                f"s3://{self.store.bucket}/{publication.manifest_key}: not published ({promotion.status})",
+                promotion.status,
+            )
+        result.writes = 1 + promotion.writes
 
     def _items(
         self, table: str, files: list[tuple[ExportFile, ObjectInfo]], key_attributes: tuple[str, ...]

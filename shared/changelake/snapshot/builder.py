@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 from changelake.clock import Clock, utc_now
 from changelake.compaction_io import PartsWriter, Prefetcher, split_lines
@@ -55,25 +54,22 @@ from changelake.exceptions import (
 )
 from changelake.integrations.s3 import ObjectInfo, S3Store
 from changelake.layout import check_table_name
+from changelake.publication import Manifest, Promotion, Publication
 from changelake.snapshot.lines import Entry, base_key, change_entry
 from changelake.snapshot.manifest import (
     BOOTSTRAP_FOLDER,
     EMPTY_BASE,
-    MANIFEST_NAME,
-    PART_PREFIX,
     BaseRef,
     BootstrapManifest,
     DayCounts,
     DayManifest,
     FileRef,
     OutputPart,
-    Published,
     day_generation,
     part_name,
 )
 from changelake.snapshot.merge import MergeCounts, OrderError, applied, latest_per_key, merge
 
-_Doc = TypeVar("_Doc", DayManifest, BootstrapManifest)
 _DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/\Z")
 _RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
 
@@ -144,7 +140,7 @@ class _BaseLost(Exception):
 
 class _BaseMoved(Exception):
     """A day's base was replaced by a concurrent run after this run read it: building on it could put
-    an outdated day back, so the chain is checked again from the base's day."""
+    an outdated day back, so the chain is checked again from ``day`` (the base's)."""
 
     def __init__(self, day: date) -> None:
         super().__init__(day.isoformat())
@@ -226,25 +222,37 @@ class SnapshotBuilder:
         prefix = f"{self.raw_prefix}/{table}/dt={day.isoformat()}/"
         return [item for item in self.store.list_objects(prefix) if _RAW_FILE.match(item.key[len(prefix) :])]
 
-    def read_day(self, table: str, day: date) -> tuple[DayManifest | None, str | None]:
-        """The day's manifest (None if missing or unreadable) and its ETag (None if missing)."""
-        return _read(self.store, self.day_folder(table, day) + MANIFEST_NAME, DayManifest)
+    def day_publication(self, table: str, day: date) -> Publication:
+        return Publication(self.store, self.day_folder(table, day))
 
-    def read_bootstrap(self, table: str) -> tuple[BootstrapManifest | None, str | None]:
-        return _read(self.store, self.bootstrap_folder(table) + MANIFEST_NAME, BootstrapManifest)
+    def bootstrap_publication(self, table: str) -> Publication:
+        return Publication(self.store, self.bootstrap_folder(table))
+
+    def read_day(self, table: str, day: date) -> tuple[DayManifest | None, Manifest | None]:
+        """The day's manifest, typed (None if missing or not one) and as published (None if missing)."""
+        current = self.day_publication(table, day).read()
+        return (DayManifest.from_body(current.body) if current is not None else None), current
+
+    def read_bootstrap(self, table: str) -> tuple[BootstrapManifest | None, Manifest | None]:
+        current = self.bootstrap_publication(table).read()
+        return (BootstrapManifest.from_body(current.body) if current is not None else None), current
 
     def origin(self, table: str) -> Origin | None:
         """The first day of ``table``'s history: its bootstrap export's day, else its first raw/ day."""
-        bootstrap, etag = self.read_bootstrap(table)
-        if bootstrap is not None and bootstrap.table == table:
-            folder = self.bootstrap_folder(table)
-            if promote(self.store, folder, bootstrap, etag) is None:
+        bootstrap, current = self.read_bootstrap(table)
+        if bootstrap is not None and current is not None and bootstrap.table == table:
+            publication = self.bootstrap_publication(table)
+            promotion = publication.promote(current)
+            if promotion.status == "superseded":  # a newer bootstrap meanwhile: look again
+                raise _BaseMoved(bootstrap.day)
+            if promotion.status == "lost":
                 raise SnapshotInputError(
-                    f"s3://{self.store.bucket}/{folder}: the bootstrap's files are lost (its uploads "
-                    "expired before they were completed); bootstrap the table again"
+                    f"s3://{self.store.bucket}/{publication.folder}: the bootstrap's files are lost (its "
+                    "uploads expired before they were completed); bootstrap the table again"
                 )
             files = tuple(output.key for output in bootstrap.outputs)
-            return Origin(bootstrap.day, Base(bootstrap.as_base(), files, folder + MANIFEST_NAME, etag))
+            base = Base(bootstrap.as_base(), files, publication.manifest_key, current.etag)
+            return Origin(bootstrap.day, base)
         days = self.raw_days(table)
         return Origin(days[0], EMPTY) if days else None
 
@@ -301,7 +309,9 @@ class SnapshotBuilder:
                 continue
             try:
                 base = (
-                    origin.base if day == origin.day else self._base(table, day - timedelta(days=1), previous)
+                    origin.base
+                    if day == origin.day
+                    else self.base_of(table, day - timedelta(days=1), previous)
                 )
                 outcome = self.refresh_day(table, day, base, may_build=may_build)
             except (SnapshotInputError, DeliveryError) as exc:
@@ -314,15 +324,23 @@ class SnapshotBuilder:
             checking = checking or outcome.status == "built"
             previous = outcome
 
-    def _base(self, table: str, day: date, previous: DayResult | None) -> Base:
-        """The snapshot of ``day`` as a base: as this run left it, or read (and rolled forward)."""
+    def base_of(self, table: str, day: date, previous: DayResult | None = None) -> Base:
+        """The snapshot of ``day`` as a base: as this run left it (``previous``), or read (and
+        rolled forward); ``_BaseLost`` / ``_BaseMoved`` when it cannot be built on as it is."""
+        publication = self.day_publication(table, day)
         manifest, etag = (previous.manifest, previous.etag) if previous is not None else (None, None)
         if manifest is None:
-            manifest, etag = self.read_day(table, day)
-            if manifest is None or promote(self.store, self.day_folder(table, day), manifest, etag) is None:
+            manifest, current = self.read_day(table, day)
+            if manifest is None or current is None:
                 raise _BaseLost
+            promotion = publication.promote(current)
+            if promotion.status == "superseded":
+                raise _BaseMoved(day)
+            if promotion.status == "lost":
+                raise _BaseLost
+            etag = current.etag
         files = tuple(output.key for output in manifest.outputs)
-        return Base(manifest.as_base(), files, self.day_folder(table, day) + MANIFEST_NAME, etag)
+        return Base(manifest.as_base(), files, publication.manifest_key, etag)
 
     def _check_base(self, day: date, base: Base) -> None:
         """``_BaseMoved`` unless the base's manifest is still the one it was read from."""
@@ -338,24 +356,29 @@ class SnapshotBuilder:
         try:
             return self._refresh_once(table, day, base, may_build)
         except PreconditionFailedError:
-            # Another run committed first (our uploads are aborted). Look again: usually done.
+            # Another run committed first (our uploads are aborted) or replaced our manifest while we
+            # promoted (the folder was brought to the newer one). Look again: usually done.
             return self._refresh_once(table, day, base, may_build)
 
     def _refresh_once(self, table: str, day: date, base: Base, may_build: Callable[[], bool]) -> DayResult:
         # The manifest first, then the base and the inputs: whatever replaces this manifest was then
         # built from inputs at least as new, so a commit over it never puts an older day back.
-        manifest, etag = self.read_day(table, day)
+        publication = self.day_publication(table, day)
+        current = publication.read()
+        manifest = DayManifest.from_body(current.body) if current is not None else None
         self._check_base(day, base)
         inputs = self.raw_inputs(table, day)
         generation = day_generation(table, day, base.ref, inputs)
-        if manifest is not None and manifest.generation == generation:
-            writes = promote(self.store, self.day_folder(table, day), manifest, etag)
-            if writes is not None:
-                status = "completed" if writes else "unchanged"
-                return DayResult(table, day, status, manifest, writes, etag)
+        if manifest is not None and current is not None and manifest.generation == generation:
+            promotion = publication.promote(current)
+            if promotion.status == "published":
+                status = "completed" if promotion.writes else "unchanged"
+                return DayResult(table, day, status, manifest, promotion.writes, current.etag)
+            if promotion.status == "superseded":
+                raise _not_published(publication, promotion)
         if not may_build():
             return DayResult(table, day, "deferred")
-        return self._build(table, day, base, inputs=inputs, generation=generation, etag=etag)
+        return self._build(table, day, base, inputs=inputs, generation=generation, current=current)
 
     def _build(
         self,
@@ -365,10 +388,11 @@ class SnapshotBuilder:
         *,
         inputs: list[ObjectInfo],
         generation: str,
-        etag: str | None,
+        current: Manifest | None,
     ) -> DayResult:
         started = time.monotonic()
-        folder = self.day_folder(table, day)
+        publication = self.day_publication(table, day)
+        folder = publication.folder
         writer = PartsWriter(
             self.store,
             lambda index: folder + part_name(generation, index),
@@ -413,12 +437,14 @@ class SnapshotBuilder:
                 built_at=self.clock().isoformat().replace("+00:00", "Z"),
                 seconds=round(time.monotonic() - started, 3),
             )
-            new_etag = commit(self.store, folder + MANIFEST_NAME, manifest, etag)
+            committed = publication.commit(manifest.body(), replacing=current)
         except BaseException:
             writer.abort()
             raise
-        writes = 1 + (promote(self.store, folder, manifest, new_etag) or 0)
-        return DayResult(table, day, "built", manifest, writes, new_etag)
+        promotion = publication.promote(committed)
+        if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
+            raise _not_published(publication, promotion)
+        return DayResult(table, day, "built", manifest, 1 + promotion.writes, committed.etag)
 
     def _read_changes(self, table: str, day: date, inputs: list[ObjectInfo], sorter: DedupeSorter) -> None:
         """Add every change line of ``inputs`` to ``sorter``; a bad line names its file and line."""
@@ -473,52 +499,11 @@ def _record(result: ChainResult, outcome: DayResult) -> None:
 # ---------------------------------------------------------------------- publication
 
 
-def _read(store: S3Store, key: str, model: type[_Doc]) -> tuple[_Doc | None, str | None]:
-    try:
-        body, etag = store.get_with_etag(key)
-    except ObjectNotFoundError:
-        return None, None
-    return model.from_json(body), etag
-
-
-def commit(store: S3Store, key: str, document: Published, etag: str | None) -> str:
-    """The commit point: write ``document`` only if the manifest is still what was read (``etag``,
-    or none); ``PreconditionFailedError`` if another run committed meanwhile. Returns the new ETag."""
-    try:
-        return store.put(
-            key,
-            document.to_json(),
-            content_type="application/json",
-            if_none_match=etag is None,
-            if_match=etag,
-        )
-    except ObjectNotFoundError as exc:  # If-Match on a manifest deleted meanwhile
-        raise PreconditionFailedError(str(exc), exc.code) from exc
-
-
-def promote(store: S3Store, folder: str, document: Published, etag: str | None) -> int | None:
-    """Make ``document``'s outputs the live files of ``folder``; the writes made, or None if an
-    output is lost (its upload was aborted before completion: the generation must be rebuilt)."""
-    live = {item.key for item in store.list_objects(folder + PART_PREFIX)}
-    writes = 0
-    for output in document.outputs:
-        if output.key in live:
-            continue
-        try:
-            store.complete_multipart(output.key, output.upload_id, list(output.part_etags))
-        except ObjectNotFoundError:
-            try:
-                store.head(output.key)  # completed by a concurrent run in the meantime?
-            except ObjectNotFoundError:
-                return None
-        writes += 1
-    extras = sorted(live - {output.key for output in document.outputs})
-    if extras and _etag(store, folder + MANIFEST_NAME) == etag:
-        # Listed before this check, so no newer generation's part can be among them.
-        for key in extras:
-            store.delete(key)
-            writes += 1
-    return writes
+def _not_published(publication: Publication, promotion: Promotion) -> PreconditionFailedError:
+    """What a run raises when a concurrent run replaced its manifest while it promoted (the folder is
+    then brought to the newer one), or an upload was lost: ``refresh_day`` looks once more."""
+    resource = f"s3://{publication.store.bucket}/{publication.manifest_key}"
+    return PreconditionFailedError(f"{resource}: not published ({promotion.status})", promotion.status)
 
 
 def _etag(store: S3Store, key: str) -> str | None:

@@ -16,16 +16,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import date
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from changelake.compaction_io import OpenPart
 from changelake.integrations.s3 import ObjectInfo
+from changelake.publication import DATA_PREFIX
 
-MANIFEST_NAME = "_manifest.json"
 BOOTSTRAP_FOLDER = "_bootstrap"
-PART_PREFIX = "part-"
 DATA_SUFFIX = ".jsonl.gz"
 #: Bumped when the snapshot line or the build changes, so every day is rebuilt in the new form.
 FORMAT = 1
@@ -42,6 +41,18 @@ class _Document(BaseModel):
         """The document in ``body``, or None if it is not one (then it is rebuilt and replaced)."""
         try:
             return cls.model_validate_json(body)
+        except ValidationError:
+            return None
+
+    def body(self) -> dict[str, Any]:
+        """As the JSON object ``changelake.publication.Publication.commit`` writes."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Self | None:
+        """The document a ``Publication`` read, or None if it is not one."""
+        try:
+            return cls.model_validate(body)
         except ValidationError:
             return None
 
@@ -193,4 +204,4 @@ def bootstrap_generation(
 
 
 def part_name(generation: str, index: int) -> str:
-    return f"{PART_PREFIX}{generation}-{index:05d}{DATA_SUFFIX}"
+    return f"{DATA_PREFIX}{generation}-{index:05d}{DATA_SUFFIX}"

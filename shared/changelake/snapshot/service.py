@@ -21,32 +21,29 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
-from typing import Any, Protocol
+from datetime import timedelta
+from typing import Any, Literal, Protocol
 
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, InvalidEventError, SnapshotError
 from changelake.integrations.clients import AwsAdapter
+from changelake.late import Marker
 from changelake.snapshot.bootstrap import Bootstrapper, BootstrapResult
 from changelake.snapshot.builder import ChainResult, SnapshotBuilder
 from changelake.snapshot.events import BootstrapEvent, ManualEvent, parse_event
 
 #: The consumer name of the snapshot layer's late markers (``late/snapshot/...``).
-MARKER_CONSUMER = "snapshot"
+MARKER_CONSUMER: Literal["snapshot"] = "snapshot"
 
 
 class LateMarkerSource(Protocol):
-    """The late markers of one consumer (``changelake.late.LateMarkers``)."""
+    """The late markers of the snapshot layer (``changelake.late.LateMarkers``)."""
 
-    def pending(self, consumer: str) -> Sequence[Any]: ...
+    def pending(self, consumer: Literal["snapshot"]) -> Sequence[Marker]: ...
 
-    def clear(self, markers: Sequence[Any]) -> None: ...
-
-
-def _marker_day(marker: Any) -> date:
-    return marker.dt if isinstance(marker.dt, date) else date.fromisoformat(str(marker.dt))
+    def clear(self, markers: Iterable[Marker]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -234,13 +231,13 @@ class SnapshotService:
         """Every table up to yesterday: the look-back window and marked days checked, the rest trusted."""
         summary = SnapshotSummary("scheduled")
         yesterday = self.clock().date() - timedelta(days=1)
-        marked: dict[str, list[Any]] = defaultdict(list)
+        marked: dict[str, list[Marker]] = defaultdict(list)
         for marker in self.markers.pending(MARKER_CONSUMER) if self.markers is not None else []:
             marked[marker.table].append(marker)  # listed before any input is read
         tables = sorted(set(self.builder.tables()) | set(marked))
         for index, table in enumerate(tables):
             window = [yesterday - timedelta(days=self.lookback_days)]
-            check_from = min(window + [_marker_day(marker) for marker in marked[table]])
+            check_from = min(window + [marker.dt for marker in marked[table]])
             chain = self.builder.bring_up_to_date(
                 table, yesterday, check_from=check_from, may_build=may_build
             )

@@ -11,14 +11,30 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from changelake.aggregator import raw_object
 from changelake.integrations.s3 import S3Store
 from changelake.layout import Partition, partition_key
 from changelake.records import ChangeLine
 from changelake.snapshot.builder import SnapshotBuilder
-from tests.conftest import Stack
+from tests.conftest import REGION, Stack
 
 TABLE = "orders"
+
+
+def create_table(table: str = TABLE) -> None:
+    """``table`` on the moto server with ChangeTable's key schema (pk, sk), for DescribeTable."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=table,
+        # range key first: the bootstrap must not rely on DescribeTable's order
+        KeySchema=[{"AttributeName": "sk", "KeyType": "RANGE"}, {"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def put_raw(stack: Stack, lines: list[ChangeLine]) -> list[str]:

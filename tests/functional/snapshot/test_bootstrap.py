@@ -20,7 +20,7 @@ from changelake.snapshot.events import BootstrapEvent
 from changelake.snapshot.service import SnapshotService
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import reference_image
-from tests.functional.snapshot.support import clock, manifest, put_raw, read_snapshot
+from tests.functional.snapshot.support import clock, create_table, manifest, put_raw, read_snapshot
 from tests.snapshot_support import change
 
 EXPORT = Path(__file__).resolve().parents[2] / "fixtures" / "snapshot" / "export"
@@ -47,16 +47,7 @@ def export(stack: Stack) -> dict[str, Any]:
         if path.is_file():
             key = f"{PREFIX}/{path.relative_to(EXPORT / 'AWSDynamoDB' / EXPORT_ID)}"
             stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=path.read_bytes())
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName="orders",
-        KeySchema=[{"AttributeName": "sk", "KeyType": "RANGE"}, {"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table()
     return {"table": "orders", "bootstrap": f"s3://{stack.bucket}/{PREFIX}/manifest-summary.json"}
 
 
@@ -95,6 +86,8 @@ def test_bootstrap_is_the_base_and_unchanged_items_live_on_exactly(
         "missing_possible": False,
     }
     assert summary["bootstrap"]["first_day"] == "2026-11-21"
+    bootstrap = json.loads(stack.read("snapshot/orders/_bootstrap/_manifest.json"))
+    assert bootstrap["key_attributes"] == ["pk", "sk"]  # partition key first, whatever the schema's order
 
     # WHEN the days are built up to day 2
     result = service(stack, tmp_path).handle({"table": "orders", "dt": "2026-11-22"}, FakeLambdaContext())

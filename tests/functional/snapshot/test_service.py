@@ -4,7 +4,6 @@ failures reported after publishing, and malformed events refused with nothing wr
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -14,6 +13,8 @@ import pytest
 
 from changelake.exceptions import ConfigurationError, InvalidEventError, SnapshotError
 from changelake.integrations.s3 import S3Store
+from changelake.late import LateMarkers
+from changelake.layout import Partition
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.events import ManualEvent
 from changelake.snapshot.service import SnapshotService
@@ -24,30 +25,6 @@ from tests.snapshot_support import change
 SEQ = 10**20
 NIGHT = "2026-11-26T00:45:00+00:00"  # the scheduled run after 2026-11-25
 DAYS = [date(2026, 11, day) for day in range(20, 26)]
-
-
-@dataclass(frozen=True)
-class Marker:
-    consumer: str
-    table: str
-    dt: date
-    hour: int
-    key: str
-
-
-@dataclass
-class FakeMarkers:
-    """The late markers the aggregator wrote (``changelake.late.LateMarkers``), in memory."""
-
-    markers: list[Marker] = field(default_factory=list)
-    cleared: list[Marker] = field(default_factory=list)
-
-    def pending(self, consumer: str) -> Sequence[Marker]:
-        return [marker for marker in self.markers if marker.consumer == consumer]
-
-    def clear(self, markers: Sequence[Marker]) -> None:
-        self.cleared.extend(markers)
-        self.markers = [marker for marker in self.markers if marker not in markers]
 
 
 @dataclass
@@ -91,16 +68,32 @@ def test_the_nightly_run_builds_every_table_up_to_yesterday(stack: Stack, tmp_pa
             assert_snapshot_is(stack, day, lines, table)
 
 
+def late(stack: Stack, lines: list) -> list[str]:
+    """``lines`` stored as late raw/ files, with the markers the aggregator writes for them."""
+    markers = LateMarkers(S3Store(stack.bucket, client=stack.s3))
+    keys = put_raw(stack, lines)
+    for key in keys:
+        folder, name = key.rsplit("/", 1)
+        table, dt, hour = folder.split("/")[1:4]
+        markers.mark(Partition(table, date.fromisoformat(dt[3:]), int(hour[5:])), name)
+    return keys
+
+
+def marker_keys(stack: Stack, consumer: str) -> list[str]:
+    return stack.keys(f"late/{consumer}/")
+
+
 def test_a_late_marker_of_an_old_day_rebuilds_it_and_every_later_day_then_is_cleared(
     stack: Stack, tmp_path: Path
 ) -> None:
-    # GIVEN every day built, then a late raw/ file of 2026-11-20 (before the look-back window) and its marker
+    # GIVEN every day built, then a late raw/ file of 2026-11-21 (before the look-back window, after the
+    # table's first day, which is always checked) with the markers the aggregator writes
     lines = one_change_a_day()
     put_raw(stack, lines)
     service(stack, tmp_path).handle({"detail-type": "Scheduled Event"}, FakeLambdaContext())
-    late = [change("item-20", "2026-11-20T23:00:00+00:00", SEQ + 100, v="late")]
-    (key,) = put_raw(stack, late)
-    markers = FakeMarkers([Marker("snapshot", "orders", date(2026, 11, 20), 23, key)])
+    late_lines = [change("item-21", "2026-11-21T23:00:00+00:00", SEQ + 100, v="late")]
+    (key,) = late(stack, late_lines)
+    markers = LateMarkers(S3Store(stack.bucket, client=stack.s3))
 
     # WHEN the next scheduled run comes
     summary = service(stack, tmp_path, markers=markers).handle(
@@ -108,12 +101,13 @@ def test_a_late_marker_of_an_old_day_rebuilds_it_and_every_later_day_then_is_cle
     )
 
     # THEN the marked day and every later day are rebuilt, with the late change in each
-    assert summary.built == [f"orders/dt={day.isoformat()}" for day in DAYS]
+    assert summary.built == [f"orders/dt={day.isoformat()}" for day in DAYS[1:]]
     for day in DAYS:
-        assert_snapshot_is(stack, day, lines + late)
-    # AND the marker it listed is cleared
-    assert markers.cleared == [Marker("snapshot", "orders", date(2026, 11, 20), 23, key)]
+        assert_snapshot_is(stack, day, lines + late_lines)
+    # AND the snapshot's marker is cleared; compaction's is left to compaction
     assert summary.markers_cleared == 1
+    assert marker_keys(stack, "snapshot") == []
+    assert marker_keys(stack, "compaction") == [f"late/compaction/{key.split('/', 1)[1]}"]
 
 
 def test_without_a_marker_an_old_late_file_waits_and_a_failed_day_keeps_its_marker(
@@ -126,7 +120,8 @@ def test_without_a_marker_an_old_late_file_waits_and_a_failed_day_keeps_its_mark
     put_raw(stack, [change("item-21", "2026-11-21T23:00:00+00:00", SEQ + 100, v="late")])
     bad = "raw/orders/dt=2026-11-22/hour=23/bad.jsonl.gz"
     stack.s3.put_object(Bucket=stack.bucket, Key=bad, Body=gzip.compress(b"{oops\n"))
-    markers = FakeMarkers([Marker("snapshot", "orders", date(2026, 11, 22), 23, bad)])
+    markers = LateMarkers(S3Store(stack.bucket, client=stack.s3))
+    markers.mark(Partition("orders", date(2026, 11, 22), 23), "bad.jsonl.gz")
 
     # WHEN the scheduled run comes
     run = service(stack, tmp_path, markers=markers)
@@ -138,7 +133,7 @@ def test_without_a_marker_an_old_late_file_waits_and_a_failed_day_keeps_its_mark
     assert [failure["error"] for failure in summary.failed] == [
         f"orders/dt=2026-11-22: s3://{stack.bucket}/{bad} line 1: not a JSON change record"
     ]
-    assert markers.cleared == []
+    assert marker_keys(stack, "snapshot") == ["late/snapshot/orders/dt=2026-11-22/hour=23/bad.jsonl.gz"]
     assert read_snapshot(stack, DAYS[-1])
     with pytest.raises(SnapshotError):
         summary.raise_for_failures()
