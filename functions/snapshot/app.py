@@ -26,6 +26,7 @@ service = SnapshotService(
     SnapshotBuilder(
         store,
         raw_prefix=settings.raw_prefix,
+        compacted_prefix=settings.compacted_prefix,
         snapshot_prefix=settings.snapshot_prefix,
         target_part_bytes=settings.target_part_bytes,
         memory_budget_bytes=settings.memory_budget_bytes,

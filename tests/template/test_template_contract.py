@@ -104,6 +104,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "SnapshotFunction": {
         ("s3:ListBucket", "DataBucket.Arn"),
         ("s3:GetObject", f"{BUCKET}/raw/*"),
+        ("s3:GetObject", f"{BUCKET}/compacted/*"),
         ("s3:GetObject", f"{BUCKET}/snapshot/*"),
         ("s3:GetObject", f"{BUCKET}/AWSDynamoDB/*"),
         ("s3:GetObject", f"{BUCKET}/*/AWSDynamoDB/*"),

@@ -36,11 +36,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 from changelake.clock import Clock, utc_now
+from changelake.compaction import inputs_document
 from changelake.compaction_io import PartsWriter, Prefetcher, split_lines
 from changelake.compaction_sort import DedupeSorter
 from changelake.exceptions import (
@@ -166,6 +168,7 @@ class SnapshotBuilder:
         store: S3Store,
         *,
         raw_prefix: str = "raw",
+        compacted_prefix: str = "compacted",
         snapshot_prefix: str = "snapshot",
         target_part_bytes: int = 128 * 1024 * 1024,
         memory_budget_bytes: int = 128 * 1024 * 1024,
@@ -174,6 +177,7 @@ class SnapshotBuilder:
     ) -> None:
         self.store = store
         self.raw_prefix = raw_prefix
+        self.compacted_prefix = compacted_prefix
         self.snapshot_prefix = snapshot_prefix
         self.target_part_bytes = target_part_bytes
         self.memory_budget_bytes = memory_budget_bytes
@@ -401,8 +405,7 @@ class SnapshotBuilder:
         )
         merged = MergeCounts()
         try:
-            with DedupeSorter(self.spill_dir, self.memory_budget_bytes) as sorter:
-                self._read_changes(table, day, inputs, sorter)
+            with self._sorted_changes(table, day, inputs) as (sorter, hours_compacted):
                 winners = _Counted(latest_per_key(sorter.sorted_unique()))
                 changes = applied(winners)
                 with Prefetcher(self.store, base.files) as prefetcher:
@@ -433,6 +436,7 @@ class SnapshotBuilder:
                     bytes_out=sum(part.bytes for part in parts),
                     uncompressed_bytes_out=sum(part.uncompressed_bytes for part in parts),
                     spilled_runs=sorter.spilled_runs,
+                    hours_from_compacted=hours_compacted,
                 ),
                 built_at=self.clock().isoformat().replace("+00:00", "Z"),
                 seconds=round(time.monotonic() - started, 3),
@@ -446,13 +450,59 @@ class SnapshotBuilder:
             raise _not_published(publication, promotion)
         return DayResult(table, day, "built", manifest, 1 + promotion.writes, committed.etag)
 
-    def _read_changes(self, table: str, day: date, inputs: list[ObjectInfo], sorter: DedupeSorter) -> None:
-        """Add every change line of ``inputs`` to ``sorter``; a bad line names its file and line."""
+    @contextmanager
+    def _sorted_changes(
+        self, table: str, day: date, inputs: list[ObjectInfo]
+    ) -> Iterator[tuple[DedupeSorter, int]]:
+        """A sorter holding the day's changes, and how many hours were read from compacted/.
+
+        An hour is read from its compacted/ parts when its compaction manifest was built from exactly
+        the hour's raw/ objects listed now (the same changes, duplicates removed, in fewer and larger
+        objects); otherwise, and if a compacted part is gone meanwhile (a concurrent compaction of a
+        late file replaced it), from raw/. The day's generation is the raw objects' either way.
+        """
+        raw_keys = [item.key for item in inputs]
+        keys, hours = self._sources(inputs)
+        for attempt in (keys, raw_keys) if hours else (raw_keys,):
+            sorter = DedupeSorter(self.spill_dir, self.memory_budget_bytes)
+            try:
+                self._read_changes(table, day, attempt, sorter)
+            except ObjectNotFoundError:
+                sorter.close()
+                if attempt is raw_keys:
+                    raise
+                continue
+            except BaseException:
+                sorter.close()
+                raise
+            with sorter:
+                yield sorter, (hours if attempt is keys else 0)
+            return
+
+    def _sources(self, inputs: list[ObjectInfo]) -> tuple[list[str], int]:
+        """The objects to read the day's changes from, hour by hour, and the hours taken from compacted/."""
+        by_hour: dict[str, list[ObjectInfo]] = {}
+        for item in inputs:
+            by_hour.setdefault(item.key.rsplit("/", 1)[0] + "/", []).append(item)
+        keys: list[str] = []
+        hours = 0
+        for folder, raw in by_hour.items():
+            compacted = Publication(self.store, self.compacted_prefix + folder[len(self.raw_prefix) :]).read()
+            current = compacted is not None and compacted.body.get("inputs") == inputs_document(raw)
+            if compacted is not None and compacted.outputs is not None and current:
+                keys += [output.key for output in compacted.outputs]
+                hours += 1
+            else:
+                keys += [item.key for item in raw]
+        return keys, hours
+
+    def _read_changes(self, table: str, day: date, keys: list[str], sorter: DedupeSorter) -> None:
+        """Add every change line of the objects ``keys`` to ``sorter``; a bad line names its file and line."""
         day_text = day.isoformat()
         try:
-            with Prefetcher(self.store, [item.key for item in inputs]) as prefetcher:
-                for item, chunks in zip(inputs, prefetcher.chunks(), strict=True):
-                    resource = f"s3://{self.store.bucket}/{item.key}"
+            with Prefetcher(self.store, keys) as prefetcher:
+                for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
+                    resource = f"s3://{self.store.bucket}/{key}"
                     for number, line in enumerate(split_lines(chunks), start=1):
                         try:
                             sorter.add(change_entry(line, table=table, day=day_text))

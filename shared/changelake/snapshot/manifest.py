@@ -121,6 +121,7 @@ class DayCounts(_Document):
     bytes_out: int = 0
     uncompressed_bytes_out: int = 0
     spilled_runs: int = 0
+    hours_from_compacted: int = 0  # hours whose changes were read from compacted/ rather than raw/
 
 
 class Published(_Document):

@@ -5,10 +5,14 @@ from __future__ import annotations
 import gzip
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+from changelake.compaction import Compactor
 from changelake.integrations.s3 import S3Store
+from changelake.layout import parse_partition_prefix
 from changelake.snapshot.builder import SnapshotBuilder
 from tests.conftest import Stack
+from tests.functional.fakes import WrappingClient
 from tests.functional.snapshot.support import (
     assert_snapshot_is,
     builder,
@@ -241,3 +245,63 @@ def test_a_small_memory_budget_spills_and_gives_the_same_bytes(stack: Stack, tmp
     assert spilled == in_memory
     assert_snapshot_is(stack, D1, changes)
     assert len(spilled) == 200
+
+
+class RecordingGets(WrappingClient):
+    """Records the key of every GetObject."""
+
+    def __init__(self, real: Any) -> None:
+        super().__init__(real)
+        self.gets: list[str] = []
+
+    def get_object(self, **kwargs: Any) -> Any:
+        self.gets.append(kwargs["Key"])
+        return self.real.get_object(**kwargs)
+
+
+def compact_all(stack: Stack) -> None:
+    compactor = Compactor(S3Store(stack.bucket, client=stack.s3))
+    folders = {key.rsplit("/", 1)[0] + "/" for key in stack.keys("raw/")}
+    for folder in sorted(folders):
+        compactor.compact(parse_partition_prefix("raw", folder))
+
+
+def test_hours_compacted_from_exactly_their_raw_files_are_read_from_compacted(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # GIVEN day 1 in raw/ (with a redelivered copy) and compacted, then a late file in one of its hours
+    changes = [c for c in three_days() if c.event_time.startswith("2026-11-21")]
+    put_raw(stack, changes)
+    put_raw(stack, [*changes[:1], change("z", "2026-11-21T08:30:00+00:00", SEQ + 40, name="INSERT")])
+    compact_all(stack)
+    late = [change("y", "2026-11-21T10:30:00+00:00", SEQ + 50, name="INSERT")]
+    put_raw(stack, late)
+
+    # WHEN day 1 is built
+    recording = RecordingGets(stack.s3)
+    chain = builder(stack, tmp_path, client=recording).bring_up_to_date("orders", D1)
+
+    # THEN the hours whose compaction is current are read from compacted/, the hour with the late file
+    # from raw/, and the snapshot holds every change
+    assert chain.days[0].manifest is not None
+    assert chain.days[0].manifest.counts.hours_from_compacted == 3
+    raw_read = sorted({key.split("/")[3] for key in recording.gets if key.startswith("raw/")})
+    assert raw_read == ["hour=10"]
+    everything = [*changes, change("z", "2026-11-21T08:30:00+00:00", SEQ + 40, name="INSERT"), *late]
+    assert_snapshot_is(stack, D1, everything)
+
+
+def test_a_compacted_part_gone_meanwhile_falls_back_to_raw(stack: Stack, tmp_path: Path) -> None:
+    # GIVEN day 1 compacted, then one compacted part deleted (as a concurrent recompaction does)
+    changes = [c for c in three_days() if c.event_time.startswith("2026-11-21")]
+    put_raw(stack, changes)
+    compact_all(stack)
+    (part,) = [key for key in stack.keys("compacted/orders/dt=2026-11-21/hour=09/") if "/part-" in key]
+    stack.s3.delete_object(Bucket=stack.bucket, Key=part)
+
+    # WHEN day 1 is built THEN it reads raw/ instead, and the snapshot is whole
+    chain = builder(stack, tmp_path).bring_up_to_date("orders", D1)
+    assert chain.failed is None
+    assert chain.days[0].manifest is not None
+    assert chain.days[0].manifest.counts.hours_from_compacted == 0
+    assert_snapshot_is(stack, D1, changes)
