@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from changelake.snapshot.bootstrap import EXPORT_PREFIX
 from changelake_local.aws import client
 from changelake_local.endpoint import ACCOUNT, REGION
 
 Key = tuple[tuple[str, Any], ...]
-EXPORT_PREFIX = "exports"
 SNAPSHOT_PREFIX = "snapshot"
 
 

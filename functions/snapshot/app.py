@@ -38,7 +38,8 @@ service = SnapshotService(
 )
 
 
-@logger.inject_lambda_context
+# Events name tables and days, never items; LOG_ITEM_DATA decides as for every function.
+@logger.inject_lambda_context(log_event=settings.log_item_data)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

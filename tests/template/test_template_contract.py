@@ -106,18 +106,17 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:GetObject", f"{BUCKET}/raw/*"),
         ("s3:GetObject", f"{BUCKET}/compacted/*"),
         ("s3:GetObject", f"{BUCKET}/snapshot/*"),
-        ("s3:GetObject", f"{BUCKET}/AWSDynamoDB/*"),
-        ("s3:GetObject", f"{BUCKET}/*/AWSDynamoDB/*"),
+        ("s3:GetObject", f"{BUCKET}/exports/*"),  # bootstrap exports
         ("s3:PutObject", f"{BUCKET}/snapshot/*"),
         ("s3:DeleteObject", f"{BUCKET}/snapshot/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/snapshot/*"),
-        ("s3:ListMultipartUploadParts", f"{BUCKET}/snapshot/*"),
         ("s3:DeleteObject", f"{BUCKET}/late/snapshot/*"),
-        ("dynamodb:DescribeTable", "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"),
+        ("dynamodb:DescribeTable", "ChangeTable.Arn"),  # the bootstrap's key attributes
         (
             "lambda:InvokeFunction",
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-snapshot",
         ),
+        ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
     },
     "DlqRedriveFunction": {
         *{
@@ -136,6 +135,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
             for action in ("dynamodb:GetShardIterator", "dynamodb:GetRecords")
         },
         ("lambda:InvokeFunction", "CompactionFunction.Arn"),  # re-runs failed asynchronous invocations
+        ("lambda:InvokeFunction", "SnapshotFunction.Arn"),
         ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
         ("s3:PutObject", f"{BUCKET}/lost/*"),
         ("s3:PutObject", f"{BUCKET}/claims/*"),

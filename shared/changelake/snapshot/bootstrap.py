@@ -16,11 +16,12 @@ table's first day: the export's UTC day (every change of that day is applied on 
 whole items, so a change the export already holds changes nothing). The export does not name the
 table's key attributes, so they are read with ``DescribeTable``.
 
-Refused, before anything is published, with an ``InvalidEventError`` naming the object: a summary
-or file list that is missing or unreadable, another format or export type, an export of another
-table, a data file that is not gzip or holds a line that is not an item, item counts that do not
-match the manifests, or two items with one key. A gap (the lake's first change of the table is
-later than the export time, so changes made in between may be missing) is reported, not refused.
+Refused, before anything is published, with an ``InvalidEventError`` naming the object: an export
+outside the DataBucket's ``exports/``, a summary or file list that is missing or unreadable,
+another format or export type, an export of another table, a data file that is not gzip or holds
+a line that is not an item, item counts that do not match the manifests, or two items with one
+key. A gap (the lake's first change of the table is later than the export time, so changes made
+in between may be missing) is reported, not refused.
 
 Delivery guarantee: the bootstrap is published whole (the same protocol as a day) or not at all.
 """
@@ -64,6 +65,9 @@ from changelake.snapshot.manifest import (
 )
 
 FIELD = "bootstrap"
+#: Where in the DataBucket exports are read from (fixed: the function's IAM policy names it); export
+#: with ``--s3-prefix exports/<table>``.
+EXPORT_PREFIX = "exports"
 #: DescribeTable's code for a table that does not exist (mapped by code, never by message).
 _TABLE_MISSING_CODES = frozenset({"ResourceNotFoundException"})
 
@@ -159,8 +163,11 @@ class Bootstrapper:
 
     def summary(self, event: BootstrapEvent) -> ExportSummary:
         """The export's summary, checked: readable, a full DynamoDB JSON export of ``event.table``."""
-        if event.bucket != self.store.bucket:
-            raise _refused(f"the export must be in the DataBucket {self.store.bucket}, the one bucket read")
+        if event.bucket != self.store.bucket or not event.export_folder.startswith(f"{EXPORT_PREFIX}/"):
+            raise _refused(
+                f"the export must be under s3://{self.store.bucket}/{EXPORT_PREFIX}/ (the DataBucket's "
+                "exports folder, the one place the function may read exports)"
+            )
         url = self._url(event.summary_key)
         try:
             summary = ExportSummary.model_validate_json(self._read_export_object(event.summary_key))

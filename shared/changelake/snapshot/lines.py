@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from changelake.exceptions import RecordRejected
-from changelake.records import EVENT_NAMES, parse_change_line
+from changelake.records import EVENT_NAMES, escape_line_break_bytes, parse_change_line
 
 #: What the external sorter holds per change: (key, sequence number, event_id, the item's snapshot
 #: line after the change, or ``REMOVED``). The line is built when the change is read, where its
@@ -64,11 +64,11 @@ def exact_loads(data: bytes) -> Any:
 
 
 def _json(value: Any, *, sort_keys: bool = False) -> bytes:
-    """``value`` written by orjson; what it cannot write (a lone surrogate) is not a change to apply."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
-    except orjson.JSONEncodeError as exc:
-        raise RecordRejected(f"a value cannot be written as JSON ({exc})") from None
+    """``value`` (parsed by ``exact_loads`` from a line ``parse_change_line`` accepted: strict JSON,
+    valid Unicode) written by orjson, with U+2028/U+2029 escaped as in every line we write. For a
+    key this is what keeps it one text: ``PartsWriter`` escapes every line it writes, so the key
+    read back from a snapshot line is the escaped one."""
+    return escape_line_break_bytes(orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None))
 
 
 def key_text(keys: object) -> str:

@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, InvalidEventError, SnapshotError
-from changelake.integrations.clients import AwsAdapter
+from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.late import Marker
 from changelake.snapshot.bootstrap import Bootstrapper, BootstrapResult
 from changelake.snapshot.builder import ChainResult, SnapshotBuilder
@@ -130,21 +130,15 @@ class SnapshotSummary:
             )
 
 
-class SelfInvoker(AwsAdapter):
+def self_invoker(invoker: LambdaInvoker) -> Callable[[str, list[ManualEvent]], int]:
     """Hands days still to build to new asynchronous invocations of this function, one per table."""
 
-    service = "lambda"
-
-    def __call__(self, function_name: str, events: list[ManualEvent]) -> int:
+    def hand_off(function_name: str, events: list[ManualEvent]) -> int:
         for event in events:
-            self._request(
-                "invoke",
-                f"lambda:{function_name}",
-                FunctionName=function_name,
-                InvocationType="Event",
-                Payload=json.dumps(event.model_dump()).encode(),
-            )
+            invoker.invoke_event(function_name, json.dumps(event.model_dump()).encode())
         return len(events)
+
+    return hand_off
 
 
 class _Deadline:
@@ -182,7 +176,7 @@ class SnapshotService:
         self.markers = markers
         self.lookback_days = lookback_days
         self.reserve_seconds = reserve_seconds
-        self.invoker = invoker or SelfInvoker()
+        self.invoker = invoker or self_invoker(LambdaInvoker())
         self.clock = clock
 
     def handle(self, event: object, context: Any) -> SnapshotSummary:

@@ -243,17 +243,42 @@ def test_a_broken_export_is_refused_naming_the_object_and_nothing_is_written(
     assert stack.s3.list_multipart_uploads(Bucket=stack.bucket).get("Uploads", []) == []
 
 
-def test_an_export_elsewhere_or_of_an_unknown_table_is_refused(
+def test_an_export_outside_exports_or_of_an_unknown_table_is_refused(
     stack: Stack, export: dict[str, Any], tmp_path: Path
 ) -> None:
     # GIVEN an export URL in another bucket, and the export's table deleted
     elsewhere = dict(export, bootstrap=f"s3://another-bucket/{PREFIX}/manifest-summary.json")
-    # WHEN bootstrapped THEN the other bucket is refused on "bootstrap", the missing table on "table"
-    with pytest.raises(InvalidEventError, match="must be in the DataBucket") as refused:
-        service(stack, tmp_path).handle(elsewhere, FakeLambdaContext())
-    assert refused.value.field == "bootstrap"
+    outside = dict(
+        export, bootstrap=f"s3://{stack.bucket}/{PREFIX.replace('exports/', 'other/')}/manifest-summary.json"
+    )
+    # WHEN bootstrapped THEN another bucket or prefix is refused on "bootstrap", the missing table on "table"
+    for event in (elsewhere, outside):
+        with pytest.raises(InvalidEventError, match=f"must be under s3://{stack.bucket}/exports/") as refused:
+            service(stack, tmp_path).handle(event, FakeLambdaContext())
+        assert refused.value.field == "bootstrap"
     boto3.client("dynamodb", region_name=REGION).delete_table(TableName="orders")
     with pytest.raises(InvalidEventError, match="orders does not exist") as refused:
         service(stack, tmp_path).handle(export, FakeLambdaContext())
     assert refused.value.field == "table"
     assert stack.keys("snapshot/") == []
+
+
+def test_separators_in_exported_strings_are_escaped_one_item_per_line(
+    stack: Stack, export: dict[str, Any], tmp_path: Path
+) -> None:
+    # GIVEN exported items whose strings hold a raw U+2028 (valid in JSON, a line break to splitlines)
+    _edit(
+        stack,
+        DATA,
+        lambda b: gzip.compress(gzip.decompress(b).replace("Crème".encode(), "Cr\u2028ème".encode())),
+    )
+
+    # WHEN bootstrapped
+    service(stack, tmp_path).handle(export, FakeLambdaContext())
+
+    # THEN the base holds every item on one line each, the separator escaped and its value unchanged
+    (key,) = [k for k in stack.keys("snapshot/orders/_bootstrap/") if k.endswith(".jsonl.gz")]
+    text = gzip.decompress(stack.read(key)).decode()
+    assert "\u2028" not in text
+    assert len(text.splitlines()) == 5
+    assert sum(json.loads(line)["item"]["name"].startswith("Cr\u2028ème") for line in text.splitlines()) == 3

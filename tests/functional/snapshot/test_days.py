@@ -305,3 +305,18 @@ def test_a_compacted_part_gone_meanwhile_falls_back_to_raw(stack: Stack, tmp_pat
     assert chain.days[0].manifest is not None
     assert chain.days[0].manifest.counts.hours_from_compacted == 0
     assert_snapshot_is(stack, D1, changes)
+
+
+def test_an_item_whose_key_holds_a_line_separator_stays_one_item(stack: Stack, tmp_path: Path) -> None:
+    # GIVEN an item whose key holds U+2028, inserted on day 1 and changed on day 2 (written lines
+    # escape it, so the key read back from day 1's snapshot is the escaped text)
+    changes = [
+        change("p\u2028k", "2026-11-21T08:00:00+00:00", SEQ + 1, name="INSERT", v=1),
+        change("p\u2028k", "2026-11-22T08:00:00+00:00", SEQ + 2, v=2),
+    ]
+    put_raw(stack, changes)
+
+    # WHEN both days are built THEN day 2 holds the item once, in its new state
+    builder(stack, tmp_path).bring_up_to_date("orders", D2)
+    assert_snapshot_is(stack, D2, changes)
+    assert manifest(stack, D2)["counts"]["updated"] == 1

@@ -65,7 +65,7 @@ def test_an_export_item_and_a_stream_change_of_one_item_get_one_key() -> None:
         (change("p", AT, 1).line.replace(b'"new_image":{', b'"new_image":null,"x":{'), "without a new_image"),
         (change("p", AT, 1, keys={"pk": {"M": {"a": {"S": "b"}}}}).line, "strings or numbers"),
         (change("p", AT, 1).line.replace(b'"sequence_number":"', b'"sequence_number":"x'), "sequence_number"),
-        (change("p", AT, 1, v="x").line.replace(b'"v":"', b'"v":"\\ud800', 1), "cannot be written as JSON"),
+        (change("p", AT, 1, v="x").line.replace(b'"v":"', b'"v":"\\ud800', 1), "lone surrogate"),
         (change("p", AT, 1, v="x").line.replace(b'"v":"', b'"v":NaN,"w":"', 1), "not a JSON change record"),
     ],
 )
@@ -126,3 +126,17 @@ def test_a_line_we_did_not_write_has_no_base_key() -> None:
     assert base_key(b'{"table":"orders","keys":{"pk":"a"},"item":{}}') is None
     assert base_key(b'{"keys":{"pk":{"S":"a"}},"table":"orders"}') is None
     assert base_key(b"garbage") is None
+
+
+def test_line_and_paragraph_separators_are_escaped_so_each_item_is_one_line() -> None:
+    # GIVEN a change whose key and item hold U+2028 and U+2029 (valid inside JSON strings)
+    line = change("p\u2028k", AT, 7, note="a\u2029b").line
+    # WHEN it becomes a snapshot line
+    key, _, _, snapshot = change_entry(line, table="orders", day=DAY)
+    # THEN neither is written raw, str.splitlines sees one line, and the values are unchanged
+    assert "\u2028" not in snapshot.decode()
+    assert "\u2029" not in snapshot.decode()
+    assert len(snapshot.decode().splitlines()) == 1
+    assert exact(snapshot)["item"]["note"] == "a\u2029b"
+    assert exact(snapshot)["keys"]["pk"] == "p\u2028k"
+    assert base_key(snapshot) == key
