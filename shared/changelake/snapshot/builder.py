@@ -18,13 +18,17 @@ sorted runs spilled to ``spill_dir`` past the memory budget, merged by ``heapq.m
 item, and the previous snapshot is streamed in key order, a chunk at a time, beside them. Neither
 the table nor the day is ever held whole.
 
-Publication is compaction's protocol: parts are written as multipart uploads left open (invisible),
-the manifest is committed with a conditional PUT (``If-None-Match: *`` the first time, ``If-Match``
-on the ETag read before the build afterwards), then the uploads are completed and the superseded
-generation's parts deleted, only while the manifest is still ours. A run that dies before the
-commit leaves the day as it was; one that dies after it is rolled forward by the next run; of two
-concurrent runs one commit wins and the other looks again (usually finding the day done). A base
-is read from exactly the files its manifest names, never by listing the folder.
+Publication is compaction's, ``changelake.publication.Publication``, one per day folder: parts are
+written as multipart uploads left open (invisible), the manifest, read before the inputs, is
+replaced with a conditional PUT, then the uploads are completed and superseded parts deleted by a
+guarded promotion. A run that dies before the commit leaves the day as it was; one that dies after
+it is rolled forward by the next run; of two concurrent runs one commit wins and the other looks
+again (usually finding the day done). A base is read from exactly the files its manifest names,
+never by listing the folder, and a day is not built on a base whose manifest changed since it was
+read (the chain is checked again from there).
+
+Input: an hour is read from compacted/ when its compaction manifest lists exactly the hour's raw/
+objects (the same changes, fewer objects), else from raw/; the generation is the raw objects'.
 
 Delivery guarantee: each item of the day exactly once in the day's folder, once the day is
 published; a day whose raw/ holds a line that is not a change of that table and day is not
