@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): every row, one table, the same figures as JSON.
 
-Options: ``--quick`` (smaller inputs, for a smoke run), ``--full`` (compaction on 1 GB),
+Options: ``--quick`` (smaller inputs, for a smoke run), ``--full`` (compaction and snapshot on 1 GB),
 ``--rows 1,2`` (a subset), ``--json PATH`` (default ``bench/results/latest.json``).
 """
 
@@ -28,6 +28,7 @@ ROWS = {
     4: "aggregator",
     5: "compaction_row",
     6: "local_streaming",
+    7: "snapshot_row",
 }
 
 
@@ -120,8 +121,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller inputs (smoke run)")
-    parser.add_argument("--full", action="store_true", help="compaction on the full 1 GB hour")
-    parser.add_argument("--rows", default="1,2,3,4,5,6", help="comma-separated row numbers")
+    parser.add_argument("--full", action="store_true", help="compaction and snapshot on the full 1 GB")
+    parser.add_argument("--rows", default="1,2,3,4,5,6,7", help="comma-separated row numbers")
     parser.add_argument("--json", default=str(RESULTS / "latest.json"), help="where to write the figures")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     args = parser.parse_args(argv)

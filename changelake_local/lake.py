@@ -20,7 +20,7 @@ from typing import Any
 
 from changelake_local.aws import client
 
-LAYERS = ("raw", "compacted", "quarantine", "lost")
+LAYERS = ("raw", "compacted", "snapshot", "quarantine", "lost")
 DATA_SUFFIX = ".jsonl.gz"
 
 

@@ -26,6 +26,7 @@ from changelake_local.esm import Hooks, SqsMapping, StreamMapping
 from changelake_local.functions import LocalFunction, applied_environment
 from changelake_local.generator import LoadGenerator
 from changelake_local.lake import LakeState, LakeWatcher, StreamLedger, Verification, percentile, verify
+from changelake_local.snapshots import SnapshotChecker, SnapshotVerification, scan, write_export
 
 #: Environment of every in-process function on top of the template's (what differs from Lambda).
 LOCAL_FUNCTION_ENVIRONMENT = {
@@ -77,6 +78,9 @@ class Summary:
     duckdb_query: str | None = None
     duckdb_sample: str | None = None
     problems: list[str] = field(default_factory=list)
+    snapshot: SnapshotVerification | None = None
+    snapshot_invocations: int = 0
+    bootstrap: dict[str, Any] | None = None
 
     def render(self) -> str:
         v = self.verification
@@ -104,14 +108,44 @@ class Summary:
             f"twice in compacted/        {len(v.duplicated_in_compacted)} {v.duplicated_in_compacted[:5]}",
             f"unexpected in compacted/   {len(v.unexpected_in_compacted)}",
         ]
+        lines += self._snapshot_lines()
         lines += [f"last error of {name}: {error}" for name, error in self.last_errors.items()]
         lines += [f"problem: {problem}" for problem in self.problems]
-        lines.append(
-            "VERIFIED: every change is in raw/ (or quarantined) and exactly once in compacted/"
-            if self.ok
-            else "VERIFICATION FAILED"
-        )
+        lines.append(self._verdict())
         return "\n".join(lines)
+
+    def _snapshot_lines(self) -> list[str]:
+        s = self.snapshot
+        if s is None:
+            return []
+        days = f"{min(s.days)} .. {max(s.days)}" if s.days else "none"
+        bootstrap = self.bootstrap or {}
+        based = (
+            f"bootstrap: {bootstrap.get('items_read')} items exported at {bootstrap.get('export_time')}"
+            if "items_read" in bootstrap
+            else f"bootstrap: {bootstrap.get('error', 'none')}"
+        )
+        return [
+            f"in snapshot/               {len(s.days)} days ({days}), {s.items} items on the last "
+            f"({self.snapshot_invocations} snapshot invocations; {based})",
+            f"snapshot vs Scan/replay    missing {len(s.missing)} {s.missing[:3]}, unexpected "
+            f"{len(s.unexpected)} {s.unexpected[:3]}, different {len(s.different)} {s.different[:3]}, "
+            f"twice {len(s.twice)}, days missing {s.missing_days[:5]}; quarantined items left out "
+            f"{s.quarantined_items}",
+        ]
+
+    def _verdict(self) -> str:
+        if not self.ok:
+            return "VERIFICATION FAILED"
+        verdict = "VERIFIED: every change is in raw/ (or quarantined) and exactly once in compacted/"
+        s = self.snapshot
+        if s is not None:
+            verdict += (
+                f", and snapshot/{s.table}/dt={s.last_day} equals a Scan of ChangeTable taken when the "
+                f"writes stopped ({s.items} items, exact values; {len(s.days) - 1} earlier days equal "
+                "their replay of raw/)"
+            )
+        return verdict
 
 
 @dataclass
@@ -216,6 +250,8 @@ class LocalPipeline:
         self.sqs = client("sqs", stack.endpoint)
         self.redriven: list[dict[str, Any]] = []
         self.compactions = 0
+        self.snapshots = 0
+        self.bootstrap_result: dict[str, Any] | None = None
         self.depths = {"ChangeQueue": 0, "ChangeDLQ": 0, "StreamFailureQueue": 0}
 
     # ------------------------------------------------------------------ pieces
@@ -259,6 +295,39 @@ class LocalPipeline:
             self.compactions += 1
             with contextlib.suppress(Exception):  # counted on the function; the summary shows its error
                 function.invoke(event)
+
+    def snapshot(self, now: datetime) -> None:
+        """The nightly schedule's event, then each table's last day in raw/ by hand: the data is today's,
+        and the manual event builds every day before it too."""
+        function = self.functions.get("SnapshotFunction")
+        if function is None:
+            return
+        schedules = [s for s in self.stack.schedules() if s.function == "SnapshotFunction" and s.enabled]
+        events: list[dict[str, Any]] = (
+            [scheduled_event(f"{self.stack.name}-snapshot-nightly", now)] if schedules else []
+        )
+        last_days: dict[str, str] = {}
+        for partition in self.watcher.state.files_per_partition:
+            table, dt = partition.split("/")[:2]
+            last_days[table] = max(last_days.get(table, ""), dt.removeprefix("dt="))
+        events += [{"table": table, "dt": dt} for table, dt in sorted(last_days.items())]
+        for event in events:
+            self.snapshots += 1
+            with contextlib.suppress(Exception):  # counted on the function; the summary shows its error
+                function.invoke(event)
+
+    def bootstrap(self, now: datetime) -> None:
+        """Bootstrap ChangeTable's snapshots from an export written from a Scan started at ``now``."""
+        function = self.functions.get("SnapshotFunction")
+        if function is None:
+            return
+        items = scan(self.stack.endpoint, self.stack.table)
+        url = write_export(self.stack.endpoint, self.stack.bucket, self.stack.table, items, now)
+        try:
+            result = function.invoke({"table": self.stack.table, "bootstrap": url})
+        except Exception as exc:  # noqa: BLE001 - shown in the summary; the snapshot check then says more
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        self.bootstrap_result = result if isinstance(result, dict) else {"result": result}
 
     def redrive(self) -> None:
         function = self.functions.get("DlqRedriveFunction")
@@ -414,6 +483,9 @@ def _stream(  # noqa: PLR0912, PLR0915 - the phases in order
         mapping.start()
     pipeline.generator.start()
     next_night = started + night if night > 0 else float("inf")
+    # The bootstrap export is taken halfway (or at the first night of an endless run): the snapshot
+    # then starts from a table that already had items, as for a stream enabled on a live table.
+    bootstrap_at = started + (duration / 2 if duration > 0 else night if night > 0 else float("inf"))
     phase = "streaming"
     interrupted = False
     ticks = 0
@@ -422,10 +494,13 @@ def _stream(  # noqa: PLR0912, PLR0915 - the phases in order
             pipeline.check_mappings()
             pipeline.refresh(full=ticks % FULL_SCAN_EVERY == 0)
             ticks += 1
+            if pipeline.bootstrap_result is None and time.monotonic() >= bootstrap_at:
+                pipeline.bootstrap(datetime.now(UTC))
             if time.monotonic() >= next_night:
                 phase = "compacting"
                 _report(pipeline, phase, started, on_progress)
                 pipeline.compact(datetime.now(UTC))
+                pipeline.snapshot(datetime.now(UTC))
                 next_night = time.monotonic() + night
                 phase = "streaming"
             _report(pipeline, phase, started, on_progress)
@@ -434,6 +509,7 @@ def _stream(  # noqa: PLR0912, PLR0915 - the phases in order
         interrupted = True  # first Ctrl-C: stop writing, drain and verify (a second one aborts)
     writing_seconds = time.monotonic() - started
     pipeline.generator.stop()
+    final_scan = scan(pipeline.stack.endpoint, pipeline.stack.table)  # the table when the writes stopped
     pipeline.drain.set()
     if pipeline.hooks.on_drain is not None:
         pipeline.hooks.on_drain()
@@ -468,9 +544,17 @@ def _stream(  # noqa: PLR0912, PLR0915 - the phases in order
     pipeline.refresh()
     _report(pipeline, phase, started, on_progress)
     pipeline.compact(datetime.now(UTC))
+    pipeline.snapshot(datetime.now(UTC))
     state = pipeline.refresh()
     _report(pipeline, "verifying", started, on_progress)
     verification = verify(pipeline.ledger.ids(), state)
+    snapshot = (
+        SnapshotChecker(pipeline.stack.endpoint, pipeline.stack.bucket, pipeline.stack.table).verify(
+            final_scan
+        )
+        if "SnapshotFunction" in pipeline.functions
+        else None
+    )
     counts = pipeline.generator.counts
     if len(pipeline.ledger) != counts.total:
         problems.append(f"{counts.total} writes but {len(pipeline.ledger)} changes on the stream")
@@ -484,7 +568,11 @@ def _stream(  # noqa: PLR0912, PLR0915 - the phases in order
         if duckdb_sample:
             query, sample = duckdb_preview(lake_dir)
     stored_span = (state.last_raw_at or started_wall) - started_wall  # start -> last change seen in raw/
-    ok = verification.ok and not any(p for p in problems if not p.startswith("interrupted"))
+    ok = (
+        verification.ok
+        and (snapshot is None or snapshot.ok)
+        and not any(p for p in problems if not p.startswith("interrupted"))
+    )
     return Summary(
         ok=ok,
         duration_seconds=writing_seconds,
@@ -514,6 +602,9 @@ def _stream(  # noqa: PLR0912, PLR0915 - the phases in order
         duckdb_query=query,
         duckdb_sample=sample,
         problems=problems,
+        snapshot=snapshot,
+        snapshot_invocations=pipeline.snapshots,
+        bootstrap=pipeline.bootstrap_result,
     )
 
 
@@ -546,8 +637,8 @@ def print_summary(summary: Summary, out: TextIO = sys.stdout) -> None:
     print(summary.render(), file=out)
     if summary.lake_dir is not None:
         print(
-            f"\nThe lake is on local disk under {summary.lake_dir}/ (raw/, compacted/, quarantine/; "
-            f"function logs in {summary.lake_dir}/logs/).",
+            f"\nThe lake is on local disk under {summary.lake_dir}/ (raw/, compacted/, snapshot/, "
+            f"quarantine/; function logs in {summary.lake_dir}/logs/).",
             file=out,
         )
     if summary.duckdb_query:
@@ -556,8 +647,13 @@ def print_summary(summary: Summary, out: TextIO = sys.stdout) -> None:
 
 
 def to_json(summary: Summary) -> str:
-    data = {key: value for key, value in summary.__dict__.items() if key not in ("verification", "lake_dir")}
+    data = {
+        key: value
+        for key, value in summary.__dict__.items()
+        if key not in ("verification", "lake_dir", "snapshot")
+    }
     data["verification"] = summary.verification.__dict__
+    data["snapshot"] = summary.snapshot.__dict__ if summary.snapshot is not None else None
     data["lake_dir"] = str(summary.lake_dir) if summary.lake_dir else None
     return json.dumps(data, default=str, indent=2)
 

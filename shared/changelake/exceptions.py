@@ -173,3 +173,23 @@ class CompactionInputError(ChangelakeError):
 
     The partition is not published (nothing is lost: raw/ is untouched) and the run reports it.
     """
+
+
+class SnapshotError(ChangelakeError):
+    """A snapshot run left work undone (a day failed); raised after its summary is logged.
+
+    Raising makes Lambda's asynchronous retry (and the schedule's retry policy) run the event again;
+    days already built are then no-ops.
+    """
+
+    def __init__(self, message: str, summary: dict[str, object]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class SnapshotInputError(ChangelakeError):
+    """A change line of a day (or a line of the snapshot it builds on) cannot be read.
+
+    The message names the object and the line; the day is not published (nor any later day, which
+    builds on it) and the run reports it. Nothing is lost: raw/ is untouched.
+    """

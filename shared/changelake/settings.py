@@ -91,6 +91,24 @@ class CompactionSettings(_EnvironmentSettings):
     reserve_seconds: float = Field(default=240.0, alias="COMPACTION_RESERVE_SECONDS", ge=0, le=880)
 
 
+class SnapshotSettings(_EnvironmentSettings):
+    """SnapshotFunction."""
+
+    raw_prefix: Prefix = Field(default="raw", alias="RAW_PREFIX")
+    compacted_prefix: Prefix = Field(default="compacted", alias="COMPACTED_PREFIX")
+    snapshot_prefix: Prefix = Field(default="snapshot", alias="SNAPSHOT_PREFIX")
+    lookback_days: int = Field(default=2, alias="LOOKBACK_DAYS", ge=0, le=366)
+    target_part_bytes: int = Field(
+        default=128 * 1024 * 1024, alias="SNAPSHOT_TARGET_BYTES", ge=5 * 1024 * 1024
+    )
+    memory_budget_bytes: int = Field(
+        default=128 * 1024 * 1024, alias="SNAPSHOT_MEMORY_BUDGET_BYTES", ge=1024 * 1024
+    )
+    spill_dir: Path = Field(default=Path("/tmp"), alias="SNAPSHOT_SPILL_DIR")  # noqa: S108 - Lambda's scratch
+    #: Seconds of the Lambda deadline kept free: below it, the days still to build are handed on.
+    reserve_seconds: float = Field(default=240.0, alias="SNAPSHOT_RESERVE_SECONDS", ge=0, le=880)
+
+
 class RedriveSettings(_EnvironmentSettings):
     """DlqRedriveFunction."""
 

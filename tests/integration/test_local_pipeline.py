@@ -105,6 +105,14 @@ def test_poison_and_failing_aggregator_lose_nothing(tmp_path: Path) -> None:
     # AND its answer shows the items' 38-digit numbers exactly (a 38-digit integer, a 38-digit decimal)
     assert re.search(r"\b[1-9][0-9]{37}\b", summary.duckdb_sample), summary.duckdb_sample
     assert "1234567890123456789012345678.9012345678" in summary.duckdb_sample
+    # AND the snapshot, bootstrapped halfway from an export, equals the table when the writes stopped
+    assert summary.bootstrap is not None
+    assert summary.bootstrap["items_read"] > 0, summary.bootstrap
+    assert summary.snapshot is not None
+    assert summary.snapshot.ok, summary.snapshot
+    assert summary.snapshot.items > 0
+    assert summary.duckdb_query is not None
+    assert "snapshot" in summary.duckdb_query
 
 
 @pytest.mark.parametrize("listener_reuses_address", [False, True], ids=["plain", "like-our-server"])

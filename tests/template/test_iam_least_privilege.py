@@ -12,6 +12,7 @@ import base64
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,17 +22,24 @@ from botocore.client import BaseClient
 from changelake.compaction import CompactionService, Compactor
 from changelake.exceptions import DeliveryError
 from changelake.integrations.s3 import S3Store
+from changelake.late import LateMarkers
 from changelake.redrive import REDRIVE_COUNT_ATTRIBUTE
 from changelake.replay import StreamReader
+from changelake.snapshot.builder import SnapshotBuilder
+from changelake.snapshot.service import SnapshotService
 from changelake_local.stream_records import change_batch, realistic_item, stream_record
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingPutS3, WrappingClient, client_error
 from tests.functional.helpers import create_stream_table, sqs_event
+from tests.functional.snapshot.support import clock
+from tests.functional.snapshot.test_bootstrap import EXPORT_ID
 from tests.functional.test_async_failures import COMPACTION_ARN, destination_record
 from tests.functional.test_replay import failure_record, shard_records
 from tests.template.test_template_contract import FUNCTIONS, as_list, render, role_of, walk
 
 pytestmark = pytest.mark.template
+
+EXPORT = Path(__file__).resolve().parents[1] / "fixtures" / "snapshot" / "export"
 
 Grant = tuple[str, str]  # (IAM action, what it is scoped to: a bucket prefix or a resource's logical ID)
 
@@ -56,6 +64,7 @@ SAM_MANAGED_POLICIES = {
 SERVICE_GRANTS: dict[str, set[Grant]] = {
     "StreamConsumerFunction": {("sqs:SendMessage", "StreamFailureQueue")},
     "CompactionFunction": {("sqs:SendMessage", "AsyncFailureQueue")},
+    "SnapshotFunction": {("sqs:SendMessage", "AsyncFailureQueue")},
     "DlqRedriveFunction": {("sqs:SendMessage", "AsyncFailureQueue")},
 }
 
@@ -87,6 +96,8 @@ def scope_of(resource: str) -> str:
         return resource.removeprefix("${DataBucket.Arn}/").removesuffix("*")
     if resource.endswith("${AWS::StackName}-compaction"):
         return "CompactionFunction"
+    if resource.endswith("${AWS::StackName}-snapshot"):
+        return "SnapshotFunction"
     return resource.split(".", maxsplit=1)[0]
 
 
@@ -115,12 +126,12 @@ def call_grant(service: str, operation: str, params: dict[str, Any]) -> Grant:
     if service == "sqs":
         queue = str(params["QueueUrl"]).rsplit("/", 1)[1].removeprefix("changelake-")
         return _SQS_ACTIONS.get(operation, f"sqs:{operation}"), queue
-    if service == "dynamodbstreams":
+    if service in ("dynamodbstreams", "dynamodb"):
         return f"dynamodb:{operation}", "ChangeTable"
     if service == "lambda":
         assert operation == "Invoke"
-        assert "compaction" in str(params["FunctionName"])
-        return "lambda:InvokeFunction", "CompactionFunction"
+        function = next(name for name in ("compaction", "snapshot") if name in str(params["FunctionName"]))
+        return "lambda:InvokeFunction", f"{function.title()}Function"
     raise AssertionError(f"unexpected AWS call {service}.{operation}")
 
 
@@ -240,7 +251,7 @@ def run_compaction(
 
 def run_redrive(stack: Stack, load_handler: HandlerLoader, recorder: Recorder) -> list[Grant]:
     """A DLQ message moved and one held back; a stream range replayed (with a claim check), one
-    lost, one malformed; a failed compaction invocation re-run."""
+    lost, one malformed; a failed compaction invocation and a failed snapshot invocation re-run."""
     stream_arn = str(create_stream_table("orders")["LatestStreamArn"])
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     for index in range(2):
@@ -263,7 +274,9 @@ def run_redrive(stack: Stack, load_handler: HandlerLoader, recorder: Recorder) -
     )
     async_url = stack.sqs.create_queue(QueueName="changelake-AsyncFailureQueue")["QueueUrl"]
     own_arn = COMPACTION_ARN.replace("compaction", "dlq-redrive")
-    for arn, payload in ((COMPACTION_ARN, MANUAL_EVENT), (own_arn, {})):
+    snapshot_arn = COMPACTION_ARN.replace("compaction", "snapshot")
+    snapshot_event = {"table": "orders", "dt": "2026-11-27"}
+    for arn, payload in ((COMPACTION_ARN, MANUAL_EVENT), (snapshot_arn, snapshot_event), (own_arn, {})):
         stack.sqs.send_message(QueueUrl=async_url, MessageBody=destination_record(arn, payload))
     redrive = load_handler(
         "dlq_redrive", stack.environment, MAX_MESSAGE_BYTES="2048", ASYNC_FAILURE_QUEUE_URL=async_url
@@ -278,7 +291,45 @@ def run_redrive(stack: Stack, load_handler: HandlerLoader, recorder: Recorder) -
         "errors"
     ]
     rerun = summary["async_failures"]
-    assert (rerun["failed"], rerun["superseded"]) == (1, 1)  # the compaction function is not on moto
+    assert (rerun["failed"], rerun["superseded"]) == (2, 1)  # compaction and snapshot are not on moto
+    calls, recorder.calls = recorder.calls, []
+    return calls
+
+
+def run_snapshot(
+    stack: Stack, load_handler: HandlerLoader, context: FakeLambdaContext, recorder: Recorder
+) -> list[Grant]:
+    """Bootstrap from an export (after run_redrive made the table "orders"); build the days, an hour
+    from compacted/ (run_compaction compacted it) and, after a late file, from raw/ with the old parts
+    deleted; a refused commit (uploads aborted); the nightly run clearing the aggregator's late
+    markers; a hand-off when time runs short."""
+    snapshot = load_handler("snapshot", stack.environment)
+    for path in sorted(EXPORT.rglob("*")):
+        if path.is_file():
+            key = f"exports/orders/{path.relative_to(EXPORT)}"
+            stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=path.read_bytes())
+    export_summary = f"s3://{stack.bucket}/exports/orders/AWSDynamoDB/{EXPORT_ID}/manifest-summary.json"
+    manual = {"table": "orders", "dt": "2026-11-27"}
+    night = clock("2026-11-28T01:45:00+00:00")
+    with recorder.recording():
+        snapshot.lambda_handler({"table": "orders", "bootstrap": export_summary}, context)
+        snapshot.lambda_handler(manual, context)
+    store_changes(stack, load_handler, context, 4)  # a late file: the aggregator marks it
+    refusing = FailingPutS3(boto3.client("s3", region_name=REGION), "snapshot/")
+    with recorder.recording():
+        summary = SnapshotService(
+            SnapshotBuilder(S3Store(stack.bucket, client=refusing)), clock=night
+        ).handle(manual, context)
+        store = S3Store(stack.bucket)
+        SnapshotService(SnapshotBuilder(store, clock=night), markers=LateMarkers(store), clock=night).handle(
+            {"detail-type": "Scheduled Event"}, context
+        )
+    assert len(summary.failed) == 1
+    store_changes(stack, load_handler, context, 5)
+    stack.s3.delete_object(Bucket=stack.bucket, Key="snapshot/orders/dt=2026-11-22/_manifest.json")
+    short = FakeLambdaContext(function_name="changelake-snapshot", remaining_ms=1000)
+    with recorder.recording(), pytest.raises(DeliveryError):
+        snapshot.lambda_handler(manual, short)  # the hand-off's function is not on moto
     calls, recorder.calls = recorder.calls, []
     return calls
 
@@ -352,6 +403,7 @@ def test_every_permission_is_used_by_the_code_and_every_call_is_permitted(
         **run_consumer_and_aggregator(stack, load_handler, lambda_context, recorder),
         "CompactionFunction": run_compaction(stack, load_handler, lambda_context, recorder),
         "DlqRedriveFunction": run_redrive(stack, load_handler, recorder),
+        "SnapshotFunction": run_snapshot(stack, load_handler, lambda_context, recorder),
     }
 
     # THEN no grant is unused (but the destinations the Lambda service writes with the role), and

@@ -13,18 +13,25 @@ from changelake.settings import RedriveSettings
 
 pytestmark = pytest.mark.template
 
-FUNCTIONS = ("StreamConsumerFunction", "AggregatorFunction", "CompactionFunction", "DlqRedriveFunction")
+FUNCTIONS = (
+    "StreamConsumerFunction",
+    "AggregatorFunction",
+    "CompactionFunction",
+    "SnapshotFunction",
+    "DlqRedriveFunction",
+)
 
 # DESIGN.md, "Environment variables read by the handlers": variable -> the functions that read it.
 DESIGN_ENV: dict[str, set[str]] = {
     "QUEUE_URL": {"StreamConsumerFunction", "DlqRedriveFunction"},
     "DLQ_URL": {"DlqRedriveFunction"},
     "BUCKET_NAME": set(FUNCTIONS),
-    "RAW_PREFIX": {"AggregatorFunction", "CompactionFunction"},
-    "COMPACTED_PREFIX": {"CompactionFunction"},
+    "RAW_PREFIX": {"AggregatorFunction", "CompactionFunction", "SnapshotFunction"},
+    "COMPACTED_PREFIX": {"CompactionFunction", "SnapshotFunction"},
+    "SNAPSHOT_PREFIX": {"SnapshotFunction"},
     "MAX_MESSAGE_BYTES": {"StreamConsumerFunction"},
     "QUARANTINE_PREFIX": {"StreamConsumerFunction", "AggregatorFunction"},
-    "LOOKBACK_DAYS": {"CompactionFunction"},
+    "LOOKBACK_DAYS": {"CompactionFunction", "SnapshotFunction"},
 }
 # Beyond the DESIGN.md table: what the redrive needs to replay stream ranges (which may be
 # oversized or poison, hence claims and quarantine) and report lost ones, and compaction's file size.
@@ -51,6 +58,7 @@ ENV_VALUES: dict[str, Any] = {
     "BUCKET_NAME": {"Ref": "DataBucket"},
     "RAW_PREFIX": "raw",
     "COMPACTED_PREFIX": "compacted",
+    "SNAPSHOT_PREFIX": "snapshot",
     "QUARANTINE_PREFIX": "quarantine",
     "LOST_PREFIX": "lost",
     "MAX_REDRIVES": "5",
@@ -94,6 +102,23 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ),
         ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
     },
+    "SnapshotFunction": {
+        ("s3:ListBucket", "DataBucket.Arn"),
+        ("s3:GetObject", f"{BUCKET}/raw/*"),
+        ("s3:GetObject", f"{BUCKET}/compacted/*"),
+        ("s3:GetObject", f"{BUCKET}/snapshot/*"),
+        ("s3:GetObject", f"{BUCKET}/exports/*"),  # bootstrap exports
+        ("s3:PutObject", f"{BUCKET}/snapshot/*"),
+        ("s3:DeleteObject", f"{BUCKET}/snapshot/*"),
+        ("s3:AbortMultipartUpload", f"{BUCKET}/snapshot/*"),
+        ("s3:DeleteObject", f"{BUCKET}/late/snapshot/*"),
+        ("dynamodb:DescribeTable", "ChangeTable.Arn"),  # the bootstrap's key attributes
+        (
+            "lambda:InvokeFunction",
+            "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-snapshot",
+        ),
+        ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
+    },
     "DlqRedriveFunction": {
         *{
             (action, queue)
@@ -111,6 +136,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
             for action in ("dynamodb:GetShardIterator", "dynamodb:GetRecords")
         },
         ("lambda:InvokeFunction", "CompactionFunction.Arn"),  # re-runs failed asynchronous invocations
+        ("lambda:InvokeFunction", "SnapshotFunction.Arn"),
         ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
         ("s3:PutObject", f"{BUCKET}/lost/*"),
         ("s3:PutObject", f"{BUCKET}/claims/*"),
@@ -222,6 +248,7 @@ def test_every_function_runs_python311_on_arm64_traced_with_the_layer(
         ("StreamConsumerFunction", "stream_consumer", 60, 512),
         ("AggregatorFunction", "aggregator", 60, 1024),
         ("CompactionFunction", "compaction", 900, 1024),
+        ("SnapshotFunction", "snapshot", 900, 1769),
         ("DlqRedriveFunction", "dlq_redrive", 300, 512),
     ],
 )
@@ -500,6 +527,25 @@ def test_compaction_lists_only_raw_compacted_and_its_late_markers(
     assert prefixes == {"raw", "raw/*", "compacted", "compacted/*", "late/compaction", "late/compaction/*"}
 
 
+def test_snapshot_lists_only_raw_snapshot_and_its_late_markers(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    # GIVEN the snapshot role's ListBucket statement
+    statements = [
+        statement
+        for policy in role_of(resources, "SnapshotFunction").get("Policies", [])
+        for statement in as_list(policy["PolicyDocument"]["Statement"])
+        if "s3:ListBucket" in as_list(statement["Action"])
+    ]
+
+    # WHEN its prefix condition is read
+    (statement,) = statements
+    prefixes = set(statement["Condition"]["StringLike"]["s3:prefix"])
+
+    # THEN it may list raw/, snapshot/ and its own late-data markers, nothing else
+    assert prefixes == {"raw", "raw/*", "snapshot", "snapshot/*", "late/snapshot", "late/snapshot/*"}
+
+
 def test_compaction_is_scheduled_and_may_reinvoke_itself(
     translated: dict[str, Any], resources: dict[str, dict[str, Any]]
 ) -> None:
@@ -531,6 +577,39 @@ def test_compaction_is_scheduled_and_may_reinvoke_itself(
     assert parameter(translated, function["Environment"]["Variables"]["LOOKBACK_DAYS"])["Default"] == 2
     target_bytes = parameter(translated, function["Environment"]["Variables"]["COMPACTION_TARGET_BYTES"])
     assert target_bytes["Default"] == 134217728
+
+
+def test_snapshot_runs_nightly_after_compaction_and_may_reinvoke_itself(
+    translated: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN the snapshot function, its schedule and compaction's
+    function = resources["SnapshotFunction"]["Properties"]
+    schedules = [
+        resource["Properties"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Scheduler::Schedule"
+        and resource["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["SnapshotFunction", "Arn"]}
+    ]
+    parameters = translated["Parameters"]
+
+    # WHEN the default times are compared (cron(M H * * ? *), UTC)
+    def minutes(expression: str) -> int:
+        minute, hour = expression.removeprefix("cron(").split()[:2]
+        return int(hour) * 60 + int(minute)
+
+    # THEN it runs every night at least an hour after compaction starts, with the scheduled event's
+    # shape, may invoke itself by its fixed name, and has its own log group
+    assert len(schedules) == 1
+    assert schedules[0]["ScheduleExpression"] == {"Ref": "SnapshotSchedule"}
+    assert (
+        minutes(parameters["SnapshotSchedule"]["Default"])
+        >= minutes(parameters["CompactionSchedule"]["Default"]) + 60
+    )
+    assert json.loads(schedules[0]["Target"]["Input"])["detail-type"] == "Scheduled Event"
+    assert function["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-snapshot"}
+    assert function["EphemeralStorage"] == {"Size": 2048}
+    assert parameter(translated, function["Environment"]["Variables"]["LOOKBACK_DAYS"])["Default"] == 2
+    assert function["LoggingConfig"] == {"LogGroup": {"Ref": "SnapshotLogGroup"}}
 
 
 def test_redrive_schedule_is_off_unless_configured(
@@ -581,6 +660,14 @@ def test_redrive_schedule_is_off_unless_configured(
             [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["AsyncFailureQueue", "QueueName"]}}],
             "GreaterThanThreshold",
             0,
+        ),
+        (
+            "SnapshotErrorsAlarm",
+            "AWS/Lambda",
+            "Errors",
+            [{"Name": "FunctionName", "Value": {"Ref": "SnapshotFunction"}}],
+            "GreaterThanOrEqualToThreshold",
+            1,
         ),
         (
             "LostRangesAlarm",

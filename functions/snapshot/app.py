@@ -1,0 +1,52 @@
+"""SnapshotFunction: raw/ changes -> snapshot/, the table as of the end of each UTC day.
+
+Events: the EventBridge scheduled event (every table's previous UTC day, with the look-back window
+and the days named by late markers), the manual ``{"table", "dt"}`` event (that day and every
+missing or stale day before it), and ``{"table", "bootstrap": "s3://.../manifest-summary.json"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from changelake.integrations.s3 import S3Store
+from changelake.late import LateMarkers
+from changelake.observability import publish
+from changelake.settings import SnapshotSettings
+from changelake.snapshot.builder import SnapshotBuilder
+from changelake.snapshot.service import SnapshotService
+
+settings = SnapshotSettings.from_environ()
+logger, metrics, tracer = Logger(), Metrics(), Tracer()
+store = S3Store(settings.bucket_name)
+service = SnapshotService(
+    SnapshotBuilder(
+        store,
+        raw_prefix=settings.raw_prefix,
+        compacted_prefix=settings.compacted_prefix,
+        snapshot_prefix=settings.snapshot_prefix,
+        target_part_bytes=settings.target_part_bytes,
+        memory_budget_bytes=settings.memory_budget_bytes,
+        spill_dir=settings.spill_dir,
+    ),
+    markers=LateMarkers(store),
+    lookback_days=settings.lookback_days,
+    reserve_seconds=settings.reserve_seconds,
+)
+
+
+# Events name tables and days, never items; LOG_ITEM_DATA decides as for every function.
+@logger.inject_lambda_context(log_event=settings.log_item_data)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    summary = service.handle(event, context)
+    publish(metrics, summary.metrics(), bytes_metrics=frozenset({"BytesIn", "BytesOut"}))
+    if summary.bootstrap is not None and summary.bootstrap["gap"]["missing_possible"]:
+        logger.warning("bootstrap gap: changes after the export may be missing", extra=summary.bootstrap)
+    logger.info("snapshot run", extra={"summary": summary.as_dict()})
+    summary.raise_for_failures()
+    return summary.as_dict()

@@ -1,0 +1,567 @@
+"""Building the snapshot of a table, day by day: the table at the end of each UTC day.
+
+The snapshot of day D is the snapshot of D-1 (or the bootstrap export for the table's first day,
+or nothing) with the latest change of each item on day D applied (``changelake.snapshot.merge``).
+Layout of one day (``<snapshot>/<table>/dt=YYYY-MM-DD/``)::
+
+    part-<generation>-00000.jsonl.gz   gzip JSON Lines, one line per item, sorted by key
+    part-<generation>-00001.jsonl.gz   ... only when the previous part passed the target size
+    _manifest.json                     the commit record: base, raw inputs, outputs, counts
+
+Staleness: ``<generation>`` digests the day's raw/ objects (keys, ETags, sizes) and the base's
+generation, so a day is up to date exactly when its manifest's generation is what its inputs give
+now. A late raw/ file changes its day's generation, and so, through the base, every later day's.
+A day whose generation did not change is not rewritten (not a single write).
+
+Bounded memory: the day's changes go through the external sorter of compaction (``DedupeSorter``:
+sorted runs spilled to ``spill_dir`` past the memory budget, merged by ``heapq.merge``) keyed by
+item, and the previous snapshot is streamed in key order, a chunk at a time, beside them. Neither
+the table nor the day is ever held whole.
+
+Publication is compaction's, ``changelake.publication.Publication``, one per day folder: parts are
+written as multipart uploads left open (invisible), the manifest, read before the inputs, is
+replaced with a conditional PUT, then the uploads are completed and superseded parts deleted by a
+guarded promotion. A run that dies before the commit leaves the day as it was; one that dies after
+it is rolled forward by the next run; of two concurrent runs one commit wins and the other looks
+again (usually finding the day done). A base is read from exactly the files its manifest names,
+never by listing the folder, and a day is not built on a base whose manifest changed since it was
+read (the chain is checked again from there).
+
+Input: an hour is read from compacted/ when its compaction manifest lists exactly the hour's raw/
+objects (the same changes, fewer objects), else from raw/; the generation is the raw objects'.
+
+Delivery guarantee: each item of the day exactly once in the day's folder, once the day is
+published; a day whose raw/ holds a line that is not a change of that table and day is not
+published (``SnapshotInputError`` names the file and line), and neither is any later day.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from changelake.clock import Clock, utc_now
+from changelake.compaction import inputs_document
+from changelake.compaction_io import PartsWriter, Prefetcher, split_lines
+from changelake.compaction_sort import DedupeSorter
+from changelake.exceptions import (
+    CompactionInputError,
+    DeliveryError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    RecordRejected,
+    SnapshotInputError,
+    UnsafeNameError,
+)
+from changelake.integrations.s3 import ObjectInfo, S3Store
+from changelake.layout import check_table_name
+from changelake.publication import Manifest, Promotion, Publication
+from changelake.snapshot.lines import Entry, base_key, change_entry
+from changelake.snapshot.manifest import (
+    BOOTSTRAP_FOLDER,
+    EMPTY_BASE,
+    BaseRef,
+    BootstrapManifest,
+    DayCounts,
+    DayManifest,
+    FileRef,
+    OutputPart,
+    day_generation,
+    part_name,
+)
+from changelake.snapshot.merge import MergeCounts, OrderError, applied, latest_per_key, merge
+
+_DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/\Z")
+_RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Base:
+    """What a day builds on: its reference (for the generation), its data files in key order, and
+    the manifest it was read from with that manifest's ETag (None for the empty base)."""
+
+    ref: BaseRef
+    files: tuple[str, ...] = ()
+    manifest_key: str | None = None
+    etag: str | None = None
+
+
+EMPTY = Base(EMPTY_BASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """A table's first snapshot day and what that day builds on."""
+
+    day: date
+    base: Base
+
+
+@dataclass(slots=True)
+class DayResult:
+    """What bringing one day up to date did. ``status``: built, completed (rolled forward),
+    unchanged, or deferred (it needed a build and the run had no time left)."""
+
+    table: str
+    day: date
+    status: str
+    manifest: DayManifest | None = None
+    writes: int = 0
+    etag: str | None = None  # of the day's manifest when this run last saw it current
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}/dt={self.day.isoformat()}"
+
+
+@dataclass(slots=True)
+class ChainResult:
+    """What bringing a table up to a target day did, day by day, oldest first."""
+
+    table: str
+    target: date
+    days: list[DayResult] = field(default_factory=list)
+    origin: date | None = None
+    failed: str | None = None  # the error of the first day that failed (later days were not built)
+    stopped: bool = False  # out of time before the target
+
+    @property
+    def complete(self) -> bool:
+        return self.failed is None and not self.stopped
+
+    @property
+    def target_manifest(self) -> DayManifest | None:
+        last = self.days[-1] if self.days else None
+        return last.manifest if last is not None and last.day == self.target else None
+
+
+class _BaseLost(Exception):
+    """A day's base (a day not checked in this run) has no readable, complete manifest."""
+
+
+class _BaseMoved(Exception):
+    """A day's base was replaced by a concurrent run after this run read it: building on it could put
+    an outdated day back, so the chain is checked again from ``day`` (the base's)."""
+
+    def __init__(self, day: date) -> None:
+        super().__init__(day.isoformat())
+        self.day = day
+
+
+#: Times a chain is checked again because concurrent runs kept replacing its days under this one.
+MAX_CHAIN_ATTEMPTS = 4
+
+
+def day_range(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+class SnapshotBuilder:
+    """Brings the snapshot/ layer of a table up to date with raw/, day by day (see the module)."""
+
+    def __init__(
+        self,
+        store: S3Store,
+        *,
+        raw_prefix: str = "raw",
+        compacted_prefix: str = "compacted",
+        snapshot_prefix: str = "snapshot",
+        target_part_bytes: int = 128 * 1024 * 1024,
+        memory_budget_bytes: int = 128 * 1024 * 1024,
+        spill_dir: Path = Path("/tmp"),  # noqa: S108 - Lambda's scratch space
+        clock: Clock = utc_now,
+    ) -> None:
+        self.store = store
+        self.raw_prefix = raw_prefix
+        self.compacted_prefix = compacted_prefix
+        self.snapshot_prefix = snapshot_prefix
+        self.target_part_bytes = target_part_bytes
+        self.memory_budget_bytes = memory_budget_bytes
+        self.spill_dir = spill_dir
+        self.clock = clock
+
+    # ------------------------------------------------------------------ layout and state
+
+    def day_folder(self, table: str, day: date) -> str:
+        return f"{self.snapshot_prefix}/{table}/dt={day.isoformat()}/"
+
+    def bootstrap_folder(self, table: str) -> str:
+        return f"{self.snapshot_prefix}/{table}/{BOOTSTRAP_FOLDER}/"
+
+    def tables(self) -> list[str]:
+        """Every table with a folder in raw/ or snapshot/ (folders that are not table names are ignored)."""
+        names: set[str] = set()
+        for layer in (self.raw_prefix, self.snapshot_prefix):
+            for folder in self.store.list_folders(f"{layer}/"):
+                try:
+                    names.add(check_table_name(folder[len(layer) + 1 :].rstrip("/")))
+                except UnsafeNameError:
+                    continue  # never written by us; not a table
+        return sorted(names)
+
+    def _days(self, layer: str, table: str) -> list[date]:
+        days = []
+        prefix = f"{layer}/{table}/"
+        for folder in self.store.list_folders(prefix):
+            match = _DAY_FOLDER.match(folder[len(prefix) :])
+            if match is not None:
+                try:
+                    days.append(date.fromisoformat(match[1]))
+                except ValueError:
+                    continue  # dt=2026-02-30: not a day
+        return sorted(days)
+
+    def raw_days(self, table: str) -> list[date]:
+        return self._days(self.raw_prefix, table)
+
+    def built_days(self, table: str) -> list[date]:
+        return self._days(self.snapshot_prefix, table)
+
+    def raw_inputs(self, table: str, day: date) -> list[ObjectInfo]:
+        """The raw/ objects of ``table`` on ``day``: ``hour=HH/<name>.jsonl.gz``, in key order."""
+        prefix = f"{self.raw_prefix}/{table}/dt={day.isoformat()}/"
+        return [item for item in self.store.list_objects(prefix) if _RAW_FILE.match(item.key[len(prefix) :])]
+
+    def day_publication(self, table: str, day: date) -> Publication:
+        return Publication(self.store, self.day_folder(table, day))
+
+    def bootstrap_publication(self, table: str) -> Publication:
+        return Publication(self.store, self.bootstrap_folder(table))
+
+    def read_day(self, table: str, day: date) -> tuple[DayManifest | None, Manifest | None]:
+        """The day's manifest, typed (None if missing or not one) and as published (None if missing)."""
+        current = self.day_publication(table, day).read()
+        return (DayManifest.from_body(current.body) if current is not None else None), current
+
+    def read_bootstrap(self, table: str) -> tuple[BootstrapManifest | None, Manifest | None]:
+        current = self.bootstrap_publication(table).read()
+        return (BootstrapManifest.from_body(current.body) if current is not None else None), current
+
+    def origin(self, table: str) -> Origin | None:
+        """The first day of ``table``'s history: its bootstrap export's day, else its first raw/ day."""
+        bootstrap, current = self.read_bootstrap(table)
+        if bootstrap is not None and current is not None and bootstrap.table == table:
+            publication = self.bootstrap_publication(table)
+            promotion = publication.promote(current)
+            if promotion.status == "superseded":  # a newer bootstrap meanwhile: look again
+                raise _BaseMoved(bootstrap.day)
+            if promotion.status == "lost":
+                raise SnapshotInputError(
+                    f"s3://{self.store.bucket}/{publication.folder}: the bootstrap's files are lost (its "
+                    "uploads expired before they were completed); bootstrap the table again"
+                )
+            files = tuple(output.key for output in bootstrap.outputs)
+            base = Base(bootstrap.as_base(), files, publication.manifest_key, current.etag)
+            return Origin(bootstrap.day, base)
+        days = self.raw_days(table)
+        return Origin(days[0], EMPTY) if days else None
+
+    # ------------------------------------------------------------------ the chain of days
+
+    def bring_up_to_date(
+        self,
+        table: str,
+        target: date,
+        *,
+        check_from: date | None = None,
+        may_build: Callable[[], bool] = lambda: True,
+    ) -> ChainResult:
+        """Make every day of ``table`` from its origin to ``target`` exist and be up to date.
+
+        Days from ``check_from`` on (all days if None) are checked against their inputs; earlier
+        days are trusted when they exist (late data in them is announced by late markers, which
+        move ``check_from``). A missing day is built wherever it is, and every day after a built
+        one is checked. ``may_build()`` is asked before each build; when it says no, the chain
+        stops (``stopped``). A day that fails stops the chain (``failed``): later days build on it.
+        """
+        result = ChainResult(table, target)
+        check = check_from
+        for _ in range(MAX_CHAIN_ATTEMPTS):
+            try:
+                self._chain(result, check, may_build)
+            except _BaseLost:
+                check = None  # check every day, so the lost one is rebuilt
+            except _BaseMoved as moved:
+                check = moved.day if check is None else min(check, moved.day)
+            else:
+                return result
+        result.failed = f"{table}: concurrent runs kept replacing its days; left to the next run"
+        return result
+
+    def _chain(self, result: ChainResult, check_from: date | None, may_build: Callable[[], bool]) -> None:
+        table = result.table
+        try:
+            origin = self.origin(table)
+        except (SnapshotInputError, DeliveryError) as exc:
+            result.failed = f"{table}: {exc}"
+            return
+        if origin is None or result.target < origin.day:
+            return
+        result.origin = origin.day
+        built = set(self.built_days(table))
+        checking = False  # once set (the window starts, a day is missing or rebuilt), every later day
+        previous: DayResult | None = None
+        for day in day_range(origin.day, result.target):
+            checking = checking or check_from is None or day >= check_from or day not in built
+            # The origin day is always checked: a new bootstrap changes its base.
+            if not checking and day != origin.day:
+                previous = None
+                continue
+            try:
+                base = (
+                    origin.base
+                    if day == origin.day
+                    else self.base_of(table, day - timedelta(days=1), previous)
+                )
+                outcome = self.refresh_day(table, day, base, may_build=may_build)
+            except (SnapshotInputError, DeliveryError) as exc:
+                result.failed = f"{table}/dt={day.isoformat()}: {exc}"
+                return
+            _record(result, outcome)
+            if outcome.status == "deferred":
+                result.stopped = True
+                return
+            checking = checking or outcome.status == "built"
+            previous = outcome
+
+    def base_of(self, table: str, day: date, previous: DayResult | None = None) -> Base:
+        """The snapshot of ``day`` as a base: as this run left it (``previous``), or read (and
+        rolled forward); ``_BaseLost`` / ``_BaseMoved`` when it cannot be built on as it is."""
+        publication = self.day_publication(table, day)
+        manifest, etag = (previous.manifest, previous.etag) if previous is not None else (None, None)
+        if manifest is None:
+            manifest, current = self.read_day(table, day)
+            if manifest is None or current is None:
+                raise _BaseLost
+            promotion = publication.promote(current)
+            if promotion.status == "superseded":
+                raise _BaseMoved(day)
+            if promotion.status == "lost":
+                raise _BaseLost
+            etag = current.etag
+        files = tuple(output.key for output in manifest.outputs)
+        return Base(manifest.as_base(), files, publication.manifest_key, etag)
+
+    def _check_base(self, day: date, base: Base) -> None:
+        """``_BaseMoved`` unless the base's manifest is still the one it was read from."""
+        if base.manifest_key is not None and _etag(self.store, base.manifest_key) != base.etag:
+            raise _BaseMoved(day - timedelta(days=1))
+
+    # ------------------------------------------------------------------ one day
+
+    def refresh_day(
+        self, table: str, day: date, base: Base, *, may_build: Callable[[], bool] = lambda: True
+    ) -> DayResult:
+        """Bring one day up to date on ``base`` (idempotent: an up-to-date day is not written)."""
+        try:
+            return self._refresh_once(table, day, base, may_build)
+        except PreconditionFailedError:
+            # Another run committed first (our uploads are aborted) or replaced our manifest while we
+            # promoted (the folder was brought to the newer one). Look again: usually done.
+            return self._refresh_once(table, day, base, may_build)
+
+    def _refresh_once(self, table: str, day: date, base: Base, may_build: Callable[[], bool]) -> DayResult:
+        # The manifest first, then the base and the inputs: whatever replaces this manifest was then
+        # built from inputs at least as new, so a commit over it never puts an older day back.
+        publication = self.day_publication(table, day)
+        current = publication.read()
+        manifest = DayManifest.from_body(current.body) if current is not None else None
+        self._check_base(day, base)
+        inputs = self.raw_inputs(table, day)
+        generation = day_generation(table, day, base.ref, inputs)
+        if manifest is not None and current is not None and manifest.generation == generation:
+            promotion = publication.promote(current)
+            if promotion.status == "published":
+                status = "completed" if promotion.writes else "unchanged"
+                return DayResult(table, day, status, manifest, promotion.writes, current.etag)
+            if promotion.status == "superseded":
+                raise _not_published(publication, promotion)
+        if not may_build():
+            return DayResult(table, day, "deferred")
+        return self._build(table, day, base, inputs=inputs, generation=generation, current=current)
+
+    def _build(
+        self,
+        table: str,
+        day: date,
+        base: Base,
+        *,
+        inputs: list[ObjectInfo],
+        generation: str,
+        current: Manifest | None,
+    ) -> DayResult:
+        started = time.monotonic()
+        publication = self.day_publication(table, day)
+        folder = publication.folder
+        writer = PartsWriter(
+            self.store,
+            lambda index: folder + part_name(generation, index),
+            target_bytes=self.target_part_bytes,
+            metadata={"generation": generation},
+        )
+        merged = MergeCounts()
+        try:
+            with self._sorted_changes(table, day, inputs) as (sorter, hours_compacted):
+                winners = _Counted(latest_per_key(sorter.sorted_unique()))
+                changes = applied(winners)
+                with Prefetcher(self.store, base.files) as prefetcher:
+                    rows = self._base_rows(base.files, prefetcher)
+                    try:
+                        for line in merge(rows, changes, merged):
+                            writer.write(line)
+                    except OrderError as exc:
+                        raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc}") from exc
+                parts = writer.close()
+            manifest = DayManifest(
+                table=table,
+                dt=day.isoformat(),
+                generation=generation,
+                base=base.ref,
+                inputs=tuple(FileRef.of(item) for item in inputs),
+                outputs=tuple(OutputPart.of(part) for part in parts),
+                counts=DayCounts(
+                    items=merged.items,
+                    changes_read=sorter.rows_in,
+                    duplicates=sorter.duplicates,
+                    changes_applied=winners.count,
+                    inserted=merged.inserted,
+                    updated=merged.updated,
+                    removed=merged.removed,
+                    kept=merged.kept,
+                    bytes_in=sum(item.size for item in inputs),
+                    bytes_out=sum(part.bytes for part in parts),
+                    uncompressed_bytes_out=sum(part.uncompressed_bytes for part in parts),
+                    spilled_runs=sorter.spilled_runs,
+                    hours_from_compacted=hours_compacted,
+                ),
+                built_at=self.clock().isoformat().replace("+00:00", "Z"),
+                seconds=round(time.monotonic() - started, 3),
+            )
+            committed = publication.commit(manifest.body(), replacing=current)
+        except BaseException:
+            writer.abort()
+            raise
+        promotion = publication.promote(committed)
+        if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
+            raise _not_published(publication, promotion)
+        return DayResult(table, day, "built", manifest, 1 + promotion.writes, committed.etag)
+
+    @contextmanager
+    def _sorted_changes(
+        self, table: str, day: date, inputs: list[ObjectInfo]
+    ) -> Iterator[tuple[DedupeSorter, int]]:
+        """A sorter holding the day's changes, and how many hours were read from compacted/.
+
+        An hour is read from its compacted/ parts when its compaction manifest was built from exactly
+        the hour's raw/ objects listed now (the same changes, duplicates removed, in fewer and larger
+        objects); otherwise, and if a compacted part is gone meanwhile (a concurrent compaction of a
+        late file replaced it), from raw/. The day's generation is the raw objects' either way.
+        """
+        raw_keys = [item.key for item in inputs]
+        keys, hours = self._sources(inputs)
+        for attempt in (keys, raw_keys) if hours else (raw_keys,):
+            sorter = DedupeSorter(self.spill_dir, self.memory_budget_bytes)
+            try:
+                self._read_changes(table, day, attempt, sorter)
+            except ObjectNotFoundError:
+                sorter.close()
+                if attempt is raw_keys:
+                    raise
+                continue
+            except BaseException:
+                sorter.close()
+                raise
+            with sorter:
+                yield sorter, (hours if attempt is keys else 0)
+            return
+
+    def _sources(self, inputs: list[ObjectInfo]) -> tuple[list[str], int]:
+        """The objects to read the day's changes from, hour by hour, and the hours taken from compacted/."""
+        by_hour: dict[str, list[ObjectInfo]] = {}
+        for item in inputs:
+            by_hour.setdefault(item.key.rsplit("/", 1)[0] + "/", []).append(item)
+        keys: list[str] = []
+        hours = 0
+        for folder, raw in by_hour.items():
+            compacted = Publication(self.store, self.compacted_prefix + folder[len(self.raw_prefix) :]).read()
+            current = compacted is not None and compacted.body.get("inputs") == inputs_document(raw)
+            if compacted is not None and compacted.outputs is not None and current:
+                keys += [output.key for output in compacted.outputs]
+                hours += 1
+            else:
+                keys += [item.key for item in raw]
+        return keys, hours
+
+    def _read_changes(self, table: str, day: date, keys: list[str], sorter: DedupeSorter) -> None:
+        """Add every change line of the objects ``keys`` to ``sorter``; a bad line names its file and line."""
+        day_text = day.isoformat()
+        try:
+            with Prefetcher(self.store, keys) as prefetcher:
+                for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
+                    resource = f"s3://{self.store.bucket}/{key}"
+                    for number, line in enumerate(split_lines(chunks), start=1):
+                        try:
+                            sorter.add(change_entry(line, table=table, day=day_text))
+                        except RecordRejected as exc:
+                            raise SnapshotInputError(f"{resource} line {number}: {exc.reason}") from exc
+        except CompactionInputError as exc:  # bad gzip, named by the reader
+            raise SnapshotInputError(str(exc)) from exc
+
+    def _base_rows(self, files: tuple[str, ...], prefetcher: Prefetcher) -> Iterator[tuple[str, bytes]]:
+        """(key, line) of every line of the base's files, in order."""
+        try:
+            for key, chunks in zip(files, prefetcher.chunks(), strict=True):
+                for number, line in enumerate(split_lines(chunks), start=1):
+                    item_key = base_key(line)
+                    if item_key is None:
+                        raise SnapshotInputError(
+                            f"s3://{self.store.bucket}/{key} line {number}: not a snapshot line"
+                        )
+                    yield item_key, line
+        except CompactionInputError as exc:
+            raise SnapshotInputError(str(exc)) from exc
+
+
+class _Counted:
+    """An iterator of entries that counts what passed through it."""
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
+        self._entries = iter(entries)
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Entry]:
+        return self
+
+    def __next__(self) -> Entry:
+        entry = next(self._entries)
+        self.count += 1
+        return entry
+
+
+def _record(result: ChainResult, outcome: DayResult) -> None:
+    result.days = [day for day in result.days if day.day != outcome.day] + [outcome]
+
+
+# ---------------------------------------------------------------------- publication
+
+
+def _not_published(publication: Publication, promotion: Promotion) -> PreconditionFailedError:
+    """What a run raises when a concurrent run replaced its manifest while it promoted (the folder is
+    then brought to the newer one), or an upload was lost: ``refresh_day`` looks once more."""
+    resource = f"s3://{publication.store.bucket}/{publication.manifest_key}"
+    return PreconditionFailedError(f"{resource}: not published ({promotion.status})", promotion.status)
+
+
+def _etag(store: S3Store, key: str) -> str | None:
+    try:
+        return store.head(key).etag
+    except ObjectNotFoundError:
+        return None

@@ -1,0 +1,256 @@
+"""SnapshotFunction's run: an event in, the days brought up to date, a summary out.
+
+* Scheduled (nightly): for every table, the snapshot of the previous UTC day. The days from
+  ``LOOKBACK_DAYS`` before it, and every day named by a late marker (``late/snapshot/<table>/...``,
+  written by the aggregator when it stores a change of a day that may already be built, however
+  old), are checked against their inputs, with every later day; missing days are built wherever
+  they are. A table's markers, listed before anything is read, are deleted only once its whole
+  chain up to yesterday is published, so a failure keeps them for the next run.
+* Manual ``{"table", "dt"}``: every day of the table from its first one to ``dt`` is checked and
+  built if missing or stale, then ``dt`` (a day in the future is refused; today's snapshot holds
+  the changes so far, and is rebuilt once more arrive).
+* Bootstrap ``{"table", "bootstrap"}``: see ``changelake.snapshot.bootstrap``.
+
+Time: before each build the run checks Lambda's deadline; with less than ``reserve_seconds`` left
+(and at least one day built by this invocation, so every invocation makes progress) it stops and
+invokes itself asynchronously with the manual event of each table it did not finish.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any, Literal, Protocol
+
+from changelake.clock import Clock, utc_now
+from changelake.exceptions import DeliveryError, InvalidEventError, SnapshotError
+from changelake.integrations.lambda_invoke import LambdaInvoker
+from changelake.late import Marker
+from changelake.snapshot.bootstrap import Bootstrapper, BootstrapResult
+from changelake.snapshot.builder import ChainResult, SnapshotBuilder
+from changelake.snapshot.events import BootstrapEvent, ManualEvent, parse_event
+
+#: The consumer name of the snapshot layer's late markers (``late/snapshot/...``).
+MARKER_CONSUMER: Literal["snapshot"] = "snapshot"
+
+
+class LateMarkerSource(Protocol):
+    """The late markers of the snapshot layer (``changelake.late.LateMarkers``)."""
+
+    def pending(self, consumer: Literal["snapshot"]) -> Sequence[Marker]: ...
+
+    def clear(self, markers: Iterable[Marker]) -> None: ...
+
+
+@dataclass(slots=True)
+class SnapshotSummary:
+    """A run's summary: what was built, checked, failed and handed on."""
+
+    trigger: str
+    tables: int = 0
+    days_built: int = 0
+    days_completed: int = 0  # committed by an earlier run that died before finishing; rolled forward
+    days_unchanged: int = 0
+    items: int = 0  # in the snapshots of the target days (yesterday, or the manual event's day)
+    changes_read: int = 0
+    changes_applied: int = 0
+    removed: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    built: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    handed_off: list[str] = field(default_factory=list)
+    markers_cleared: int = 0
+    bootstrap: dict[str, Any] | None = None
+
+    def add(self, chain: ChainResult) -> None:
+        self.tables += 1
+        for day in chain.days:
+            if day.status == "built" and day.manifest is not None:
+                self.days_built += 1
+                self.built.append(day.name)
+                counts = day.manifest.counts
+                self.changes_read += counts.changes_read
+                self.changes_applied += counts.changes_applied
+                self.removed += counts.removed
+                self.bytes_in += counts.bytes_in
+                self.bytes_out += counts.bytes_out
+            elif day.status == "completed":
+                self.days_completed += 1
+            elif day.status == "unchanged":
+                self.days_unchanged += 1
+        if chain.target_manifest is not None:
+            self.items += chain.target_manifest.counts.items
+        if chain.failed is not None:
+            self.failed.append(
+                {"table": chain.table, "dt": chain.target.isoformat(), "error": chain.failed[:500]}
+            )
+
+    def add_bootstrap(self, result: BootstrapResult) -> None:
+        self.tables = 1
+        self.items = result.items_read
+        self.bootstrap = asdict(result) | {"gap": result.gap.model_dump()}
+
+    def as_dict(self) -> dict[str, Any]:
+        document = asdict(self)
+        if self.bootstrap is None:
+            del document["bootstrap"]
+        else:  # DESIGN.md: "items read, export time"
+            document |= {
+                "items_read": self.bootstrap["items_read"],
+                "export_time": self.bootstrap["export_time"],
+                "gap": self.bootstrap["gap"],
+            }
+        return document
+
+    def metrics(self) -> dict[str, int | float]:
+        return {
+            "DaysBuilt": self.days_built,
+            "DaysUnchanged": self.days_unchanged,
+            "DaysFailed": len(self.failed),
+            "DaysHandedOff": len(self.handed_off),
+            "Items": self.items,
+            "ChangesApplied": self.changes_applied,
+            "BytesIn": self.bytes_in,
+            "BytesOut": self.bytes_out,
+            "BootstrapGaps": int(bool(self.bootstrap and self.bootstrap["gap"]["missing_possible"])),
+            "Seconds": round(self.seconds, 3),
+        }
+
+    def raise_for_failures(self) -> None:
+        """``SnapshotError`` if a day failed (so Lambda retries the event)."""
+        if self.failed:
+            raise SnapshotError(
+                f"{len(self.failed)} table(s) not brought up to date: {self.failed[:5]}", self.as_dict()
+            )
+
+
+def self_invoker(invoker: LambdaInvoker) -> Callable[[str, list[ManualEvent]], int]:
+    """Hands days still to build to new asynchronous invocations of this function, one per table."""
+
+    def hand_off(function_name: str, events: list[ManualEvent]) -> int:
+        for event in events:
+            invoker.invoke_event(function_name, json.dumps(event.model_dump()).encode())
+        return len(events)
+
+    return hand_off
+
+
+class _Deadline:
+    """Whether there is time for another build: Lambda's time left above the reserve, or nothing
+    built yet by this invocation (so every invocation makes progress)."""
+
+    def __init__(self, time_left: Callable[[], float], reserve_seconds: float) -> None:
+        self.time_left = time_left
+        self.reserve_seconds = reserve_seconds
+        self.builds = 0
+
+    def __call__(self) -> bool:
+        if self.builds and self.time_left() < self.reserve_seconds:
+            return False
+        self.builds += 1
+        return True
+
+
+class SnapshotService:
+    """Turns a Lambda event into a snapshot run (see the module)."""
+
+    def __init__(
+        self,
+        builder: SnapshotBuilder,
+        *,
+        bootstrapper: Bootstrapper | None = None,
+        markers: LateMarkerSource | None = None,
+        lookback_days: int = 2,
+        reserve_seconds: float = 240.0,
+        invoker: Callable[[str, list[ManualEvent]], int] | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.builder = builder
+        self.bootstrapper = bootstrapper or Bootstrapper(builder)
+        self.markers = markers
+        self.lookback_days = lookback_days
+        self.reserve_seconds = reserve_seconds
+        self.invoker = invoker or self_invoker(LambdaInvoker())
+        self.clock = clock
+
+    def handle(self, event: object, context: Any) -> SnapshotSummary:
+        """Run ``event``; a malformed one raises ``InvalidEventError`` before anything is written."""
+        started = time.monotonic()
+        parsed = parse_event(event)
+        deadline = _Deadline(lambda: context.get_remaining_time_in_millis() / 1000.0, self.reserve_seconds)
+
+        def hand_off(events: list[ManualEvent]) -> int:
+            return self.invoker(context.function_name, events)
+
+        if isinstance(parsed, BootstrapEvent):
+            summary = SnapshotSummary("bootstrap")
+            summary.add_bootstrap(self.bootstrapper.run(parsed))
+        elif isinstance(parsed, ManualEvent):
+            summary = self.manual(parsed, deadline, hand_off)
+        else:
+            summary = self.scheduled(deadline, hand_off)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def manual(
+        self,
+        event: ManualEvent,
+        may_build: Callable[[], bool],
+        hand_off: Callable[[list[ManualEvent]], int],
+    ) -> SnapshotSummary:
+        """The day of ``event`` and every day before it, each checked against its inputs."""
+        if event.day > self.clock().date():
+            raise InvalidEventError("dt", f"{event.dt} is in the future (UTC)")
+        origin = self.builder.origin(event.table)
+        if origin is None:
+            raise InvalidEventError("table", f"{event.table} has no changes in raw/ and no bootstrap")
+        if event.day < origin.day:
+            raise InvalidEventError("dt", f"{event.dt} is before {event.table}'s first day {origin.day}")
+        summary = SnapshotSummary("manual")
+        chain = self.builder.bring_up_to_date(event.table, event.day, may_build=may_build)
+        summary.add(chain)
+        if chain.stopped:
+            self._hand_off(summary, [event], hand_off)
+        return summary
+
+    def scheduled(
+        self, may_build: Callable[[], bool], hand_off: Callable[[list[ManualEvent]], int]
+    ) -> SnapshotSummary:
+        """Every table up to yesterday: the look-back window and marked days checked, the rest trusted."""
+        summary = SnapshotSummary("scheduled")
+        yesterday = self.clock().date() - timedelta(days=1)
+        marked: dict[str, list[Marker]] = defaultdict(list)
+        for marker in self.markers.pending(MARKER_CONSUMER) if self.markers is not None else []:
+            marked[marker.table].append(marker)  # listed before any input is read
+        tables = sorted(set(self.builder.tables()) | set(marked))
+        for index, table in enumerate(tables):
+            window = [yesterday - timedelta(days=self.lookback_days)]
+            check_from = min(window + [marker.dt for marker in marked[table]])
+            chain = self.builder.bring_up_to_date(
+                table, yesterday, check_from=check_from, may_build=may_build
+            )
+            summary.add(chain)
+            if chain.complete and marked[table] and self.markers is not None:
+                try:
+                    self.markers.clear(marked[table])
+                    summary.markers_cleared += len(marked[table])
+                except DeliveryError as exc:  # kept: the next run checks those days again
+                    summary.failed.append({"table": table, "dt": "late markers", "error": str(exc)[:500]})
+            if chain.stopped:
+                rest = [ManualEvent(table=name, dt=yesterday.isoformat()) for name in tables[index:]]
+                self._hand_off(summary, rest, hand_off)
+                break
+        return summary
+
+    @staticmethod
+    def _hand_off(
+        summary: SnapshotSummary, events: list[ManualEvent], hand_off: Callable[[list[ManualEvent]], int]
+    ) -> None:
+        hand_off(events)
+        summary.handed_off = [f"{event.table}/dt={event.dt}" for event in events]
