@@ -51,7 +51,8 @@ def _literal(text: str) -> str:
 
 def lines_select(lake_dir: Path, layer: str, *, hourly: bool, table: str = "*") -> str:
     """The data files of one layer (of one table folder, or all) as (line, dt[, hour]); empty if none."""
-    depth = "/*/*/" if hourly else "/*/"
+    # only partition folders: a table folder may hold others (the snapshot layer's _bootstrap/ base)
+    depth = "/dt=*/hour=*/" if hourly else "/dt=*/"
     files = [
         path
         for path in sorted((lake_dir / layer).glob(table + depth + "*" + DATA_SUFFIX))

@@ -231,7 +231,6 @@ def test_a_raw_hour_downloads_with_its_layout(lake: LocalStack, tmp_path: Path) 
             Exit.USAGE,
             "nothing under s3://",
         ),
-        (("snapshot", "--table", TABLE, "--dt", "2026-11-20"), Exit.USAGE, "has no SnapshotFunction"),
         (("redrive", "--max", "0"), Exit.USAGE, "--max must be 1 to"),
         (("--stack", "nope", "status"), Exit.UNREACHABLE, "no stack 'nope' at http://127.0.0.1:"),
     ],

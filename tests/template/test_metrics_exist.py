@@ -62,7 +62,14 @@ def emitted(
     aggregator = load_handler("aggregator", environment)
     compaction = load_handler("compaction", environment)
     redrive = load_handler("dlq_redrive", environment)
-    invoked = {"StreamConsumerFunction", "AggregatorFunction", "CompactionFunction", "DlqRedriveFunction"}
+    snapshot = load_handler("snapshot", environment)
+    invoked = {
+        "StreamConsumerFunction",
+        "AggregatorFunction",
+        "CompactionFunction",
+        "DlqRedriveFunction",
+        "SnapshotFunction",
+    }
     assert functions == invoked, f"give the new function an event here: {sorted(functions - invoked)}"
     records = change_batch(random.Random(7), 20, start=1_795_780_800.0)
     records[0]["dynamodb"]["NewImage"] = {"pk": {"X": "poison"}}  # a quarantined record too
@@ -70,6 +77,7 @@ def emitted(
     aggregator.lambda_handler(sqs_event(stack.drain()), lambda_context)
     compaction.lambda_handler({"table": "orders", "dt": "2026-11-28"}, lambda_context)
     redrive.lambda_handler({"max_messages": 10}, lambda_context)
+    snapshot.lambda_handler({"table": "orders", "dt": "2026-11-28"}, lambda_context)
     return emf_metrics(capsys.readouterr().out)
 
 
