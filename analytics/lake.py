@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from changelake.exceptions import UnsafeNameError
-from changelake.layout import check_table_name
+from changelake.formats.layout import check_table_name
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 _PREFIX = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*\Z")

@@ -3,7 +3,7 @@
 Input: the SQS messages the consumer packs from realistic ~1 KB changes (one table, one hour),
 as the Lambda SQS event's JSON text. Variants:
 
-* ``ours``: ``changelake.aggregator.Aggregator.process`` with a fake S3 client (event parse included);
+* ``ours``: ``changelake.ingest.aggregator.Aggregator.process`` with a fake S3 client (event parse included);
 * ``floor``: ``gzip.compress`` of the same JSON lines at the aggregator's level;
 * ``largest``: ours on the largest SQS batch the template allows (6 MB Lambda payload of
   256 KB messages), for the memory check against the aggregator's 1024 MB.
@@ -32,8 +32,8 @@ def bodies_and_lines(count: int) -> tuple[list[str], list[bytes]]:
     """The packed SQS bodies for ``count`` changes, and their change lines."""
 
     def build() -> tuple[list[str], list[bytes]]:
-        from changelake.envelope import MessagePacker, PackedMessage
-        from changelake.records import to_change_line
+        from changelake.formats.change_line import to_change_line
+        from changelake.formats.envelope import MessagePacker, PackedMessage
 
         lines = [to_change_line(record).line for record in stream_records(count)]
         packed = MessagePacker(MAX_MESSAGE_BYTES).pack(enumerate(lines))
@@ -45,7 +45,7 @@ def bodies_and_lines(count: int) -> tuple[list[str], list[bytes]]:
 
 
 def _aggregator(s3: FakeS3Client) -> Any:
-    from changelake.aggregator import Aggregator
+    from changelake.ingest.aggregator import Aggregator
     from changelake.integrations.s3 import S3Store
 
     return Aggregator(S3Store(BUCKET, client=s3))
@@ -75,7 +75,7 @@ def _ours(count: int, repeats: int) -> dict[str, Any]:
 
 def _floor(count: int, repeats: int) -> dict[str, Any]:
     from bench import gzip_floor
-    from changelake.aggregator import RAW_COMPRESSION_LEVEL
+    from changelake.ingest.aggregator import RAW_COMPRESSION_LEVEL
 
     _, lines = bodies_and_lines(count)
     content = b"".join(line + b"\n" for line in lines)
@@ -119,7 +119,7 @@ def _largest(count: int) -> dict[str, Any]:
 def _interleaved(count: int, repeats: int) -> dict[str, Any]:
     """CPU of ours and the gzip floor on the same records, taking turns in one process."""
     from bench import gzip_floor
-    from changelake.aggregator import RAW_COMPRESSION_LEVEL
+    from changelake.ingest.aggregator import RAW_COMPRESSION_LEVEL
 
     bodies, lines = bodies_and_lines(count)
     text = json.dumps({"Records": sqs_event_records(bodies)})

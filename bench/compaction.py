@@ -1,7 +1,7 @@
 """Benchmark: compact one hour of ``size_bytes`` of uncompressed change records; compare with the floor.
 
 Generation (in this process): aggregator-sized raw/ files (about 2 MB of records each, as
-``changelake.aggregator.raw_object`` writes them), with about 5 % of the records redelivered in
+``changelake.ingest.aggregator.raw_object`` writes them), with about 5 % of the records redelivered in
 extra files, written to two stores: a moto S3 server (``python -m moto.server`` in a child process
 of its own, on 127.0.0.1) and a local folder (``LocalStore``, the same small store interface over
 files: no HTTP, no XML, no server).
@@ -52,7 +52,7 @@ MEMORY_BUDGET = 128 * 1024 * 1024
 
 def _templates(count: int = 400) -> list[bytes]:
     """Tails (after ``sequence_number``) of real change lines: keys, images, size, identity."""
-    from changelake.records import to_change_line
+    from changelake.formats.change_line import to_change_line
     from changelake_local.stream_records import change_batch
 
     records = change_batch(random.Random(42), count, tables=(TABLE,), start=HOUR_START, item_bytes=900)
@@ -188,9 +188,9 @@ def local_store(root: Path) -> Any:
 
 def _generate(client: Any, local: Any, size_bytes: int, workdir: Path) -> dict[str, Any]:
     """Write the raw/ hour to moto and the local store; returns counts and the concatenated raw bytes."""
-    from changelake.aggregator import raw_object
-    from changelake.layout import Partition, partition_key
-    from changelake.records import ChangeLine
+    from changelake.formats.change_line import ChangeLine
+    from changelake.formats.layout import Partition, partition_key
+    from changelake.ingest.aggregator import raw_object
 
     rng = random.Random(7)
     tails = _templates()
@@ -255,10 +255,10 @@ def _child_compact(target: str, spill_dir: str) -> None:
 
     import boto3
 
-    from changelake.compaction import Compactor
-    from changelake.compaction_check import peak_rss_kb
+    from changelake.compaction.check import peak_rss_kb
+    from changelake.compaction.compactor import Compactor
+    from changelake.formats.layout import Partition
     from changelake.integrations.s3 import S3Store
-    from changelake.layout import Partition
 
     if target.startswith("local:"):
         store = local_store(Path(target[len("local:") :]))

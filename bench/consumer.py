@@ -63,7 +63,7 @@ def load_handler(sqs: Any, s3: FakeS3Client) -> Any:
     os.environ.setdefault("QUEUE_URL", QUEUE_URL)
     os.environ.setdefault("BUCKET_NAME", BUCKET)
     app = importlib.import_module("functions.stream_consumer.app")
-    from changelake.consumer import StreamConsumer
+    from changelake.ingest.consumer import StreamConsumer
     from changelake.integrations.s3 import S3Store
     from changelake.integrations.sqs import SqsQueue
 
@@ -124,7 +124,7 @@ def _naive(batches: int, repeats: int) -> dict[str, Any]:
 
 
 def _floor(batches: int, repeats: int) -> dict[str, Any]:
-    from changelake.envelope import COMPRESSION_LEVEL
+    from changelake.formats.envelope import COMPRESSION_LEVEL
 
     events = _events(batches)
 
@@ -156,7 +156,7 @@ def _largest() -> dict[str, Any]:
 def _moto_clients(endpoint: str) -> tuple[Any, Any]:
     import boto3
 
-    from changelake.integrations.clients import build_client
+    from changelake.integrations.base import build_client
 
     os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
     sqs, s3 = build_client("sqs"), build_client("s3")
@@ -241,7 +241,7 @@ def _ours_moto(endpoint: str, batches: int, repeats: int) -> dict[str, Any]:
     queues = _queues_for(sqs, "bench-ours", batches, repeats)
     os.environ.update(QUEUE_URL=queues.urls[0], BUCKET_NAME=BUCKET)
     app = importlib.import_module("functions.stream_consumer.app")
-    from changelake.consumer import StreamConsumer
+    from changelake.ingest.consumer import StreamConsumer
     from changelake.integrations.s3 import S3Store
     from changelake.integrations.sqs import SqsQueue
 
@@ -301,7 +301,7 @@ def _on_moto(batches: int, repeats: int) -> tuple[dict[str, Any], dict[str, Any]
 def _interleaved(batches: int, repeats: int) -> dict[str, Any]:
     """CPU of ours, the naive consumer and the floor on the same events, taking turns in one process."""
     from bench.naive_consumer import NaiveConsumer
-    from changelake.envelope import COMPRESSION_LEVEL
+    from changelake.formats.envelope import COMPRESSION_LEVEL
 
     events = _events(batches)
     app = load_handler(recording_sqs_client(FakeSqsClient(keep_bodies=False)), FakeS3Client())

@@ -18,10 +18,10 @@ RECORDS = 5_000
 
 
 def main() -> None:
-    from changelake.dynamodb_json import item_text
-    from changelake.envelope import COMPRESSION_LEVEL, MessagePacker, PackedMessage
+    from changelake.formats.change_line import to_change_line
+    from changelake.formats.dynamodb_json import item_text
+    from changelake.formats.envelope import COMPRESSION_LEVEL, MessagePacker, PackedMessage
     from changelake.integrations.sqs import OutboundMessage, SqsQueue, request_batches
-    from changelake.records import to_change_line
 
     records = stream_records(RECORDS)
     events = [json.dumps({"Records": records[start : start + 1000]}) for start in range(0, RECORDS, 1000)]

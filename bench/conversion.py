@@ -30,8 +30,8 @@ def _images(count: int) -> list[dict[str, Any]]:
 
 
 def _ours(count: int, repeats: int) -> dict[str, Any]:
-    from changelake.dynamodb_json import item_text
-    from changelake.records import to_change_line
+    from changelake.formats.change_line import to_change_line
+    from changelake.formats.dynamodb_json import item_text
 
     images = _images(count)
     records = stream_records(count)
@@ -119,7 +119,7 @@ def _equal_map(source: dict[str, Any], ours: Any, theirs: Any) -> bool:
 
 
 def _check(count: int) -> dict[str, Any]:
-    from changelake.dynamodb_json import item_text
+    from changelake.formats.dynamodb_json import item_text
 
     convert = _naive_converter()
     images = _images(count)
@@ -150,7 +150,7 @@ def _native_floor(count: int, repeats: int) -> dict[str, Any]:
 
 def _interleaved(count: int, repeats: int) -> dict[str, Any]:
     """CPU of every variant's work, taking turns in this one process (the row's ratios)."""
-    from changelake.dynamodb_json import item_text
+    from changelake.formats.dynamodb_json import item_text
 
     images = _images(count)
     convert = _naive_converter()

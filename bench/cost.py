@@ -51,11 +51,11 @@ def _units(payload: int) -> int:
 
 
 def _sample(count: int) -> dict[str, Any]:
-    from changelake.aggregator import Aggregator
-    from changelake.consumer import StreamConsumer
+    from changelake.formats.change_line import order_key, parse_change_line
+    from changelake.ingest.aggregator import Aggregator
+    from changelake.ingest.consumer import StreamConsumer
     from changelake.integrations.s3 import S3Store
     from changelake.integrations.sqs import SqsQueue
-    from changelake.records import order_key, parse_change_line
 
     records = stream_records(count)
     sqs, s3 = FakeSqsClient(), FakeS3Client()

@@ -22,14 +22,14 @@ from bench.prices import LAMBDA_ARM_PER_GB_SECOND, SQS_BILLING_CHUNK_BYTES, SQS_
 
 
 def _lines(count: int) -> list[bytes]:
-    from changelake.records import to_change_line
+    from changelake.formats.change_line import to_change_line
 
     return [to_change_line(record).line for record in stream_records(count)]
 
 
 def envelope_level(lines: list[bytes], level: int, repeats: int = 5) -> dict[str, Any]:
-    from changelake import envelope
-    from changelake.envelope import MessagePacker, PackedMessage
+    from changelake.formats import envelope
+    from changelake.formats.envelope import MessagePacker, PackedMessage
 
     saved, envelope.COMPRESSION_LEVEL = envelope.COMPRESSION_LEVEL, level
     try:

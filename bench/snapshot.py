@@ -63,7 +63,7 @@ def _cpu_seconds() -> float:
 
 def _item_templates(count: int = 64) -> list[tuple[str, str, str]]:
     """Plain JSON items (every type, ~1.2 KB) split around their pk and sk values."""
-    from changelake.dynamodb_json import item_text
+    from changelake.formats.dynamodb_json import item_text
     from changelake_local.stream_records import realistic_item
 
     rng = random.Random(11)
@@ -165,9 +165,9 @@ def _write_base(store: Any, size_bytes: int, concatenated: Path) -> tuple[int, i
 
 def _write_changes(store: Any, items: int, concatenated: Path) -> dict[str, int]:
     """The day's changes of 5 % of the items, as the aggregator writes raw/ (appended to the copy)."""
-    from changelake.aggregator import raw_object
-    from changelake.layout import Partition, partition_key
-    from changelake.records import to_change_line
+    from changelake.formats.change_line import to_change_line
+    from changelake.formats.layout import Partition, partition_key
+    from changelake.ingest.aggregator import raw_object
     from changelake_local.stream_records import realistic_item, stream_record
 
     rng = random.Random(5)
@@ -246,7 +246,7 @@ def _child_ours(root: str, spill_dir: str) -> None:
     import hashlib
 
     from bench.compaction import local_store
-    from changelake.compaction_check import peak_rss_kb
+    from changelake.compaction.check import peak_rss_kb
     from changelake.snapshot.builder import SnapshotBuilder
 
     store = local_store(Path(root))
@@ -316,7 +316,7 @@ def _child_duckdb(root: str, out: str) -> None:
     """Runs in its own process: the same merge in DuckDB on the same files; print JSON."""
     import duckdb
 
-    from changelake.compaction_check import peak_rss_kb
+    from changelake.compaction.check import peak_rss_kb
 
     objects = Path(root) / "objects"
     base = objects / "snapshot" / TABLE / f"dt={BASE_DAY.isoformat()}" / "part-*.jsonl.gz"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from changelake.exceptions import UnsafeNameError
-from changelake.integrations.clients import AwsAdapter
-from changelake.layout import check_table_name
+from changelake.formats.layout import check_table_name
+from changelake.integrations.base import AwsAdapter
 from changelake_cli.errors import UsageError
 from changelake_cli.status import Operator
 

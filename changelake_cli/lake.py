@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from changelake.compaction import RAW_SUFFIX, inputs_document
+from changelake.compaction.compactor import RAW_SUFFIX
+from changelake.compaction.manifest import inputs_document
 from changelake.exceptions import ObjectNotFoundError, UnsafeNameError
+from changelake.formats.layout import check_table_name
 from changelake.integrations.s3 import ObjectInfo, S3Store
-from changelake.layout import check_table_name
 from changelake.publication import MANIFEST_NAME
 
 LAYERS = ("raw", "compacted", "snapshot")

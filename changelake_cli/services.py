@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from changelake.integrations.clients import AwsAdapter
+from changelake.integrations.base import AwsAdapter
 from changelake.runs import RUN_KINDS, RunKind, RunRecord, day_prefix
 from changelake_cli.lake import LakeStore
 

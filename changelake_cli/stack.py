@@ -15,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
 from changelake.exceptions import DeliveryError
-from changelake.integrations.clients import AwsAdapter
+from changelake.integrations.base import AwsAdapter
 from changelake_cli.errors import UnreachableError, UsageError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from changelake.replay import lambda_record
+from changelake.formats.lambda_events import lambda_record
 from changelake_local.aws import client
 from changelake_local.deploy import DeployedStack, MappingSpec
 from changelake_local.endpoint import REGION

@@ -31,7 +31,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
-from changelake.integrations.clients import CLIENT_HOOKS
+from changelake.integrations.base import CLIENT_HOOKS
 from changelake_local.esm import Hooks
 
 _WITHHELD = "changelake_faults_withheld"

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from changelake.envelope import MessagePacker, PackedMessage
-from changelake.records import to_change_line
+from changelake.formats.change_line import to_change_line
+from changelake.formats.envelope import MessagePacker, PackedMessage
 from changelake_local.stream_records import REGION, stream_arn, stream_record
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from changelake.records import ChangeLine, to_change_line
+from changelake.formats.change_line import ChangeLine, to_change_line
 from changelake_local.stream_records import stream_record
 
 #: A 38-digit number, a 38-significant-digit fraction: exact through every layer or not at all.

@@ -8,8 +8,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from changelake.aggregator import Aggregator
-from changelake.events import records_of
+from changelake.formats.lambda_events import records_of
+from changelake.ingest.aggregator import Aggregator
 from changelake.integrations.s3 import S3Store
 from changelake.observability import publish
 from changelake.settings import AggregatorSettings

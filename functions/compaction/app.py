@@ -12,7 +12,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from changelake.compaction import CompactionService, Compactor
+from changelake.compaction.compactor import Compactor
+from changelake.compaction.service import CompactionService
 from changelake.integrations.s3 import S3Store
 from changelake.observability import publish, report_unrecorded_run
 from changelake.runs import RunRecorder, compaction_outcome, success_metric_name

@@ -7,14 +7,18 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from changelake.async_failures import AsyncFailureReplayer
-from changelake.consumer import consumer_from_settings
+from changelake.ingest.consumer import consumer_from_settings
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
+from changelake.integrations.streams import StreamReader
 from changelake.observability import publish, report_unrecorded_run
-from changelake.redrive import Deadline, DlqRedriver, Replayers, parse_request, redrive_metrics, run_redrive
-from changelake.replay import StreamFailureReplayer, StreamReader
+from changelake.recovery.async_failures import AsyncFailureReplayer
+from changelake.recovery.dlq import DlqRedriver
+from changelake.recovery.events import parse_request
+from changelake.recovery.receive import Deadline
+from changelake.recovery.service import Replayers, redrive_metrics, run_redrive
+from changelake.recovery.stream_failures import StreamFailureReplayer
 from changelake.runs import RunRecorder, redrive_outcome, success_metric_name
 from changelake.settings import RedriveSettings
 

@@ -57,6 +57,10 @@ class EnvelopeError(RecordRejected):
     """An SQS message body is not a changelake envelope, or its payload is corrupt."""
 
 
+class MalformedFailureRecordError(RecordRejected):
+    """A stream-failure queue message is not a Lambda DynamoDB invocation record."""
+
+
 class DeliveryError(ChangelakeError):
     """Storing failed; the data is intact and must be retried. ``code`` is the service's code."""
 
@@ -95,6 +99,10 @@ class BatchUnrecoverableError(DeliveryError):
 
 class StreamRangeExpiredError(DeliveryError):
     """The stream no longer holds the requested records (past its 24-hour retention)."""
+
+
+class StreamRangeIncompleteError(DeliveryError):
+    """The shard did not (yet) hold the whole range; the failure record is kept for a later run."""
 
 
 _THROTTLING_CODES = frozenset(

@@ -34,8 +34,8 @@ from typing import Literal, get_args
 
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import UnsafeNameError
+from changelake.formats.layout import Partition, parse_partition_prefix, partition_key
 from changelake.integrations.s3 import S3Store
-from changelake.layout import Partition, parse_partition_prefix, partition_key
 
 #: The bucket's top folder of markers (fixed: the consumers' IAM policies name it).
 LATE_PREFIX = "late"

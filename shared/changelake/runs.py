@@ -34,7 +34,7 @@ from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, InvalidEventError
 
 if TYPE_CHECKING:
-    from changelake.compaction import CompactionSummary
+    from changelake.compaction.compactor import CompactionSummary
     from changelake.integrations.s3 import S3Store
 
 RUNS_PREFIX = "_runs"

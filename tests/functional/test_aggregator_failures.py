@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from changelake.aggregator import Aggregator, AggregatorResult
-from changelake.envelope import claim_body
+from changelake.formats.envelope import claim_body
+from changelake.ingest.aggregator import Aggregator, AggregatorResult
 from changelake.integrations.s3 import S3Store
 from changelake_local.stream_records import change_batch
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
@@ -113,8 +113,8 @@ def test_a_line_that_is_not_a_change_record_is_quarantined_and_the_rest_stored(
     stack: Stack, load_handler: HandlerLoader, lambda_context: FakeLambdaContext
 ) -> None:
     # GIVEN a valid envelope holding one line without an event_time among valid records
-    from changelake.envelope import MessagePacker
-    from changelake.records import to_change_line
+    from changelake.formats.change_line import to_change_line
+    from changelake.formats.envelope import MessagePacker
 
     records = change_batch(random.Random(4), 3)
     lines = [to_change_line(record).line for record in records]
@@ -178,8 +178,8 @@ def test_a_claim_check_that_cannot_be_read_now_is_retried(stack: Stack) -> None:
 
 def test_a_rejected_line_with_a_readable_table_and_event_time_is_filed_under_them(stack: Stack) -> None:
     # GIVEN a change line whose sequence number is broken but whose table and event time are readable
-    from changelake.envelope import MessagePacker
-    from changelake.records import to_change_line
+    from changelake.formats.change_line import to_change_line
+    from changelake.formats.envelope import MessagePacker
 
     (record,) = change_batch(random.Random(5), 1)
     line = to_change_line(record).line.replace(b'"sequence_number":"', b'"sequence_number":"x')
@@ -201,7 +201,7 @@ PAST_RECURSION = 5000
 
 def _aggregate_lines(stack: Stack, lines: list[bytes], message_id: str) -> AggregatorResult:
     """``lines`` in one valid envelope, as one message, through the aggregator."""
-    from changelake.envelope import MessagePacker
+    from changelake.formats.envelope import MessagePacker
 
     (packed,) = list(MessagePacker(262_144).pack(enumerate(lines)))
     event = sqs_event([{"MessageId": message_id, "ReceiptHandle": "r", "Body": packed.body}])  # type: ignore[union-attr]
@@ -235,7 +235,7 @@ def test_a_body_nested_past_the_recursion_limit_is_quarantined_and_its_neighbour
 
 def test_a_line_nested_past_the_recursion_limit_is_quarantined_and_the_rest_stored(stack: Stack) -> None:
     # GIVEN a valid envelope whose second line nests 5,000 levels deep, among valid change lines
-    from changelake.records import to_change_line
+    from changelake.formats.change_line import to_change_line
 
     lines = [to_change_line(record).line for record in change_batch(random.Random(7), 3)]
     deep = (
@@ -267,7 +267,7 @@ def test_a_line_that_is_not_strict_json_is_quarantined_and_never_reaches_raw(
 ) -> None:
     # GIVEN a valid envelope with a change line whose userIdentity holds NaN or -Infinity (what
     # json.dumps writes by default), among valid change lines
-    from changelake.records import to_change_line
+    from changelake.formats.change_line import to_change_line
 
     lines = [to_change_line(record).line for record in change_batch(random.Random(8), 3)]
     lines[1] = lines[1].replace(b'"user_identity":null', b'"user_identity":{"n":' + constant + b"}")

@@ -18,7 +18,7 @@ from analytics.athena import statements
 from analytics.duck import connect, lines_select
 from analytics.lake import Lake, LakeTable
 from analytics.views import as_of_predicate, to_duckdb
-from changelake.compaction import Compactor
+from changelake.compaction.compactor import Compactor
 from changelake.integrations.s3 import S3Store
 from changelake_local.pipeline import duckdb_preview
 from changelake_local.stream_records import realistic_item, stream_record

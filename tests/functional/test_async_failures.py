@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from changelake.async_failures import AsyncFailureReplayer
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
-from changelake.redrive import Deadline
+from changelake.recovery.async_failures import AsyncFailureReplayer
+from changelake.recovery.receive import Deadline
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import client_error
 from tests.functional.test_compaction import changes, part_keys, partition_of, put_raw

@@ -14,13 +14,16 @@ from typing import Any
 
 import pytest
 
-from changelake.aggregator import raw_object
-from changelake.compaction import CompactionService, CompactionSummary, Compactor, ManualEvent, SelfInvoker
-from changelake.compaction_check import FullCheck
+from changelake.compaction.check import FullCheck
+from changelake.compaction.compactor import CompactionSummary, Compactor
+from changelake.compaction.events import ManualEvent
+from changelake.compaction.service import CompactionService
 from changelake.exceptions import CompactionError, InvalidEventError
+from changelake.formats.change_line import ChangeLine, order_key, parse_change_line, to_change_line
+from changelake.formats.layout import Partition, partition_key
+from changelake.ingest.aggregator import raw_object
+from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
-from changelake.layout import Partition, partition_key
-from changelake.records import ChangeLine, order_key, parse_change_line, to_change_line
 from changelake_local.stream_records import change_batch
 from tests.conftest import BUCKET, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingPutS3, WrappingClient, client_error
@@ -258,7 +261,7 @@ def test_a_corrupt_raw_object_fails_the_partition_and_publishes_nothing(stack: S
 @pytest.fixture
 def fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every partition takes the fast path (with the full check in a second process)."""
-    monkeypatch.setattr("changelake.compaction.FAST_PATH_MIN_BYTES", 0)
+    monkeypatch.setattr("changelake.compaction.compactor.FAST_PATH_MIN_BYTES", 0)
 
 
 def _raw_lines(stack: Stack, name: str, lines: list[bytes]) -> None:
@@ -352,7 +355,7 @@ def test_the_fast_path_gives_the_strict_paths_bytes_and_leaves_no_scratch_files(
     monkeypatch.setattr(FullCheck, "verdict", verdict)
 
     # WHEN compacted on the fast path
-    monkeypatch.setattr("changelake.compaction.FAST_PATH_MIN_BYTES", 0)
+    monkeypatch.setattr("changelake.compaction.compactor.FAST_PATH_MIN_BYTES", 0)
     fast = compactor(stack, memory_budget_bytes=memory_budget_bytes, spill_dir=tmp_path).compact(
         partition_of()
     )
@@ -365,7 +368,7 @@ def test_the_fast_path_gives_the_strict_paths_bytes_and_leaves_no_scratch_files(
     stack.s3.delete_object(Bucket=stack.bucket, Key=compactor(stack).manifest_key(partition_of()))
     for key in fast_parts:
         stack.s3.delete_object(Bucket=stack.bucket, Key=key)
-    monkeypatch.setattr("changelake.compaction.FAST_PATH_MIN_BYTES", 10**15)
+    monkeypatch.setattr("changelake.compaction.compactor.FAST_PATH_MIN_BYTES", 10**15)
     strict = compactor(stack, memory_budget_bytes=memory_budget_bytes, spill_dir=tmp_path).compact(
         partition_of()
     )
@@ -594,7 +597,7 @@ def test_deadline_hands_remaining_partitions_to_a_new_invocation(stack: Stack) -
             return {"StatusCode": 202}
 
     service = CompactionService(
-        compactor(stack), reserve_seconds=300, invoker=SelfInvoker(client=FakeLambda())
+        compactor(stack), reserve_seconds=300, invoker=LambdaInvoker(client=FakeLambda())
     )
     original = service.compactor.compact
 
@@ -725,7 +728,7 @@ def test_raw_lines_with_unescaped_line_separators_compact_to_one_line_per_record
     put_raw(stack, legacy)
 
     # WHEN it is compacted (on the fast path, and on the strict path)
-    monkeypatch.setattr("changelake.compaction.FAST_PATH_MIN_BYTES", fast_path_min_bytes)
+    monkeypatch.setattr("changelake.compaction.compactor.FAST_PATH_MIN_BYTES", fast_path_min_bytes)
     result = compactor(stack, spill_dir=tmp_path).compact(partition_of())
 
     # THEN every compacted line is one line to str.splitlines, with the same values as before

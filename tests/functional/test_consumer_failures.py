@@ -12,9 +12,9 @@ import boto3
 import orjson
 import pytest
 
-from changelake.consumer import StreamConsumer
-from changelake.envelope import Claim, decode_body
 from changelake.exceptions import BatchUnrecoverableError, InvalidEventError
+from changelake.formats.envelope import Claim, decode_body
+from changelake.ingest.consumer import StreamConsumer
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import Backoff, SqsQueue
 from changelake_local.stream_records import change_batch, stream_record

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from changelake.integrations.clients import CLIENT_HOOKS, build_client
+from changelake.integrations.base import CLIENT_HOOKS, build_client
 from changelake_local.faults import ANSWER_LOST_SHARE, FaultInjector, FaultKind, FaultProfile
 from tests.conftest import Stack
 

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from changelake.aggregator import Aggregator, AggregatorResult
-from changelake.compaction import CompactionService, CompactionSummary, Compactor
+from changelake.compaction.compactor import CompactionSummary, Compactor
+from changelake.compaction.service import CompactionService
+from changelake.formats.layout import Partition
+from changelake.ingest.aggregator import Aggregator, AggregatorResult
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
-from changelake.layout import Partition
 from changelake_local.stream_records import change_batch
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingPutS3, WrappingClient

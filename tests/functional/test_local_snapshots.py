@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from changelake.records import to_change_line
+from changelake.formats.change_line import to_change_line
 from changelake.snapshot.bootstrap import Bootstrapper
 from changelake.snapshot.events import BootstrapEvent
 from changelake_local.generator import _as_boto3

@@ -13,7 +13,9 @@ from botocore.exceptions import ClientError
 
 from changelake.exceptions import InvalidEventError
 from changelake.integrations.sqs import Backoff, SqsQueue
-from changelake.redrive import REDRIVE_COUNT_ATTRIBUTE, Deadline, DlqRedriver, RedriveRequest
+from changelake.recovery.dlq import REDRIVE_COUNT_ATTRIBUTE, DlqRedriver
+from changelake.recovery.events import RedriveRequest
+from changelake.recovery.receive import Deadline
 from changelake_local.stream_records import change_batch
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import read_jsonl_gz, sqs_event

@@ -14,11 +14,12 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 
-from changelake.consumer import StreamConsumer
+from changelake.ingest.consumer import StreamConsumer
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import Backoff, SqsQueue
-from changelake.redrive import Deadline
-from changelake.replay import StreamFailureReplayer, StreamReader
+from changelake.integrations.streams import StreamReader
+from changelake.recovery.receive import Deadline
+from changelake.recovery.stream_failures import StreamFailureReplayer
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import create_stream_table, read_jsonl_gz, sqs_event
 

@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
-from changelake.aggregator import raw_object
-from changelake.layout import Partition, partition_key
-from changelake.records import to_change_line
+from changelake.formats.change_line import to_change_line
+from changelake.formats.layout import Partition, partition_key
+from changelake.ingest.aggregator import raw_object
 from changelake_cli.main import main
 from changelake_cli.output import Output
 from changelake_local.deploy import DeployedStack, deploy

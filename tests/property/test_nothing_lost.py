@@ -19,7 +19,7 @@ import botocore.retries.standard
 import pytest
 from hypothesis import given
 
-from changelake.integrations.clients import CLIENT_HOOKS
+from changelake.integrations.base import CLIENT_HOOKS
 from changelake.integrations.sqs import Backoff
 from changelake_local.faults import FaultInjector, FaultProfile
 from changelake_local.lake import LakeWatcher, StreamLedger, verify

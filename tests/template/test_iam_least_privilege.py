@@ -19,12 +19,13 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 
-from changelake.compaction import CompactionService, Compactor
+from changelake.compaction.compactor import Compactor
+from changelake.compaction.service import CompactionService
 from changelake.exceptions import DeliveryError
 from changelake.integrations.s3 import S3Store
+from changelake.integrations.streams import StreamReader
 from changelake.late import LateMarkers
-from changelake.redrive import REDRIVE_COUNT_ATTRIBUTE
-from changelake.replay import StreamReader
+from changelake.recovery.dlq import REDRIVE_COUNT_ATTRIBUTE
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.service import SnapshotService
 from changelake_local.stream_records import change_batch, realistic_item, stream_record

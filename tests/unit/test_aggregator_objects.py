@@ -6,8 +6,8 @@ import gzip
 import json
 import random
 
-from changelake.aggregator import raw_object
-from changelake.records import ChangeLine
+from changelake.formats.change_line import ChangeLine
+from changelake.ingest.aggregator import raw_object
 
 
 def change(event_id: str, event_time: str, sequence_number: str, extra: str = "") -> ChangeLine:

@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from changelake.compaction import (
-    CompactionService,
-    Compactor,
-    HandoffEvent,
-    ManualEvent,
-    generation_of,
-    is_scheduled_event,
-    part_name,
-    scheduled_days,
-)
-from changelake.compaction_io import iter_gzip_lines
-from changelake.compaction_sort import _FRAME, DedupeSorter, Entry
+from changelake.compaction.compactor import Compactor
+from changelake.compaction.events import HandoffEvent, ManualEvent, is_scheduled_event, scheduled_days
+from changelake.compaction.io import iter_gzip_lines
+from changelake.compaction.manifest import generation_of, part_name
+from changelake.compaction.service import CompactionService
+from changelake.compaction.sort import _FRAME, DedupeSorter, Entry
 from changelake.exceptions import CompactionInputError, InvalidEventError
 from changelake.integrations.s3 import ObjectInfo, S3Store
 
@@ -87,7 +81,7 @@ def test_sorter_compares_sequence_numbers_as_numbers(tmp_path: Path) -> None:
 
 
 def test_sorter_merges_in_passes_past_the_fan_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("changelake.compaction_sort.MAX_FAN_IN", 3)
+    monkeypatch.setattr("changelake.compaction.sort.MAX_FAN_IN", 3)
     data = entries(300, seed=3)
     with DedupeSorter(tmp_path, 3_000) as sorter:
         for entry in data:
@@ -172,7 +166,7 @@ def test_spilled_runs_are_plain_until_the_plain_limit_then_compressed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a plain-spill limit a few runs large and a budget that spills many runs
-    monkeypatch.setattr("changelake.compaction_sort.SPILL_PLAIN_BYTES", 60_000)
+    monkeypatch.setattr("changelake.compaction.sort.SPILL_PLAIN_BYTES", 60_000)
     data = entries(1500, seed=4)
     with DedupeSorter(tmp_path, 20_000) as sorter:
         for entry in data:

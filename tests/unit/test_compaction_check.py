@@ -1,4 +1,4 @@
-"""The full check of compaction's fast path, in a second process (changelake.compaction_check)."""
+"""The full check of compaction's fast path, in a second process (changelake.compaction.check)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from changelake.compaction_check import FullCheck, lines_agree
-from changelake.records import to_change_line
+from changelake.compaction.check import FullCheck, lines_agree
+from changelake.formats.change_line import to_change_line
 from changelake_local.stream_records import change_batch
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
-from changelake.dynamodb_json import item_text
 from changelake.exceptions import ConversionError, RecordRejected
+from changelake.formats.dynamodb_json import item_text
 from changelake_local.stream_records import realistic_item
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from changelake.dynamodb_json import _BadValue, item_text, map_text
 from changelake.exceptions import ConversionError
+from changelake.formats.dynamodb_json import _BadValue, item_text, map_text
 
 
 def _checked(image: dict[str, Any]) -> str:

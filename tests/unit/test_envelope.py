@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from changelake import envelope
-from changelake.envelope import (
+from changelake.exceptions import EnvelopeError, RecordRejected
+from changelake.formats import envelope
+from changelake.formats.change_line import to_change_line
+from changelake.formats.envelope import (
     ATTRIBUTE_RESERVE_BYTES,
     Claim,
     MessagePacker,
@@ -24,8 +26,6 @@ from changelake.envelope import (
     decode_body,
     decode_claim_object,
 )
-from changelake.exceptions import EnvelopeError, RecordRejected
-from changelake.records import to_change_line
 from changelake_local.stream_records import change_batch
 
 LIMITS = [1024, 4096, 65_536, 262_144, 1_048_576]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import RecordRejected, UnsafeNameError
-from changelake.layout import (
+from changelake.formats.layout import (
     Partition,
     check_table_name,
     claim_key,

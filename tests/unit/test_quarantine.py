@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
+from changelake.formats.layout import UNKNOWN_TABLE
+from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.integrations.s3 import S3Store
-from changelake.layout import UNKNOWN_TABLE
-from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 
 DAY = date(2026, 11, 28)
 

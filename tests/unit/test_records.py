@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import ConversionError, RecordRejected, UnsafeNameError
-from changelake.records import ChangeLine, event_time_text, order_key, parse_change_line, to_change_line
+from changelake.formats.change_line import (
+    ChangeLine,
+    event_time_text,
+    order_key,
+    parse_change_line,
+    to_change_line,
+)
 from changelake_local.stream_records import stream_arn, stream_record
 
 DESIGN_FIELDS = [

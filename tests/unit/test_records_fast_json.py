@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from changelake import records
 from changelake.exceptions import RecordRejected
+from changelake.formats import change_line as records
 from changelake_local.stream_records import change_batch
 
 

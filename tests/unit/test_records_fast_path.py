@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import RecordRejected
-from changelake.records import (
+from changelake.formats.change_line import (
     ChangeLine,
     escape_line_breaks,
     parse_change_line,

@@ -8,14 +8,14 @@ from datetime import date
 
 import pytest
 
-from changelake.quarantine import QuarantinedRecord
-from changelake.records import (
+from changelake.formats.change_line import (
     escape_line_break_bytes,
     escape_line_breaks,
     parse_change_line,
     parse_own_prefix,
     to_change_line,
 )
+from changelake.ingest.quarantine import QuarantinedRecord
 from changelake_local.stream_records import stream_record
 
 BREAKS = "line\u2028separator\u2029paragraph"

@@ -10,27 +10,18 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from changelake.exceptions import InvalidEventError, StreamRangeExpiredError
-from changelake.redrive import (
-    REDRIVE_COUNT_ATTRIBUTE,
-    Deadline,
-    RateLimiter,
-    matches,
-    parse_request,
-    redrive_count,
-    redrive_metrics,
-    redriven,
-    send_attributes,
-)
-from changelake.replay import (
-    FailedRange,
-    LostPart,
+from changelake.exceptions import (
+    InvalidEventError,
     MalformedFailureRecordError,
+    StreamRangeExpiredError,
     StreamRangeIncompleteError,
-    StreamReader,
-    lambda_record,
-    parse_failure_record,
 )
+from changelake.formats.lambda_events import FailedRange, lambda_record, parse_failure_record
+from changelake.integrations.streams import LostPart, StreamReader
+from changelake.recovery.dlq import REDRIVE_COUNT_ATTRIBUTE, matches, redrive_count, redriven, send_attributes
+from changelake.recovery.events import parse_request
+from changelake.recovery.receive import Deadline, RateLimiter
+from changelake.recovery.service import redrive_metrics
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-11-22T00:00:00.000"
 

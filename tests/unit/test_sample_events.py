@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from changelake.envelope import decode_body
-from changelake.records import to_change_line
+from changelake.formats.change_line import to_change_line
+from changelake.formats.envelope import decode_body
 from changelake_local.sample_events import EVENTS_DIR, all_events, render
 
 ROOT = Path(__file__).resolve().parents[2]

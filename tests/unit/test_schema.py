@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import ConfigurationError, RecordRejected, SchemaViolation
-from changelake.records import ChangeLine, to_change_line
-from changelake.schema import SchemaRegistry
+from changelake.formats.change_line import ChangeLine, to_change_line
+from changelake.ingest.schema import SchemaRegistry
 from changelake_local.stream_records import stream_record
 
 SCHEMA = {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import EnvelopeError, RecordRejected
-from changelake.strict_json import (
+from changelake.formats.strict_json import (
     MAX_NESTING,
     dumps_strict,
     loads_checked,

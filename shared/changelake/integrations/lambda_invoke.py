@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from changelake.integrations.clients import AwsAdapter
+from changelake.integrations.base import AwsAdapter
 
 
 class LambdaInvoker(AwsAdapter):

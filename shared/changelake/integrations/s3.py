@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from changelake.exceptions import map_client_error
-from changelake.integrations.clients import AwsAdapter
+from changelake.integrations.base import AwsAdapter
 
 GZIP_CONTENT_TYPE = "application/gzip"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from changelake.exceptions import RETRYABLE_CODES, DeliveryError, ThrottledError
-from changelake.integrations.clients import AwsAdapter
+from changelake.integrations.base import AwsAdapter
 
 #: SQS's limits on one SendMessageBatch / DeleteMessageBatch request.
 MAX_BATCH_ENTRIES = 10

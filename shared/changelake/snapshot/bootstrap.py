@@ -37,9 +37,8 @@ from typing import Any
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from changelake.compaction_io import PartsWriter, Prefetcher, iter_gzip_lines, split_lines
-from changelake.compaction_sort import DedupeSorter
-from changelake.dynamodb_json import item_text
+from changelake.compaction.io import PartsWriter, Prefetcher, iter_gzip_lines, split_lines
+from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import (
     AccessDeniedError,
     CompactionInputError,
@@ -49,9 +48,10 @@ from changelake.exceptions import (
     PreconditionFailedError,
     RecordRejected,
 )
-from changelake.integrations.clients import AwsAdapter
+from changelake.formats.change_line import parse_change_line
+from changelake.formats.dynamodb_json import item_text
+from changelake.integrations.base import AwsAdapter
 from changelake.integrations.s3 import ObjectInfo
-from changelake.records import parse_change_line
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.events import BootstrapEvent
 from changelake.snapshot.lines import Entry, keys_of_text, snapshot_line

@@ -46,9 +46,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from changelake.clock import Clock, utc_now
-from changelake.compaction import inputs_document
-from changelake.compaction_io import PartsWriter, Prefetcher, split_lines
-from changelake.compaction_sort import DedupeSorter
+from changelake.compaction.io import PartsWriter, Prefetcher, split_lines
+from changelake.compaction.manifest import inputs_document
+from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import (
     CompactionInputError,
     DeliveryError,
@@ -58,8 +58,8 @@ from changelake.exceptions import (
     SnapshotInputError,
     UnsafeNameError,
 )
+from changelake.formats.layout import check_table_name
 from changelake.integrations.s3 import ObjectInfo, S3Store
-from changelake.layout import check_table_name
 from changelake.publication import Manifest, Promotion, Publication
 from changelake.snapshot.lines import Entry, base_key, change_entry
 from changelake.snapshot.manifest import (

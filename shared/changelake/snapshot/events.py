@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 
-from changelake.compaction import is_scheduled_event
+from changelake.compaction.events import is_scheduled_event
 from changelake.exceptions import InvalidEventError, UnsafeNameError
-from changelake.layout import check_table_name
+from changelake.formats.layout import check_table_name
 
 _DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 #: DESIGN.md's bootstrap URL: an S3 bucket name, an optional prefix, AWSDynamoDB/<export id>/.

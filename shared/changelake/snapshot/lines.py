@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from changelake.exceptions import RecordRejected
-from changelake.records import EVENT_NAMES, escape_line_break_bytes, parse_change_line
+from changelake.formats.change_line import EVENT_NAMES, escape_line_break_bytes, parse_change_line
 
 #: What the external sorter holds per change: (key, sequence number, event_id, the item's snapshot
 #: line after the change, or ``REMOVED``). The line is built when the change is read, where its

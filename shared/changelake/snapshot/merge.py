@@ -2,7 +2,7 @@
 
 Both inputs arrive sorted by key, so the merge holds one line of each at a time, whatever the
 size of the table: the previous snapshot is streamed from its files, and the day's changes come
-out of the external sorter (``changelake.compaction_sort.DedupeSorter``) in key order.
+out of the external sorter (``changelake.compaction.sort.DedupeSorter``) in key order.
 
 The state of an item is its latest change (highest ``sequence_number``, compared as a number); a
 latest change that is a REMOVE deletes the item. Images are whole items, so applying a change

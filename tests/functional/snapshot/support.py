@@ -13,10 +13,10 @@ from typing import Any
 
 import boto3
 
-from changelake.aggregator import raw_object
+from changelake.formats.change_line import ChangeLine
+from changelake.formats.layout import Partition, partition_key
+from changelake.ingest.aggregator import raw_object
 from changelake.integrations.s3 import S3Store
-from changelake.layout import Partition, partition_key
-from changelake.records import ChangeLine
 from changelake.snapshot.builder import SnapshotBuilder
 from tests.conftest import REGION, Stack
 

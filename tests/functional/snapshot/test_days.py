@@ -7,9 +7,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from changelake.compaction import Compactor
+from changelake.compaction.compactor import Compactor
+from changelake.formats.layout import parse_partition_prefix
 from changelake.integrations.s3 import S3Store
-from changelake.layout import parse_partition_prefix
 from changelake.snapshot.builder import SnapshotBuilder
 from tests.conftest import Stack
 from tests.functional.fakes import WrappingClient

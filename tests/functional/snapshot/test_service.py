@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import ConfigurationError, InvalidEventError, SnapshotError
+from changelake.formats.layout import Partition
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
-from changelake.layout import Partition
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.events import ManualEvent
 from changelake.snapshot.service import SnapshotService

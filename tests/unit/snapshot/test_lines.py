@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from changelake.dynamodb_json import item_text
 from changelake.exceptions import RecordRejected
+from changelake.formats.dynamodb_json import item_text
 from changelake.snapshot.lines import REMOVED, base_key, change_entry, keys_of_text, snapshot_line
 from tests.snapshot_support import BIG, FRACTION, change
 

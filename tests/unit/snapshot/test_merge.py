@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from changelake.compaction_sort import DedupeSorter
+from changelake.compaction.sort import DedupeSorter
 from changelake.snapshot.lines import REMOVED, Entry
 from changelake.snapshot.merge import MergeCounts, OrderError, applied, latest_per_key, merge
 

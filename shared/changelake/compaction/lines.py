@@ -1,5 +1,5 @@
 """Reading gzip JSON Lines a chunk at a time, for compaction (pure: no AWS, so its checking process
-stays small; ``changelake.compaction_io`` adds S3)."""
+stays small; ``changelake.compaction.io`` adds S3)."""
 
 from __future__ import annotations
 

@@ -19,14 +19,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 from changelake.clock import Clock, utc_now
-from changelake.envelope import Claim, decode_body, decode_claim_object
 from changelake.exceptions import DeliveryError, InvalidEventError, ObjectNotFoundError, RecordRejected
+from changelake.formats.change_line import ChangeLine, escape_line_break_bytes, order_key, parse_change_line
+from changelake.formats.envelope import Claim, decode_body, decode_claim_object
+from changelake.formats.layout import UNKNOWN_TABLE, Partition, check_table_name, partition_key
+from changelake.formats.strict_json import loads_checked
+from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
-from changelake.layout import UNKNOWN_TABLE, Partition, check_table_name, partition_key
-from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
-from changelake.records import ChangeLine, escape_line_break_bytes, order_key, parse_change_line
-from changelake.strict_json import loads_checked
 
 #: gzip level of raw/ objects. They are read once (by compaction) but kept for good (tiered to IA,
 #: then Glacier), so stored bytes outlive write CPU. ``python -m bench.levels``: level 1 writes

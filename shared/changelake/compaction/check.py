@@ -1,9 +1,9 @@
 """The full check of compaction's fast path, run in a second process (so on a second core).
 
 Compaction's fast path reads each raw line's routing fields from the prefix we write
-(``records.parse_own_prefix``), which does not read past the prefix. To keep results and errors
+(``change_line.parse_own_prefix``), which does not read past the prefix. To keep results and errors
 exactly those of the full parse, every raw object is also copied, still compressed, to a scratch
-file, and a child process (``python -m changelake.compaction_check``) reads each file as it is
+file, and a child process (``python -m changelake.compaction.check``) reads each file as it is
 finished and checks that every line the fast path takes parses with ``parse_change_line`` to the
 very same ``ChangeLine``. Compaction asks for the verdict before it commits; anything but a clean
 ``ok`` (a mismatch, a line that is not JSON, bad gzip, a crashed or missing child) makes it rebuild
@@ -26,9 +26,9 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from changelake.compaction_lines import gzip_chunks, split_lines
+from changelake.compaction.lines import gzip_chunks, split_lines
 from changelake.exceptions import CompactionInputError, RecordRejected
-from changelake.records import parse_change_line, parse_own_prefix
+from changelake.formats.change_line import parse_change_line, parse_own_prefix
 
 
 def lines_agree(path: Path) -> bool:
@@ -62,7 +62,7 @@ class FullCheck:
         self._process: subprocess.Popen[bytes] | None
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "changelake.compaction_check"],
+                [sys.executable, "-m", "changelake.compaction.check"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

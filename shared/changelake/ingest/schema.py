@@ -14,7 +14,7 @@ from typing import Any
 import fastjsonschema
 
 from changelake.exceptions import ConfigurationError, SchemaViolation
-from changelake.records import ChangeLine
+from changelake.formats.change_line import ChangeLine
 
 Validator = Callable[[Any], Any]
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from changelake.formats.layout import UNKNOWN_TABLE, quarantine_key
 from changelake.integrations.s3 import S3Store
-from changelake.layout import UNKNOWN_TABLE, quarantine_key
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from changelake.exceptions import EnvelopeError
-from changelake.strict_json import loads_document, rejecting
+from changelake.formats.strict_json import loads_document, rejecting
 
 VERSION = 1
 #: zlib level for message bodies. ``python -m bench.levels`` (20,000 ~1.3 KB lines, 256 KB bodies):

@@ -16,14 +16,20 @@ from typing import Any, Protocol
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 from changelake.clock import Clock, utc_now
-from changelake.envelope import MessagePacker, OversizedRecord, PackedMessage, claim_body, claim_payload
 from changelake.exceptions import BatchUnrecoverableError, ChangelakeError, DeliveryError, RecordRejected
+from changelake.formats.change_line import ChangeLine, table_from_arn, to_change_line
+from changelake.formats.envelope import (
+    MessagePacker,
+    OversizedRecord,
+    PackedMessage,
+    claim_body,
+    claim_payload,
+)
+from changelake.formats.layout import UNKNOWN_TABLE, claim_key
+from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
+from changelake.ingest.schema import SchemaRegistry
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import OutboundMessage, SqsQueue, request_batches
-from changelake.layout import UNKNOWN_TABLE, claim_key
-from changelake.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
-from changelake.records import ChangeLine, table_from_arn, to_change_line
-from changelake.schema import SchemaRegistry
 
 
 @dataclass(slots=True)

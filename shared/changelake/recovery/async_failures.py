@@ -29,12 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, RecordRejected
-from changelake.failure_queues import delete_handled, quarantine_message
+from changelake.ingest.quarantine import QuarantineWriter
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import MAX_BATCH_ENTRIES, SqsQueue
-from changelake.quarantine import QuarantineWriter
-from changelake.redrive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
+from changelake.recovery.failure_queues import delete_handled, quarantine_message
+from changelake.recovery.receive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
 
 _FUNCTION_ARN = r"^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[$A-Za-z0-9_-]+)?$"
 

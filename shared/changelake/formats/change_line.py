@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from changelake.dynamodb_json import encode_string, item_text
 from changelake.exceptions import ConversionError, RecordRejected, UnsafeNameError
-from changelake.layout import check_table_name
-from changelake.strict_json import dumps_strict, loads_checked
+from changelake.formats.dynamodb_json import encode_string, item_text
+from changelake.formats.layout import check_table_name
+from changelake.formats.strict_json import dumps_strict, loads_checked
 
 #: Parses first, for speed; json.loads decides whatever it refuses (tests swap it to compare verdicts).
 _fast_loads: Callable[[bytes], Any] | None = orjson.loads
@@ -243,7 +243,7 @@ def parse_own_prefix(line: bytes) -> ChangeLine | None:
     field): the caller then uses ``parse_change_line``. Only the prefix is read: where the line is
     valid JSON with no second copy of a routing key, the result equals ``parse_change_line``'s; the
     rest of the line is *not* validated, so a caller that must refuse malformed lines checks them
-    with ``parse_change_line`` too (compaction does, see ``changelake.compaction``).
+    with ``parse_change_line`` too (compaction does, see ``changelake.compaction.compactor``).
     """
     match = _OWN_PREFIX.match(line)
     if match is None:

@@ -4,9 +4,6 @@ Order of work for every batch: receive (hidden from other readers for the rest o
 to ChangeQueue, and delete from the DLQ only what the send reported stored. Messages that are not
 moved (filtered out, redriven too often, send failed) are made visible again when the run ends.
 A crash at any point leaves each message in the DLQ, in ChangeQueue, or in both; never in neither.
-
-Also here: the manual event (``RedriveRequest``), the Lambda deadline and the rate limiter, which
-the stream-failure replay (``changelake.replay``) shares.
 """
 
 from __future__ import annotations
@@ -14,129 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from changelake.exceptions import DeliveryError, InvalidEventError
+from changelake.exceptions import DeliveryError
 from changelake.integrations.sqs import MAX_BATCH_ENTRIES, OutboundMessage, SqsQueue
+from changelake.recovery.events import RedriveRequest
+from changelake.recovery.receive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline, RateLimiter
 
 #: Message attribute counting how often a message was redriven (added by the redrive).
 REDRIVE_COUNT_ATTRIBUTE = "changelake-redrive-count"
-#: Stop this long before the Lambda deadline: one batch (receive, send, delete) fits well within.
-DEFAULT_SAFETY_MARGIN_MS = 15_000
-#: Longest visibility timeout SQS allows (12 hours).
-MAX_VISIBILITY_SECONDS = 43_200
-#: How many sampled messages a dry run returns (one receive).
-SAMPLE_SIZE = 10
-#: Message ids listed in a summary per category, so the response stays small.
-MAX_LISTED_IDS = 50
-
-
-class RedriveRequest(BaseModel):
-    """The manual (or scheduled) event of DlqRedriveFunction; unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    max_messages: int = Field(default=1000, ge=1, le=1_000_000)
-    dry_run: bool = False
-    #: At most this many DLQ messages per second are moved (None: as fast as SQS allows).
-    rate_per_second: float | None = Field(default=None, gt=0, le=10_000)
-    #: Only messages whose attributes have exactly these string values are moved; others are skipped.
-    attribute_filter: dict[str, str] | None = Field(default=None, min_length=1, max_length=10)
-    #: Also replay the stream ranges in the stream-failure queue (before the DLQ: they expire first).
-    replay_stream_failures: bool = True
-    #: Also re-run the asynchronous invocations (compaction) in the async-failure queue.
-    replay_async_failures: bool = True
-
-
-def parse_request(event: object) -> RedriveRequest:
-    """The validated request in ``event``; ``InvalidEventError`` names the first bad field."""
-    if event is None:
-        event = {}
-    if not isinstance(event, dict):
-        raise InvalidEventError("event", "must be a JSON object")
-    try:
-        return RedriveRequest.model_validate(event)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"]) or "event"
-        raise InvalidEventError(name, str(error["msg"])) from exc
-
-
-class _RemainingTime(Protocol):
-    def get_remaining_time_in_millis(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """When a run must stop: ``margin_ms`` before the invocation's remaining time runs out."""
-
-    remaining_ms: Callable[[], int]
-    margin_ms: int = DEFAULT_SAFETY_MARGIN_MS
-
-    @classmethod
-    def of_context(cls, context: _RemainingTime, margin_ms: int = DEFAULT_SAFETY_MARGIN_MS) -> Deadline:
-        return cls(context.get_remaining_time_in_millis, margin_ms)
-
-    @classmethod
-    def after_seconds(
-        cls, seconds: float, *, monotonic: Callable[[], float] = time.monotonic, margin_ms: int = 0
-    ) -> Deadline:
-        """A deadline ``seconds`` from now (for runs outside Lambda)."""
-        end = monotonic() + seconds
-        return cls(lambda: int((end - monotonic()) * 1000), margin_ms)
-
-    def seconds_left(self) -> float:
-        """Seconds of work left before the run must stop (never negative)."""
-        return max(0.0, (self.remaining_ms() - self.margin_ms) / 1000)
-
-    def expired(self) -> bool:
-        return self.remaining_ms() <= self.margin_ms
-
-    def hold_seconds(self) -> int:
-        """A visibility timeout that hides a received message until just after this run ends."""
-        return int(min(MAX_VISIBILITY_SECONDS, self.remaining_ms() / 1000 + 30))
-
-
-class RateLimiter:
-    """At most ``per_second`` items per second, on an injected clock and sleep (None: no limit)."""
-
-    def __init__(
-        self,
-        per_second: float | None,
-        *,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.per_second = per_second
-        self.monotonic = monotonic
-        self.sleep = sleep
-        self._start: float | None = None
-        self._admitted = 0
-
-    def delay(self) -> float:
-        """Seconds to wait before the next item may go."""
-        if self.per_second is None or self._start is None:
-            return 0.0
-        return max(0.0, self._start + self._admitted / self.per_second - self.monotonic())
-
-    def batch_size(self, wanted: int) -> int:
-        """``wanted`` capped so that one batch never exceeds one second's allowance (at least 1)."""
-        if self.per_second is None:
-            return wanted
-        return max(1, min(wanted, int(self.per_second)))
-
-    def wait(self) -> None:
-        pause = self.delay()
-        if pause > 0:
-            self.sleep(pause)
-
-    def admit(self, count: int) -> None:
-        """Record that ``count`` items went."""
-        if self._start is None:
-            self._start = self.monotonic()
-        self._admitted += count
 
 
 def send_attributes(received: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -372,82 +255,3 @@ class DlqRedriver:
             "matches_filter": matches(attributes, request.attribute_filter),
             "too_many_redrives": count >= self.max_redrives,
         }
-
-
-class _Replayer(Protocol):
-    """What ``run_redrive`` needs of ``changelake.replay.StreamFailureReplayer``."""
-
-    def run(self, max_records: int, deadline: Deadline) -> Any: ...
-
-    def sample(self, max_records: int) -> dict[str, Any]: ...
-
-
-class _AsyncReplayer(Protocol):
-    """What ``run_redrive`` needs of ``changelake.async_failures.AsyncFailureReplayer``."""
-
-    def run(self, max_records: int, deadline: Deadline, *, own_function_name: str) -> Any: ...
-
-    def sample(self, max_records: int) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Replayers:
-    """The optional sources a redrive run reads besides the DLQ (None: not configured)."""
-
-    stream_failures: _Replayer | None = None
-    async_failures: _AsyncReplayer | None = None
-    #: The redrive function's own name (its failed scheduled runs are superseded by this one).
-    own_function_name: str = ""
-
-
-def run_redrive(
-    request: RedriveRequest,
-    deadline: Deadline,
-    redriver: DlqRedriver,
-    replayer: _Replayer | None = None,
-    *,
-    replayers: Replayers | None = None,
-) -> dict[str, Any]:
-    """One invocation: stream-failure ranges first (they expire after 24 hours), then the DLQ,
-    then failed asynchronous invocations (their payloads never expire in the function).
-
-    A dry run samples all and changes nothing.
-    """
-    sources = replayers or Replayers(stream_failures=replayer)
-    replay = sources.stream_failures if request.replay_stream_failures else None
-    rerun = sources.async_failures if request.replay_async_failures else None
-    summary: dict[str, Any] = {"dry_run": request.dry_run}
-    if request.dry_run:
-        summary.update(moved=0, failed=0, skipped=0, left_too_many_redrives=0)
-        summary["dlq"] = redriver.sample(request)
-        summary["remaining_estimate"] = summary["dlq"]["dlq_visible"]
-        summary["stream_failures"] = None if replay is None else replay.sample(request.max_messages)
-        summary["async_failures"] = None if rerun is None else rerun.sample(request.max_messages)
-        return summary
-    stream = None if replay is None else replay.run(request.max_messages, deadline).summary()
-    summary.update(redriver.run(request, deadline).summary())
-    summary["stream_failures"] = stream
-    summary["async_failures"] = (
-        None
-        if rerun is None
-        else rerun.run(request.max_messages, deadline, own_function_name=sources.own_function_name).summary()
-    )
-    return summary
-
-
-def redrive_metrics(summary: Mapping[str, Any]) -> dict[str, int]:
-    """The CloudWatch metrics of one run's summary (``LostRanges`` is watched by an alarm)."""
-    stream = summary.get("stream_failures") or {}
-    rerun = summary.get("async_failures") or {}
-    return {
-        "MessagesRedriven": int(summary.get("moved", 0)),
-        "MessagesRedriveFailed": int(summary.get("failed", 0)),
-        "MessagesSkipped": int(summary.get("skipped", 0)),
-        "MessagesLeftTooManyRedrives": int(summary.get("left_too_many_redrives", 0)),
-        "RangesReplayed": int(stream.get("ranges_replayed", 0)),
-        "RecordsReplayed": int(stream.get("records_replayed", 0)),
-        "RangesFailed": int(stream.get("ranges_failed", 0)),
-        "LostRanges": int(stream.get("ranges_lost", 0)),
-        "AsyncInvocationsReplayed": int(rerun.get("reinvoked", 0)),
-        "AsyncInvocationsReplayFailed": int(rerun.get("failed", 0)),
-    }

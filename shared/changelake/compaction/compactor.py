@@ -11,7 +11,7 @@ same inputs always give the same keys. Record lines are moved as bytes, never re
 
 Order and duplicates: ``event_time``, then ``sequence_number`` as a number, then ``event_id``;
 of several copies of one change the one with the smallest line bytes is kept (see
-``changelake.compaction_sort``; redeliveries are byte-identical, differing copies are counted as
+``changelake.compaction.sort``; redeliveries are byte-identical, differing copies are counted as
 ``conflicts``).
 
 Publication (crash- and concurrency-safe; the protocol is ``changelake.publication``'s):
@@ -57,116 +57,41 @@ holds something that is not a change record of that hour is not published and re
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+from typing import Any
 
 from changelake.clock import Clock, utc_now
-from changelake.compaction_check import FullCheck
-from changelake.compaction_io import PartsWriter, Prefetcher, split_lines
-from changelake.compaction_sort import DedupeSorter
+from changelake.compaction.check import FullCheck
+from changelake.compaction.events import ManualEvent, scheduled_days
+from changelake.compaction.io import PartsWriter, Prefetcher, split_lines
+from changelake.compaction.manifest import (
+    MANIFEST_FORMAT,
+    PART_PREFIX,
+    generation_of,
+    inputs_document,
+    part_name,
+)
+from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import (
     CompactionError,
     CompactionInputError,
     DeliveryError,
-    InvalidEventError,
     PreconditionFailedError,
     RecordRejected,
     UnsafeNameError,
 )
-from changelake.integrations.clients import AwsAdapter
+from changelake.formats.change_line import parse_change_line, parse_own_prefix
+from changelake.formats.layout import Partition, check_table_name, parse_partition_prefix, partition_key
 from changelake.integrations.s3 import ObjectInfo, S3Store
-from changelake.late import LateMarkers, Marker
-from changelake.layout import Partition, check_table_name, parse_partition_prefix, partition_key
-from changelake.publication import DATA_PREFIX, Manifest, Output, Promotion, Publication
-from changelake.records import parse_change_line, parse_own_prefix
+from changelake.publication import Manifest, Output, Promotion, Publication
 
-PART_PREFIX = DATA_PREFIX
 RAW_SUFFIX = ".jsonl.gz"
-MANIFEST_FORMAT = 1
 #: Compressed input bytes from which a partition takes the fast path (see ``Compactor._build``).
 FAST_PATH_MIN_BYTES = 8 * 1024 * 1024
-#: Partitions named in one hand-off invocation (keeps the async payload far below Lambda's limit).
-HANDOFF_BATCH = 1000
-_DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
-_HOUR = re.compile(r"\d{2}\Z")
-
-
-# ---------------------------------------------------------------- events
-
-
-class ManualEvent(BaseModel):
-    """``{"table": ..., "dt": "YYYY-MM-DD", "hour": "HH"}`` (hour optional: the whole day)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    table: StrictStr
-    dt: StrictStr
-    hour: StrictStr | None = None
-
-    @field_validator("table")
-    @classmethod
-    def _table(cls, value: str) -> str:
-        try:
-            return check_table_name(value)
-        except UnsafeNameError as exc:
-            raise ValueError(exc.reason) from None
-
-    @field_validator("dt")
-    @classmethod
-    def _dt(cls, value: str) -> str:
-        if _DT.match(value) is None:
-            raise ValueError("must be a date YYYY-MM-DD")
-        date.fromisoformat(value)  # ValueError for 2026-02-30
-        return value
-
-    @field_validator("hour")
-    @classmethod
-    def _hour(cls, value: str | None) -> str | None:
-        if value is not None and (_HOUR.match(value) is None or int(value) > 23):
-            raise ValueError("must be an hour 00 to 23")
-        return value
-
-
-class HandoffEvent(BaseModel):
-    """What a run that ran short of time sends to the next: the partitions still to do."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    handoff: Literal["changelake.compaction"]
-    partitions: list[StrictStr] = Field(min_length=1)
-
-
-def _validated(model: type[BaseModel], event: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"]) or "event"
-        raise InvalidEventError(name, error["msg"]) from None
-
-
-def is_scheduled_event(event: object) -> bool:
-    """An EventBridge (or EventBridge Scheduler) scheduled event."""
-    return isinstance(event, dict) and event.get("detail-type") == "Scheduled Event"
-
-
-def scheduled_days(today: date, lookback_days: int) -> list[date]:
-    """The previous UTC day and the ``lookback_days`` before it, oldest first."""
-    yesterday = today - timedelta(days=1)
-    return [yesterday - timedelta(days=back) for back in range(lookback_days, -1, -1)]
-
-
-# ---------------------------------------------------------------- results
 
 
 @dataclass(slots=True)
@@ -246,26 +171,6 @@ class CompactionSummary:
             raise CompactionError(
                 f"{len(self.failed)} partition(s) not compacted: {self.failed[:5]}", self.as_dict()
             )
-
-
-# ---------------------------------------------------------------- manifest
-
-
-def generation_of(inputs: Sequence[ObjectInfo]) -> str:
-    """The generation name of a set of raw inputs: equal inputs, equal output keys."""
-    text = "\n".join(f"{item.key}\t{item.etag}\t{item.size}" for item in sorted(inputs, key=lambda i: i.key))
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def part_name(generation: str, index: int) -> str:
-    return f"{PART_PREFIX}{generation}-{index:05d}.jsonl.gz"
-
-
-def inputs_document(inputs: Sequence[ObjectInfo]) -> list[dict[str, Any]]:
-    return [{"key": item.key, "etag": item.etag, "size": item.size} for item in inputs]
-
-
-# ---------------------------------------------------------------- the compactor
 
 
 def _not_published(publication: Publication, promotion: Promotion) -> PreconditionFailedError:
@@ -389,7 +294,7 @@ class Compactor:
 
         The fast path reads each line's routing fields from the prefix we write
         (``parse_own_prefix``) while a second process checks every line in full
-        (``changelake.compaction_check``). Before the commit it asks for the verdict; if the check
+        (``changelake.compaction.check``). Before the commit it asks for the verdict; if the check
         or anything else about the input disagrees, the fast run is aborted (nothing published)
         and the partition is rebuilt reading every line with ``parse_change_line``, as the strict
         path always did, so results, and errors with their file and line, are exactly the strict
@@ -552,96 +457,3 @@ class Compactor:
         except DeliveryError as exc:
             # The run raises anyway: Lambda retries it, then sends it to AsyncFailureQueue (alarmed).
             summary.failed.append({"partition": partition.path, "error": f"no retry marker: {exc}"[:500]})
-
-
-# ---------------------------------------------------------------- the function
-
-
-class SelfInvoker(AwsAdapter):
-    """Hands remaining partitions to a new asynchronous invocation of this function."""
-
-    service = "lambda"
-
-    def __call__(self, function_name: str, partitions: list[Partition]) -> int:
-        invocations = 0
-        for start in range(0, len(partitions), HANDOFF_BATCH):
-            payload = {
-                "handoff": "changelake.compaction",
-                "partitions": [p.path for p in partitions[start : start + HANDOFF_BATCH]],
-            }
-            self._request(
-                "invoke",
-                f"lambda:{function_name}",
-                FunctionName=function_name,
-                InvocationType="Event",
-                Payload=json.dumps(payload).encode(),
-            )
-            invocations += 1
-        return invocations
-
-
-class CompactionService:
-    """Turns a Lambda event into a compaction run: scheduled, manual or hand-off."""
-
-    def __init__(
-        self,
-        compactor: Compactor,
-        *,
-        lookback_days: int = 2,
-        reserve_seconds: float = 240.0,
-        invoker: Callable[[str, list[Partition]], int] | None = None,
-        clock: Clock = utc_now,
-        late_markers: LateMarkers | None = None,
-    ) -> None:
-        self.compactor = compactor
-        self.lookback_days = lookback_days
-        self.reserve_seconds = reserve_seconds
-        self.invoker = invoker or SelfInvoker()
-        self.clock = clock
-        self.late_markers = late_markers or LateMarkers(compactor.store)
-
-    def plan(self, event: object) -> tuple[str, list[Partition]]:
-        """The trigger and the partitions of ``event``; ``InvalidEventError`` names a bad field."""
-        if is_scheduled_event(event):
-            return "scheduled", self.compactor.plan_scheduled(self.clock().date(), self.lookback_days)
-        if not isinstance(event, dict):
-            raise InvalidEventError("event", "must be a JSON object")
-        if "handoff" in event:
-            handoff: HandoffEvent = _validated(HandoffEvent, event)
-            return "handoff", [_partition_of_path(path) for path in handoff.partitions]
-        manual: ManualEvent = _validated(ManualEvent, event)
-        return "manual", self.compactor.plan_manual(manual)
-
-    def handle(self, event: object, context: Any) -> CompactionSummary:
-        """Run ``event``'s plan. A scheduled run adds every hour named by a late-data marker;
-        every run clears the markers of the partitions it compacted (``changelake.late``)."""
-        trigger, partitions = self.plan(event)
-        # Listed before any partition's inputs are read: a marker cleared after its partition was
-        # compacted names a raw file that compaction saw (it is written before its marker).
-        late: dict[Partition, list[Marker]] = defaultdict(list)
-        for marker in self.late_markers.pending("compaction"):
-            late[marker.partition].append(marker)
-        if trigger == "scheduled":
-            partitions = sorted({*partitions, *late})
-        summary = self.compactor.run(
-            partitions,
-            trigger=trigger,
-            time_left=lambda: context.get_remaining_time_in_millis() / 1000.0,
-            reserve_seconds=self.reserve_seconds,
-            hand_off=lambda rest: self.invoker(context.function_name, rest),
-            settled=lambda partition: self.late_markers.clear(late.get(partition, ())),
-            # A failed hour with no marker gets one, so later runs retry it past the look-back window.
-            unsettled=lambda partition: (
-                None if partition in late else self.late_markers.keep_for_retry("compaction", partition)
-            ),
-        )
-        if trigger == "scheduled":
-            summary.late = sorted(partition.path for partition in late)
-        return summary
-
-
-def _partition_of_path(path: str) -> Partition:
-    try:
-        return parse_partition_prefix("x", f"x/{path}/")
-    except UnsafeNameError as exc:
-        raise InvalidEventError("partitions", exc.reason) from None

@@ -7,9 +7,9 @@ from datetime import date
 from typing import Any
 
 from changelake.exceptions import DeliveryError, RecordRejected
+from changelake.formats.layout import UNKNOWN_TABLE
+from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter
 from changelake.integrations.sqs import SqsQueue
-from changelake.layout import UNKNOWN_TABLE
-from changelake.quarantine import QuarantinedRecord, QuarantineWriter
 
 
 def delete_handled(queue: SqsQueue, receipt: str) -> list[str]:

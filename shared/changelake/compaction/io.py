@@ -4,7 +4,7 @@ Memory stays flat: raw objects are decompressed a chunk at a time, and output is
 uploaded in 8 MiB multipart parts by a background thread (zlib releases the GIL, so compression
 overlaps the merge on a second core). The uploads are *left open*: an open multipart upload is
 invisible to every reader, so nothing is published until compaction commits its manifest and
-then completes the uploads (see ``changelake.compaction``).
+then completes the uploads (see ``changelake.compaction.compactor``).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import IO, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from changelake.compaction_lines import READ_CHUNK_BYTES, gzip_chunks, split_lines
+from changelake.compaction.lines import READ_CHUNK_BYTES, gzip_chunks, split_lines
 from changelake.exceptions import map_client_error
+from changelake.formats.change_line import escape_line_break_bytes
 from changelake.integrations.s3 import S3Store
-from changelake.records import escape_line_break_bytes
 
 #: Uncompressed bytes handed to the compression thread at once (always whole lines).
 WRITE_CHUNK_BYTES = 1024 * 1024
@@ -142,7 +142,7 @@ class Prefetcher:
 
 
 class CopySink(Protocol):
-    """Where ``Prefetcher`` copies compressed objects (see ``changelake.compaction_check.FullCheck``)."""
+    """Where ``Prefetcher`` copies compressed objects (see ``changelake.compaction.check.FullCheck``)."""
 
     def new_file(self) -> tuple[Path, IO[bytes]]: ...
 

@@ -1,0 +1,94 @@
+"""The events CompactionFunction accepts: the schedule's, the manual one and its own hand-off."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+
+from changelake.exceptions import InvalidEventError, UnsafeNameError
+from changelake.formats.layout import Partition, check_table_name, parse_partition_prefix
+
+#: Partitions named in one hand-off invocation (keeps the async payload far below Lambda's limit).
+HANDOFF_BATCH = 1000
+_DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_HOUR = re.compile(r"\d{2}\Z")
+
+
+class ManualEvent(BaseModel):
+    """``{"table": ..., "dt": "YYYY-MM-DD", "hour": "HH"}`` (hour optional: the whole day)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    table: StrictStr
+    dt: StrictStr
+    hour: StrictStr | None = None
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        try:
+            return check_table_name(value)
+        except UnsafeNameError as exc:
+            raise ValueError(exc.reason) from None
+
+    @field_validator("dt")
+    @classmethod
+    def _dt(cls, value: str) -> str:
+        if _DT.match(value) is None:
+            raise ValueError("must be a date YYYY-MM-DD")
+        date.fromisoformat(value)  # ValueError for 2026-02-30
+        return value
+
+    @field_validator("hour")
+    @classmethod
+    def _hour(cls, value: str | None) -> str | None:
+        if value is not None and (_HOUR.match(value) is None or int(value) > 23):
+            raise ValueError("must be an hour 00 to 23")
+        return value
+
+
+class HandoffEvent(BaseModel):
+    """What a run that ran short of time sends to the next: the partitions still to do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    handoff: Literal["changelake.compaction"]
+    partitions: list[StrictStr] = Field(min_length=1)
+
+    @classmethod
+    def of(cls, partitions: list[Partition]) -> HandoffEvent:
+        return cls(handoff="changelake.compaction", partitions=[p.path for p in partitions])
+
+    def partition_list(self) -> list[Partition]:
+        """The partitions named, each checked as the manual event's fields are."""
+        return [_partition_of_path(path) for path in self.partitions]
+
+
+def validated(model: type[BaseModel], event: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or "event"
+        raise InvalidEventError(name, error["msg"]) from None
+
+
+def is_scheduled_event(event: object) -> bool:
+    """An EventBridge (or EventBridge Scheduler) scheduled event."""
+    return isinstance(event, dict) and event.get("detail-type") == "Scheduled Event"
+
+
+def scheduled_days(today: date, lookback_days: int) -> list[date]:
+    """The previous UTC day and the ``lookback_days`` before it, oldest first."""
+    yesterday = today - timedelta(days=1)
+    return [yesterday - timedelta(days=back) for back in range(lookback_days, -1, -1)]
+
+
+def _partition_of_path(path: str) -> Partition:
+    try:
+        return parse_partition_prefix("x", f"x/{path}/")
+    except UnsafeNameError as exc:
+        raise InvalidEventError("partitions", exc.reason) from None

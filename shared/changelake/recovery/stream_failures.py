@@ -1,0 +1,340 @@
+"""Stream-failure replay: reading failed stream ranges back from DynamoDB Streams.
+
+For each failure record (``changelake.formats.lambda_events``) the replayer reads the shard from
+``startSequenceNumber`` through ``endSequenceNumber`` (``changelake.integrations.streams``) and
+hands the records, in the format Lambda delivers, to the consumer's own
+``StreamConsumer.process``. The failure record is deleted only when the whole range is in SQS (or
+quarantine). Where the stream has trimmed the start of a range (it keeps records 24 hours), what
+it still holds of the range is replayed and only the part that is gone is reported lost. A range
+with a lost part is reported under ``lost/`` with the part's bounds, and its failure record is
+kept (hidden for a while, so scheduled runs do not hot-loop on it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from changelake.clock import Clock, utc_now
+from changelake.exceptions import (
+    DeliveryError,
+    PreconditionFailedError,
+    RecordRejected,
+    StreamRangeExpiredError,
+)
+from changelake.formats.lambda_events import FailedRange, parse_failure_record
+from changelake.formats.layout import loss_report_key
+from changelake.ingest.consumer import StreamConsumer
+from changelake.ingest.quarantine import QuarantineWriter
+from changelake.integrations.s3 import S3Store
+from changelake.integrations.sqs import MAX_BATCH_ENTRIES, SqsQueue
+from changelake.integrations.streams import LostPart, StreamReader
+from changelake.recovery.failure_queues import delete_handled, quarantine_message
+from changelake.recovery.receive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
+
+#: How long a failure record whose range is lost stays hidden before a later run reports it again.
+LOST_HOLD_SECONDS = 6 * 3600
+#: Service codes meaning the shard or stream no longer exists.
+_GONE_CODES = frozenset({"ResourceNotFoundException"})
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    """What one run did with the stream-failure queue."""
+
+    ranges_replayed: int = 0
+    records_replayed: int = 0
+    records_quarantined: int = 0
+    ranges_lost: int = 0
+    ranges_partly_lost: int = 0
+    ranges_lost_already_reported: int = 0
+    ranges_failed: int = 0
+    malformed: int = 0
+    delete_failed: int = 0
+    remaining_estimate: int | None = None
+    stopped: str = "empty"
+    loss_reports: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ranges_replayed": self.ranges_replayed,
+            "records_replayed": self.records_replayed,
+            "records_quarantined": self.records_quarantined,
+            "ranges_lost": self.ranges_lost,
+            "ranges_partly_lost": self.ranges_partly_lost,
+            "ranges_lost_already_reported": self.ranges_lost_already_reported,
+            "ranges_failed": self.ranges_failed,
+            "malformed": self.malformed,
+            "delete_failed": self.delete_failed,
+            "remaining_estimate": self.remaining_estimate,
+            "stopped": self.stopped,
+            "loss_reports": self.loss_reports[:MAX_LISTED_IDS],
+            "errors": self.errors[:10],
+        }
+
+
+class StreamFailureReplayer:
+    """Replays the ranges in the stream-failure queue into ChangeQueue.
+
+    Delivery guarantee: at-least-once, never lost. A failure record is deleted only after every
+    record of its range is in ChangeQueue or quarantine (a retried range re-sends duplicates). A
+    range the stream no longer holds gets a loss report under ``lost/`` and its failure record
+    stays in the queue; a malformed failure record is quarantined whole before it is deleted.
+    """
+
+    def __init__(
+        self,
+        failures: SqsQueue,
+        consumer: StreamConsumer,
+        reader: StreamReader,
+        store: S3Store,
+        *,
+        lost_prefix: str = "lost",
+        quarantine_prefix: str = "quarantine",
+        lost_hold_seconds: int = LOST_HOLD_SECONDS,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.failures = failures
+        self.consumer = consumer
+        self.reader = reader
+        self.store = store
+        self.lost_prefix = lost_prefix
+        self.quarantine = QuarantineWriter(store, quarantine_prefix)
+        self.lost_hold_seconds = lost_hold_seconds
+        self.clock = clock
+
+    def run(self, max_records: int, deadline: Deadline) -> ReplayResult:
+        """Replay up to ``max_records`` failure records, stopping before ``deadline``."""
+        result = ReplayResult()
+        held: dict[str, str] = {}  # failure records to make visible again at the end
+        seen: set[str] = set()
+        handled = 0
+        try:
+            while True:
+                if handled >= max_records:
+                    result.stopped = "max_messages"
+                    break
+                if deadline.expired():
+                    result.stopped = "deadline"
+                    break
+                messages = self.failures.receive(
+                    min(MAX_BATCH_ENTRIES, max_records - handled), visibility_timeout=deadline.hold_seconds()
+                )
+                if not messages:
+                    result.stopped = "empty"
+                    break
+                handled += self._handle_batch(messages, result, deadline, held, seen)
+        except DeliveryError as exc:
+            result.stopped = "error"
+            result.errors.append(str(exc))
+        finally:
+            self._release(held, result)
+        try:
+            result.remaining_estimate = self.failures.approximate_visible()
+        except DeliveryError as exc:
+            result.errors.append(str(exc))
+        return result
+
+    def _handle_batch(
+        self,
+        messages: list[dict[str, Any]],
+        result: ReplayResult,
+        deadline: Deadline,
+        held: dict[str, str],
+        seen: set[str],
+    ) -> int:
+        """Handle one receive's failure records; returns how many were new to this run."""
+        new = 0
+        for message in messages:
+            message_id, receipt = str(message["MessageId"]), str(message["ReceiptHandle"])
+            if message_id in seen:
+                held[message_id] = receipt  # its visibility lapsed mid-run; it was handled already
+                continue
+            seen.add(message_id)
+            new += 1
+            if deadline.expired() or not self._handle(message, result, deadline):
+                held[message_id] = receipt
+        return new
+
+    def _release(self, held: dict[str, str], result: ReplayResult) -> None:
+        """Make held failure records visible again (if this fails, their timeout does it)."""
+        for receipt in held.values():
+            try:
+                self.failures.change_visibility(receipt, 0)
+            except DeliveryError as exc:
+                result.errors.append(f"visible again after the run's timeout: {exc}")
+
+    def _handle(self, message: dict[str, Any], result: ReplayResult, deadline: Deadline) -> bool:
+        """Deal with one failure record; False if it must be made visible again at the end."""
+        body, receipt = message.get("Body"), str(message["ReceiptHandle"])
+        try:
+            failed, document = parse_failure_record(body)
+        except RecordRejected as exc:
+            return self._quarantine(message, exc, result)
+        try:
+            replayed = self._replay(failed, deadline)
+        except DeliveryError as exc:
+            if isinstance(exc, StreamRangeExpiredError) or exc.code in _GONE_CODES:
+                whole = _Replayed([LostPart.whole_range(exc)])
+                return self._report_lost(message, failed, document, whole, result)
+            result.ranges_failed += 1
+            result.errors.append(str(exc))
+            return False
+        result.records_replayed += replayed.sent
+        result.records_quarantined += replayed.quarantined
+        if replayed.lost:
+            return self._report_lost(message, failed, document, replayed, result)
+        result.ranges_replayed += 1
+        self._delete(receipt, result)
+        return True
+
+    def _replay(self, failed: FailedRange, deadline: Deadline) -> _Replayed:
+        """Send what the stream holds of the range through the consumer; collect what it no longer holds."""
+        replayed = _Replayed([])
+        for page in self.reader.pages(failed):
+            if isinstance(page, LostPart):
+                replayed.lost.append(page)
+                continue
+            outcome = self.consumer.process(page)
+            if outcome.failed_sequence_number is not None:
+                raise DeliveryError(
+                    f"{failed.stream_arn}/{failed.shard_id}: not all records reached the queue: "
+                    + "; ".join(outcome.errors[:3])
+                )
+            replayed.sent += outcome.records_sent
+            replayed.quarantined += outcome.quarantined
+            if deadline.expired():
+                raise DeliveryError(f"{failed.stream_arn}/{failed.shard_id}: deadline reached mid-range")
+        return replayed
+
+    def _report_lost(
+        self,
+        message: dict[str, Any],
+        failed: FailedRange,
+        document: dict[str, Any],
+        replayed: _Replayed,
+        result: ReplayResult,
+    ) -> bool:
+        """Write the loss report (once per failure record) and hide the record for a while."""
+        now = self.clock()
+        body = str(message.get("Body"))
+        digest = hashlib.sha256(body.encode()).hexdigest()[:32]
+        key = loss_report_key(
+            self.lost_prefix, failed.table, _arrival_day(failed.first_arrival) or now.date(), digest
+        )
+        report = loss_report(failed, document, replayed, message.get("MessageId"), now)
+        # Strict JSON: the failure record was read strictly and nests at most FAILURE_RECORD_NESTING.
+        payload = json.dumps(report, indent=2, sort_keys=True, default=str, allow_nan=False).encode()
+        try:
+            self.store.put(key, payload, content_type="application/json", if_none_match=True)
+        except PreconditionFailedError:
+            result.ranges_lost_already_reported += 1  # an earlier run wrote this record's report
+        except DeliveryError as exc:
+            result.ranges_failed += 1
+            result.errors.append(f"loss report not written: {exc}")
+            return False
+        else:
+            result.ranges_lost += 1
+            result.ranges_partly_lost += not replayed.lost_whole_range
+        result.loss_reports.append(key)
+        try:
+            self.failures.change_visibility(str(message["ReceiptHandle"]), self.lost_hold_seconds)
+        except DeliveryError as exc:
+            result.errors.append(str(exc))
+        return True
+
+    def _quarantine(self, message: dict[str, Any], error: RecordRejected, result: ReplayResult) -> bool:
+        """File a malformed failure record whole in quarantine, then delete it from the queue."""
+        try:
+            quarantine_message(
+                self.quarantine, message, error, source="stream-failure-queue", day=self.clock().date()
+            )
+        except DeliveryError as exc:
+            result.ranges_failed += 1
+            result.errors.append(f"malformed failure record not quarantined: {exc}")
+            return False
+        result.malformed += 1
+        self._delete(str(message["ReceiptHandle"]), result)
+        return True
+
+    def _delete(self, receipt: str, result: ReplayResult) -> None:
+        """Delete a handled failure record (if this fails, a later run replays it again: duplicates)."""
+        errors = delete_handled(self.failures, receipt)
+        result.delete_failed += len(errors)
+        result.errors.extend(errors)
+
+    def sample(self, max_records: int) -> dict[str, Any]:
+        """A dry run: the queue's depth and the first few ranges; nothing is hidden or replayed."""
+        visible = self.failures.approximate_visible()
+        sample: list[dict[str, Any]] = []
+        for message in self.failures.receive(min(SAMPLE_SIZE, max_records), visibility_timeout=0):
+            item: dict[str, Any] = {"message_id": message["MessageId"]}
+            try:
+                failed, _ = parse_failure_record(message.get("Body"))
+            except RecordRejected as exc:
+                item["malformed"] = exc.reason
+            else:
+                item.update(
+                    table=failed.table,
+                    shard_id=failed.shard_id,
+                    start_sequence_number=failed.start,
+                    end_sequence_number=failed.end,
+                    batch_size=failed.batch_size,
+                    approximate_arrival_of_first_record=failed.first_arrival,
+                )
+            sample.append(item)
+        return {"failure_records_visible": visible, "sample": sample}
+
+
+@dataclass(slots=True)
+class _Replayed:
+    """What replaying one range did: records sent and quarantined, parts the stream no longer held."""
+
+    lost: list[LostPart]
+    sent: int = 0
+    quarantined: int = 0
+
+    @property
+    def lost_whole_range(self) -> bool:
+        return len(self.lost) == 1 and self.lost[0].is_whole_range
+
+
+def loss_report(
+    failed: FailedRange, document: dict[str, Any], replayed: _Replayed, message_id: object, now: datetime
+) -> dict[str, Any]:
+    """The loss report of a range with lost parts: the range, what is gone (bounds), what was replayed."""
+    first = replayed.lost[0]
+    return {
+        "reason": "the stream no longer holds this range"
+        if replayed.lost_whole_range
+        else "the stream no longer holds part of this range; the rest was replayed",
+        "error_code": first.error_code,
+        "error": first.error,
+        "lost_parts": [part.bounds(failed) for part in replayed.lost],
+        "records_replayed": replayed.sent,
+        "stream_arn": failed.stream_arn,
+        "table": failed.table,
+        "shard_id": failed.shard_id,
+        "start_sequence_number": failed.start,
+        "end_sequence_number": failed.end,
+        "batch_size": failed.batch_size,
+        "approximate_arrival_of_first_record": failed.first_arrival,
+        "detected_at": now.isoformat().replace("+00:00", "Z"),
+        "failure_message_id": message_id,
+        "failure_record": document,
+    }
+
+
+def _arrival_day(text: str | None) -> date | None:
+    """The UTC day of an ISO 8601 timestamp from the invocation record, if readable."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC).date() if parsed.tzinfo else parsed.date()
