@@ -32,9 +32,16 @@ from changelake.exceptions import DeliveryError, RecordRejected
 from changelake.ingest.quarantine import QuarantineWriter
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
-from changelake.integrations.sqs import MAX_BATCH_ENTRIES, SqsQueue
-from changelake.recovery.failure_queues import delete_handled, quarantine_message
-from changelake.recovery.receive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
+from changelake.integrations.sqs import SqsQueue
+from changelake.recovery.failure_queues import quarantine_message
+from changelake.recovery.receive import (
+    MAX_LISTED_IDS,
+    SAMPLE_SIZE,
+    Deadline,
+    HoldingRun,
+    Message,
+    RunOutcome,
+)
 
 _FUNCTION_ARN = r"^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[$A-Za-z0-9_-]+)?$"
 
@@ -86,18 +93,14 @@ def parse_destination_record(body: object) -> FailedInvocation:
 
 
 @dataclass(slots=True)
-class AsyncReplayResult:
+class AsyncReplayResult(RunOutcome):
     """What one run did with AsyncFailureQueue."""
 
     reinvoked: int = 0
     superseded: int = 0
     malformed: int = 0
     failed: int = 0
-    delete_failed: int = 0
-    remaining_estimate: int | None = None
-    stopped: str = "empty"
     functions: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -139,40 +142,20 @@ class AsyncFailureReplayer:
         """Re-run up to ``max_records`` failed invocations, stopping before ``deadline``;
         ``own_function_name`` is the redrive function's (its own failed runs are superseded)."""
         result = AsyncReplayResult()
-        kept: list[str] = []  # receipts to make visible again at the end
-        handled = 0
-        try:
-            while handled < max_records and not deadline.expired():
-                wanted = min(MAX_BATCH_ENTRIES, max_records - handled)
-                messages = self.failures.receive(wanted, visibility_timeout=deadline.hold_seconds())
-                if not messages:
-                    break
-                handled += len(messages)
-                kept.extend(
-                    str(message["ReceiptHandle"])
-                    for message in messages
-                    if not self._handle(message, result, own_function_name)
-                )
-            else:
-                result.stopped = "max_messages" if handled >= max_records else "deadline"
-        except DeliveryError as exc:
-            result.stopped = "error"
-            result.errors.append(str(exc))
-        finally:
-            for receipt in kept:
-                self._make_visible(receipt, result)
-        try:
-            result.remaining_estimate = self.failures.approximate_visible()
-        except DeliveryError as exc:
-            result.errors.append(str(exc))
+        with HoldingRun(self.failures, deadline, result) as run:
+            for messages in run.batches(lambda: max_records - run.received):
+                for message in messages:
+                    if not self._handle(message, run, own_function_name):
+                        run.hold(message)
         return result
 
-    def _handle(self, message: dict[str, Any], result: AsyncReplayResult, own_function_name: str) -> bool:
+    def _handle(self, message: Message, run: HoldingRun[AsyncReplayResult], own_function_name: str) -> bool:
         """Deal with one record; False if it must stay in the queue."""
+        result = run.outcome
         try:
             failed = parse_destination_record(message.get("Body"))
         except RecordRejected as exc:
-            return self._quarantine(message, exc, result)
+            return self._quarantine(message, exc, run)
         if failed.function_name == own_function_name:
             result.superseded += 1  # a failed redrive: this run is its re-run
         else:
@@ -185,33 +168,23 @@ class AsyncFailureReplayer:
                 return False
             result.reinvoked += 1
             result.functions.append(failed.function_name)
-        self._delete(str(message["ReceiptHandle"]), result)
+        run.delete({"r": str(message["ReceiptHandle"])})
         return True
 
-    def _quarantine(self, message: dict[str, Any], error: RecordRejected, result: AsyncReplayResult) -> bool:
+    def _quarantine(
+        self, message: Message, error: RecordRejected, run: HoldingRun[AsyncReplayResult]
+    ) -> bool:
         try:
             quarantine_message(
                 self.quarantine, message, error, source="async-failure-queue", day=self.clock().date()
             )
         except DeliveryError as exc:
-            result.failed += 1
-            result.errors.append(f"malformed destination record not quarantined: {exc}")
+            run.outcome.failed += 1
+            run.outcome.errors.append(f"malformed destination record not quarantined: {exc}")
             return False
-        result.malformed += 1
-        self._delete(str(message["ReceiptHandle"]), result)
+        run.outcome.malformed += 1
+        run.delete({"r": str(message["ReceiptHandle"])})
         return True
-
-    def _delete(self, receipt: str, result: AsyncReplayResult) -> None:
-        """Delete a handled record (if this fails, a later run re-runs it again: idempotent targets)."""
-        errors = delete_handled(self.failures, receipt)
-        result.delete_failed += len(errors)
-        result.errors.extend(errors)
-
-    def _make_visible(self, receipt: str, result: AsyncReplayResult) -> None:
-        try:
-            self.failures.change_visibility(receipt, 0)
-        except DeliveryError as exc:
-            result.errors.append(f"visible again after the run's timeout: {exc}")
 
     def sample(self, max_records: int) -> dict[str, Any]:
         """A dry run: the queue's depth and the first few records; nothing is hidden or invoked."""

@@ -13,10 +13,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from changelake.exceptions import DeliveryError
-from changelake.integrations.sqs import MAX_BATCH_ENTRIES, OutboundMessage, SqsQueue
+from changelake.integrations.sqs import OutboundMessage, SqsQueue
 from changelake.recovery.events import RedriveRequest
-from changelake.recovery.receive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline, RateLimiter
+from changelake.recovery.receive import (
+    MAX_LISTED_IDS,
+    SAMPLE_SIZE,
+    Deadline,
+    HoldingRun,
+    Message,
+    RateLimiter,
+    RunOutcome,
+)
 
 #: Message attribute counting how often a message was redriven (added by the redrive).
 REDRIVE_COUNT_ATTRIBUTE = "changelake-redrive-count"
@@ -62,19 +69,15 @@ def redriven(message: Mapping[str, Any], entry_id: str) -> OutboundMessage:
 
 
 @dataclass(slots=True)
-class RedriveResult:
+class RedriveResult(RunOutcome):
     """What one redrive run did with the DLQ."""
 
     moved: int = 0
     failed: int = 0
     skipped: int = 0
     left_too_many_redrives: int = 0
-    delete_failed: int = 0
-    remaining_estimate: int | None = None
-    stopped: str = "empty"
     left_message_ids: list[str] = field(default_factory=list)
     failed_message_ids: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -89,6 +92,9 @@ class RedriveResult:
             "failed_message_ids": self.failed_message_ids[:MAX_LISTED_IDS],
             "errors": self.errors[:10],
         }
+
+
+Outbound = list[tuple[Message, OutboundMessage]]
 
 
 class DlqRedriver:
@@ -119,111 +125,52 @@ class DlqRedriver:
         """Move up to ``request.max_messages`` messages, stopping before ``deadline``."""
         result = RedriveResult()
         limiter = RateLimiter(request.rate_per_second, monotonic=self.monotonic, sleep=self.sleep)
-        held: dict[str, str] = {}  # message id -> receipt handle, to make visible again at the end
-        seen: set[str] = set()
-        try:
-            while True:
-                wanted = request.max_messages - result.moved - result.failed
-                if wanted <= 0:
-                    result.stopped = "max_messages"
-                    break
-                if deadline.expired() or limiter.delay() >= deadline.seconds_left():
-                    result.stopped = "deadline"
-                    break
-                limiter.wait()
-                batch_size = limiter.batch_size(min(wanted, MAX_BATCH_ENTRIES))
-                messages = self.dlq.receive(batch_size, visibility_timeout=deadline.hold_seconds())
-                if not messages:
-                    result.stopped = "empty"
-                    break
-                outbound = self._select(messages, request, result, held, seen)
+        with HoldingRun(self.dlq, deadline, result, limiter) as run:
+            for messages in run.batches(lambda: request.max_messages - result.moved - result.failed):
+                outbound = self._select(messages, request, run)
                 limiter.admit(len(outbound))
-                if outbound and not self._move(outbound, result, held):
+                if outbound and not self._move(outbound, run):
                     result.stopped = "send_failed"
                     break
-        except DeliveryError as exc:
-            result.stopped = "error"
-            result.errors.append(str(exc))
-        finally:
-            self._release(held, result)
-        result.remaining_estimate = self._remaining(result)
         return result
 
     def _select(
-        self,
-        messages: list[dict[str, Any]],
-        request: RedriveRequest,
-        result: RedriveResult,
-        held: dict[str, str],
-        seen: set[str],
-    ) -> list[tuple[dict[str, Any], OutboundMessage]]:
+        self, messages: list[Message], request: RedriveRequest, run: HoldingRun[RedriveResult]
+    ) -> Outbound:
         """The messages of one receive to move now; the others are held back (and counted)."""
-        outbound: list[tuple[dict[str, Any], OutboundMessage]] = []
+        result = run.outcome
+        outbound: Outbound = []
         for message in messages:
-            message_id, receipt = str(message["MessageId"]), str(message["ReceiptHandle"])
-            if message_id in seen:
-                # Received again in this run (its visibility lapsed): already counted once.
-                held[message_id] = receipt
-                continue
-            seen.add(message_id)
             attributes = message.get("MessageAttributes") or {}
             if not matches(attributes, request.attribute_filter):
                 result.skipped += 1
-                held[message_id] = receipt
+                run.hold(message)
             elif redrive_count(attributes) >= self.max_redrives:
                 result.left_too_many_redrives += 1
-                result.left_message_ids.append(message_id)
-                held[message_id] = receipt
+                result.left_message_ids.append(str(message["MessageId"]))
+                run.hold(message)
             else:
                 outbound.append((message, redriven(message, f"m{len(outbound)}")))
         return outbound
 
-    def _move(
-        self,
-        outbound: list[tuple[dict[str, Any], OutboundMessage]],
-        result: RedriveResult,
-        held: dict[str, str],
-    ) -> bool:
+    def _move(self, outbound: Outbound, run: HoldingRun[RedriveResult]) -> bool:
         """Send, then delete what was sent; False if nothing of the batch could be sent."""
+        result = run.outcome
         failed = self.queue.send_batch([message for _, message in outbound])
         sent: dict[str, str] = {}
         for original, message in outbound:
-            message_id = str(original["MessageId"])
             error = failed.get(message.entry_id)
             if error is None:
                 sent[message.entry_id] = str(original["ReceiptHandle"])
                 result.moved += 1
                 continue
             result.failed += 1
-            result.failed_message_ids.append(message_id)
+            result.failed_message_ids.append(str(original["MessageId"]))
             result.errors.append(str(error))
-            held[message_id] = str(original["ReceiptHandle"])
+            run.hold(original)
         if sent:
-            try:
-                not_deleted = self.dlq.delete_batch(sent)
-            except DeliveryError as exc:
-                # Sent but still in the DLQ: a later run moves it again (a duplicate, never a loss).
-                result.delete_failed += len(sent)
-                result.errors.append(str(exc))
-            else:
-                result.delete_failed += len(not_deleted)
-                result.errors.extend(str(error) for error in not_deleted.values())
+            run.delete(sent)
         return len(failed) < len(outbound)
-
-    def _release(self, held: dict[str, str], result: RedriveResult) -> None:
-        """Make every held-back message visible again (if this fails, its timeout does it)."""
-        for receipt in held.values():
-            try:
-                self.dlq.change_visibility(receipt, 0)
-            except DeliveryError as exc:
-                result.errors.append(f"visible again after the run's timeout: {exc}")
-
-    def _remaining(self, result: RedriveResult) -> int | None:
-        try:
-            return self.dlq.approximate_visible()
-        except DeliveryError as exc:
-            result.errors.append(str(exc))
-            return None
 
     def sample(self, request: RedriveRequest) -> dict[str, Any]:
         """A dry run: counts and a small sample; nothing moves and no message is hidden."""

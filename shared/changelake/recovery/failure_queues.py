@@ -1,25 +1,14 @@
 """What the readers of the failure queues (stream failures, async failures) do alike with a message
-they handled or cannot read: delete it, or file it whole in quarantine first."""
+they cannot read: file it whole in quarantine (then the run deletes it, ``HoldingRun.delete``)."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from changelake.exceptions import DeliveryError, RecordRejected
+from changelake.exceptions import RecordRejected
 from changelake.formats.layout import UNKNOWN_TABLE
 from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter
-from changelake.integrations.sqs import SqsQueue
-
-
-def delete_handled(queue: SqsQueue, receipt: str) -> list[str]:
-    """Delete one handled message; the errors if it was not deleted (a later run then handles it
-    again: every reader's work is idempotent or at-least-once)."""
-    try:
-        not_deleted = queue.delete_batch({"r": receipt})
-    except DeliveryError as exc:
-        return [str(exc)]
-    return [str(error) for error in not_deleted.values()]
 
 
 def quarantine_message(

@@ -30,10 +30,17 @@ from changelake.formats.layout import loss_report_key
 from changelake.ingest.consumer import StreamConsumer
 from changelake.ingest.quarantine import QuarantineWriter
 from changelake.integrations.s3 import S3Store
-from changelake.integrations.sqs import MAX_BATCH_ENTRIES, SqsQueue
+from changelake.integrations.sqs import SqsQueue
 from changelake.integrations.streams import LostPart, StreamReader
-from changelake.recovery.failure_queues import delete_handled, quarantine_message
-from changelake.recovery.receive import MAX_LISTED_IDS, SAMPLE_SIZE, Deadline
+from changelake.recovery.failure_queues import quarantine_message
+from changelake.recovery.receive import (
+    MAX_LISTED_IDS,
+    SAMPLE_SIZE,
+    Deadline,
+    HoldingRun,
+    Message,
+    RunOutcome,
+)
 
 #: How long a failure record whose range is lost stays hidden before a later run reports it again.
 LOST_HOLD_SECONDS = 6 * 3600
@@ -42,7 +49,7 @@ _GONE_CODES = frozenset({"ResourceNotFoundException"})
 
 
 @dataclass(slots=True)
-class ReplayResult:
+class ReplayResult(RunOutcome):
     """What one run did with the stream-failure queue."""
 
     ranges_replayed: int = 0
@@ -53,11 +60,7 @@ class ReplayResult:
     ranges_lost_already_reported: int = 0
     ranges_failed: int = 0
     malformed: int = 0
-    delete_failed: int = 0
-    remaining_estimate: int | None = None
-    stopped: str = "empty"
     loss_reports: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -110,73 +113,22 @@ class StreamFailureReplayer:
     def run(self, max_records: int, deadline: Deadline) -> ReplayResult:
         """Replay up to ``max_records`` failure records, stopping before ``deadline``."""
         result = ReplayResult()
-        held: dict[str, str] = {}  # failure records to make visible again at the end
-        seen: set[str] = set()
-        handled = 0
-        try:
-            while True:
-                if handled >= max_records:
-                    result.stopped = "max_messages"
-                    break
-                if deadline.expired():
-                    result.stopped = "deadline"
-                    break
-                messages = self.failures.receive(
-                    min(MAX_BATCH_ENTRIES, max_records - handled), visibility_timeout=deadline.hold_seconds()
-                )
-                if not messages:
-                    result.stopped = "empty"
-                    break
-                handled += self._handle_batch(messages, result, deadline, held, seen)
-        except DeliveryError as exc:
-            result.stopped = "error"
-            result.errors.append(str(exc))
-        finally:
-            self._release(held, result)
-        try:
-            result.remaining_estimate = self.failures.approximate_visible()
-        except DeliveryError as exc:
-            result.errors.append(str(exc))
+        with HoldingRun(self.failures, deadline, result) as run:
+            for messages in run.batches(lambda: max_records - run.received):
+                for message in messages:
+                    if deadline.expired() or not self._handle(message, run):
+                        run.hold(message)
         return result
 
-    def _handle_batch(
-        self,
-        messages: list[dict[str, Any]],
-        result: ReplayResult,
-        deadline: Deadline,
-        held: dict[str, str],
-        seen: set[str],
-    ) -> int:
-        """Handle one receive's failure records; returns how many were new to this run."""
-        new = 0
-        for message in messages:
-            message_id, receipt = str(message["MessageId"]), str(message["ReceiptHandle"])
-            if message_id in seen:
-                held[message_id] = receipt  # its visibility lapsed mid-run; it was handled already
-                continue
-            seen.add(message_id)
-            new += 1
-            if deadline.expired() or not self._handle(message, result, deadline):
-                held[message_id] = receipt
-        return new
-
-    def _release(self, held: dict[str, str], result: ReplayResult) -> None:
-        """Make held failure records visible again (if this fails, their timeout does it)."""
-        for receipt in held.values():
-            try:
-                self.failures.change_visibility(receipt, 0)
-            except DeliveryError as exc:
-                result.errors.append(f"visible again after the run's timeout: {exc}")
-
-    def _handle(self, message: dict[str, Any], result: ReplayResult, deadline: Deadline) -> bool:
+    def _handle(self, message: Message, run: HoldingRun[ReplayResult]) -> bool:
         """Deal with one failure record; False if it must be made visible again at the end."""
-        body, receipt = message.get("Body"), str(message["ReceiptHandle"])
+        result = run.outcome
         try:
-            failed, document = parse_failure_record(body)
+            failed, document = parse_failure_record(message.get("Body"))
         except RecordRejected as exc:
-            return self._quarantine(message, exc, result)
+            return self._quarantine(message, exc, run)
         try:
-            replayed = self._replay(failed, deadline)
+            replayed = self._replay(failed, run.deadline)
         except DeliveryError as exc:
             if isinstance(exc, StreamRangeExpiredError) or exc.code in _GONE_CODES:
                 whole = _Replayed([LostPart.whole_range(exc)])
@@ -189,7 +141,7 @@ class StreamFailureReplayer:
         if replayed.lost:
             return self._report_lost(message, failed, document, replayed, result)
         result.ranges_replayed += 1
-        self._delete(receipt, result)
+        run.delete({"r": str(message["ReceiptHandle"])})
         return True
 
     def _replay(self, failed: FailedRange, deadline: Deadline) -> _Replayed:
@@ -213,7 +165,7 @@ class StreamFailureReplayer:
 
     def _report_lost(
         self,
-        message: dict[str, Any],
+        message: Message,
         failed: FailedRange,
         document: dict[str, Any],
         replayed: _Replayed,
@@ -247,25 +199,19 @@ class StreamFailureReplayer:
             result.errors.append(str(exc))
         return True
 
-    def _quarantine(self, message: dict[str, Any], error: RecordRejected, result: ReplayResult) -> bool:
+    def _quarantine(self, message: Message, error: RecordRejected, run: HoldingRun[ReplayResult]) -> bool:
         """File a malformed failure record whole in quarantine, then delete it from the queue."""
         try:
             quarantine_message(
                 self.quarantine, message, error, source="stream-failure-queue", day=self.clock().date()
             )
         except DeliveryError as exc:
-            result.ranges_failed += 1
-            result.errors.append(f"malformed failure record not quarantined: {exc}")
+            run.outcome.ranges_failed += 1
+            run.outcome.errors.append(f"malformed failure record not quarantined: {exc}")
             return False
-        result.malformed += 1
-        self._delete(str(message["ReceiptHandle"]), result)
+        run.outcome.malformed += 1
+        run.delete({"r": str(message["ReceiptHandle"])})
         return True
-
-    def _delete(self, receipt: str, result: ReplayResult) -> None:
-        """Delete a handled failure record (if this fails, a later run replays it again: duplicates)."""
-        errors = delete_handled(self.failures, receipt)
-        result.delete_failed += len(errors)
-        result.errors.extend(errors)
 
     def sample(self, max_records: int) -> dict[str, Any]:
         """A dry run: the queue's depth and the first few ranges; nothing is hidden or replayed."""
