@@ -84,7 +84,8 @@ def local_store(root: Path) -> Any:
     import hashlib
 
     from changelake.exceptions import ObjectNotFoundError, PreconditionFailedError
-    from changelake.integrations.s3 import ObjectInfo, S3Store
+    from changelake.integrations.base import ObjectInfo
+    from changelake.integrations.s3 import S3Store
 
     objects = root / "objects"
     uploads = root / "uploads"

@@ -21,7 +21,8 @@ def main() -> None:
     from changelake.formats.change_line import to_change_line
     from changelake.formats.dynamodb_json import item_text
     from changelake.formats.envelope import COMPRESSION_LEVEL, MessagePacker, PackedMessage
-    from changelake.integrations.sqs import OutboundMessage, SqsQueue, request_batches
+    from changelake.integrations.base import OutboundMessage
+    from changelake.integrations.sqs import SqsQueue, request_batches
 
     records = stream_records(RECORDS)
     events = [json.dumps({"Records": records[start : start + 1000]}) for start in range(0, RECORDS, 1000)]

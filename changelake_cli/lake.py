@@ -20,7 +20,8 @@ from changelake.compaction.compactor import RAW_SUFFIX
 from changelake.compaction.manifest import inputs_document
 from changelake.exceptions import ObjectNotFoundError, UnsafeNameError
 from changelake.formats.layout import check_table_name
-from changelake.integrations.s3 import ObjectInfo, S3Store
+from changelake.integrations.base import ObjectInfo
+from changelake.integrations.s3 import S3Store
 from changelake.publication import MANIFEST_NAME
 
 LAYERS = ("raw", "compacted", "snapshot")

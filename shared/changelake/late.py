@@ -35,7 +35,7 @@ from typing import Literal, get_args
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import UnsafeNameError
 from changelake.formats.layout import Partition, parse_partition_prefix, partition_key
-from changelake.integrations.s3 import S3Store
+from changelake.integrations.base import ObjectStore
 
 #: The bucket's top folder of markers (fixed: the consumers' IAM policies name it).
 LATE_PREFIX = "late"
@@ -68,7 +68,7 @@ class LateMarkers:
     failure raises a ``DeliveryError`` (the caller must then not acknowledge the raw data).
     """
 
-    def __init__(self, store: S3Store, *, prefix: str = LATE_PREFIX, clock: Clock = utc_now) -> None:
+    def __init__(self, store: ObjectStore, *, prefix: str = LATE_PREFIX, clock: Clock = utc_now) -> None:
         self.store = store
         self.prefix = prefix
         self.clock = clock

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from changelake.exceptions import ObjectNotFoundError, PreconditionFailedError
-from changelake.integrations.s3 import S3Store
+from changelake.integrations.base import MultipartStore
 
 MANIFEST_NAME = "_manifest.json"
 DATA_PREFIX = "part-"
@@ -111,7 +111,7 @@ class Publication:
 
     def __init__(
         self,
-        store: S3Store,
+        store: MultipartStore,
         folder: str,
         *,
         data_prefix: str = DATA_PREFIX,

@@ -17,7 +17,8 @@ from changelake.compaction.manifest import generation_of, part_name
 from changelake.compaction.service import CompactionService
 from changelake.compaction.sort import _FRAME, DedupeSorter, Entry
 from changelake.exceptions import CompactionInputError, InvalidEventError
-from changelake.integrations.s3 import ObjectInfo, S3Store
+from changelake.integrations.base import ObjectInfo
+from changelake.integrations.s3 import S3Store
 
 
 def entries(count: int, seed: int = 1) -> list[Entry]:

@@ -15,7 +15,8 @@ from changelake.exceptions import (
     StorageError,
     ThrottledError,
 )
-from changelake.integrations.s3 import ObjectInfo, S3Store
+from changelake.integrations.base import ObjectInfo
+from changelake.integrations.s3 import S3Store
 
 BUCKET = "changelake-test"
 

@@ -9,13 +9,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from changelake.exceptions import DeliveryError, QueueUnavailableError, ThrottledError
-from changelake.integrations.sqs import (
-    MAX_BATCH_REQUEST_BYTES,
-    Backoff,
-    OutboundMessage,
-    SqsQueue,
-    request_batches,
-)
+from changelake.integrations.base import OutboundMessage
+from changelake.integrations.sqs import MAX_BATCH_REQUEST_BYTES, Backoff, SqsQueue, request_batches
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/changelake-ChangeQueue"
 

@@ -86,7 +86,7 @@ from changelake.exceptions import (
 )
 from changelake.formats.change_line import parse_change_line, parse_own_prefix
 from changelake.formats.layout import Partition, check_table_name, parse_partition_prefix, partition_key
-from changelake.integrations.s3 import ObjectInfo, S3Store
+from changelake.integrations.base import MultipartStore, ObjectInfo
 from changelake.publication import Manifest, Output, Promotion, Publication
 
 RAW_SUFFIX = ".jsonl.gz"
@@ -195,7 +195,7 @@ class Compactor:
 
     def __init__(
         self,
-        store: S3Store,
+        store: MultipartStore,
         *,
         raw_prefix: str = "raw",
         compacted_prefix: str = "compacted",

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from changelake.compaction.lines import READ_CHUNK_BYTES, gzip_chunks, split_lines
 from changelake.exceptions import map_client_error
 from changelake.formats.change_line import escape_line_break_bytes
-from changelake.integrations.s3 import S3Store
+from changelake.integrations.base import MultipartStore, ObjectStore
 
 #: Uncompressed bytes handed to the compression thread at once (always whole lines).
 WRITE_CHUNK_BYTES = 1024 * 1024
@@ -63,7 +63,7 @@ class Prefetcher:
 
     def __init__(
         self,
-        store: S3Store,
+        store: ObjectStore,
         keys: Sequence[str],
         *,
         copy_to: CopySink | None = None,
@@ -188,7 +188,7 @@ class PartsWriter:
 
     def __init__(
         self,
-        store: S3Store,
+        store: MultipartStore,
         key_of: Callable[[int], str],
         *,
         target_bytes: int,

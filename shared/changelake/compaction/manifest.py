@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from changelake.integrations.s3 import ObjectInfo
+from changelake.integrations.base import ObjectInfo
 from changelake.publication import DATA_PREFIX
 
 PART_PREFIX = DATA_PREFIX

@@ -25,7 +25,7 @@ from changelake.formats.envelope import Claim, decode_body, decode_claim_object
 from changelake.formats.layout import UNKNOWN_TABLE, Partition, check_table_name, partition_key
 from changelake.formats.strict_json import loads_checked
 from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
-from changelake.integrations.s3 import S3Store
+from changelake.integrations.base import ObjectStore
 from changelake.late import LateMarkers
 
 #: gzip level of raw/ objects. They are read once (by compaction) but kept for good (tiered to IA,
@@ -81,7 +81,7 @@ class Aggregator:
 
     def __init__(
         self,
-        store: S3Store,
+        store: ObjectStore,
         *,
         raw_prefix: str = "raw",
         quarantine_prefix: str = "quarantine",

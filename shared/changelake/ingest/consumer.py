@@ -28,8 +28,8 @@ from changelake.formats.envelope import (
 from changelake.formats.layout import UNKNOWN_TABLE, claim_key
 from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.ingest.schema import SchemaRegistry
-from changelake.integrations.s3 import S3Store
-from changelake.integrations.sqs import OutboundMessage, SqsQueue, request_batches
+from changelake.integrations.base import ObjectStore, OutboundMessage, Queue
+from changelake.integrations.sqs import request_batches
 
 
 @dataclass(slots=True)
@@ -76,8 +76,8 @@ class StreamConsumer:
 
     def __init__(
         self,
-        queue: SqsQueue,
-        store: S3Store,
+        queue: Queue,
+        store: ObjectStore,
         *,
         max_message_bytes: int,
         quarantine_prefix: str = "quarantine",
@@ -237,7 +237,7 @@ class ConsumerConfiguration(Protocol):
 
 
 def consumer_from_settings(
-    settings: ConsumerConfiguration, queue: SqsQueue, store: S3Store
+    settings: ConsumerConfiguration, queue: Queue, store: ObjectStore
 ) -> StreamConsumer:
     """The stream consumer as the stream-consumer and redrive functions wire it (schemas loaded now)."""
     return StreamConsumer(

@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from changelake.formats.layout import UNKNOWN_TABLE, quarantine_key
-from changelake.integrations.s3 import S3Store
+from changelake.integrations.base import ObjectStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ class QuarantineWriter:
     raises ``DeliveryError`` otherwise (the caller must then report the records as not stored).
     """
 
-    def __init__(self, store: S3Store, prefix: str) -> None:
+    def __init__(self, store: ObjectStore, prefix: str) -> None:
         self.store = store
         self.prefix = prefix
 

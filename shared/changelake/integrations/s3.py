@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from changelake.exceptions import map_client_error
-from changelake.integrations.base import AwsAdapter
-
-GZIP_CONTENT_TYPE = "application/gzip"
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    """One listed object."""
-
-    key: str
-    etag: str
-    size: int
+from changelake.integrations.base import GZIP_CONTENT_TYPE, AwsAdapter, ObjectInfo
 
 
 class S3Store(AwsAdapter):
-    """One bucket.
+    """One bucket (a ``MultipartStore``).
 
     Delivery guarantee of ``put``: a returned ETag means the object is durably stored under that
     key; any failure raises a ``DeliveryError`` and nothing is reported stored. Conditional puts

@@ -5,33 +5,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from changelake.exceptions import RETRYABLE_CODES, DeliveryError, ThrottledError
-from changelake.integrations.base import AwsAdapter
+from changelake.integrations.base import AwsAdapter, OutboundMessage
 
 #: SQS's limits on one SendMessageBatch / DeleteMessageBatch request.
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_REQUEST_BYTES = 1_048_576
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMessage:
-    """A body to send; ``entry_id`` is unique within one call."""
-
-    entry_id: str
-    body: str
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        """Bytes SQS counts for this message: body plus attribute names, types and values."""
-        size = len(self.body.encode())
-        for name, attribute in self.attributes.items():
-            value = attribute.get("StringValue") or attribute.get("BinaryValue") or ""
-            size += len(name) + len(attribute.get("DataType", "")) + len(value)
-        return size
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +46,7 @@ def request_batches(messages: Sequence[OutboundMessage]) -> Iterator[list[Outbou
 
 
 class SqsQueue(AwsAdapter):
-    """One SQS queue.
+    """One SQS queue (a ``Queue``).
 
     Delivery guarantee of ``send_batch``: at-least-once per entry. An entry reported sent is in
     the queue; an entry reported failed may still have been enqueued (a lost response), so

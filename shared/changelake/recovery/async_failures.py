@@ -30,9 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, RecordRejected
 from changelake.ingest.quarantine import QuarantineWriter
+from changelake.integrations.base import ObjectStore, Queue
 from changelake.integrations.lambda_invoke import LambdaInvoker
-from changelake.integrations.s3 import S3Store
-from changelake.integrations.sqs import SqsQueue
 from changelake.recovery.failure_queues import quarantine_message
 from changelake.recovery.receive import (
     MAX_LISTED_IDS,
@@ -126,9 +125,9 @@ class AsyncFailureReplayer:
 
     def __init__(
         self,
-        failures: SqsQueue,
+        failures: Queue,
         invoker: LambdaInvoker,
-        store: S3Store,
+        store: ObjectStore,
         *,
         quarantine_prefix: str = "quarantine",
         clock: Clock = utc_now,

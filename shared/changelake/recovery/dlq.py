@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from changelake.integrations.sqs import OutboundMessage, SqsQueue
+from changelake.integrations.base import OutboundMessage, Queue
 from changelake.recovery.events import RedriveRequest
 from changelake.recovery.receive import (
     MAX_LISTED_IDS,
@@ -108,8 +108,8 @@ class DlqRedriver:
 
     def __init__(
         self,
-        dlq: SqsQueue,
-        queue: SqsQueue,
+        dlq: Queue,
+        queue: Queue,
         *,
         max_redrives: int = 5,
         monotonic: Callable[[], float] = time.monotonic,

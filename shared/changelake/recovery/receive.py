@@ -16,7 +16,8 @@ from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 from changelake.exceptions import DeliveryError
-from changelake.integrations.sqs import MAX_BATCH_ENTRIES, SqsQueue
+from changelake.integrations.base import Queue
+from changelake.integrations.sqs import MAX_BATCH_ENTRIES
 
 Message = dict[str, Any]
 
@@ -128,7 +129,7 @@ class HoldingRun(Generic[Outcome]):
     """
 
     def __init__(
-        self, queue: SqsQueue, deadline: Deadline, outcome: Outcome, limiter: RateLimiter | None = None
+        self, queue: Queue, deadline: Deadline, outcome: Outcome, limiter: RateLimiter | None = None
     ) -> None:
         self.queue = queue
         self.deadline = deadline

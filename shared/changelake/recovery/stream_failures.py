@@ -29,8 +29,7 @@ from changelake.formats.lambda_events import FailedRange, parse_failure_record
 from changelake.formats.layout import loss_report_key
 from changelake.ingest.consumer import StreamConsumer
 from changelake.ingest.quarantine import QuarantineWriter
-from changelake.integrations.s3 import S3Store
-from changelake.integrations.sqs import SqsQueue
+from changelake.integrations.base import ObjectStore, Queue
 from changelake.integrations.streams import LostPart, StreamReader
 from changelake.recovery.failure_queues import quarantine_message
 from changelake.recovery.receive import (
@@ -91,10 +90,10 @@ class StreamFailureReplayer:
 
     def __init__(
         self,
-        failures: SqsQueue,
+        failures: Queue,
         consumer: StreamConsumer,
         reader: StreamReader,
-        store: S3Store,
+        store: ObjectStore,
         *,
         lost_prefix: str = "lost",
         quarantine_prefix: str = "quarantine",
