@@ -60,7 +60,7 @@ def cached(name: str, build: Callable[[], Any]) -> Any:
 
 def stream_records(count: int, *, seed: int = SEED, tables: tuple[str, ...] = ("orders",)) -> list[Any]:
     """``count`` realistic ~1 KB DynamoDB stream records (every type, 38-digit numbers)."""
-    from changelake_local.stream_records import change_batch
+    from changelake_testing.stream_records import change_batch
 
     def build() -> list[Any]:
         return change_batch(random.Random(seed), count, tables=tables)
@@ -158,20 +158,21 @@ class FakeS3Client:
 
 def sqs_event_records(bodies: list[str]) -> list[dict[str, Any]]:
     """SQS event records (the format Lambda delivers) for ``bodies``."""
-    return [
+    from changelake.formats.lambda_events import sqs_event
+
+    received = [
         {
-            "messageId": f"00000000-0000-0000-0000-{index:012d}",
-            "receiptHandle": f"handle-{index}",
-            "body": body,
-            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795780800000"},
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ChangeQueue",
-            "awsRegion": "us-east-1",
+            "MessageId": f"00000000-0000-0000-0000-{index:012d}",
+            "ReceiptHandle": f"handle-{index}",
+            "Body": body,
+            "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795780800000"},
         }
         for index, body in enumerate(bodies)
     ]
+    records: list[dict[str, Any]] = sqs_event(
+        received, "arn:aws:sqs:us-east-1:123456789012:ChangeQueue", "us-east-1"
+    )["Records"]
+    return records
 
 
 # -- timing ------------------------------------------------------------------------------------

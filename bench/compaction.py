@@ -53,7 +53,7 @@ MEMORY_BUDGET = 128 * 1024 * 1024
 def _templates(count: int = 400) -> list[bytes]:
     """Tails (after ``sequence_number``) of real change lines: keys, images, size, identity."""
     from changelake.formats.change_line import to_change_line
-    from changelake_local.stream_records import change_batch
+    from changelake_testing.stream_records import change_batch
 
     records = change_batch(random.Random(42), count, tables=(TABLE,), start=HOUR_START, item_bytes=900)
     tails = []

@@ -64,7 +64,7 @@ def _cpu_seconds() -> float:
 def _item_templates(count: int = 64) -> list[tuple[str, str, str]]:
     """Plain JSON items (every type, ~1.2 KB) split around their pk and sk values."""
     from changelake.formats.dynamodb_json import item_text
-    from changelake_local.stream_records import realistic_item
+    from changelake_testing.stream_records import realistic_item
 
     rng = random.Random(11)
     templates = []
@@ -168,7 +168,7 @@ def _write_changes(store: Any, items: int, concatenated: Path) -> dict[str, int]
     from changelake.formats.change_line import to_change_line
     from changelake.formats.layout import Partition, partition_key
     from changelake.ingest.aggregator import raw_object
-    from changelake_local.stream_records import realistic_item, stream_record
+    from changelake_testing.stream_records import realistic_item, stream_record
 
     rng = random.Random(5)
     start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC).timestamp()

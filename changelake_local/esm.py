@@ -32,13 +32,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from changelake.formats.lambda_events import lambda_record
+from changelake.formats.lambda_events import lambda_record, sqs_event
 from changelake_local.aws import client
 from changelake_local.deploy import DeployedStack, MappingSpec
 from changelake_local.endpoint import REGION
 from changelake_local.errors import LocalRunError
 from changelake_local.functions import LocalFunction
-from changelake_local.lambda_events import sqs_event
 
 #: Lambda's synchronous invocation payload limit, which also caps an SQS batch.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024

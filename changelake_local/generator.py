@@ -4,8 +4,8 @@ INSERT (a put of a new key), MODIFY (a put that replaces a live key's item with 
 DynamoDB streams it as MODIFY with both images), REMOVE (a delete of a live key) and TTL-style
 deletes (a delete of an item whose ``expires_at`` has passed, which the local mapping marks with
 DynamoDB's TTL ``userIdentity``; moto never expires items itself). Items are about ``item_bytes``
-large and carry every DynamoDB type (stream_records.realistic_item); bodies come from a pool made
-up front, so generating a change costs a dict copy, not a new random item.
+large and carry every DynamoDB type (``changelake_testing.stream_records.realistic_item``); bodies
+come from a pool made up front, so generating a change costs a dict copy, not a new random item.
 
 The changes go out as BatchWriteItem requests of up to 25 (no key twice in one request, as
 DynamoDB requires), which is how a bulk writer talks to DynamoDB and 25 times fewer round trips
@@ -26,7 +26,7 @@ from typing import Any
 
 from changelake_local.aws import client
 from changelake_local.esm import TTL_ATTRIBUTE
-from changelake_local.stream_records import realistic_item
+from changelake_testing.stream_records import realistic_item
 
 
 def _as_boto3(value: Any) -> Any:

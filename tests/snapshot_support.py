@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from changelake.formats.change_line import ChangeLine, to_change_line
-from changelake_local.stream_records import stream_record
+from changelake_testing.stream_records import stream_record
 
 #: A 38-digit number, a 38-significant-digit fraction: exact through every layer or not at all.
 BIG = "12345678901234567890123456789012345678"

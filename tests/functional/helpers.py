@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from changelake_local.lambda_events import sqs_event as lambda_sqs_event
+from changelake.formats.lambda_events import sqs_event as lambda_sqs_event
 from tests.conftest import REGION, Stack
 
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:changelake-ChangeQueue"

@@ -13,7 +13,7 @@ import pytest
 from changelake.formats.envelope import claim_body
 from changelake.ingest.aggregator import Aggregator, AggregatorResult
 from changelake.integrations.s3 import S3Store
-from changelake_local.stream_records import change_batch
+from changelake_testing.stream_records import change_batch
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingPutS3
 from tests.functional.helpers import read_jsonl_gz, sqs_event

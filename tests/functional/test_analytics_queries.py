@@ -21,7 +21,7 @@ from analytics.views import as_of_predicate, to_duckdb
 from changelake.compaction.compactor import Compactor
 from changelake.integrations.s3 import S3Store
 from changelake_local.pipeline import duckdb_preview
-from changelake_local.stream_records import realistic_item, stream_record
+from changelake_testing.stream_records import realistic_item, stream_record
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import sqs_event
 

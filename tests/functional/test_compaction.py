@@ -24,7 +24,7 @@ from changelake.formats.layout import Partition, partition_key
 from changelake.ingest.aggregator import raw_object
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
-from changelake_local.stream_records import change_batch
+from changelake_testing.stream_records import change_batch
 from tests.conftest import BUCKET, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingPutS3, WrappingClient, client_error
 from tests.functional.memory_s3 import InMemoryS3

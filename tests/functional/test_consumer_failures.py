@@ -17,7 +17,7 @@ from changelake.formats.envelope import Claim, decode_body
 from changelake.ingest.consumer import StreamConsumer
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import Backoff, SqsQueue
-from changelake_local.stream_records import change_batch, stream_record
+from changelake_testing.stream_records import change_batch, stream_record
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingEntriesSqs, FailingPutS3, ThrottlingSqs
 from tests.functional.helpers import read_jsonl_gz, reference_image, sqs_event

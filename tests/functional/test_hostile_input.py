@@ -29,7 +29,7 @@ import pytest
 from changelake.exceptions import InvalidEventError
 from changelake.formats.change_line import to_change_line
 from changelake.formats.envelope import MessagePacker, PackedMessage, claim_body, claim_payload
-from changelake_local.stream_records import change_batch, stream_record
+from changelake_testing.stream_records import change_batch, stream_record
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import sqs_event
 

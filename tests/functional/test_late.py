@@ -19,7 +19,7 @@ from changelake.formats.layout import Partition
 from changelake.ingest.aggregator import Aggregator, AggregatorResult
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
-from changelake_local.stream_records import change_batch
+from changelake_testing.stream_records import change_batch
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingPutS3, WrappingClient
 from tests.functional.helpers import sqs_event

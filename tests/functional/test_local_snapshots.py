@@ -16,7 +16,7 @@ from changelake.snapshot.bootstrap import Bootstrapper
 from changelake.snapshot.events import BootstrapEvent
 from changelake_local.generator import _as_boto3
 from changelake_local.snapshots import SnapshotChecker, scan, write_export
-from changelake_local.stream_records import realistic_item, stream_record
+from changelake_testing.stream_records import realistic_item, stream_record
 from tests.conftest import REGION, Stack
 from tests.functional.snapshot.support import builder, create_table, data_keys, put_raw
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from changelake_local.stream_records import stream_record
+from changelake_testing.stream_records import stream_record
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import sqs_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from changelake_local.lake import LakeWatcher, StreamLedger
-from changelake_local.stream_records import stream_record
+from changelake_testing.stream_records import stream_record
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 
 

@@ -16,7 +16,7 @@ from changelake.integrations.sqs import Backoff, SqsQueue
 from changelake.recovery.dlq import REDRIVE_COUNT_ATTRIBUTE, DlqRedriver
 from changelake.recovery.events import RedriveRequest
 from changelake.recovery.receive import Deadline
-from changelake_local.stream_records import change_batch
+from changelake_testing.stream_records import change_batch
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import read_jsonl_gz, sqs_event
 

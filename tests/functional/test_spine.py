@@ -8,7 +8,7 @@ from collections import Counter
 from decimal import Decimal
 
 from changelake.formats.layout import Partition
-from changelake_local.stream_records import change_batch
+from changelake_testing.stream_records import change_batch
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import read_jsonl_gz, reference_image, sqs_event
 

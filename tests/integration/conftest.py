@@ -20,7 +20,7 @@ from changelake_cli.output import Output
 from changelake_local.deploy import DeployedStack, deploy
 from changelake_local.endpoint import MotoEndpoint, aws_environment
 from changelake_local.functions import applied_environment
-from changelake_local.stream_records import change_batch
+from changelake_testing.stream_records import change_batch
 
 ROWS_PER_HOUR = 30
 

@@ -242,7 +242,7 @@ def test_stream_records_read_raw_from_the_local_endpoint_match_moto(moto_server:
     import random
 
     from changelake_local.generator import _as_boto3
-    from changelake_local.stream_records import realistic_item
+    from changelake_testing.stream_records import realistic_item
 
     item = _as_boto3(realistic_item(random.Random(3), "customer#0001"))
     with MotoEndpoint(port=0) as local:

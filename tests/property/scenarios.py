@@ -18,7 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from changelake_local.stream_records import stream_record
+from changelake_testing.stream_records import stream_record
 
 TABLES = ("orders", "users", "carts")
 HOURS = 48  # two UTC days

@@ -28,7 +28,7 @@ from changelake.late import LateMarkers
 from changelake.recovery.dlq import REDRIVE_COUNT_ATTRIBUTE
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.service import SnapshotService
-from changelake_local.stream_records import change_batch, realistic_item, stream_record
+from changelake_testing.stream_records import change_batch, realistic_item, stream_record
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingPutS3, WrappingClient, client_error
 from tests.functional.helpers import create_stream_table, sqs_event

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from changelake_local.stream_records import change_batch
+from changelake_testing.stream_records import change_batch
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import sqs_event
 

@@ -10,7 +10,7 @@ import pytest
 
 from changelake.compaction.check import FullCheck, lines_agree
 from changelake.formats.change_line import to_change_line
-from changelake_local.stream_records import change_batch
+from changelake_testing.stream_records import change_batch
 
 
 def good_lines(seed: int, count: int = 40) -> list[bytes]:

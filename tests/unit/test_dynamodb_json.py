@@ -13,7 +13,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer
 
 from changelake.exceptions import ConversionError, RecordRejected
 from changelake.formats.dynamodb_json import item_text
-from changelake_local.stream_records import realistic_item
+from changelake_testing.stream_records import realistic_item
 
 
 def convert(attribute: Any) -> Any:

@@ -26,7 +26,7 @@ from changelake.formats.envelope import (
     decode_body,
     decode_claim_object,
 )
-from changelake_local.stream_records import change_batch
+from changelake_testing.stream_records import change_batch
 
 LIMITS = [1024, 4096, 65_536, 262_144, 1_048_576]
 

@@ -17,7 +17,7 @@ from changelake.formats.change_line import (
     parse_change_line,
     to_change_line,
 )
-from changelake_local.stream_records import stream_arn, stream_record
+from changelake_testing.stream_records import stream_arn, stream_record
 
 DESIGN_FIELDS = [
     "event_id",

@@ -8,7 +8,7 @@ import pytest
 
 from changelake.exceptions import RecordRejected
 from changelake.formats import change_line as records
-from changelake_local.stream_records import change_batch
+from changelake_testing.stream_records import change_batch
 
 
 def _outcome(line: bytes) -> object:

@@ -23,7 +23,7 @@ from changelake.formats.change_line import (
     parse_own_prefix,
     to_change_line,
 )
-from changelake_local.stream_records import change_batch, stream_record
+from changelake_testing.stream_records import change_batch, stream_record
 
 PREFIX_END = b',"keys":'
 

@@ -16,7 +16,7 @@ from changelake.formats.change_line import (
     to_change_line,
 )
 from changelake.ingest.quarantine import QuarantinedRecord
-from changelake_local.stream_records import stream_record
+from changelake_testing.stream_records import stream_record
 
 BREAKS = "line\u2028separator\u2029paragraph"
 

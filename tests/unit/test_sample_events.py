@@ -1,4 +1,4 @@
-"""events/*.json are exactly what changelake_local.sample_events builds, and agree with each other."""
+"""events/*.json are exactly what changelake_testing.sample_events builds, and agree with each other."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from changelake.formats.change_line import to_change_line
 from changelake.formats.envelope import decode_body
-from changelake_local.sample_events import EVENTS_DIR, all_events, render
+from changelake_testing.sample_events import EVENTS_DIR, all_events, render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ def test_event_files_equal_generated(name: str) -> None:
     path = ROOT / "events" / name
     assert EVENTS_DIR == ROOT / "events"
     # WHEN compared THEN the file is exactly the rendered generated event (regenerate with
-    # `python -m changelake_local.sample_events` when the format changes)
+    # `python -m changelake_testing.sample_events` when the format changes)
     generated = all_events()[name]
     assert json.loads(path.read_text()) == generated
     assert path.read_text() == render(generated)

@@ -11,7 +11,7 @@ import pytest
 from changelake.exceptions import ConfigurationError, RecordRejected, SchemaViolation
 from changelake.formats.change_line import ChangeLine, to_change_line
 from changelake.ingest.schema import SchemaRegistry
-from changelake_local.stream_records import stream_record
+from changelake_testing.stream_records import stream_record
 
 SCHEMA = {
     "type": "object",

@@ -1,5 +1,6 @@
 """Lambda's event shapes: the ``Records`` of an event-source-mapping event, a stream record as
-Lambda delivers it (from a GetRecords record), and the stream's on-failure invocation record.
+Lambda delivers it (from a GetRecords record), the SQS event (from ReceiveMessage messages), and
+the stream's on-failure invocation record.
 
 The consumer's event source mapping sends an *invocation record* to the stream-failure queue
 when a batch fails past its retries. It holds only the range, never the records:
@@ -39,6 +40,35 @@ def records_of(event: object) -> list[Any]:
     if not isinstance(records, list):
         raise InvalidEventError("Records", "must be a list")
     return records
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The SQS event Lambda delivers for messages received with ``ReceiveMessage`` (the local
+    event source mapping, the sample events and the tests build it here)."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "dataType": value["DataType"],
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                    }
+                    for name, value in message.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for message in messages
+        ]
+    }
 
 
 class _BatchInfo(BaseModel):

@@ -1,6 +1,6 @@
 """The sample events in ``events/``, built from one source so they never drift apart.
 
-``python -m changelake_local.sample_events`` rewrites them; a test checks the files equal what
+``python -m changelake_testing.sample_events`` rewrites them; a test checks the files equal what
 this module builds (so the SQS sample is exactly what the consumer sends for the stream sample).
 """
 
@@ -13,7 +13,8 @@ from typing import Any
 
 from changelake.formats.change_line import to_change_line
 from changelake.formats.envelope import MessagePacker, PackedMessage
-from changelake_local.stream_records import REGION, stream_arn, stream_record
+from changelake.formats.lambda_events import sqs_event
+from changelake_testing.stream_records import REGION, stream_arn, stream_record
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_TABLES = ("changelake-changes", "inventory")
@@ -100,39 +101,33 @@ def stream_event() -> dict[str, Any]:
     return {"Records": records}
 
 
-def sqs_event(stream: dict[str, Any]) -> dict[str, Any]:
+def sqs_event_of(stream: dict[str, Any]) -> dict[str, Any]:
     """The SQS event the aggregator receives for ``stream``, with the consumer's exact bodies."""
     lines = [to_change_line(record).line for record in stream["Records"]]
     bodies = [
         item.body for item in MessagePacker(262_144).pack(enumerate(lines)) if isinstance(item, PackedMessage)
     ]
-    queue_arn = f"arn:aws:sqs:{REGION}:123456789012:changelake-ChangeQueue"
-    records = [
+    received = [
         {
-            "messageId": f"059f36b4-87a3-44ab-83d2-66197{index:07d}",
-            "receiptHandle": f"AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a{index}",
-            "body": body,
-            "attributes": {
+            "MessageId": f"059f36b4-87a3-44ab-83d2-66197{index:07d}",
+            "ReceiptHandle": f"AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a{index}",
+            "Body": body,
+            "Attributes": {
                 "ApproximateReceiveCount": "1",
                 "SentTimestamp": "1795867210000",
                 "SenderId": "AIDAIENQZJOLO23YVJ4VO",
                 "ApproximateFirstReceiveTimestamp": "1795867210001",
             },
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn,
-            "awsRegion": REGION,
         }
         for index, body in enumerate(bodies)
     ]
-    return {"Records": records}
+    return sqs_event(received, f"arn:aws:sqs:{REGION}:123456789012:changelake-ChangeQueue", REGION)
 
 
 def all_events() -> dict[str, Any]:
     """Every generated sample, by file name."""
     stream = stream_event()
-    return {"stream_batch.json": stream, "sqs_batch.json": sqs_event(stream)}
+    return {"stream_batch.json": stream, "sqs_batch.json": sqs_event_of(stream)}
 
 
 def render(event: Any) -> str:
