@@ -20,14 +20,15 @@ def _pipeline(duration: float, rate: float, night: float) -> dict[str, Any]:
 
     local = importlib.import_module("changelake_local")
     with tempfile.TemporaryDirectory(prefix="changelake-bench-lake-") as lake:
-        summary = local.run_pipeline(
-            duration,
-            rate,
-            night,
-            parameters=dict(getattr(local, "LOCAL_PARAMETERS", {})),  # what `make run` deploys with
+        options = local.RunOptions(
+            duration=duration,
+            rate=rate,
+            night=night,
+            parameters=local.LOCAL_PARAMETERS,  # what `make run` deploys with
             lake_dir=Path(lake),
             duckdb_sample=False,
         )
+        summary = local.run_pipeline(options)
     if not isinstance(summary, dict):
         summary = dict(getattr(summary, "__dict__", {})) or {"summary": str(summary)}
     return {key: value for key, value in summary.items() if isinstance(value, int | float | str)}

@@ -103,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     from changelake_local.display import LiveDisplay
     from changelake_local.endpoint import DEFAULT_PORT
     from changelake_local.faults import PROFILES, FaultInjector, injecting
-    from changelake_local.pipeline import LOCAL_PARAMETERS, print_summary, run_pipeline, to_json
+    from changelake_local.pipeline import LOCAL_PARAMETERS, RunOptions, print_summary, run_pipeline, to_json
 
     parameters = {**({} if args.template_defaults else LOCAL_PARAMETERS), **_parameters(args.parameter)}
     stop = threading.Event()
@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--faults takes one of {', '.join(PROFILES)}, not {args.faults!r}")
     injector = FaultInjector(PROFILES[args.faults], seed=args.fault_seed)
     with LiveDisplay(force_plain=args.plain) as display, injecting(injector) as hooks:
-        summary = run_pipeline(
+        options = RunOptions(
             hooks=hooks,
             duration=args.duration,
             rate=args.rate,
@@ -140,9 +140,8 @@ def _run(args: argparse.Namespace) -> int:
             parameters=parameters,
             lake_dir=args.lake,
             item_bytes=args.item_bytes,
-            on_progress=display,
-            stop_requested=stop,
         )
+        summary = run_pipeline(options, on_progress=display, stop_requested=stop)
     print_summary(summary)
     print(f"faults ({args.faults}): {injector.total} injected {dict(sorted(injector.injected.items()))}")
     if args.json:

@@ -1,7 +1,10 @@
 """The whole pipeline on one machine: endpoint, stack, mappings, load, schedule, drain, verify.
 
-``run_pipeline`` is the Python API (the CLI ``python -m changelake_local run`` and the
-integration test call it); it returns a ``Summary`` with the verification, throughput and lag.
+``run_pipeline(RunOptions(...))`` is the Python API (the CLI ``python -m changelake_local run``,
+the integration test and bench row 6 call it); it returns a ``Summary`` with the verification,
+throughput and lag. A run has three phases, each a method of ``LocalPipeline``: ``stream``
+(write load, let the mappings carry it, compact every local night), ``drain`` (stop writing,
+redrive, wait for the queues to empty) and ``finish`` (compact, verify, summarize).
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from changelake_local.aws import client
-from changelake_local.deploy import DEFAULT_TEMPLATE, DeployedStack, deploy
+from changelake_local.deploy import DEFAULT_TEMPLATE, DeployedStack, MappingSpec, deploy
 from changelake_local.endpoint import ACCOUNT, DEFAULT_PORT, REGION, MotoEndpoint, aws_environment
 from changelake_local.errors import LocalRunError
 from changelake_local.esm import Hooks, SqsMapping, StreamMapping
@@ -44,6 +47,37 @@ LOCAL_PARAMETERS = {"AggregatorBatchingWindowSeconds": "5", "StreamBatchingWindo
 #: While streaming, the lake watcher lists all of raw/ on every this many progress ticks (only
 #: the recent partitions in between); draining and the final scans always list everything.
 FULL_SCAN_EVERY = 20
+#: Redrive invocations a drain makes at most (each moves what is in ChangeDLQ and the failure queue).
+MAX_DRAIN_REDRIVES = 5
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a local run does: how long and how fast it writes, where the lake lands, what it injects."""
+
+    #: Seconds of writing (0: until ``stop_requested`` is set or Ctrl-C).
+    duration: float = 60.0
+    #: Changes per second written to ChangeTable.
+    rate: float = 50.0
+    #: Seconds of a local "night": the compaction schedule's period (0: only at the end).
+    night: float = 60.0
+    #: Port of the moto server (0: any free port).
+    port: int = 0
+    template: Path = DEFAULT_TEMPLATE
+    #: Template parameters (``LOCAL_PARAMETERS`` is what ``make run`` deploys with).
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    hooks: Hooks = field(default_factory=Hooks)
+    #: Where the lake and the logs land on local disk (None: nowhere).
+    lake_dir: Path | None = Path("lake")
+    item_bytes: int = 1024
+    writers: int = 0
+    #: Seconds before a message the aggregator failed is received again (None: the queue's own).
+    failed_visibility_seconds: int | None = None
+    #: Whether the drain invokes the redrive for what reached ChangeDLQ or the failure queue.
+    redrive: bool = True
+    drain_timeout: float = 180.0
+    progress_interval: float = 0.5
+    duckdb_sample: bool = True
 
 
 @dataclass
@@ -188,23 +222,21 @@ def scheduled_event(schedule_name: str, now: datetime) -> dict[str, Any]:
 
 
 class LocalPipeline:
-    """All the moving parts of one run; ``run_pipeline`` drives it."""
+    """All the moving parts of one run; ``run`` drives its phases: stream, drain, finish."""
 
     def __init__(
         self,
         stack: DeployedStack,
+        options: RunOptions,
         *,
-        hooks: Hooks,
-        rate: float,
-        item_bytes: int,
-        writers: int,
-        failed_visibility_seconds: int | None,
-        log_stream: TextIO | None,
+        log_stream: TextIO | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         self.stack = stack
-        self.hooks = hooks
+        self.options = options
+        self.on_progress = on_progress
         self.stop = threading.Event()
-        self.drain = threading.Event()
+        self.draining = threading.Event()
         self.ledger = StreamLedger()
         self.functions = {
             logical_id: LocalFunction(
@@ -216,35 +248,13 @@ class LocalPipeline:
         }
         for function in self.functions.values():
             function.load()  # cold starts now: a handler that cannot start fails the run up front
-        self.mappings: list[StreamMapping | SqsMapping] = []
-        for spec in stack.mappings():
-            function = self.functions[spec.function]
-            if spec.is_stream:
-                self.mappings.append(
-                    StreamMapping(
-                        spec,
-                        function,
-                        stack,
-                        hooks=hooks,
-                        stop=self.stop,
-                        drain=self.drain,
-                        on_record=self.ledger.observe,
-                    )
-                )
-            else:
-                self.mappings.append(
-                    SqsMapping(
-                        spec,
-                        function,
-                        stack,
-                        hooks=hooks,
-                        stop=self.stop,
-                        drain=self.drain,
-                        failed_visibility_seconds=failed_visibility_seconds,
-                    )
-                )
+        self.mappings = [self._mapping(spec) for spec in stack.mappings()]
         self.generator = LoadGenerator(
-            stack.endpoint, stack.table, rate=rate, item_bytes=item_bytes, writers=writers
+            stack.endpoint,
+            stack.table,
+            rate=options.rate,
+            item_bytes=options.item_bytes,
+            writers=options.writers,
         )
         self.watcher = LakeWatcher(stack.endpoint, stack.bucket, self.ledger)
         self.sqs = client("sqs", stack.endpoint)
@@ -253,6 +263,198 @@ class LocalPipeline:
         self.snapshots = 0
         self.bootstrap_result: dict[str, Any] | None = None
         self.depths = {"ChangeQueue": 0, "ChangeDLQ": 0, "StreamFailureQueue": 0}
+        self.problems: list[str] = []
+        self.started = self.started_wall = 0.0
+
+    def _mapping(self, spec: MappingSpec) -> StreamMapping | SqsMapping:
+        function, hooks = self.functions[spec.function], self.options.hooks
+        if spec.is_stream:
+            return StreamMapping(
+                spec,
+                function,
+                self.stack,
+                hooks=hooks,
+                stop=self.stop,
+                drain=self.draining,
+                on_record=self.ledger.observe,
+            )
+        return SqsMapping(
+            spec,
+            function,
+            self.stack,
+            hooks=hooks,
+            stop=self.stop,
+            drain=self.draining,
+            failed_visibility_seconds=self.options.failed_visibility_seconds,
+        )
+
+    # ------------------------------------------------------------------ phases
+    def run(self, stop_requested: threading.Event) -> Summary:
+        """Stream until the duration is over (or ``stop_requested``), drain, then finish."""
+        self.started, self.started_wall = time.monotonic(), time.time()
+        for mapping in self.mappings:
+            mapping.start()
+        self.generator.start()
+        interrupted = self.stream(stop_requested)
+        writing_seconds = time.monotonic() - self.started
+        self.generator.stop()
+        table_at_stop = scan(self.stack.endpoint, self.stack.table)  # what the snapshot must equal
+        self.drain()
+        return self.finish(writing_seconds, table_at_stop, interrupted=interrupted)
+
+    def stream(self, stop_requested: threading.Event) -> bool:
+        """Write, let the mappings carry the changes, compact every night; True if Ctrl-C ended it."""
+        options = self.options
+        next_night = self.started + options.night if options.night > 0 else float("inf")
+        # The bootstrap export is taken halfway (or at the first night of an endless run): the snapshot
+        # then starts from a table that already had items, as for a stream enabled on a live table.
+        halfway = options.duration / 2 if options.duration > 0 else options.night
+        bootstrap_at = self.started + halfway if halfway > 0 else float("inf")
+        ticks = 0
+        try:
+            while not stop_requested.is_set() and (
+                options.duration <= 0 or time.monotonic() - self.started < options.duration
+            ):
+                self.check_mappings()
+                self.refresh(full=ticks % FULL_SCAN_EVERY == 0)
+                ticks += 1
+                if self.bootstrap_result is None and time.monotonic() >= bootstrap_at:
+                    self.bootstrap(datetime.now(UTC))
+                if time.monotonic() >= next_night:
+                    self.report("compacting")
+                    self.compact(datetime.now(UTC))
+                    self.snapshot(datetime.now(UTC))
+                    next_night = time.monotonic() + options.night
+                self.report("streaming")
+                stop_requested.wait(options.progress_interval)
+        except KeyboardInterrupt:
+            return True  # first Ctrl-C: stop writing, drain and verify (a second one aborts)
+        return False
+
+    def drain(self) -> None:
+        """Redrive what failed and wait until every mapping and queue is idle (writing has stopped)."""
+        self.draining.set()
+        if self.options.hooks.on_drain is not None:
+            self.options.hooks.on_drain()
+        deadline = time.monotonic() + self.options.drain_timeout
+        stable = redrives = 0
+        while time.monotonic() < deadline:
+            self.check_mappings()
+            self.refresh()
+            self.report("draining")
+            failed_over = self.depths["ChangeDLQ"] or self.depths["StreamFailureQueue"]
+            if self.options.redrive and failed_over and redrives < MAX_DRAIN_REDRIVES:
+                redrives += 1
+                self.redrive()
+                continue
+            stable = stable + 1 if self.drained() else 0
+            if stable >= 2:
+                return
+            time.sleep(self.options.progress_interval)
+        self.problems.append(
+            f"the pipeline did not drain within {self.options.drain_timeout:.0f} s "
+            f"(ChangeQueue {self.depths['ChangeQueue']}, ChangeDLQ {self.depths['ChangeDLQ']}, "
+            f"StreamFailureQueue {self.depths['StreamFailureQueue']})"
+        )
+
+    def finish(
+        self, writing_seconds: float, table_at_stop: list[dict[str, Any]], *, interrupted: bool
+    ) -> Summary:
+        """Stop the mappings, compact and snapshot what is in raw/, verify the lake (the last snapshot
+        against ``table_at_stop``, a Scan taken when the writes stopped) and summarize the run."""
+        self.stop.set()
+        self.refresh()
+        self.report("compacting")
+        self.compact(datetime.now(UTC))
+        self.snapshot(datetime.now(UTC))
+        state = self.refresh()
+        self.report("verifying")
+        verification = verify(self.ledger.ids(), state)
+        snapshot = (
+            SnapshotChecker(self.stack.endpoint, self.stack.bucket, self.stack.table).verify(table_at_stop)
+            if "SnapshotFunction" in self.functions
+            else None
+        )
+        counts = self.generator.counts
+        if len(self.ledger) != counts.total:
+            self.problems.append(f"{counts.total} writes but {len(self.ledger)} changes on the stream")
+        if self.depths["ChangeDLQ"] or self.depths["StreamFailureQueue"]:
+            self.problems.append("messages remain in ChangeDLQ or StreamFailureQueue (not redriven)")
+        if interrupted:
+            self.problems.append("interrupted with Ctrl-C (stopped writing, drained and verified)")
+        query = sample = None
+        lake_dir = self.options.lake_dir
+        if lake_dir is not None:
+            self.watcher.download(lake_dir)
+            if self.options.duckdb_sample:
+                query, sample = duckdb_preview(lake_dir)
+        return self._summary(
+            state,
+            verification=verification,
+            snapshot=snapshot,
+            writing_seconds=writing_seconds,
+            query=query,
+            sample=sample,
+        )
+
+    def shutdown(self) -> None:
+        """Stop everything this run started (idempotent)."""
+        self.stop.set()
+        self.generator.stop()
+        for mapping in self.mappings:
+            if mapping.is_alive():
+                mapping.join(timeout=5)
+
+    def _summary(
+        self,
+        state: LakeState,
+        *,
+        verification: Verification,
+        snapshot: SnapshotVerification | None,
+        writing_seconds: float,
+        query: str | None,
+        sample: str | None,
+    ) -> Summary:
+        counts = self.generator.counts
+        stored_span = (state.last_raw_at or self.started_wall) - self.started_wall  # start -> last in raw/
+        ok = (
+            verification.ok
+            and (snapshot is None or snapshot.ok)
+            and not any(p for p in self.problems if not p.startswith("interrupted"))
+        )
+        return Summary(
+            ok=ok,
+            duration_seconds=writing_seconds,
+            written=counts.total,
+            write_errors=counts.errors,
+            stream_records=len(self.ledger),
+            raw_records=state.raw_records,
+            raw_unique=len(state.raw_ids),
+            raw_files=state.raw_files,
+            compacted_records=sum(state.compacted_counts.values()),
+            compacted_files=state.compacted_files,
+            quarantined=len(state.quarantined),
+            quarantined_ids=sorted(state.quarantined_ids),
+            dead_lettered=sum(1 for result in self.redriven if result.get("moved")),
+            stream_failures=sum(m.stats.sent_to_on_failure for m in self.mappings),
+            redriven=self.redriven,
+            compactions=self.compactions,
+            function_errors={name: f.errors for name, f in self.functions.items() if f.errors},
+            last_errors={name: f.last_error for name, f in self.functions.items() if f.last_error},
+            write_throughput=counts.total / max(self.generator.elapsed, 1e-9),
+            stored_throughput=len(state.raw_ids) / stored_span if stored_span > 0 else 0.0,
+            lag_p50=percentile(state.lags, 0.5),
+            lag_p99=percentile(state.lags, 0.99),
+            verification=verification,
+            lake_dir=self.options.lake_dir,
+            files_per_partition=dict(state.files_per_partition),
+            duckdb_query=query,
+            duckdb_sample=sample,
+            problems=self.problems,
+            snapshot=snapshot,
+            snapshot_invocations=self.snapshots,
+            bootstrap=self.bootstrap_result,
+        )
 
     # ------------------------------------------------------------------ pieces
     def queue_depth(self, logical_id: str) -> int:
@@ -339,9 +541,9 @@ class LocalPipeline:
             result = {"error": f"{type(exc).__name__}: {exc}"}
         self.redriven.append(result if isinstance(result, dict) else {"result": result})
 
-    def progress(self, phase: str, started: float) -> Progress:
+    def progress(self, phase: str) -> Progress:
         state = self.watcher.state
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - self.started
         return Progress(
             phase=phase,
             elapsed=elapsed,
@@ -371,248 +573,39 @@ class LocalPipeline:
             and self.depths["StreamFailureQueue"] == 0
         )
 
+    def report(self, phase: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress(phase))
+
 
 def run_pipeline(
-    duration: float = 60.0,
-    rate: float = 50.0,
-    night: float = 60.0,
+    options: RunOptions | None = None,
     *,
-    port: int = 0,
-    template: Path = DEFAULT_TEMPLATE,
-    parameters: dict[str, str] | None = None,
-    hooks: Hooks | None = None,
-    lake_dir: Path | None = Path("lake"),
-    item_bytes: int = 1024,
-    writers: int = 0,
-    failed_visibility_seconds: int | None = None,
-    redrive: bool = True,
-    drain_timeout: float = 180.0,
     on_progress: ProgressCallback | None = None,
-    progress_interval: float = 0.5,
     stop_requested: threading.Event | None = None,
-    duckdb_sample: bool = True,
 ) -> Summary:
-    """Start moto, deploy the template, stream for ``duration`` seconds (0: until ``stop_requested``
-    is set or Ctrl-C), drain, compact, verify; always stops what it started."""
-    hooks = hooks or Hooks()
-    stop_requested = stop_requested or threading.Event()
-    log_stream: TextIO | None = None
-    if lake_dir is not None:
-        (lake_dir / "logs").mkdir(parents=True, exist_ok=True)
-        log_stream = open(lake_dir / "logs" / "functions.log", "w", encoding="utf-8")  # noqa: SIM115
-    endpoint = MotoEndpoint(port=port, log_path=(lake_dir / "logs" / "moto.log") if lake_dir else None)
-    pipeline: LocalPipeline | None = None
-    problems: list[str] = []
-    try:
-        endpoint.start()
-        with applied_environment(aws_environment(endpoint.url)):
-            stack = deploy(endpoint.url, template=template, parameters=parameters)
-        environment = {**aws_environment(endpoint.url), **LOCAL_FUNCTION_ENVIRONMENT}
-        previous = _apply_process_environment(environment)
-        try:
-            pipeline = LocalPipeline(
-                stack,
-                hooks=hooks,
-                rate=rate,
-                item_bytes=item_bytes,
-                writers=writers,
-                failed_visibility_seconds=failed_visibility_seconds,
-                log_stream=log_stream,
+    """Start moto, deploy the template, run the pipeline as ``options`` say (stream, drain,
+    compact, verify); always stops what it started."""
+    options = options or RunOptions()
+    lake_dir = options.lake_dir
+    with contextlib.ExitStack() as cleanup:
+        log_stream: TextIO | None = None
+        if lake_dir is not None:
+            (lake_dir / "logs").mkdir(parents=True, exist_ok=True)
+            log_stream = cleanup.enter_context(
+                open(lake_dir / "logs" / "functions.log", "w", encoding="utf-8")
             )
-            return _stream(
-                pipeline,
-                duration=duration,
-                night=night,
-                lake_dir=lake_dir,
-                redrive=redrive,
-                drain_timeout=drain_timeout,
-                on_progress=on_progress,
-                progress_interval=progress_interval,
-                stop_requested=stop_requested,
-                duckdb_sample=duckdb_sample,
-                problems=problems,
-            )
-        finally:
-            _restore_process_environment(previous)
-    finally:
-        if pipeline is not None:
-            pipeline.stop.set()
-            pipeline.generator.stop()
-            for mapping in pipeline.mappings:
-                mapping.join(timeout=5)
-        endpoint.stop()
-        if log_stream is not None:
-            log_stream.close()
-
-
-def _apply_process_environment(values: dict[str, str]) -> dict[str, str | None]:
-    import os
-
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    return previous
-
-
-def _restore_process_environment(previous: dict[str, str | None]) -> None:
-    import os
-
-    for name, value in previous.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
-def _stream(  # noqa: PLR0912, PLR0915 - the phases in order
-    pipeline: LocalPipeline,
-    *,
-    duration: float,
-    night: float,
-    lake_dir: Path | None,
-    redrive: bool,
-    drain_timeout: float,
-    on_progress: ProgressCallback | None,
-    progress_interval: float,
-    stop_requested: threading.Event,
-    duckdb_sample: bool,
-    problems: list[str],
-) -> Summary:
-    started = time.monotonic()
-    started_wall = time.time()
-    for mapping in pipeline.mappings:
-        mapping.start()
-    pipeline.generator.start()
-    next_night = started + night if night > 0 else float("inf")
-    # The bootstrap export is taken halfway (or at the first night of an endless run): the snapshot
-    # then starts from a table that already had items, as for a stream enabled on a live table.
-    bootstrap_at = started + (duration / 2 if duration > 0 else night if night > 0 else float("inf"))
-    phase = "streaming"
-    interrupted = False
-    ticks = 0
-    try:
-        while not stop_requested.is_set() and (duration <= 0 or time.monotonic() - started < duration):
-            pipeline.check_mappings()
-            pipeline.refresh(full=ticks % FULL_SCAN_EVERY == 0)
-            ticks += 1
-            if pipeline.bootstrap_result is None and time.monotonic() >= bootstrap_at:
-                pipeline.bootstrap(datetime.now(UTC))
-            if time.monotonic() >= next_night:
-                phase = "compacting"
-                _report(pipeline, phase, started, on_progress)
-                pipeline.compact(datetime.now(UTC))
-                pipeline.snapshot(datetime.now(UTC))
-                next_night = time.monotonic() + night
-                phase = "streaming"
-            _report(pipeline, phase, started, on_progress)
-            stop_requested.wait(progress_interval)
-    except KeyboardInterrupt:
-        interrupted = True  # first Ctrl-C: stop writing, drain and verify (a second one aborts)
-    writing_seconds = time.monotonic() - started
-    pipeline.generator.stop()
-    final_scan = scan(pipeline.stack.endpoint, pipeline.stack.table)  # the table when the writes stopped
-    pipeline.drain.set()
-    if pipeline.hooks.on_drain is not None:
-        pipeline.hooks.on_drain()
-    phase = "draining"
-    deadline = time.monotonic() + drain_timeout
-    stable = 0
-    redrives = 0
-    while time.monotonic() < deadline:
-        pipeline.check_mappings()
-        pipeline.refresh()
-        _report(pipeline, phase, started, on_progress)
-        if (
-            redrive
-            and (pipeline.depths["ChangeDLQ"] or pipeline.depths["StreamFailureQueue"])
-            and redrives < 5
-        ):
-            redrives += 1
-            pipeline.redrive()
-            continue
-        stable = stable + 1 if pipeline.drained() else 0
-        if stable >= 2:
-            break
-        time.sleep(progress_interval)
-    else:
-        problems.append(
-            f"the pipeline did not drain within {drain_timeout:.0f} s "
-            f"(ChangeQueue {pipeline.depths['ChangeQueue']}, ChangeDLQ {pipeline.depths['ChangeDLQ']}, "
-            f"StreamFailureQueue {pipeline.depths['StreamFailureQueue']})"
+        endpoint = cleanup.enter_context(
+            MotoEndpoint(port=options.port, log_path=(lake_dir / "logs" / "moto.log") if lake_dir else None)
         )
-    pipeline.stop.set()
-    phase = "compacting"
-    pipeline.refresh()
-    _report(pipeline, phase, started, on_progress)
-    pipeline.compact(datetime.now(UTC))
-    pipeline.snapshot(datetime.now(UTC))
-    state = pipeline.refresh()
-    _report(pipeline, "verifying", started, on_progress)
-    verification = verify(pipeline.ledger.ids(), state)
-    snapshot = (
-        SnapshotChecker(pipeline.stack.endpoint, pipeline.stack.bucket, pipeline.stack.table).verify(
-            final_scan
-        )
-        if "SnapshotFunction" in pipeline.functions
-        else None
-    )
-    counts = pipeline.generator.counts
-    if len(pipeline.ledger) != counts.total:
-        problems.append(f"{counts.total} writes but {len(pipeline.ledger)} changes on the stream")
-    if pipeline.depths["ChangeDLQ"] or pipeline.depths["StreamFailureQueue"]:
-        problems.append("messages remain in ChangeDLQ or StreamFailureQueue (not redriven)")
-    if interrupted:
-        problems.append("interrupted with Ctrl-C (stopped writing, drained and verified)")
-    query = sample = None
-    if lake_dir is not None:
-        pipeline.watcher.download(lake_dir)
-        if duckdb_sample:
-            query, sample = duckdb_preview(lake_dir)
-    stored_span = (state.last_raw_at or started_wall) - started_wall  # start -> last change seen in raw/
-    ok = (
-        verification.ok
-        and (snapshot is None or snapshot.ok)
-        and not any(p for p in problems if not p.startswith("interrupted"))
-    )
-    return Summary(
-        ok=ok,
-        duration_seconds=writing_seconds,
-        written=counts.total,
-        write_errors=counts.errors,
-        stream_records=len(pipeline.ledger),
-        raw_records=state.raw_records,
-        raw_unique=len(state.raw_ids),
-        raw_files=state.raw_files,
-        compacted_records=sum(state.compacted_counts.values()),
-        compacted_files=state.compacted_files,
-        quarantined=len(state.quarantined),
-        quarantined_ids=sorted(state.quarantined_ids),
-        dead_lettered=sum(1 for result in pipeline.redriven if result.get("moved")),
-        stream_failures=sum(m.stats.sent_to_on_failure for m in pipeline.mappings),
-        redriven=pipeline.redriven,
-        compactions=pipeline.compactions,
-        function_errors={name: f.errors for name, f in pipeline.functions.items() if f.errors},
-        last_errors={name: f.last_error for name, f in pipeline.functions.items() if f.last_error},
-        write_throughput=counts.total / max(pipeline.generator.elapsed, 1e-9),
-        stored_throughput=len(state.raw_ids) / stored_span if stored_span > 0 else 0.0,
-        lag_p50=percentile(state.lags, 0.5),
-        lag_p99=percentile(state.lags, 0.99),
-        verification=verification,
-        lake_dir=lake_dir,
-        files_per_partition=dict(state.files_per_partition),
-        duckdb_query=query,
-        duckdb_sample=sample,
-        problems=problems,
-        snapshot=snapshot,
-        snapshot_invocations=pipeline.snapshots,
-        bootstrap=pipeline.bootstrap_result,
-    )
-
-
-def _report(
-    pipeline: LocalPipeline, phase: str, started: float, on_progress: ProgressCallback | None
-) -> None:
-    if on_progress is not None:
-        on_progress(pipeline.progress(phase, started))
+        environment = aws_environment(endpoint.url)
+        with applied_environment(environment):
+            stack = deploy(endpoint.url, template=options.template, parameters=dict(options.parameters))
+        # The handlers' boto3 clients (built lazily, in the mappings' threads) read it all run long.
+        cleanup.enter_context(applied_environment({**environment, **LOCAL_FUNCTION_ENVIRONMENT}))
+        pipeline = LocalPipeline(stack, options, log_stream=log_stream, on_progress=on_progress)
+        cleanup.callback(pipeline.shutdown)
+        return pipeline.run(stop_requested or threading.Event())
 
 
 def duckdb_preview(lake_dir: Path) -> tuple[str, str]:
@@ -663,6 +656,7 @@ __all__ = [
     "LOCAL_PARAMETERS",
     "Hooks",
     "Progress",
+    "RunOptions",
     "Summary",
     "print_summary",
     "run_pipeline",

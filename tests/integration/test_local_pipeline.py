@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from changelake_local import Hooks, run_pipeline
+from changelake_local import Hooks, RunOptions, run_pipeline
 from changelake_local.endpoint import HOST, MotoEndpoint, PortInUseError, check_port_free, moto_api
 from changelake_local.errors import TemplateError
 from changelake_local.esm import lambda_stream_record
@@ -63,14 +63,16 @@ def test_poison_and_failing_aggregator_lose_nothing(tmp_path: Path) -> None:
     poison, failures = PoisonOnce(), FailFirstAggregations(3)
     # WHEN it streams for 12 s, then drains, redrives the dead letters, compacts and verifies
     summary = run_pipeline(
-        duration=12,
-        rate=25,
-        night=6,
-        parameters=FAST,
-        hooks=Hooks(stream_records=poison, before_invoke=failures),
-        lake_dir=tmp_path / "lake",
-        failed_visibility_seconds=1,
-        drain_timeout=90,
+        RunOptions(
+            duration=12,
+            rate=25,
+            night=6,
+            parameters=FAST,
+            hooks=Hooks(stream_records=poison, before_invoke=failures),
+            lake_dir=tmp_path / "lake",
+            failed_visibility_seconds=1,
+            drain_timeout=90,
+        )
     )
     # THEN the verification passes: nothing lost, everything exactly once in compacted/
     assert summary.ok, summary.render()
@@ -166,7 +168,7 @@ def test_a_template_error_stops_everything(tmp_path: Path) -> None:
     threads_before = threading.active_count()
     # WHEN the pipeline is run with it THEN a TemplateError explains it, and nothing is left running
     with pytest.raises(TemplateError, match="could not be translated"):
-        run_pipeline(duration=1, template=bad, lake_dir=None)
+        run_pipeline(RunOptions(duration=1, template=bad, lake_dir=None))
     assert threading.active_count() <= threads_before
 
 
