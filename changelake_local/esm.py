@@ -27,8 +27,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +37,15 @@ from changelake_local.deploy import DeployedStack, MappingSpec
 from changelake_local.endpoint import REGION
 from changelake_local.errors import LocalRunError
 from changelake_local.functions import LocalFunction
+from changelake_local.mapping_rules import (
+    Attempt,
+    GiveUp,
+    Outcome,
+    StreamRetryRules,
+    on_failure_record,
+    read_response,
+    sequence_numbers,
+)
 
 #: Lambda's synchronous invocation payload limit, which also caps an SQS batch.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -106,10 +114,6 @@ def _expired(dynamodb: dict[str, Any]) -> bool:
         return False
 
 
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class StreamsWire:
     """DynamoDB Streams calls over one keep-alive HTTP connection, answered as the service's JSON.
 
@@ -171,14 +175,6 @@ class StreamsWire:
             self._connection = None
 
 
-@dataclass
-class _Outcome:
-    ok: bool
-    failed_ids: list[str] = field(default_factory=list)
-    error: str | None = None
-    whole_batch: bool = False
-
-
 class _Mapping(threading.Thread):
     def __init__(
         self,
@@ -221,7 +217,7 @@ class _Mapping(threading.Thread):
             self.function.last_error = f"{type(exc).__name__}: {exc}"
             raise
 
-    def _invoke(self, event: dict[str, Any], identifiers: list[str]) -> _Outcome:
+    def _invoke(self, event: dict[str, Any], identifiers: list[str]) -> Outcome:
         """Invoke and read the response with ReportBatchItemFailures semantics."""
         self.stats.batches += 1
         try:
@@ -231,23 +227,13 @@ class _Mapping(threading.Thread):
         except Exception as exc:  # noqa: BLE001 - any exception is a function error to Lambda
             self.stats.function_errors += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
-            return _Outcome(
-                ok=False, failed_ids=list(identifiers), error=self.stats.last_error, whole_batch=True
-            )
-        if not self.spec.report_batch_item_failures or not isinstance(response, dict):
-            return _Outcome(ok=True)
-        failures = response.get("batchItemFailures") or []
-        known = set(identifiers)
-        failed = [item.get("itemIdentifier") if isinstance(item, dict) else None for item in failures]
-        if not failed:
-            return _Outcome(ok=True)
-        self.stats.partial_failures += 1
-        if any(not isinstance(item, str) or item not in known for item in failed):
-            # Lambda treats an unknown or empty identifier as a failure of the whole batch
-            return _Outcome(
-                ok=False, failed_ids=list(identifiers), error="invalid batchItemFailures", whole_batch=True
-            )
-        return _Outcome(ok=False, failed_ids=[str(item) for item in failed])
+            return Outcome.function_error(identifiers, self.stats.last_error)
+        outcome = read_response(
+            response, identifiers, report_batch_item_failures=self.spec.report_batch_item_failures
+        )
+        if not outcome.ok:
+            self.stats.partial_failures += 1
+        return outcome
 
 
 class StreamMapping(_Mapping):
@@ -324,67 +310,43 @@ class StreamMapping(_Mapping):
         """One batch to the end: success, or retries/bisects, or the on-failure destination."""
         if self.hooks.stream_records is not None:
             records = self.hooks.stream_records(records)
-        pending: deque[tuple[list[dict[str, Any]], int]] = deque([(records, 0)])
+        rules = StreamRetryRules.of(self.spec)
+        pending: deque[Attempt] = deque([Attempt(records)])
         while pending and not self.stop_event.is_set():
-            batch, attempt = pending.popleft()
-            if not batch:
+            attempt = pending.popleft()
+            if not attempt.records:
                 continue
-            oldest = float(batch[0]["dynamodb"].get("ApproximateCreationDateTime", time.time()))
-            if self.spec.maximum_record_age >= 0 and time.time() - oldest > self.spec.maximum_record_age:
-                self._give_up(shard_id, batch, "RecordAgeExceeded", attempt)
+            expired = rules.expired(attempt, time.time())
+            if expired is not None:
+                self._give_up(shard_id, expired)
                 continue
-            self.stats.records += len(batch)
-            sequence_numbers = [record["dynamodb"]["SequenceNumber"] for record in batch]
-            outcome = self._invoke({"Records": batch}, sequence_numbers)
-            if outcome.ok:
+            self.stats.records += len(attempt.records)
+            identifiers = sequence_numbers(attempt.records)
+            next_step = rules.after(attempt, self._invoke({"Records": attempt.records}, identifiers))
+            if isinstance(next_step, GiveUp):
+                self._give_up(shard_id, next_step)
                 continue
-            if outcome.whole_batch:
-                remaining = batch
-            else:
-                first_failed = min(outcome.failed_ids, key=int)
-                remaining = batch[sequence_numbers.index(first_failed) :]
-            if 0 <= self.spec.maximum_retry_attempts <= attempt:
-                self._give_up(shard_id, remaining, "RetryAttemptsExhausted", attempt + 1)
+            if not next_step:
                 continue
             self.stats.retries += 1
-            self.stop_event.wait(min(2.0, self.retry_backoff * 2**attempt))
-            if self.spec.bisect_on_error and outcome.whole_batch and len(remaining) > 1:
+            if len(next_step) > 1:
                 self.stats.bisects += 1
-                middle = len(remaining) // 2
-                pending.extendleft([(remaining[middle:], attempt + 1), (remaining[:middle], attempt + 1)])
-            else:
-                pending.appendleft((remaining, attempt + 1))
+            self.stop_event.wait(min(2.0, self.retry_backoff * 2**attempt.number))
+            pending.extendleft(reversed(next_step))
 
-    def _give_up(self, shard_id: str, batch: list[dict[str, Any]], condition: str, invokes: int) -> None:
-        """Send Lambda's on-failure record for ``batch`` to the destination (or drop, as Lambda does)."""
-        self.stats.sent_to_on_failure += len(batch)
+    def _give_up(self, shard_id: str, give_up: GiveUp) -> None:
+        """Send Lambda's on-failure record for the batch to the destination (or drop, as Lambda does)."""
+        self.stats.sent_to_on_failure += len(give_up.records)
         if self.spec.on_failure_arn is None:
             return
-        first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
-        record = {
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": self.function.spec.arn,
-                "condition": condition,
-                "approximateInvokeCount": invokes,
-            },
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": "Unhandled",
-            },
-            "version": "1.0",
-            "timestamp": _iso(time.time()),
-            "DDBStreamBatchInfo": {
-                "shardId": shard_id,
-                "startSequenceNumber": first["SequenceNumber"],
-                "endSequenceNumber": last["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": _iso(float(first["ApproximateCreationDateTime"])),
-                "approximateArrivalOfLastRecord": _iso(float(last["ApproximateCreationDateTime"])),
-                "batchSize": len(batch),
-                "streamArn": self.spec.source_arn,
-            },
-        }
+        record = on_failure_record(
+            give_up,
+            shard_id=shard_id,
+            stream_arn=self.spec.source_arn,
+            function_arn=self.function.spec.arn,
+            request_id=str(uuid.uuid4()),
+            now=time.time(),
+        )
         self.sqs.send_message(
             QueueUrl=self.stack.queue_url_of_arn(self.spec.on_failure_arn), MessageBody=json.dumps(record)
         )
