@@ -19,16 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import CACHE, RESULTS, ROOT
+from bench.support.inputs import CACHE, RESULTS, ROOT
 
 ROWS = {
     1: "conversion",
     2: "consumer",
     3: "cost",
     4: "aggregator",
-    5: "compaction_row",
+    5: "compaction",
     6: "local_streaming",
-    7: "snapshot_row",
+    7: "snapshot",
 }
 
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     done: dict[int, dict[str, Any]] = {}
     for number in [int(part) for part in args.rows.split(",") if part.strip()]:
-        module = importlib.import_module(f"bench.{ROWS[number]}")
+        module = importlib.import_module(f"bench.rows.{ROWS[number]}")
         print(f"row {number}: {ROWS[number]} ...", file=sys.stderr, flush=True)
         try:
             result = module.run(quick=args.quick, full=args.full, earlier=done)

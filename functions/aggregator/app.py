@@ -22,7 +22,7 @@ aggregator = Aggregator(
     quarantine_prefix=settings.quarantine_prefix,
 )
 # Cold-start objects (boto3, Powertools: ~77k) never die; keeping them out of every GC pass
-# cut per-record CPU by about a third in bench/consumer_profile.
+# cut per-record CPU by about a third in bench/studies/consumer_profile.
 gc.freeze()
 
 

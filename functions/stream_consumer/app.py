@@ -19,7 +19,7 @@ settings = ConsumerSettings.from_environ()
 logger, metrics, tracer = Logger(), Metrics(), Tracer()
 consumer = consumer_from_settings(settings, SqsQueue(settings.queue_url), S3Store(settings.bucket_name))
 # Cold-start objects (boto3, Powertools: ~77k) never die; keeping them out of every GC pass
-# cut per-record CPU by about a third in bench/consumer_profile.
+# cut per-record CPU by about a third in bench/studies/consumer_profile.
 gc.freeze()
 
 

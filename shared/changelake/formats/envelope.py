@@ -25,7 +25,7 @@ from changelake.exceptions import EnvelopeError
 from changelake.formats.strict_json import loads_document, rejecting
 
 VERSION = 1
-#: zlib level for message bodies. ``python -m bench.levels`` (20,000 ~1.3 KB lines, 256 KB bodies):
+#: zlib level for message bodies. ``python -m bench.studies.levels`` (20,000 ~1.3 KB lines, 256 KB bodies):
 #: level 1 packs 852 records per message at 7.7 us/record, 5: 1,030 at 14.1 us, 6: 1,080 at 20.9 us,
 #: 9: 1,106 at 35 us. SQS bills every send, receive and delete per message (64 KB units), so SQS +
 #: packing CPU per million changes is $0.00230 at 1, $0.00195 at 5, $0.00192 at 6 (the minimum) and

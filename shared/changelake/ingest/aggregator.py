@@ -29,7 +29,7 @@ from changelake.integrations.base import ObjectStore
 from changelake.late import LateMarkers
 
 #: gzip level of raw/ objects. They are read once (by compaction) but kept for good (tiered to IA,
-#: then Glacier), so stored bytes outlive write CPU. ``python -m bench.levels``: level 1 writes
+#: then Glacier), so stored bytes outlive write CPU. ``python -m bench.studies.levels``: level 1 writes
 #: 228 B/record at 5.4 us, 6: 179 B at 18 us, 9: 175 B at 33 us; inflating costs ~1.8 us whatever
 #: the level. 6's 12.6 us/record more than 1 is a one-off $0.00017 of Lambda per million changes
 #: against $0.0011 per month of S3 Standard for the 49 MB it saves; 9 saves 2% more for +80% CPU.

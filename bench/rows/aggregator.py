@@ -15,17 +15,10 @@ import json
 import time
 from typing import Any
 
-from bench import (
-    BUCKET,
-    LAMBDA_PAYLOAD_BYTES,
-    MAX_MESSAGE_BYTES,
-    FakeS3Client,
-    best_of,
-    cached,
-    interleaved,
-    sqs_event_records,
-    stream_records,
-)
+from bench.support.fakes import FakeS3Client
+from bench.support.inputs import BUCKET, cached, sqs_event_records, stream_records
+from bench.support.template import LAMBDA_PAYLOAD_BYTES, MAX_MESSAGE_BYTES
+from bench.support.timing import best_of, interleaved
 
 
 def bodies_and_lines(count: int) -> tuple[list[str], list[bytes]]:
@@ -74,7 +67,7 @@ def _ours(count: int, repeats: int) -> dict[str, Any]:
 
 
 def _floor(count: int, repeats: int) -> dict[str, Any]:
-    from bench import gzip_floor
+    from bench.support.timing import gzip_floor
     from changelake.ingest.aggregator import RAW_COMPRESSION_LEVEL
 
     _, lines = bodies_and_lines(count)
@@ -118,7 +111,7 @@ def _largest(count: int) -> dict[str, Any]:
 
 def _interleaved(count: int, repeats: int) -> dict[str, Any]:
     """CPU of ours and the gzip floor on the same records, taking turns in one process."""
-    from bench import gzip_floor
+    from bench.support.timing import gzip_floor
     from changelake.ingest.aggregator import RAW_COMPRESSION_LEVEL
 
     bodies, lines = bodies_and_lines(count)
@@ -140,14 +133,15 @@ VARIANTS = {"ours": _ours, "floor": _floor, "largest": _largest, "interleaved": 
 
 
 def run(quick: bool = False, **_: Any) -> dict[str, Any]:
-    from bench import AGGREGATOR_MEMORY_MB, run_variant
+    from bench.support.template import AGGREGATOR_MEMORY_MB
+    from bench.support.variants import run_variant
 
     count, repeats = (5_000, 3) if quick else (20_000, 5)
-    ours = run_variant("aggregator", "ours", count=count, repeats=repeats)
-    floor = run_variant("aggregator", "floor", count=count, repeats=repeats)
-    largest = run_variant("aggregator", "largest", count=40_000 if not quick else 10_000)
+    ours = run_variant("bench.rows.aggregator", "ours", count=count, repeats=repeats)
+    floor = run_variant("bench.rows.aggregator", "floor", count=count, repeats=repeats)
+    largest = run_variant("bench.rows.aggregator", "largest", count=40_000 if not quick else 10_000)
     # CPU from one process where both take turns (same load); RSS from their own processes.
-    turns = run_variant("aggregator", "interleaved", count=count, repeats=repeats + 2)
+    turns = run_variant("bench.rows.aggregator", "interleaved", count=count, repeats=repeats + 2)
     for name, figures in (("ours", ours), ("floor", floor)):
         figures["own_process_cpu_s"] = figures["cpu_s"]
         figures.update(turns[name])

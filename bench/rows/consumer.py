@@ -6,7 +6,7 @@ requests. Variants:
 
 * ``ours``: ``functions/stream_consumer/app.py``'s ``lambda_handler`` (Powertools logger, metrics
   and tracer decorators included) with its consumer wired to the fakes;
-* ``naive``: ``bench/naive_consumer.py`` (BatchProcessor, one SendMessage per record);
+* ``naive``: ``bench/baselines/naive_consumer.py`` (BatchProcessor, one SendMessage per record);
 * ``floor``: ``json.loads`` of the event, ``json.dumps`` of its records and gzip at the same level;
 * ``largest``: ours on the largest batch the template allows (the 6 MB Lambda payload), for the
   memory check against the consumer's 512 MB;
@@ -25,22 +25,14 @@ import os
 import time
 from typing import Any
 
-from bench import (
-    BUCKET,
-    MAX_MESSAGE_BYTES,
-    QUEUE_URL,
-    SQS_ROUND_TRIP_S,
-    FakeS3Client,
-    FakeSqsClient,
-    best_of,
-    event_text,
-    interleaved,
-    recording_sqs_client,
-    records_within,
-    stream_records,
-)
+from bench.support.fakes import FakeS3Client, FakeSqsClient, recording_sqs_client
+from bench.support.inputs import BUCKET, QUEUE_URL, event_text, records_within, stream_records
+from bench.support.template import MAX_MESSAGE_BYTES
+from bench.support.timing import best_of, interleaved
 
 BATCH = 1_000
+#: Round trip assumed per SQS request when modelling wall time (in-region SendMessage(Batch)).
+SQS_ROUND_TRIP_S = 0.005
 
 
 class _Context:
@@ -108,7 +100,7 @@ def _ours(batches: int, repeats: int) -> dict[str, Any]:
 
 
 def _naive(batches: int, repeats: int) -> dict[str, Any]:
-    from bench.naive_consumer import NaiveConsumer
+    from bench.baselines.naive_consumer import NaiveConsumer
 
     events = _events(batches)
     sqs = FakeSqsClient(keep_bodies=False)
@@ -261,7 +253,7 @@ def _ours_moto(endpoint: str, batches: int, repeats: int) -> dict[str, Any]:
 
 
 def _naive_moto(endpoint: str, batches: int, repeats: int) -> dict[str, Any]:
-    from bench.naive_consumer import NaiveConsumer
+    from bench.baselines.naive_consumer import NaiveConsumer
 
     events = _events(batches)
     sqs, _ = _moto_clients(endpoint)
@@ -281,7 +273,7 @@ def _on_moto(batches: int, repeats: int) -> tuple[dict[str, Any], dict[str, Any]
     """Both consumers against one moto server on loopback, run one after the other."""
     from moto.server import ThreadedMotoServer
 
-    from bench import run_variant
+    from bench.support.variants import run_variant
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -289,8 +281,12 @@ def _on_moto(batches: int, repeats: int) -> tuple[dict[str, Any], dict[str, Any]
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        ours = run_variant("consumer", "ours_moto", endpoint=endpoint, batches=batches, repeats=repeats)
-        naive = run_variant("consumer", "naive_moto", endpoint=endpoint, batches=batches, repeats=repeats)
+        ours = run_variant(
+            "bench.rows.consumer", "ours_moto", endpoint=endpoint, batches=batches, repeats=repeats
+        )
+        naive = run_variant(
+            "bench.rows.consumer", "naive_moto", endpoint=endpoint, batches=batches, repeats=repeats
+        )
     finally:
         server.stop()
     # Every record reached the queue: ours in packed messages, the naive one in one message each.
@@ -300,7 +296,7 @@ def _on_moto(batches: int, repeats: int) -> tuple[dict[str, Any], dict[str, Any]
 
 def _interleaved(batches: int, repeats: int) -> dict[str, Any]:
     """CPU of ours, the naive consumer and the floor on the same events, taking turns in one process."""
-    from bench.naive_consumer import NaiveConsumer
+    from bench.baselines.naive_consumer import NaiveConsumer
     from changelake.formats.envelope import COMPRESSION_LEVEL
 
     events = _events(batches)
@@ -340,15 +336,16 @@ VARIANTS = {
 
 
 def run(quick: bool = False, **_: Any) -> dict[str, Any]:
-    from bench import CONSUMER_MEMORY_MB, run_variant
+    from bench.support.template import CONSUMER_MEMORY_MB
+    from bench.support.variants import run_variant
 
     batches, repeats = (2, 2) if quick else (5, 3)
-    ours = run_variant("consumer", "ours", batches=batches, repeats=repeats)
-    naive = run_variant("consumer", "naive", batches=batches, repeats=repeats)
-    floor = run_variant("consumer", "floor", batches=batches, repeats=repeats)
-    largest = run_variant("consumer", "largest")
+    ours = run_variant("bench.rows.consumer", "ours", batches=batches, repeats=repeats)
+    naive = run_variant("bench.rows.consumer", "naive", batches=batches, repeats=repeats)
+    floor = run_variant("bench.rows.consumer", "floor", batches=batches, repeats=repeats)
+    largest = run_variant("bench.rows.consumer", "largest")
     # CPU from one process where the three take turns (same load); RSS from their own processes.
-    turns = run_variant("consumer", "interleaved", batches=batches, repeats=repeats + 2)
+    turns = run_variant("bench.rows.consumer", "interleaved", batches=batches, repeats=repeats + 2)
     records = BATCH * batches
     for name, figures in (("ours", ours), ("naive", naive), ("floor", floor)):
         figures["own_process_cpu_s"] = figures["cpu_s"]

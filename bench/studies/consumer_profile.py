@@ -1,4 +1,4 @@
-"""Where the stream consumer's CPU goes, per record: ``python -m bench.consumer_profile``.
+"""Where the stream consumer's CPU goes, per record: ``python -m bench.studies.consumer_profile``.
 
 On the bench's 5,000 realistic changes in batches of 1,000: parsing the Lambda event (every
 consumer pays it), ``to_change_line`` (conversion, of which ``item_text`` of the images), packing
@@ -12,7 +12,10 @@ import base64
 import json
 import zlib
 
-from bench import MAX_MESSAGE_BYTES, QUEUE_URL, FakeSqsClient, best_of, recording_sqs_client, stream_records
+from bench.support.fakes import FakeSqsClient, recording_sqs_client
+from bench.support.inputs import QUEUE_URL, stream_records
+from bench.support.template import MAX_MESSAGE_BYTES
+from bench.support.timing import best_of
 
 RECORDS = 5_000
 

@@ -1,15 +1,13 @@
 """Row 6: local streaming, sustained changes/s and lag percentiles, from ``changelake_local``.
 
-Calls ``changelake_local.run_pipeline(duration, rate)`` (owned by the local-run engineer) in its
-own process when it exists; until then the row is shown as pending with the reason.
+Runs ``changelake_local.run_pipeline`` with the options ``make run`` uses, in its own process.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from bench import run_variant
+from bench.support.variants import run_variant
 
 NAME = "Local streaming (changelake_local)"
 
@@ -18,20 +16,19 @@ def _pipeline(duration: float, rate: float, night: float) -> dict[str, Any]:
     import tempfile
     from pathlib import Path
 
-    local = importlib.import_module("changelake_local")
+    from changelake_local import LOCAL_PARAMETERS, RunOptions, run_pipeline
+
     with tempfile.TemporaryDirectory(prefix="changelake-bench-lake-") as lake:
-        options = local.RunOptions(
+        options = RunOptions(
             duration=duration,
             rate=rate,
             night=night,
-            parameters=local.LOCAL_PARAMETERS,  # what `make run` deploys with
+            parameters=LOCAL_PARAMETERS,  # what `make run` deploys with
             lake_dir=Path(lake),
             duckdb_sample=False,
         )
-        summary = local.run_pipeline(options)
-    if not isinstance(summary, dict):
-        summary = dict(getattr(summary, "__dict__", {})) or {"summary": str(summary)}
-    return {key: value for key, value in summary.items() if isinstance(value, int | float | str)}
+        summary = run_pipeline(options)
+    return {key: value for key, value in vars(summary).items() if isinstance(value, int | float | str)}
 
 
 VARIANTS = {"pipeline": _pipeline}
@@ -45,19 +42,8 @@ def _find(figures: dict[str, Any], *names: str) -> float | None:
 
 
 def run(quick: bool = False, **_: Any) -> dict[str, Any]:
-    try:
-        local = importlib.import_module("changelake_local")
-    except ImportError as exc:
-        return {"row": 6, "name": NAME, "status": "pending", "reason": f"changelake_local: {exc}"}
-    if not callable(getattr(local, "run_pipeline", None)):
-        return {
-            "row": 6,
-            "name": NAME,
-            "status": "pending",
-            "reason": "changelake_local.run_pipeline(duration, rate) is not in this tree yet",
-        }
     duration, rate = (10.0, 100.0) if quick else (30.0, 300.0)
-    figures = run_variant("local_streaming", "pipeline", duration=duration, rate=rate, night=5.0)
+    figures = run_variant("bench.rows.local_streaming", "pipeline", duration=duration, rate=rate, night=5.0)
     # Sustained rate: changes the generator wrote per second while every one reached the lake
     # (``ok`` is the pipeline's own verification); stored_throughput is shown in the notes.
     throughput = _find(figures, "write_throughput", "throughput", "changes_per_s")

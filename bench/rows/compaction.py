@@ -1,25 +1,25 @@
-"""Row 5: compaction of one hour, via ``bench.compaction.run`` (owned by the compaction engineer).
+"""Row 5: compaction of one hour, measured by ``bench.rows.compaction_hour``.
 
-``bench.compaction.run(size_bytes=..., workdir=None) -> dict`` is called in its own process so its
+``compaction_hour.run(size_bytes=..., workdir=None) -> dict`` is called in its own process so its
 peak RSS is its own. The default size is small (the run stays short on a shared machine);
 ``--full`` (``make bench BENCH_ARGS=--full``) runs the 1 GB hour of the compaction issue.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
-from bench import COMPACTION_MEMORY_MB, run_variant
+from bench.support.template import COMPACTION_MEMORY_MB
+from bench.support.variants import run_variant
 
 DEFAULT_BYTES = 64 * 1024 * 1024
 FULL_BYTES = 1024 * 1024 * 1024
 
 
 def _compaction(size_bytes: int) -> dict[str, Any]:
-    from bench import compaction
+    from bench.rows import compaction_hour
 
-    return dict(compaction.run(size_bytes=size_bytes, workdir=None))
+    return dict(compaction_hour.run(size_bytes=size_bytes, workdir=None))
 
 
 VARIANTS = {"compaction": _compaction}
@@ -37,15 +37,8 @@ def _rate(figures: dict[str, Any]) -> str:
 
 def run(quick: bool = False, full: bool = False, **_: Any) -> dict[str, Any]:
     name = "Compaction of one hour"
-    if importlib.util.find_spec("bench.compaction") is None:
-        return {
-            "row": 5,
-            "name": name,
-            "status": "not available",
-            "reason": "bench/compaction.py (the compaction engineer's) is not in this tree yet",
-        }
     size = FULL_BYTES if full else (16 * 1024 * 1024 if quick else DEFAULT_BYTES)
-    figures = run_variant("compaction_row", "compaction", size_bytes=size)
+    figures = run_variant("bench.rows.compaction", "compaction", size_bytes=size)
     peak = float(figures.get("compaction_peak_rss_mb", figures["peak_rss_mb"]))
     ours = {
         "display": f"{figures.get('compaction_mb_per_s', 0):,.1f} MB/s ({figures.get('rows_in', 0):,} rows)",

@@ -1,6 +1,6 @@
 """Benchmark: the snapshot of one day of a table of ``size_bytes``, 5 % of its items changed that day.
 
-Generation (in this process, into a local folder store: ``bench.compaction.local_store``, the
+Generation (in this process, into a local folder store: ``bench.rows.compaction_hour.local_store``, the
 store interface over files, no HTTP): the previous day's snapshot of the table, sorted by key, in
 128 MiB gzip parts with its manifest, as the snapshot layer writes it (``size_bytes`` of
 uncompressed lines, ~1.2 KB items with every DynamoDB type); and the day's changes in raw/ as the
@@ -24,7 +24,7 @@ every thread and child) are reported beside it, because a shared machine moves w
 Lambda at 1,769 MB gives one vCPU. Peak RSS is ``VmHWM`` of the process (and, for the floor, the
 larger of the two gzip processes).
 
-Run: ``.venv/bin/python -m bench.snapshot --size-mb 1000``.
+Run: ``.venv/bin/python -m bench.rows.snapshot_day --size-mb 1000``.
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ def _child_ours(root: str, spill_dir: str) -> None:
     """Runs in its own process: build the day on the local store; print JSON."""
     import hashlib
 
-    from bench.compaction import local_store
+    from bench.rows.compaction_hour import local_store
     from changelake.compaction.check import peak_rss_kb
     from changelake.snapshot.builder import SnapshotBuilder
 
@@ -343,7 +343,9 @@ def _child_duckdb(root: str, out: str) -> None:
     )
 
 
-def _measure(args: list[str], environ: dict[str, str], module: str = "bench.snapshot") -> dict[str, Any]:
+def _measure(
+    args: list[str], environ: dict[str, str], module: str = "bench.rows.snapshot_day"
+) -> dict[str, Any]:
     """Run ``python -m <module> <args>`` (a child of this bench, or the compaction bench's floor)."""
     command = [sys.executable, "-m", module, *args]
     completed = subprocess.run(command, check=False, capture_output=True, env=environ, text=True)
@@ -355,7 +357,7 @@ def _measure(args: list[str], environ: dict[str, str], module: str = "bench.snap
 
 def run(size_bytes: int = 1_000_000_000, workdir: Path | None = None) -> dict[str, Any]:
     """Generate, then measure ours, the floor and DuckDB; returns a JSON-able dict of the figures."""
-    from bench.compaction import local_store
+    from bench.rows.compaction_hour import local_store
 
     with tempfile.TemporaryDirectory(prefix="changelake-bench-snapshot-") as scratch:
         work = workdir or Path(scratch)
@@ -372,7 +374,7 @@ def run(size_bytes: int = 1_000_000_000, workdir: Path | None = None) -> dict[st
         generation_seconds = time.perf_counter() - started
         ours = _measure(["--child-ours", str(root), "--spill-dir", str(work / "spill")], environ)
         # the very floor of the compaction row: gzip -dc | gzip over the concatenated bytes
-        floor = _measure(["--child-floor", str(concatenated)], environ, module="bench.compaction")
+        floor = _measure(["--child-floor", str(concatenated)], environ, module="bench.rows.compaction_hour")
         peer = _measure(["--child-duckdb", str(root), "--out", str(work / "duckdb.jsonl.gz")], environ)
     mb = (base_bytes + changes["bytes"]) / 1e6
     return {
@@ -433,7 +435,9 @@ def _print_table(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
-    parser = argparse.ArgumentParser(prog="python -m bench.snapshot", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.rows.snapshot_day", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--size-mb", type=float, default=1000.0, help="uncompressed MB of the table")
     parser.add_argument("--workdir", type=Path, default=None, help="keep (and reuse) the inputs there")
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")

@@ -1,6 +1,6 @@
 """zlib level study for the two gzip writers: SQS bodies (envelope) and raw/ objects (aggregator).
 
-``python -m bench.levels [--records N]``: for each level 1..9, on the bench's realistic change
+``python -m bench.studies.levels [--records N]``: for each level 1..9, on the bench's realistic change
 lines, the packing CPU per record (``MessagePacker``, 1,000-record batches as the consumer packs
 them), records per 256 KB message and SQS cost per million changes (billed 64 KB units of the
 sends, receives and deletes are all per message, so the send side is what the level changes),
@@ -17,8 +17,10 @@ import math
 import zlib
 from typing import Any
 
-from bench import CONSUMER_MEMORY_MB, MAX_MESSAGE_BYTES, best_of, stream_records
-from bench.prices import LAMBDA_ARM_PER_GB_SECOND, SQS_BILLING_CHUNK_BYTES, SQS_PER_MILLION_REQUESTS
+from bench.support.inputs import stream_records
+from bench.support.prices import LAMBDA_ARM_PER_GB_SECOND, SQS_BILLING_CHUNK_BYTES, SQS_PER_MILLION_REQUESTS
+from bench.support.template import CONSUMER_MEMORY_MB, MAX_MESSAGE_BYTES
+from bench.support.timing import best_of
 
 
 def _lines(count: int) -> list[bytes]:

@@ -1,6 +1,6 @@
-"""Row 7: the snapshot of one day of a table (5 % of its items changed), via ``bench.snapshot.run``.
+"""Row 7: the snapshot of one day of a table (5 % of its items changed), via ``bench.rows.snapshot_day``.
 
-``bench.snapshot.run(size_bytes=..., workdir=None) -> dict`` measures ours, the gzip floor and
+``snapshot_day.run(size_bytes=..., workdir=None) -> dict`` measures ours, the gzip floor and
 DuckDB, each in its own process. The default size is small (the run stays short on a shared
 machine); ``--full`` (``make bench BENCH_ARGS=--full``) runs the 1 GB table of the issue.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import run_variant
+from bench.support.variants import run_variant
 
 DEFAULT_BYTES = 64 * 1024 * 1024
 FULL_BYTES = 1000 * 1000 * 1000
@@ -18,9 +18,9 @@ SNAPSHOT_MEMORY_MB = 1769
 
 
 def _snapshot(size_bytes: int) -> dict[str, Any]:
-    from bench import snapshot
+    from bench.rows import snapshot_day
 
-    return dict(snapshot.run(size_bytes=size_bytes, workdir=None))
+    return dict(snapshot_day.run(size_bytes=size_bytes, workdir=None))
 
 
 VARIANTS = {"snapshot": _snapshot}
@@ -36,7 +36,7 @@ def _variant(figures: dict[str, Any]) -> dict[str, Any]:
 
 def run(quick: bool = False, full: bool = False, **_: Any) -> dict[str, Any]:
     size = FULL_BYTES if full else (16 * 1024 * 1024 if quick else DEFAULT_BYTES)
-    figures = run_variant("snapshot_row", "snapshot", size_bytes=size)
+    figures = run_variant("bench.rows.snapshot", "snapshot", size_bytes=size)
     to_floor, to_duckdb = figures["throughput_ratio_floor"], figures["throughput_ratio_duckdb"]
     return {
         "row": 7,

@@ -15,7 +15,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from bench import best_of, interleaved, stream_records
+from bench.support.inputs import stream_records
+from bench.support.timing import best_of, interleaved
 
 IMAGES = ("Keys", "NewImage", "OldImage")
 
@@ -178,18 +179,18 @@ VARIANTS = {
 
 
 def run(quick: bool = False, **_: Any) -> dict[str, Any]:
-    from bench import run_variant
+    from bench.support.variants import run_variant
 
     count, repeats = (2_000, 3) if quick else (10_000, 5)
-    check = run_variant("conversion", "check", count=count)
-    ours = run_variant("conversion", "ours", count=count, repeats=repeats)
-    boto3 = run_variant("conversion", "boto3", count=count, repeats=repeats)
-    floor = run_variant("conversion", "floor", count=count, repeats=repeats)
+    check = run_variant("bench.rows.conversion", "check", count=count)
+    ours = run_variant("bench.rows.conversion", "ours", count=count, repeats=repeats)
+    boto3 = run_variant("bench.rows.conversion", "boto3", count=count, repeats=repeats)
+    floor = run_variant("bench.rows.conversion", "floor", count=count, repeats=repeats)
     native: dict[str, Any] | None = None
     if importlib.util.find_spec("orjson") is not None:
-        native = run_variant("conversion", "native_floor", count=count, repeats=repeats)
+        native = run_variant("bench.rows.conversion", "native_floor", count=count, repeats=repeats)
     # Times from one process where the variants take turns (same load); RSS from their own processes.
-    turns = run_variant("conversion", "interleaved", count=count, repeats=repeats + 2)
+    turns = run_variant("bench.rows.conversion", "interleaved", count=count, repeats=repeats + 2)
     for name, figures in (("ours", ours), ("boto3", boto3), ("floor", floor), ("native_floor", native)):
         if figures is not None:
             figures["own_process_cpu_s"] = figures["cpu_s"]

@@ -22,7 +22,7 @@ and would count the RSS of the forking parent). CPU seconds (user + system, the 
 threads and child included) are reported beside wall seconds because other work on a shared
 machine changes wall times.
 
-Run: ``.venv/bin/python -m bench.compaction --size-mb 1000``.
+Run: ``.venv/bin/python -m bench.rows.compaction_hour --size-mb 1000``.
 """
 
 from __future__ import annotations
@@ -312,8 +312,8 @@ def _child_floor(path: str) -> None:
 
 
 def _measure(args: list[str], environ: dict[str, str]) -> dict[str, Any]:
-    """Run ``python -m bench.compaction <args>`` and return its JSON."""
-    command = [sys.executable, "-m", "bench.compaction", *args]
+    """Run ``python -m bench.rows.compaction_hour <args>`` and return its JSON."""
+    command = [sys.executable, "-m", "bench.rows.compaction_hour", *args]
     completed = subprocess.run(command, check=False, capture_output=True, env=environ, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"{args[0]} failed: {completed.stderr[-3000:]}")
@@ -469,7 +469,9 @@ def _print_table(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
-    parser = argparse.ArgumentParser(prog="python -m bench.compaction", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.rows.compaction_hour", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--size-mb", type=float, default=1000.0, help="uncompressed MB of change records")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")

@@ -27,20 +27,16 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from bench import (
+from bench.support import prices as p
+from bench.support.fakes import FakeS3Client, FakeSqsClient
+from bench.support.inputs import BUCKET, QUEUE_URL, sqs_event_records, stream_records
+from bench.support.template import (
     AGGREGATOR_MEMORY_MB,
-    BUCKET,
     COMPACTION_MEMORY_MB,
     CONSUMER_MEMORY_MB,
     LAMBDA_PAYLOAD_BYTES,
     MAX_MESSAGE_BYTES,
-    QUEUE_URL,
-    FakeS3Client,
-    FakeSqsClient,
-    sqs_event_records,
-    stream_records,
 )
-from bench import prices as p
 
 MILLION = 1_000_000
 BATCH = 1_000
@@ -218,10 +214,10 @@ def firehose_per_million(s: dict[str, Any]) -> dict[str, float]:
 
 
 def run(quick: bool = False, **_: Any) -> dict[str, Any]:
-    from bench import run_variant
+    from bench.support.variants import run_variant
 
     count = 5_000 if quick else 20_000
-    sample = run_variant("cost", "sample", count=count)
+    sample = run_variant("bench.rows.cost", "sample", count=count)
     # Partition hours per million changes at a steady 1,000 changes/s (3.6 M per hour).
     ours = ours_per_million(sample, hours_per_million=MILLION / 3_600_000)
     firehose = firehose_per_million(sample)

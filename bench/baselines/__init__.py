@@ -1,0 +1,1 @@
+"""What changelake is measured against: the straightforward implementations a row compares with."""

@@ -1,0 +1,1 @@
+"""What every row and study uses: inputs, fakes, timing, running a variant in its own process, prices."""
