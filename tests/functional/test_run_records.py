@@ -14,8 +14,8 @@ import pytest
 from changelake.exceptions import InvalidEventError
 from changelake.runs import RUNS_PREFIX, RunRecord
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
+from tests.functional.compaction.test_compaction import changes, put_raw
 from tests.functional.fakes import FailingPutS3
-from tests.functional.test_compaction import changes, put_raw
 
 
 class ListHandler(logging.Handler):

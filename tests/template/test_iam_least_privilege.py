@@ -32,10 +32,10 @@ from changelake_testing.stream_records import change_batch, realistic_item, stre
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingPutS3, WrappingClient, client_error
 from tests.functional.helpers import create_stream_table, sqs_event
+from tests.functional.recovery.test_async_failures import COMPACTION_ARN, destination_record
+from tests.functional.recovery.test_stream_failures import failure_record, shard_records
 from tests.functional.snapshot.support import clock
 from tests.functional.snapshot.test_bootstrap import EXPORT_ID
-from tests.functional.test_async_failures import COMPACTION_ARN, destination_record
-from tests.functional.test_replay import failure_record, shard_records
 from tests.template.test_template_contract import FUNCTIONS, as_list, render, role_of, walk
 
 pytestmark = pytest.mark.template

@@ -12,6 +12,7 @@ from changelake.formats.layout import parse_partition_prefix
 from changelake.integrations.s3 import S3Store
 from changelake.snapshot.builder import SnapshotBuilder
 from tests.conftest import Stack
+from tests.functional.compaction.test_compaction import CountingS3
 from tests.functional.fakes import WrappingClient
 from tests.functional.snapshot.support import (
     assert_snapshot_is,
@@ -22,7 +23,6 @@ from tests.functional.snapshot.support import (
     read_snapshot,
     snapshot_lines,
 )
-from tests.functional.test_compaction import CountingS3
 from tests.snapshot_support import change
 
 D1, D2, D3, D4 = date(2026, 11, 21), date(2026, 11, 22), date(2026, 11, 23), date(2026, 11, 24)

@@ -11,6 +11,7 @@ from typing import Any
 from changelake.integrations.s3 import S3Store
 from changelake.snapshot.builder import SnapshotBuilder
 from tests.conftest import Stack
+from tests.functional.compaction.test_compaction import MUTATING, CountingS3
 from tests.functional.fakes import WrappingClient, client_error
 from tests.functional.snapshot.support import (
     assert_snapshot_is,
@@ -21,7 +22,6 @@ from tests.functional.snapshot.support import (
     read_snapshot,
     snapshot_lines,
 )
-from tests.functional.test_compaction import MUTATING, CountingS3
 from tests.snapshot_support import change
 
 D1, D2, D3 = date(2026, 11, 21), date(2026, 11, 22), date(2026, 11, 23)

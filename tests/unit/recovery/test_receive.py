@@ -1,4 +1,5 @@
-"""The receive, hold and release loop both recoveries run (``changelake.recovery.receive``)."""
+"""What both recoveries share (``changelake.recovery.receive``): pacing, the deadline, and the
+receive, hold and release loop."""
 
 from __future__ import annotations
 
@@ -8,7 +9,75 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import DeliveryError, QueueUnavailableError
-from changelake.recovery.receive import Deadline, HoldingRun, RunOutcome
+from changelake.recovery.receive import Deadline, HoldingRun, RateLimiter, RunOutcome
+
+# ------------------------------------------------------------------ pacing and deadlines
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 50.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_rate_limiter_spaces_items_evenly() -> None:
+    # GIVEN 2 items per second
+    clock = FakeTime()
+    limiter = RateLimiter(2.0, monotonic=clock.monotonic, sleep=clock.sleep)
+
+    # WHEN batches of 2 go, the second half a second after a 1.5 s pause
+    limiter.wait()
+    limiter.admit(2)
+    limiter.wait()
+    limiter.admit(2)
+    clock.now += 1.5
+    limiter.wait()
+
+    # THEN the first went at once, the second waited a second, the third not at all
+    assert clock.slept == [1.0]
+    assert limiter.batch_size(10) == 2
+
+
+def test_no_rate_limit_never_waits() -> None:
+    clock = FakeTime()
+    limiter = RateLimiter(None, monotonic=clock.monotonic, sleep=clock.sleep)
+    limiter.admit(1000)
+    limiter.wait()
+    assert (clock.slept, limiter.batch_size(10)) == ([], 10)
+
+
+def test_a_slow_rate_still_sends_one_at_a_time() -> None:
+    limiter = RateLimiter(0.2)
+    assert limiter.batch_size(10) == 1
+
+
+def test_the_deadline_keeps_its_safety_margin() -> None:
+    # GIVEN an invocation with 20 s left and a 15 s margin
+    remaining = [20_000]
+    deadline = Deadline(lambda: remaining[0], margin_ms=15_000)
+
+    # THEN 5 s of work are left, and messages are hidden until just after the invocation
+    assert not deadline.expired()
+    assert deadline.seconds_left() == 5.0
+    assert deadline.hold_seconds() == 50
+    # WHEN the remaining time reaches the margin THEN it has expired
+    remaining[0] = 15_000
+    assert deadline.expired()
+    assert deadline.seconds_left() == 0.0
+
+
+def test_hold_time_never_exceeds_the_sqs_maximum() -> None:
+    assert Deadline(lambda: 10**9).hold_seconds() == 43_200
+
+
+# ------------------------------------------------------------------ the loop
 
 
 def message(number: int, receipt: str = "") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from changelake.formats.change_line import to_change_line
 from changelake.formats.envelope import decode_body
 from changelake_testing.sample_events import EVENTS_DIR, all_events, render
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("name", ["stream_batch.json", "sqs_batch.json"])

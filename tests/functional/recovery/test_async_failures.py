@@ -14,8 +14,8 @@ from changelake.integrations.sqs import SqsQueue
 from changelake.recovery.async_failures import AsyncFailureReplayer
 from changelake.recovery.receive import Deadline
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
+from tests.functional.compaction.test_compaction import changes, part_keys, partition_of, put_raw
 from tests.functional.fakes import client_error
-from tests.functional.test_compaction import changes, part_keys, partition_of, put_raw
 
 COMPACTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:changelake-compaction"
 REDRIVE_NAME = "changelake-dlq-redrive"

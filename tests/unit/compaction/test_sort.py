@@ -1,24 +1,13 @@
-"""Unit tests for compaction's pure parts: external sort and dedupe, gzip line reading, events, planning."""
+"""External merge sort with deduplication (compaction.sort)."""
 
 from __future__ import annotations
 
-import gzip
-import io
 import random
-from datetime import date
 from pathlib import Path
 
 import pytest
 
-from changelake.compaction.compactor import Compactor
-from changelake.compaction.events import HandoffEvent, ManualEvent, is_scheduled_event, scheduled_days
-from changelake.compaction.io import iter_gzip_lines
-from changelake.compaction.manifest import generation_of, part_name
-from changelake.compaction.service import CompactionService
 from changelake.compaction.sort import _FRAME, DedupeSorter, Entry
-from changelake.exceptions import CompactionInputError, InvalidEventError
-from changelake.integrations.base import ObjectInfo
-from changelake.integrations.s3 import S3Store
 
 
 def entries(count: int, seed: int = 1) -> list[Entry]:
@@ -89,78 +78,6 @@ def test_sorter_merges_in_passes_past_the_fan_in(tmp_path: Path, monkeypatch: py
             sorter.add(entry)
         assert list(sorter.sorted_unique()) == sorted(data)
         assert sorter.spilled_runs > 10
-
-
-def test_gzip_lines_are_read_across_chunks_and_members() -> None:
-    # GIVEN two gzip members (as concatenated files are) with long and empty lines
-    lines = [b"x" * 5000, b"short", b"", b"y" * 70_000]
-    body = gzip.compress(b"\n".join(lines[:2]) + b"\n") + gzip.compress(b"\n".join(lines[2:]))
-    # WHEN read in 100-byte chunks
-    out = list(iter_gzip_lines(io.BytesIO(body), resource="r", chunk_bytes=100))
-    # THEN every non-empty line comes back whole
-    assert out == [lines[0], lines[1], lines[3]]
-
-
-@pytest.mark.parametrize(
-    "body", [gzip.compress(b"a\nb\n")[:-6], b"not gzip at all"], ids=["truncated", "garbage"]
-)
-def test_gzip_lines_refuse_a_broken_stream(body: bytes) -> None:
-    with pytest.raises(CompactionInputError):
-        list(iter_gzip_lines(io.BytesIO(body), resource="r"))
-
-
-def test_generation_depends_on_the_inputs_only() -> None:
-    a = [ObjectInfo("raw/a", '"1"', 10), ObjectInfo("raw/b", '"2"', 20)]
-    assert generation_of(a) == generation_of(a[::-1])
-    assert generation_of(a) != generation_of([*a, ObjectInfo("raw/c", '"3"', 5)])
-    assert generation_of(a) != generation_of([a[0], ObjectInfo("raw/b", '"9"', 20)])
-    assert part_name(generation_of(a), 3).endswith("-00003.jsonl.gz")
-
-
-def test_scheduled_days_are_yesterday_and_the_lookback_window() -> None:
-    assert scheduled_days(date(2026, 3, 1), 2) == [date(2026, 2, 26), date(2026, 2, 27), date(2026, 2, 28)]
-    assert scheduled_days(date(2026, 1, 1), 0) == [date(2025, 12, 31)]
-
-
-def test_scheduled_event_is_recognised_by_its_detail_type() -> None:
-    assert is_scheduled_event({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
-    assert not is_scheduled_event({"table": "orders", "dt": "2026-11-22"})
-    assert not is_scheduled_event([])
-
-
-@pytest.mark.parametrize(
-    ("event", "field"),
-    [
-        ({"table": "a/b", "dt": "2026-11-22"}, "table"),
-        ({"table": "..", "dt": "2026-11-22"}, "table"),
-        ({"table": "orders", "dt": "2026-13-01"}, "dt"),
-        ({"table": "orders", "dt": 20261122}, "dt"),
-        ({"table": "orders", "dt": "2026-11-22", "hour": "7"}, "hour"),
-        ({"table": "orders", "dt": "2026-11-22", "extra": 1}, "extra"),
-        ("orders", "event"),
-        ({"handoff": "other", "partitions": ["orders/dt=2026-11-22/hour=01"]}, "handoff"),
-        ({"handoff": "changelake.compaction", "partitions": []}, "partitions"),
-    ],
-)
-def test_bad_events_name_the_field(event: object, field: str) -> None:
-    service = CompactionService(Compactor(S3Store("unused", client=object())))
-    with pytest.raises(InvalidEventError) as raised:
-        service.plan(event)
-    assert raised.value.field.split(".")[0] == field
-
-
-def test_good_events_parse() -> None:
-    assert ManualEvent.model_validate({"table": "orders", "dt": "2026-11-22"}).hour is None
-    service = CompactionService(Compactor(S3Store("unused", client=object())))
-    trigger, partitions = service.plan(
-        HandoffEvent(
-            handoff="changelake.compaction", partitions=["orders/dt=2026-11-22/hour=05"]
-        ).model_dump()
-    )
-    assert trigger == "handoff"
-    assert [p.path for p in partitions] == ["orders/dt=2026-11-22/hour=05"]
-    _, manual = service.plan({"table": "orders", "dt": "2026-11-22", "hour": "23"})
-    assert [p.path for p in manual] == ["orders/dt=2026-11-22/hour=23"]
 
 
 def test_spilled_runs_are_plain_until_the_plain_limit_then_compressed(
