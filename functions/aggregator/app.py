@@ -33,19 +33,7 @@ gc.freeze()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = aggregator.process(records_of(event))
-    publish(
-        metrics,
-        {
-            "MessagesIn": result.messages_in,
-            "RecordsIn": result.records_in,
-            "RecordsStored": result.records_stored,
-            "Quarantined": result.quarantined,
-            "ObjectsWritten": result.objects_written,
-            "BytesWritten": result.bytes_written,
-            "MessagesFailed": len(result.failed_message_ids),
-        },
-        bytes_metrics=frozenset({"BytesWritten"}),
-    )
+    publish(metrics, result)
     if result.failed_message_ids:
         logger.error(
             "messages not stored",

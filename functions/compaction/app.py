@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from changelake.compaction.compactor import Compactor
 from changelake.compaction.service import CompactionService
 from changelake.integrations.s3 import S3Store
-from changelake.observability import publish, report_unrecorded_run
-from changelake.runs import RunRecorder, compaction_outcome, success_metric_name
+from changelake.observability import publish, publish_run, report_unrecorded_run
+from changelake.runs import RunRecorder, compaction_outcome
 from changelake.settings import CompactionSettings
 
 settings = CompactionSettings.from_environ()
@@ -48,9 +48,10 @@ runs = RunRecorder(
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with runs.recording(context.aws_request_id) as run:
         summary = service.handle(event, context)
-        run.finish(compaction_outcome(summary, event))
-        succeeded = {success_metric_name("compaction"): int(not summary.failed)}
-        publish(metrics, {**summary.metrics(), **succeeded}, bytes_metrics=frozenset({"BytesIn", "BytesOut"}))
+        outcome = compaction_outcome(summary, event)
+        run.finish(outcome)
+        publish(metrics, summary)
+        publish_run(metrics, "compaction", outcome)
         logger.info("compaction run", extra={"summary": summary.as_dict()})
         summary.raise_for_failures()
     return summary.as_dict()

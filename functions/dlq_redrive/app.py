@@ -12,20 +12,17 @@ from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
 from changelake.integrations.streams import StreamReader
-from changelake.observability import publish, report_unrecorded_run
+from changelake.observability import publish, publish_run, report_unrecorded_run
 from changelake.recovery.async_failures import AsyncFailureReplayer
 from changelake.recovery.dlq import DlqRedriver
-from changelake.recovery.events import parse_request
-from changelake.recovery.receive import Deadline
-from changelake.recovery.service import Replayers, redrive_metrics, run_redrive
+from changelake.recovery.service import RedriveService
 from changelake.recovery.stream_failures import StreamFailureReplayer
-from changelake.runs import RunRecorder, redrive_outcome, success_metric_name
+from changelake.runs import RunRecorder, redrive_outcome
 from changelake.settings import RedriveSettings
 
 settings = RedriveSettings.from_environ()
 logger, metrics, tracer = Logger(), Metrics(), Tracer()
 store, queue = S3Store(settings.bucket_name), SqsQueue(settings.queue_url)
-redriver = DlqRedriver(SqsQueue(settings.dlq_url), queue, max_redrives=settings.max_redrives)
 consumer = consumer_from_settings(settings, queue, store)
 replayer = None
 if settings.stream_failure_queue_url:
@@ -45,6 +42,11 @@ if settings.async_failure_queue_url:
         store,
         quarantine_prefix=settings.quarantine_prefix,
     )
+service = RedriveService(
+    DlqRedriver(SqsQueue(settings.dlq_url), queue, max_redrives=settings.max_redrives),
+    replayer,
+    async_replayer,
+)
 runs = RunRecorder(
     store,
     "redrive",
@@ -58,13 +60,11 @@ runs = RunRecorder(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse_request(event)
-    sources = Replayers(replayer, async_replayer, own_function_name=context.function_name)
     with runs.recording(context.aws_request_id) as run:
-        summary = run_redrive(request, Deadline.of_context(context), redriver, replayers=sources)
-        outcome = redrive_outcome(summary)
+        summary = service.handle(event, context)
+        outcome = redrive_outcome(summary.as_dict())
         run.finish(outcome)
-    succeeded = {success_metric_name("redrive"): int(outcome.result == "succeeded")}
-    publish(metrics, {**redrive_metrics(summary), **succeeded})
-    logger.info("redrive finished", extra={"summary": summary})
-    return summary
+    publish(metrics, summary)
+    publish_run(metrics, "redrive", outcome)
+    logger.info("redrive finished", extra={"summary": summary.as_dict()})
+    return summary.as_dict()

@@ -44,7 +44,7 @@ service = SnapshotService(
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     summary = service.handle(event, context)
-    publish(metrics, summary.metrics(), bytes_metrics=frozenset({"BytesIn", "BytesOut"}))
+    publish(metrics, summary)
     if summary.bootstrap is not None and summary.bootstrap["gap"]["missing_possible"]:
         logger.warning("bootstrap gap: changes after the export may be missing", extra=summary.bootstrap)
     logger.info("snapshot run", extra={"summary": summary.as_dict()})

@@ -30,18 +30,7 @@ gc.freeze()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = consumer.process(records_of(event))
-    publish(
-        metrics,
-        {
-            "RecordsIn": result.records_in,
-            "RecordsSent": result.records_sent,
-            "Quarantined": result.quarantined,
-            "ClaimChecks": result.claims,
-            "SqsRequests": result.sqs_requests,
-            "BytesSent": result.bytes_sent,
-        },
-        bytes_metrics=frozenset({"BytesSent"}),
-    )
+    publish(metrics, result)
     if result.failed_sequence_number is not None:
         logger.error(
             "batch partly unsent",

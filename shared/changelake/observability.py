@@ -1,25 +1,40 @@
-"""Powertools Metrics helpers shared by the handlers."""
+"""Powertools Metrics: every handler publishes its result the same way."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
+from changelake.runs import RunKind, RunOutcome, success_metric_name
 
 if TYPE_CHECKING:
     from changelake.exceptions import DeliveryError
     from changelake.runs import RunRecord
 
 
-def publish(
-    metrics: Metrics, counts: Mapping[str, int | float], *, bytes_metrics: frozenset[str] = frozenset()
-) -> None:
-    """Add every entry of ``counts`` as a metric (``Count``, or ``Bytes`` for names in ``bytes_metrics``)."""
-    for name, value in counts.items():
-        unit = MetricUnit.Bytes if name in bytes_metrics else MetricUnit.Count
+class Measured(Protocol):
+    """A function's result: its metrics by name, and the names among them that count bytes."""
+
+    BYTES_METRICS: ClassVar[frozenset[str]]
+
+    def metrics(self) -> Mapping[str, int | float]: ...
+
+
+def publish(metrics: Metrics, result: Measured) -> None:
+    """Add every metric of ``result`` (``Count``, or ``Bytes`` for its ``BYTES_METRICS``)."""
+    for name, value in result.metrics().items():
+        unit = MetricUnit.Bytes if name in result.BYTES_METRICS else MetricUnit.Count
         metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def publish_run(metrics: Metrics, kind: RunKind, outcome: RunOutcome) -> None:
+    """``<Kind>Succeeded``: 1 for a batch function's run that succeeded, else 0 (an alarm watches it)."""
+    metrics.add_metric(
+        name=success_metric_name(kind), unit=MetricUnit.Count, value=int(outcome.result == "succeeded")
+    )
 
 
 def report_unrecorded_run(logger: Logger, metrics: Metrics, record: RunRecord, error: DeliveryError) -> None:

@@ -62,7 +62,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from changelake.clock import Clock, utc_now
 from changelake.compaction.check import FullCheck
@@ -116,6 +116,8 @@ class PartitionResult:
 @dataclass(slots=True)
 class CompactionSummary:
     """A run's summary: what was done and what was handed on."""
+
+    BYTES_METRICS: ClassVar[frozenset[str]] = frozenset({"BytesIn", "BytesOut"})
 
     trigger: str
     partitions: int = 0

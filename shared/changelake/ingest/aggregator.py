@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
@@ -40,6 +40,8 @@ RAW_COMPRESSION_LEVEL = 6
 class AggregatorResult:
     """What one SQS batch did."""
 
+    BYTES_METRICS: ClassVar[frozenset[str]] = frozenset({"BytesWritten"})
+
     messages_in: int = 0
     records_in: int = 0
     records_stored: int = 0
@@ -48,6 +50,17 @@ class AggregatorResult:
     bytes_written: int = 0
     failed_message_ids: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, int]:
+        return {
+            "MessagesIn": self.messages_in,
+            "RecordsIn": self.records_in,
+            "RecordsStored": self.records_stored,
+            "Quarantined": self.quarantined,
+            "ObjectsWritten": self.objects_written,
+            "BytesWritten": self.bytes_written,
+            "MessagesFailed": len(self.failed_message_ids),
+        }
 
     def response(self) -> PartialItemFailureResponse:
         """The partial batch response for an SQS event source with ReportBatchItemFailures."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
@@ -36,6 +36,8 @@ from changelake.integrations.sqs import request_batches
 class ConsumerResult:
     """What one batch did; ``first_unstored`` is the index of the first record not yet safe."""
 
+    BYTES_METRICS: ClassVar[frozenset[str]] = frozenset({"BytesSent"})
+
     records_in: int = 0
     records_sent: int = 0
     quarantined: int = 0
@@ -51,6 +53,16 @@ class ConsumerResult:
         if self.first_unstored is None or index < self.first_unstored:
             self.first_unstored = index
         self.errors.append(str(error))
+
+    def metrics(self) -> dict[str, int]:
+        return {
+            "RecordsIn": self.records_in,
+            "RecordsSent": self.records_sent,
+            "Quarantined": self.quarantined,
+            "ClaimChecks": self.claims,
+            "SqsRequests": self.sqs_requests,
+            "BytesSent": self.bytes_sent,
+        }
 
     def response(self) -> PartialItemFailureResponse:
         """The partial batch response Lambda expects for a stream with ReportBatchItemFailures."""

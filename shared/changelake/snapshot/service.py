@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, InvalidEventError, SnapshotError
@@ -49,6 +49,8 @@ class LateMarkerSource(Protocol):
 @dataclass(slots=True)
 class SnapshotSummary:
     """A run's summary: what was built, checked, failed and handed on."""
+
+    BYTES_METRICS: ClassVar[frozenset[str]] = frozenset({"BytesIn", "BytesOut"})
 
     trigger: str
     tables: int = 0
