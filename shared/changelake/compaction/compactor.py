@@ -84,7 +84,7 @@ from changelake.exceptions import (
     RecordRejected,
     UnsafeNameError,
 )
-from changelake.formats.change_line import parse_change_line, parse_own_prefix
+from changelake.formats.change_line import order_key, parse_change_line, parse_own_prefix
 from changelake.formats.layout import Partition, check_table_name, parse_partition_prefix, partition_key
 from changelake.integrations.base import MultipartStore, ObjectInfo
 from changelake.publication import Manifest, Output, Promotion, Publication
@@ -408,7 +408,7 @@ class Compactor:
             if change.table != partition.table or not change.event_time.startswith(hour_prefix):
                 raise CompactionInputError(f"{resource} line {number}: change of another partition")
             size += len(line) + 1
-            sorter.add((change.event_time, int(change.sequence_number), change.event_id, line))
+            sorter.add((*order_key(change), line))
         return size
 
     # -- a run

@@ -1,11 +1,12 @@
 """External merge sort with on-the-fly deduplication, for compaction. Pure local I/O, no AWS.
 
-Entries are ``(event_time, int(sequence_number), event_id, line)``: the order of DESIGN.md, then
-the event_id, then the line's bytes. Entries are kept in memory until their estimated size passes
-the memory budget; then they are sorted, deduplicated and spilled as a sorted *run* to a temporary
-directory as chunks of pickled entries: plain while the runs spilled so far stay under
-``SPILL_PLAIN_BYTES`` (disk is plentiful, CPU is not: compressing cost about a sixth of a spilling
-run's time), zlib level 1 past it (a fifth of the size, so a large hour still fits ``/tmp``).
+Entries are a change's ``order_key`` (``changelake.formats.change_line``: event_time, then
+sequence_number as a number, then event_id) followed by its line, so ties are broken by the
+bytes. Entries are kept in memory until their estimated size passes the memory budget; then they
+are sorted, deduplicated and spilled as a sorted *run* to a temporary directory as chunks of
+pickled entries: plain while the runs spilled so far stay under ``SPILL_PLAIN_BYTES`` (disk is
+plentiful, CPU is not: compressing cost about a sixth of a spilling run's time), zlib level 1
+past it (a fifth of the size, so a large hour still fits ``/tmp``).
 At the end the runs (and what is still in memory) are merged with
 ``heapq.merge``, and duplicates are dropped as they come out.
 

@@ -268,6 +268,11 @@ def _own_table(raw: bytes) -> str:
     return check_table_name(raw.decode())
 
 
-def order_key(change: ChangeLine) -> tuple[str, int, str]:
-    """The order of DESIGN.md: ``event_time``, then ``sequence_number`` as a number."""
+#: ``(event_time, int(sequence_number), event_id)``: compared as a tuple, the order of every file.
+OrderKey = tuple[str, int, str]
+
+
+def order_key(change: ChangeLine) -> OrderKey:
+    """The order of DESIGN.md: ``event_time``, then ``sequence_number`` as a number, then ``event_id``
+    (so equal changes are adjacent). raw/ objects and compacted/ parts are both written in it."""
     return (change.event_time, int(change.sequence_number), change.event_id)
