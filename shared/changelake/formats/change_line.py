@@ -11,7 +11,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -276,3 +276,48 @@ def order_key(change: ChangeLine) -> OrderKey:
     """The order of DESIGN.md: ``event_time``, then ``sequence_number`` as a number, then ``event_id``
     (so equal changes are adjacent). raw/ objects and compacted/ parts are both written in it."""
     return (change.event_time, int(change.sequence_number), change.event_id)
+
+
+def stream_record_folder(record: object) -> tuple[str | None, date | None]:
+    """The table and event day of a stream record that was rejected, where they can still be read
+    (None where they cannot): its quarantine folder, see ``QuarantinedRecord.filed``."""
+    if not isinstance(record, dict):
+        return None, None
+    arn, stream = record.get("eventSourceARN"), record.get("dynamodb")
+    table = None
+    if isinstance(arn, str):
+        try:
+            table = table_from_arn(arn)
+        except RecordRejected:
+            table = None
+    day = _epoch_day(stream.get("ApproximateCreationDateTime")) if isinstance(stream, dict) else None
+    return table, day
+
+
+def change_line_folder(line: bytes) -> tuple[str | None, date | None]:
+    """The table and event day of a change line that was rejected, where they can still be read."""
+    try:
+        record = loads_checked(line, "not JSON", strict=False)  # NaN or a BOM leave the fields readable
+    except RecordRejected:
+        return None, None
+    if not isinstance(record, dict):
+        return None, None
+    table, event_time = record.get("table"), record.get("event_time")
+    try:
+        table = check_table_name(table)
+    except RecordRejected:
+        table = None
+    try:
+        day = date.fromisoformat(event_time[:10]) if isinstance(event_time, str) else None
+    except ValueError:
+        day = None
+    return table, day
+
+
+def _epoch_day(approximate_creation: object) -> date | None:
+    if type(approximate_creation) not in (int, float):
+        return None
+    try:
+        return datetime.fromtimestamp(float(approximate_creation), UTC).date()  # type: ignore[arg-type]
+    except (OverflowError, OSError, ValueError):
+        return None  # not a usable timestamp

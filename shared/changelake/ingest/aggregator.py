@@ -20,10 +20,15 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, InvalidEventError, ObjectNotFoundError, RecordRejected
-from changelake.formats.change_line import ChangeLine, escape_line_break_bytes, order_key, parse_change_line
+from changelake.formats.change_line import (
+    ChangeLine,
+    change_line_folder,
+    escape_line_break_bytes,
+    order_key,
+    parse_change_line,
+)
 from changelake.formats.envelope import Claim, decode_body, decode_claim_object
-from changelake.formats.layout import UNKNOWN_TABLE, Partition, check_table_name, partition_key
-from changelake.formats.strict_json import loads_checked
+from changelake.formats.layout import Partition, partition_key
 from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.integrations.base import ObjectStore
 from changelake.late import LateMarkers
@@ -122,16 +127,17 @@ class Aggregator:
                 continue
             except RecordRejected as exc:
                 body = message.get("body") if isinstance(message, dict) else message
-                rejected.append((self._rejection(UNKNOWN_TABLE, exc, body, message_id), message_id))
+                rejected.append((self._rejection(body, exc, message_id), message_id))
                 continue
             result.records_in += len(lines)
             for line in lines:
                 try:
                     change = parse_change_line(line)
                 except RecordRejected as exc:
-                    table, day = _readable_folder(line)
+                    table, day = change_line_folder(line)
                     text = line.decode(errors="replace")
-                    rejected.append((self._rejection(table, exc, text, message_id, day), message_id))
+                    entry = self._rejection(text, exc, message_id, table=table, day=day)
+                    rejected.append((entry, message_id))
                     continue
                 partitions[Partition.of_event_time(change.table, change.event_time)].append(
                     (change, message_id)
@@ -157,11 +163,21 @@ class Aggregator:
         return decode_claim_object(payload, claim)
 
     def _rejection(
-        self, table: str, exc: RecordRejected, record: Any, message_id: str, day: date | None = None
+        self,
+        record: Any,
+        exc: RecordRejected,
+        message_id: str,
+        *,
+        table: str | None = None,
+        day: date | None = None,
     ) -> QuarantinedRecord:
-        """A quarantine entry, filed by event day where it is readable, else by processing day."""
-        return QuarantinedRecord(
-            table, day or self.clock().date(), exc.reason, record, {"message_id": message_id}
+        return QuarantinedRecord.filed(
+            record,
+            exc.reason,
+            table=table,
+            day=day,
+            today=self.clock().date(),
+            context={"message_id": message_id},
         )
 
     def _write_partitions(
@@ -194,27 +210,6 @@ class Aggregator:
                 result.errors.append(str(exc))
                 continue
             result.quarantined += len(entries)
-
-
-def _readable_folder(line: bytes) -> tuple[str, date | None]:
-    """The table and event day of a rejected line, where they can still be read (DESIGN.md files
-    quarantine by event time where it is readable); otherwise the unknown-table folder and None."""
-    try:
-        record = loads_checked(line, "not JSON", strict=False)  # NaN or a BOM leave the fields readable
-    except RecordRejected:
-        return UNKNOWN_TABLE, None
-    if not isinstance(record, dict):
-        return UNKNOWN_TABLE, None
-    table, event_time = record.get("table"), record.get("event_time")
-    try:
-        table = check_table_name(table)
-    except RecordRejected:
-        table = UNKNOWN_TABLE
-    try:
-        day = date.fromisoformat(event_time[:10]) if isinstance(event_time, str) else None
-    except ValueError:
-        day = None
-    return table, day
 
 
 def _message_id(message: Any, index: int) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -17,7 +16,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import BatchUnrecoverableError, ChangelakeError, DeliveryError, RecordRejected
-from changelake.formats.change_line import ChangeLine, table_from_arn, to_change_line
+from changelake.formats.change_line import ChangeLine, stream_record_folder, to_change_line
 from changelake.formats.envelope import (
     MessagePacker,
     OversizedRecord,
@@ -25,7 +24,7 @@ from changelake.formats.envelope import (
     claim_body,
     claim_payload,
 )
-from changelake.formats.layout import UNKNOWN_TABLE, claim_key
+from changelake.formats.layout import claim_key
 from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.ingest.schema import SchemaRegistry
 from changelake.integrations.base import ObjectStore, OutboundMessage, Queue
@@ -136,15 +135,8 @@ class StreamConsumer:
         return changes, rejected
 
     def _rejection(self, record: Any, exc: RecordRejected) -> QuarantinedRecord:
-        """A quarantine entry, filed by the record's table and event day where they are readable."""
-        table, day = UNKNOWN_TABLE, None
-        if isinstance(record, dict):
-            arn, stream = record.get("eventSourceARN"), record.get("dynamodb")
-            if isinstance(arn, str):
-                table = _table_or_unknown(arn)
-            if isinstance(stream, dict):
-                day = _event_day(stream.get("ApproximateCreationDateTime"))
-        return QuarantinedRecord(table, day or self.clock().date(), exc.reason, record)
+        table, day = stream_record_folder(record)
+        return QuarantinedRecord.filed(record, exc.reason, table=table, day=day, today=self.clock().date())
 
     def _pack(self, changes: list[tuple[int, ChangeLine]], result: ConsumerResult) -> list[_Outbound]:
         """Bodies in stream order; oversized records become claim checks."""
@@ -200,22 +192,6 @@ class StreamConsumer:
                 result.mark_unstored(min(index_of[id(entry)] for entry in entries), exc)
                 continue
             result.quarantined += len(entries)
-
-
-def _table_or_unknown(arn: str) -> str:
-    try:
-        return table_from_arn(arn)
-    except RecordRejected:
-        return UNKNOWN_TABLE  # an unreadable table is filed under the reserved unknown folder
-
-
-def _event_day(approximate_creation: object) -> date | None:
-    if type(approximate_creation) not in (int, float):
-        return None
-    try:
-        return datetime.fromtimestamp(float(approximate_creation), UTC).date()  # type: ignore[arg-type]
-    except (OverflowError, OSError, ValueError):
-        return None  # not a usable timestamp: the caller files the record under today
 
 
 def _checkpoint(records: Sequence[Any], first_unstored: int) -> str:

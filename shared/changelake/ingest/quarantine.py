@@ -31,6 +31,21 @@ class QuarantinedRecord:
     record: Any
     context: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def filed(
+        cls,
+        record: Any,
+        reason: str,
+        *,
+        today: date,
+        table: str | None = None,
+        day: date | None = None,
+        context: dict[str, str] | None = None,
+    ) -> QuarantinedRecord:
+        """A rejected input, filed as DESIGN.md says: under its table and event day where they are
+        readable, else under the reserved unknown-table folder and the processing day (``today``)."""
+        return cls(table or UNKNOWN_TABLE, day or today, reason, record, dict(context or {}))
+
     @property
     def record_id(self) -> str:
         """The identity of the original record: equal records from the same source, equal ids,

@@ -7,20 +7,18 @@ from datetime import date
 from typing import Any
 
 from changelake.exceptions import RecordRejected
-from changelake.formats.layout import UNKNOWN_TABLE
 from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter
 
 
 def quarantine_message(
     writer: QuarantineWriter, message: dict[str, Any], error: RecordRejected, *, source: str, day: date
 ) -> None:
-    """File an unreadable message's body whole under the unknown-table folder, with the reason;
+    """File an unreadable message's body whole under the unknown-table folder of ``day``, with the reason;
     raises ``DeliveryError`` if it is not stored (the message must then stay in its queue)."""
-    entry = QuarantinedRecord(
-        UNKNOWN_TABLE,
-        day,
-        error.reason,
+    entry = QuarantinedRecord.filed(  # a message that cannot be read names no table or day
         message.get("Body"),
-        {"message_id": str(message.get("MessageId")), "source": source},
+        error.reason,
+        today=day,
+        context={"message_id": str(message.get("MessageId")), "source": source},
     )
-    writer.write_folder(UNKNOWN_TABLE, day, [entry])
+    writer.write_folder(entry.table, entry.day, [entry])

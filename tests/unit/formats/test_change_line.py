@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -12,9 +13,11 @@ import pytest
 from changelake.exceptions import ConversionError, RecordRejected, UnsafeNameError
 from changelake.formats.change_line import (
     ChangeLine,
+    change_line_folder,
     event_time_text,
     order_key,
     parse_change_line,
+    stream_record_folder,
     to_change_line,
 )
 from changelake_testing.stream_records import stream_arn, stream_record
@@ -518,3 +521,50 @@ def test_order_key_handles_long_sequence_numbers() -> None:
     b = _change("2026-01-01T00:00:00.000Z", "100000000000000000000000")
     # WHEN ordered THEN they compare numerically
     assert sorted([b, a], key=order_key) == [a, b]
+
+
+# ---------------------------------------------------------------- where a rejected record is filed
+
+
+@pytest.mark.parametrize(
+    ("rejected", "folder"),
+    [
+        (record(), ("orders", date(2026, 11, 28))),
+        (record(eventSourceARN="arn:aws:sqs:us-east-1:1:q"), (None, date(2026, 11, 28))),
+        (
+            {"eventSourceARN": stream_arn("orders"), "dynamodb": {"ApproximateCreationDateTime": "soon"}},
+            ("orders", None),
+        ),
+        (
+            {"eventSourceARN": stream_arn("orders"), "dynamodb": {"ApproximateCreationDateTime": 1e300}},
+            ("orders", None),
+        ),
+        ({"eventSourceARN": 7, "dynamodb": []}, (None, None)),
+        (["not", "a", "record"], (None, None)),
+    ],
+)
+def test_a_rejected_stream_record_is_filed_by_what_is_readable(
+    rejected: object, folder: tuple[str | None, date | None]
+) -> None:
+    # GIVEN a stream record that was rejected WHEN its folder is read THEN what can be read is used
+    assert stream_record_folder(rejected) == folder
+
+
+@pytest.mark.parametrize(
+    ("line", "folder"),
+    [
+        (
+            b'{"table":"orders","event_time":"2026-11-22T12:00:00.000Z","x":NaN}',
+            ("orders", date(2026, 11, 22)),
+        ),
+        (b'{"table":"../etc","event_time":"2026-11-22T12:00:00.000Z"}', (None, date(2026, 11, 22))),
+        (b'{"table":"orders","event_time":"2026-02-30T12:00:00.000Z"}', ("orders", None)),
+        (b'{"table":"orders","event_time":20261122}', ("orders", None)),
+        (b"[1, 2]", (None, None)),
+        (b"\xff not JSON", (None, None)),
+    ],
+)
+def test_a_rejected_change_line_is_filed_by_what_is_readable(
+    line: bytes, folder: tuple[str | None, date | None]
+) -> None:
+    assert change_line_folder(line) == folder

@@ -165,3 +165,17 @@ def test_a_record_twice_in_one_folder_is_written_once() -> None:
     (put,) = client.puts
     lines = [json.loads(line) for line in gzip.decompress(put["Body"]).splitlines()]
     assert [line["record"]["eventID"] for line in lines] == ["e1", "e2"]
+
+
+def test_a_rejected_record_is_filed_under_what_is_readable_else_the_unknown_table_and_today() -> None:
+    # GIVEN a readable table and day, then neither
+    readable = QuarantinedRecord.filed({"a": 1}, "bad", table="orders", day=DAY, today=date(2026, 12, 1))
+    unreadable = QuarantinedRecord.filed("{oops", "not JSON", today=date(2026, 12, 1), context={"m": "1"})
+
+    # WHEN / THEN the first keeps its folder; the second goes to the reserved folder of the processing day
+    assert (readable.table, readable.day, readable.reason) == ("orders", DAY, "bad")
+    assert (unreadable.table, unreadable.day, unreadable.context) == (
+        UNKNOWN_TABLE,
+        date(2026, 12, 1),
+        {"m": "1"},
+    )
