@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from changelake.exceptions import InvalidEventError, UnsafeNameError
 from changelake.formats.layout import Partition, check_table_name, parse_partition_prefix
@@ -65,15 +65,6 @@ class HandoffEvent(BaseModel):
     def partition_list(self) -> list[Partition]:
         """The partitions named, each checked as the manual event's fields are."""
         return [_partition_of_path(path) for path in self.partitions]
-
-
-def validated(model: type[BaseModel], event: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"]) or "event"
-        raise InvalidEventError(name, error["msg"]) from None
 
 
 def is_scheduled_event(event: object) -> bool:

@@ -13,9 +13,9 @@ from changelake.compaction.events import (
     HandoffEvent,
     ManualEvent,
     is_scheduled_event,
-    validated,
 )
 from changelake.exceptions import InvalidEventError
+from changelake.formats.lambda_events import validated_event
 from changelake.formats.layout import Partition
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.late import LateMarkers, Marker
@@ -48,10 +48,8 @@ class CompactionService:
         if not isinstance(event, dict):
             raise InvalidEventError("event", "must be a JSON object")
         if "handoff" in event:
-            handoff: HandoffEvent = validated(HandoffEvent, event)
-            return "handoff", handoff.partition_list()
-        manual: ManualEvent = validated(ManualEvent, event)
-        return "manual", self.compactor.plan_manual(manual)
+            return "handoff", validated_event(HandoffEvent, event).partition_list()
+        return "manual", self.compactor.plan_manual(validated_event(ManualEvent, event))
 
     def handle(self, event: object, context: Any) -> CompactionSummary:
         """Run ``event``'s plan. A scheduled run adds every hour named by a late-data marker;

@@ -18,9 +18,9 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from changelake.exceptions import InvalidEventError, MalformedFailureRecordError, RecordRejected
 from changelake.formats.change_line import table_from_arn
@@ -30,6 +30,17 @@ _DIGITS = r"^[0-9]{1,64}$"
 #: Lambda's invocation records nest three levels deep. A deeper one is not from Lambda, and its
 #: document is written again (indented, by json's recursive pure-Python encoder) in a loss report.
 FAILURE_RECORD_NESTING = 32
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validated_event(model: type[Model], event: dict[str, Any]) -> Model:
+    """A manual event as ``model``; ``InvalidEventError`` names the first bad field."""
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or "event"
+        raise InvalidEventError(name, str(error["msg"])) from exc
 
 
 def records_of(event: object) -> list[Any]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from changelake.exceptions import InvalidEventError
+from changelake.formats.lambda_events import validated_event
 
 
 class RedriveRequest(BaseModel):
@@ -30,9 +31,4 @@ def parse_request(event: object) -> RedriveRequest:
         event = {}
     if not isinstance(event, dict):
         raise InvalidEventError("event", "must be a JSON object")
-    try:
-        return RedriveRequest.model_validate(event)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"]) or "event"
-        raise InvalidEventError(name, str(error["msg"])) from exc
+    return validated_event(RedriveRequest, event)
