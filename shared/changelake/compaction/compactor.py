@@ -69,10 +69,11 @@ from changelake.compaction.check import FullCheck
 from changelake.compaction.events import ManualEvent, scheduled_days
 from changelake.compaction.io import PartsWriter, Prefetcher, split_lines
 from changelake.compaction.manifest import (
-    MANIFEST_FORMAT,
     PART_PREFIX,
+    CompactionManifest,
+    Counts,
+    OpenPart,
     generation_of,
-    inputs_document,
     part_name,
 )
 from changelake.compaction.sort import DedupeSorter
@@ -87,7 +88,7 @@ from changelake.exceptions import (
 from changelake.formats.change_line import order_key, parse_change_line, parse_own_prefix
 from changelake.formats.layout import Partition, check_table_name, parse_partition_prefix, partition_key
 from changelake.integrations.base import MultipartStore, ObjectInfo
-from changelake.publication import Manifest, Output, Promotion, Publication
+from changelake.publication import Manifest, Promotion, Publication
 
 RAW_SUFFIX = ".jsonl.gz"
 #: Compressed input bytes from which a partition takes the fast path (see ``Compactor._build``).
@@ -111,6 +112,16 @@ class PartitionResult:
     spilled_runs: int = 0
     writes: int = 0
     check_peak_rss_kb: int = 0  # of the fast path's checking process, if it ran
+
+    def counts(self) -> Counts:
+        return Counts(
+            self.rows_in,
+            self.rows_out,
+            self.duplicates_removed,
+            self.conflicts,
+            self.bytes_in,
+            self.bytes_out,
+        )
 
 
 @dataclass(slots=True)
@@ -264,12 +275,14 @@ class Compactor:
         inputs = self._inputs(partition)
         if not inputs:
             return PartitionResult(partition, "empty")
-        if current is not None and current.body.get("inputs") == inputs_document(inputs):
+        built = None if current is None else CompactionManifest.from_json(current.body)
+        if current is not None and built is not None and built.has_inputs(inputs):
             promotion = publication.promote(current)
             if promotion.status == "published":
                 status = "completed" if promotion.writes else "unchanged"
-                generation = str(current.body.get("generation", ""))
-                return PartitionResult(partition, status, generation=generation, writes=promotion.writes)
+                return PartitionResult(
+                    partition, status, generation=built.generation, writes=promotion.writes
+                )
             if promotion.status == "superseded":
                 raise _not_published(publication, promotion)
         return self._build(partition, inputs, current)
@@ -313,31 +326,55 @@ class Compactor:
     def _build_once(
         self, partition: Partition, inputs: list[ObjectInfo], current: Manifest | None, *, strict: bool
     ) -> PartitionResult:
+        """Sort ``inputs`` into parts (left open), commit their manifest, then publish the folder."""
         started = time.monotonic()
         generation = generation_of(inputs)
         result = PartitionResult(partition, "compacted", generation=generation)
-        result.bytes_in = sum(item.size for item in inputs)
         writer = PartsWriter(
             self.store,
             lambda index: partition_key(self.compacted_prefix, partition, part_name(generation, index)),
             target_bytes=self.target_part_bytes,
             metadata={"generation": generation},
         )
-        check = None if strict else FullCheck(self.spill_dir)
         publication = self.publication(partition)
         try:
+            parts = self._sort_into_parts(partition, inputs, writer, result, strict=strict)
+            manifest = CompactionManifest(
+                partition,
+                generation,
+                compacted_at=self.clock(),
+                seconds=round(time.monotonic() - started, 3),
+                inputs=tuple(inputs),
+                outputs=tuple(parts),
+                counts=result.counts(),
+            )
+            committed = publication.commit(manifest.to_json(), replacing=current)
+        except BaseException:
+            writer.abort()  # nothing was published: the open uploads go
+            raise
+        promotion = publication.promote(committed)
+        if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
+            raise _not_published(publication, promotion)
+        result.writes = 1 + promotion.writes
+        return result
+
+    def _sort_into_parts(
+        self,
+        partition: Partition,
+        inputs: list[ObjectInfo],
+        writer: PartsWriter,
+        result: PartitionResult,
+        *,
+        strict: bool,
+    ) -> list[OpenPart]:
+        """Every line of ``inputs``, sorted and each change once, written as parts left open; the
+        counts go to ``result``. On the fast path (``strict`` False) a second process checks every
+        line in full, and anything but its agreement raises ``_Unverified``."""
+        result.bytes_in = sum(item.size for item in inputs)
+        check = None if strict else FullCheck(self.spill_dir)
+        try:
             with DedupeSorter(self.spill_dir, self.memory_budget_bytes) as sorter:
-                try:
-                    keys = [item.key for item in inputs]
-                    with Prefetcher(self.store, keys, copy_to=check) as prefetcher:
-                        for item, chunks in zip(inputs, prefetcher.chunks(), strict=True):
-                            result.uncompressed_bytes_in += self._read_into(
-                                partition, item, chunks, sorter, strict=strict
-                            )
-                except CompactionInputError as exc:
-                    if strict:
-                        raise
-                    raise _Unverified from exc  # the strict path names the first bad line
+                result.uncompressed_bytes_in = self._read_all(partition, inputs, sorter, check, strict=strict)
                 for entry in sorter.sorted_unique():
                     writer.write(entry[3])
                 parts = writer.close()
@@ -345,45 +382,34 @@ class Compactor:
                 result.duplicates_removed, result.conflicts = sorter.duplicates, sorter.conflicts
                 result.spilled_runs = sorter.spilled_runs
             _confirm(check)
-            result.bytes_out = sum(part.bytes for part in parts)
-            manifest = {
-                "format": MANIFEST_FORMAT,
-                "table": partition.table,
-                "dt": partition.dt.isoformat(),
-                "hour": f"{partition.hour:02d}",
-                "generation": generation,
-                "compacted_at": self.clock().isoformat().replace("+00:00", "Z"),
-                "seconds": round(time.monotonic() - started, 3),
-                "inputs": inputs_document(inputs),
-                "outputs": [
-                    {
-                        **Output(part.key, part.upload_id, part.part_etags).document(),
-                        "rows": part.rows,
-                        "bytes": part.bytes,
-                        "uncompressed_bytes": part.uncompressed_bytes,
-                    }
-                    for part in parts
-                ],
-                "rows_in": result.rows_in,
-                "rows_out": result.rows_out,
-                "duplicates_removed": result.duplicates_removed,
-                "conflicts": result.conflicts,
-                "bytes_in": result.bytes_in,
-                "bytes_out": result.bytes_out,
-            }
-            committed = publication.commit(manifest, replacing=current)
-        except BaseException:
-            writer.abort()
-            raise
         finally:
             if check is not None:
                 check.close()
                 result.check_peak_rss_kb = check.maxrss_kb
-        promotion = publication.promote(committed)
-        if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
-            raise _not_published(publication, promotion)
-        result.writes = 1 + promotion.writes
-        return result
+        result.bytes_out = sum(part.bytes for part in parts)
+        return parts
+
+    def _read_all(
+        self,
+        partition: Partition,
+        inputs: list[ObjectInfo],
+        sorter: DedupeSorter,
+        check: FullCheck | None,
+        *,
+        strict: bool,
+    ) -> int:
+        """Add every line of ``inputs`` to ``sorter`` (a copy of each object goes to ``check``);
+        returns their uncompressed size."""
+        size = 0
+        try:
+            with Prefetcher(self.store, [item.key for item in inputs], copy_to=check) as prefetcher:
+                for item, chunks in zip(inputs, prefetcher.chunks(), strict=True):
+                    size += self._read_into(partition, item, chunks, sorter, strict=strict)
+        except CompactionInputError as exc:
+            if strict:
+                raise
+            raise _Unverified from exc  # the strict path names the first bad line
+        return size
 
     def _read_into(
         self,

@@ -13,13 +13,13 @@ import queue
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from changelake.compaction.lines import READ_CHUNK_BYTES, gzip_chunks, split_lines
+from changelake.compaction.manifest import OpenPart
 from changelake.exceptions import map_client_error
 from changelake.formats.change_line import escape_line_break_bytes
 from changelake.integrations.base import MultipartStore, ObjectStore
@@ -31,7 +31,7 @@ UPLOAD_PART_BYTES = 8 * 1024 * 1024
 #: gzip level of compacted/ parts: written once, read many times, so the standard level.
 COMPACTED_COMPRESSION_LEVEL = 6
 _GZIP_WBITS = 31  # zlib's gzip container: header with mtime 0, so equal input gives equal bytes
-__all__ = ["READ_CHUNK_BYTES", "OpenPart", "PartsWriter", "Prefetcher", "iter_gzip_lines", "split_lines"]
+__all__ = ["READ_CHUNK_BYTES", "PartsWriter", "Prefetcher", "iter_gzip_lines", "split_lines"]
 
 
 def iter_gzip_lines(body: Any, *, resource: str, chunk_bytes: int = READ_CHUNK_BYTES) -> Iterator[bytes]:
@@ -164,18 +164,6 @@ class _Tee:
         data: bytes = self.body.read(size)
         self.file.write(data)
         return data
-
-
-@dataclass(frozen=True, slots=True)
-class OpenPart:
-    """One output file uploaded but not yet completed (invisible until ``complete_multipart``)."""
-
-    key: str
-    upload_id: str
-    part_etags: tuple[str, ...]
-    rows: int
-    bytes: int
-    uncompressed_bytes: int
 
 
 class PartsWriter:

@@ -20,7 +20,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from changelake.compaction.io import OpenPart
+from changelake.compaction.manifest import OpenPart
 from changelake.integrations.s3 import ObjectInfo
 from changelake.publication import DATA_PREFIX
 
