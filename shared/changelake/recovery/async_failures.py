@@ -39,7 +39,7 @@ from changelake.recovery.receive import (
     Deadline,
     HoldingRun,
     Message,
-    RunOutcome,
+    RecoveryResult,
 )
 
 _FUNCTION_ARN = r"^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[$A-Za-z0-9_-]+)?$"
@@ -92,7 +92,7 @@ def parse_destination_record(body: object) -> FailedInvocation:
 
 
 @dataclass(slots=True)
-class AsyncReplayResult(RunOutcome):
+class AsyncReplayResult(RecoveryResult):
     """What one run did with AsyncFailureQueue."""
 
     reinvoked: int = 0

@@ -22,7 +22,7 @@ from changelake.recovery.receive import (
     HoldingRun,
     Message,
     RateLimiter,
-    RunOutcome,
+    RecoveryResult,
 )
 
 #: Message attribute counting how often a message was redriven (added by the redrive).
@@ -69,7 +69,7 @@ def redriven(message: Mapping[str, Any], entry_id: str) -> OutboundMessage:
 
 
 @dataclass(slots=True)
-class RedriveResult(RunOutcome):
+class RedriveResult(RecoveryResult):
     """What one redrive run did with the DLQ."""
 
     moved: int = 0

@@ -107,7 +107,7 @@ class RateLimiter:
 
 
 @dataclass(slots=True)
-class RunOutcome:
+class RecoveryResult:
     """What every recovery run reports: why it stopped, what it could not delete, what is left."""
 
     delete_failed: int = 0
@@ -116,10 +116,10 @@ class RunOutcome:
     errors: list[str] = field(default_factory=list)
 
 
-Outcome = TypeVar("Outcome", bound=RunOutcome)
+Result = TypeVar("Result", bound=RecoveryResult)
 
 
-class HoldingRun(Generic[Outcome]):
+class HoldingRun(Generic[Result]):
     """One run over ``queue``; a context manager whose exit releases what the run holds.
 
     ``batches`` receives until the work wanted is done, the deadline is near or the queue is
@@ -129,7 +129,7 @@ class HoldingRun(Generic[Outcome]):
     """
 
     def __init__(
-        self, queue: Queue, deadline: Deadline, outcome: Outcome, limiter: RateLimiter | None = None
+        self, queue: Queue, deadline: Deadline, outcome: Result, limiter: RateLimiter | None = None
     ) -> None:
         self.queue = queue
         self.deadline = deadline
@@ -138,7 +138,7 @@ class HoldingRun(Generic[Outcome]):
         self._held: dict[str, str] = {}  # message id -> receipt handle, made visible again at the end
         self._seen: set[str] = set()
 
-    def __enter__(self) -> HoldingRun[Outcome]:
+    def __enter__(self) -> HoldingRun[Result]:
         return self
 
     def __exit__(

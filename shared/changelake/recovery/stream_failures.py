@@ -38,7 +38,7 @@ from changelake.recovery.receive import (
     Deadline,
     HoldingRun,
     Message,
-    RunOutcome,
+    RecoveryResult,
 )
 
 #: How long a failure record whose range is lost stays hidden before a later run reports it again.
@@ -48,7 +48,7 @@ _GONE_CODES = frozenset({"ResourceNotFoundException"})
 
 
 @dataclass(slots=True)
-class ReplayResult(RunOutcome):
+class ReplayResult(RecoveryResult):
     """What one run did with the stream-failure queue."""
 
     ranges_replayed: int = 0

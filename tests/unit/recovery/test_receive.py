@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import DeliveryError, QueueUnavailableError
-from changelake.recovery.receive import Deadline, HoldingRun, RateLimiter, RunOutcome
+from changelake.recovery.receive import Deadline, HoldingRun, RateLimiter, RecoveryResult
 
 # ------------------------------------------------------------------ pacing and deadlines
 
@@ -123,8 +123,8 @@ class ScriptedQueue:
         return self.visible
 
 
-def run_over(queue: ScriptedQueue, deadline: Deadline | None = None) -> HoldingRun[RunOutcome]:
-    return HoldingRun(queue, deadline or Deadline(lambda: 600_000), RunOutcome())  # type: ignore[arg-type]
+def run_over(queue: ScriptedQueue, deadline: Deadline | None = None) -> HoldingRun[RecoveryResult]:
+    return HoldingRun(queue, deadline or Deadline(lambda: 600_000), RecoveryResult())  # type: ignore[arg-type]
 
 
 def test_a_run_holds_what_it_does_not_delete_and_releases_it_at_the_end() -> None:
