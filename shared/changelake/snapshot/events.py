@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
 
 from changelake.compaction.events import is_scheduled_event
 from changelake.exceptions import InvalidEventError, UnsafeNameError
+from changelake.formats.lambda_events import validated_event
 from changelake.formats.layout import check_table_name
 
 _DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
@@ -111,16 +111,6 @@ def parse_event(event: object) -> SnapshotEvent:
         return ScheduledEvent()
     if not isinstance(event, dict):
         raise InvalidEventError("event", "must be a JSON object")
-    model: type[ManualEvent | BootstrapEvent] = BootstrapEvent if "bootstrap" in event else ManualEvent
-    return _validated(model, event)
-
-
-def _validated(
-    model: type[ManualEvent | BootstrapEvent], event: dict[str, Any]
-) -> ManualEvent | BootstrapEvent:
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"]) or "event"
-        raise InvalidEventError(name, error["msg"]) from None
+    if "bootstrap" in event:
+        return validated_event(BootstrapEvent, event)
+    return validated_event(ManualEvent, event)
