@@ -1,4 +1,4 @@
-"""The command's exit codes and the errors that carry them (documented in the README, Operations)."""
+"""The command's exit codes and the errors that carry them (documented in docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``python -m changelake_local run|invoke|serve|env-json`` (see README, "Run it locally")."""
+"""``python -m changelake_local run|invoke|serve|env-json`` (see docs/local-mode.md)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         "--faults",
         default="none",
         metavar="PROFILE",
-        help="inject faults while writing (none, flaky, throttled, crashy; README: Run it locally)",
+        help="inject faults while writing (none, flaky, throttled, crashy; docs/local-mode.md)",
     )
     run.add_argument("--fault-seed", type=int, default=1, help="seed of the fault schedule")
 

@@ -73,7 +73,7 @@ class FaultProfile:
     kinds: tuple[FaultKind, ...] = (*_BEFORE_SEND, FaultKind.ANSWER_LOST, FaultKind.PARTIAL_BATCH)
 
 
-#: The profiles ``make run RUN_ARGS="--faults NAME"`` offers (README, "Run it locally").
+#: The profiles ``make run RUN_ARGS="--faults NAME"`` offers (docs/local-mode.md, "Faults").
 PROFILES = {
     profile.name: profile
     for profile in (

@@ -5,7 +5,7 @@ of 1,000 realistic ~1 KB changes, one table, one hour) with fakes that count eve
 payload, and the figures are scaled to a million changes. Compaction's share is measured the same
 way (a GET per raw object, a LIST per partition, its CPU to gunzip, parse, order and gzip the hour)
 with one compacted PUT per partition hour. Lambda GB-seconds come from the measured CPU time and
-the template's memory sizes (real durations also include network waits; see the README).
+the template's memory sizes (real durations also include network waits; see docs/performance.md).
 
 The Firehose side prices the same changes through DynamoDB -> Kinesis Data Streams (on-demand)
 -> Firehose with dynamic partitioning, from the measured record sizes. It is a lower bound: it

@@ -1,6 +1,6 @@
 """The status page of ``changelake ui`` in a real headless Chromium (Debian's, driven by Playwright).
 
-Set CHANGELAKE_UPDATE_SCREENSHOT=1 to also write the screenshot the README shows
+Set CHANGELAKE_UPDATE_SCREENSHOT=1 to also write the screenshot docs/operations.md shows
 (docs/operations-status-page.png).
 """
 

@@ -33,7 +33,7 @@ settings.register_profile(
 settings.register_profile("dev", parent=_COMMON)
 # The derandomized profile by default, so `make test` is repeatable; HYPOTHESIS_PROFILE=dev explores
 # new random examples (it has found a failing one: a 500 on a compacted part after the faults cleared,
-# under investigation; see the README's property-test paragraph).
+# under investigation; see docs/local-mode.md, "Faults").
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
