@@ -40,7 +40,7 @@ LAZY_SIMPLE_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
 #: \001 leaves each line whole in its one column.
 LINE_DELIMITER = "\\001"
 USER_IDENTITY = "struct<type:string,principalid:string>"
-#: The change record's columns before the images, and after them (DESIGN.md).
+#: The change record's columns before the images, and after them (docs/contracts.md).
 CHANGE_HEAD = (
     ("event_id", "string"),
     ("event_name", "string"),

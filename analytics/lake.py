@@ -36,7 +36,7 @@ class DefinitionError(ValueError):
 
 @dataclass(frozen=True)
 class Lake:
-    """The bucket, its layer prefixes (DESIGN.md's defaults), and the Athena database."""
+    """The bucket, its layer prefixes (docs/architecture.md's defaults), and the Athena database."""
 
     bucket: str
     database: str = "changelake"

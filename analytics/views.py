@@ -2,7 +2,7 @@
 
 Both read a ``changes`` relation with one row per change (``event_id``, ``event_name``,
 ``event_time``, ``sequence_number``, ``record``, and the columns that identify an item) and give
-the state of each item through time, exactly as the snapshot layer defines it (DESIGN.md): the
+the state of each item through time, exactly as the snapshot layer defines it (docs/contracts.md): the
 state as of a time T is the change with the highest ``sequence_number`` among those with
 ``event_time <= T``, and the item is absent when that change is a ``REMOVE``.
 

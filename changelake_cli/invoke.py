@@ -101,7 +101,7 @@ def invoke(operator: Operator, invoker: Invoker, logical_id: str, event: dict[st
 
 
 def compaction_event(operator: Operator, table: str, dt: str, hour: str | None) -> dict[str, Any]:
-    """The manual event of DESIGN.md, checked against the lake first (nothing is invoked if it is wrong)."""
+    """The manual event (docs/contracts.md), checked against the lake first (nothing invoked if wrong)."""
     event: dict[str, Any] = {"table": operator.check_table(table), "dt": operator.check_day(dt).isoformat()}
     if hour is not None:
         if not _HOUR.match(hour) or int(hour) > 23:

@@ -55,7 +55,7 @@ class LakeStore(S3Store):
 
 
 def is_data(key: str) -> bool:
-    """Files whose names start with ``_`` or ``.`` (manifests) are not data (DESIGN.md)."""
+    """Files whose names start with ``_`` or ``.`` (manifests) are not data (docs/contracts.md)."""
     return not key.rsplit("/", 1)[-1].startswith(("_", "."))
 
 

@@ -30,7 +30,7 @@ CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_
 INVOKE_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=910
 )
-#: Logical IDs of DESIGN.md the command relies on.
+#: Logical IDs of docs/contracts.md ("Names") the command relies on.
 BUCKET_ID, TABLE_ID = "DataBucket", "ChangeTable"
 QUEUE_IDS = ("ChangeQueue", "ChangeDLQ", "StreamFailureQueue", "AsyncFailureQueue")
 

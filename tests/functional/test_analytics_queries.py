@@ -83,7 +83,7 @@ def _exact(text: str) -> Any:
 def _reference_state(
     lines: list[dict[str, Any]], instant: str | None = None
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The change log's state (DESIGN.md): per item, its highest sequence number up to ``instant``."""
+    """The change log's state (docs/contracts.md): per item, its highest sequence number up to ``instant``."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for line in lines:
         if instant is not None and line["event_time"] > instant:
@@ -219,7 +219,7 @@ def test_athena_views_transpiled_to_duckdb_give_the_change_logs_state_exactly(
 
 
 def test_snapshot_view_reads_a_snapshot_day_exactly(tmp_path: Path) -> None:
-    # GIVEN one snapshot day in DESIGN.md's line format, with a 38-digit number and a
+    # GIVEN one snapshot day in docs/contracts.md's line format, with a 38-digit number and a
     # 40-digit sequence number, beside a manifest that is not data
     folder = tmp_path / "snapshot" / TABLE / "dt=2026-11-22"
     folder.mkdir(parents=True)

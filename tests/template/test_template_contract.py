@@ -1,4 +1,4 @@
-"""What the linters cannot see: the translated template keeps the contracts of DESIGN.md and the runbook."""
+"""What the linters cannot see: the translated template keeps docs/contracts.md and the runbook."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ FUNCTIONS = (
     "DlqRedriveFunction",
 )
 
-# DESIGN.md, "Environment variables read by the handlers": variable -> the functions that read it.
-DESIGN_ENV: dict[str, set[str]] = {
+# docs/architecture.md, "Configuration": variable -> the functions that read it.
+CONTRACT_ENV: dict[str, set[str]] = {
     "QUEUE_URL": {"StreamConsumerFunction", "DlqRedriveFunction"},
     "DLQ_URL": {"DlqRedriveFunction"},
     "BUCKET_NAME": set(FUNCTIONS),
@@ -33,7 +33,7 @@ DESIGN_ENV: dict[str, set[str]] = {
     "QUARANTINE_PREFIX": {"StreamConsumerFunction", "AggregatorFunction"},
     "LOOKBACK_DAYS": {"CompactionFunction", "SnapshotFunction"},
 }
-# Beyond the DESIGN.md table: what the redrive needs to replay stream ranges (which may be
+# Beyond that table: what the redrive needs to replay stream ranges (which may be
 # oversized or poison, hence claims and quarantine) and report lost ones, and compaction's file size.
 EXTRA_ENV: dict[str, set[str]] = {
     "DlqRedriveFunction": {
@@ -271,8 +271,8 @@ def test_function_code_timeout_and_memory(
 def test_environment_covers_exactly_what_the_handler_reads(
     resources: dict[str, dict[str, Any]], function_id: str
 ) -> None:
-    # GIVEN the variables DESIGN.md says this function reads, plus its documented extras
-    expected = {name for name, readers in DESIGN_ENV.items() if function_id in readers}
+    # GIVEN the variables the docs say this function reads, plus its documented extras
+    expected = {name for name, readers in CONTRACT_ENV.items() if function_id in readers}
     expected |= EXTRA_ENV.get(function_id, set()) | GLOBAL_ENV
 
     # WHEN the translated function's environment (Globals merged) is read
@@ -430,7 +430,7 @@ def test_claims_expire_exactly_when_no_message_can_reference_them_any_more(
     # retention, and one more day covers the last read of a message received just before it expires
     references_for_days = math.ceil((max_redrives + 1) * (queue_seconds + dlq_seconds) / 86400) + 1
 
-    # THEN the claims expire exactly then (README, "How it works"): never under a live message,
+    # THEN the claims expire exactly then (docs/architecture.md, "How it works"): never under a live message,
     # and not later than the rule asks
     assert claims["Prefix"] == "claims/"
     assert claims["ExpirationInDays"] == references_for_days

@@ -1,4 +1,4 @@
-"""Settings per function: DESIGN.md defaults, and errors that name the bad variable."""
+"""Settings per function: docs/architecture.md's defaults, and errors that name the bad variable."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ REQUIRED: dict[SettingsClass, dict[str, str]] = {
 def test_consumer_defaults() -> None:
     # GIVEN only the required variables WHEN the consumer's settings are read
     settings = ConsumerSettings.from_environ(REQUIRED[ConsumerSettings])
-    # THEN the values are given and the defaults are DESIGN.md's
+    # THEN the values are given and the defaults are the documented ones
     assert settings.queue_url == QUEUE
     assert settings.bucket_name == BUCKET
     assert settings.max_message_bytes == 262_144

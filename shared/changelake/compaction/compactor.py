@@ -1,8 +1,8 @@
-"""Compaction: each hour of raw/ becomes the exactly-once compacted/ layer of DESIGN.md.
+"""Compaction: each hour of raw/ becomes the exactly-once compacted/ layer of docs/contracts.md.
 
 Layout of one partition (``<compacted>/<table>/dt=YYYY-MM-DD/hour=HH/``)::
 
-    part-<generation>-00000.jsonl.gz   gzip JSON Lines, each event_id once, in DESIGN.md's order
+    part-<generation>-00000.jsonl.gz   gzip JSON Lines, each event_id once, in docs/contracts.md's order
     part-<generation>-00001.jsonl.gz   ... only when the previous part passed the target size
     _manifest.json                     the commit record: inputs, outputs, counts, when
 

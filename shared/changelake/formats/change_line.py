@@ -1,4 +1,4 @@
-"""The change record of DESIGN.md, built from one DynamoDB stream record as one JSON line.
+"""The change record of docs/contracts.md, built from one DynamoDB stream record as one JSON line.
 
 Pure functions. The line is the unit everything downstream stores: the consumer builds it once,
 and the aggregator and compaction move its bytes without re-encoding, so numbers stay exact.
@@ -273,7 +273,7 @@ OrderKey = tuple[str, int, str]
 
 
 def order_key(change: ChangeLine) -> OrderKey:
-    """The order of DESIGN.md: ``event_time``, then ``sequence_number`` as a number, then ``event_id``
+    """The order of docs/contracts.md: ``event_time``, then ``sequence_number`` as a number, then ``event_id``
     (so equal changes are adjacent). raw/ objects and compacted/ parts are both written in it."""
     return (change.event_time, int(change.sequence_number), change.event_id)
 

@@ -1,4 +1,4 @@
-"""The S3 layout of DESIGN.md: Hive-style hourly partitions, quarantine, claim checks, loss reports.
+"""The S3 layout of docs/contracts.md: Hive-style hourly partitions, quarantine, claim checks, loss reports.
 
 Pure functions only. Every key is built here, so a table name or key value can never escape its
 folder: table names must be DynamoDB-legal names, which are also safe path segments.

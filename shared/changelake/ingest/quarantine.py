@@ -42,7 +42,7 @@ class QuarantinedRecord:
         day: date | None = None,
         context: dict[str, str] | None = None,
     ) -> QuarantinedRecord:
-        """A rejected input, filed as DESIGN.md says: under its table and event day where they are
+        """A rejected input, filed as docs/contracts.md says: under its table and event day where they are
         readable, else under the reserved unknown-table folder and the processing day (``today``)."""
         return cls(table or UNKNOWN_TABLE, day or today, reason, record, dict(context or {}))
 

@@ -1,4 +1,4 @@
-"""The events SnapshotFunction accepts (DESIGN.md, "Invoking the functions by hand"), validated.
+"""The events SnapshotFunction accepts (docs/contracts.md, "Invoking the functions by hand"), validated.
 
 * the EventBridge scheduled event: every table's snapshot of the previous UTC day;
 * ``{"table": "<table>", "dt": "YYYY-MM-DD"}``: that day, and every missing or stale day before it;
@@ -21,7 +21,7 @@ from changelake.formats.lambda_events import validated_event
 from changelake.formats.layout import check_table_name
 
 _DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
-#: DESIGN.md's bootstrap URL: an S3 bucket name, an optional prefix, AWSDynamoDB/<export id>/.
+#: The bootstrap URL (docs/contracts.md): an S3 bucket name, an optional prefix, AWSDynamoDB/<export id>/.
 _EXPORT_SUMMARY = re.compile(
     r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/"
     r"(?P<folder>(?:[^/]+/)*?AWSDynamoDB/(?P<export_id>[A-Za-z0-9._\-]+))/manifest-summary\.json\Z"

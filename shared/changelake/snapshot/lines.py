@@ -1,6 +1,6 @@
 """The lines the snapshot layer reads and writes: change records in, snapshot lines out. Pure.
 
-A snapshot line (DESIGN.md, "The snapshot layer") is written as::
+A snapshot line (docs/contracts.md, "The snapshot layer") is written as::
 
     {"keys":<key>,"table":"<table>","item":<item>,"event_id":..,"event_time":..,"sequence_number":..}
 

@@ -4,7 +4,7 @@
 objects of the day, and the base: the previous day's generation, the bootstrap's, or empty), the
 generation that input gives, and the files that hold the day. ``<snapshot>/<table>/_bootstrap/
 _manifest.json`` does the same for a table's bootstrap export. Names starting with ``_`` are not
-data (DESIGN.md).
+data (docs/contracts.md, "S3 layout").
 
 Generations are digests of the inputs, so the same inputs always give the same object keys, and a
 day is stale exactly when its generation differs from what its inputs give now: a late raw/ file

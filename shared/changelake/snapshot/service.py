@@ -102,7 +102,7 @@ class SnapshotSummary:
         document = asdict(self)
         if self.bootstrap is None:
             del document["bootstrap"]
-        else:  # DESIGN.md: "items read, export time"
+        else:  # docs/contracts.md, "Invoking the functions by hand": items read, export time
             document |= {
                 "items_read": self.bootstrap["items_read"],
                 "export_time": self.bootstrap["export_time"],

@@ -1,4 +1,4 @@
-"""Stream record -> change record line (DESIGN.md's change record), and reading lines back."""
+"""Stream record -> change record line (docs/contracts.md, "The change record"), and reading lines back."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from changelake.formats.change_line import (
 )
 from changelake_testing.stream_records import stream_arn, stream_record
 
-DESIGN_FIELDS = [
+CONTRACT_FIELDS = [
     "event_id",
     "event_name",
     "table",
@@ -64,8 +64,8 @@ def test_change_line_has_design_fields_in_order() -> None:
     # WHEN converted
     change = to_change_line(record())
     document = parsed(change)
-    # THEN the line is one JSON object with exactly DESIGN.md's fields, in its order
-    assert list(document) == DESIGN_FIELDS
+    # THEN the line is one JSON object with exactly docs/contracts.md's fields, in its order
+    assert list(document) == CONTRACT_FIELDS
     assert document == {
         "event_id": "evt-1",
         "event_name": "INSERT",

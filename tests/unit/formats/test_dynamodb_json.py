@@ -58,7 +58,7 @@ def test_every_type_converts_to_plain_json(attribute: Any, expected: Any) -> Non
     # GIVEN one attribute value of each DynamoDB type
     # WHEN it is converted
     actual = convert(attribute)
-    # THEN it is the plain JSON value DESIGN.md prescribes, with the same JSON type
+    # THEN it is the plain JSON value docs/contracts.md prescribes, with the same JSON type
     assert actual == expected
     assert type(actual) is type(expected)
 

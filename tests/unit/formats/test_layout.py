@@ -148,7 +148,7 @@ def test_quarantine_claim_and_loss_keys() -> None:
     # GIVEN prefixes, a table, a day and a digest
     digest = "ab" + "c" * 38
     day = date(2026, 3, 4)
-    # WHEN keys are built THEN they follow DESIGN.md's layout
+    # WHEN keys are built THEN they follow docs/contracts.md's layout
     assert (
         quarantine_key("quarantine", "orders", day, digest)
         == f"quarantine/orders/dt=2026-03-04/{digest}.jsonl.gz"

@@ -1,4 +1,4 @@
-"""SnapshotFunction's settings: DESIGN.md's defaults, and errors that name the bad variable."""
+"""SnapshotFunction's settings: docs/architecture.md's defaults, and errors that name the bad variable."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ BUCKET = "changelake-data-123456789012"
 
 
 def test_snapshot_defaults() -> None:
-    # GIVEN only BUCKET_NAME WHEN read THEN the prefixes and look-back are DESIGN.md's defaults
+    # GIVEN only BUCKET_NAME WHEN read THEN the prefixes and look-back are the documented defaults
     settings = SnapshotSettings.from_environ({"BUCKET_NAME": BUCKET})
     assert (settings.raw_prefix, settings.compacted_prefix, settings.snapshot_prefix) == (
         "raw",
