@@ -32,10 +32,9 @@ from changelake.exceptions import DeliveryError, RecordRejected
 from changelake.ingest.quarantine import QuarantineWriter
 from changelake.integrations.base import ObjectStore, Queue
 from changelake.integrations.lambda_invoke import LambdaInvoker
-from changelake.recovery.failure_queues import quarantine_message
+from changelake.recovery.failure_queues import quarantine_and_delete, sample_queue
 from changelake.recovery.receive import (
     MAX_LISTED_IDS,
-    SAMPLE_SIZE,
     Deadline,
     HoldingRun,
     Message,
@@ -43,6 +42,9 @@ from changelake.recovery.receive import (
 )
 
 _FUNCTION_ARN = r"^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[$A-Za-z0-9_-]+)?$"
+
+#: How quarantine names this queue in a malformed message's context.
+SOURCE = "async-failure-queue"
 
 
 class MalformedDestinationRecordError(RecordRejected):
@@ -173,29 +175,18 @@ class AsyncFailureReplayer:
     def _quarantine(
         self, message: Message, error: RecordRejected, run: HoldingRun[AsyncReplayResult]
     ) -> bool:
-        try:
-            quarantine_message(
-                self.quarantine, message, error, source="async-failure-queue", day=self.clock().date()
-            )
-        except DeliveryError as exc:
+        day = self.clock().date()
+        if not quarantine_and_delete(self.quarantine, run, message, error, source=SOURCE, day=day):
             run.outcome.failed += 1
-            run.outcome.errors.append(f"malformed destination record not quarantined: {exc}")
             return False
         run.outcome.malformed += 1
-        run.delete({"r": str(message["ReceiptHandle"])})
         return True
 
     def sample(self, max_records: int) -> dict[str, Any]:
         """A dry run: the queue's depth and the first few records; nothing is hidden or invoked."""
-        visible = self.failures.approximate_visible()
-        sample: list[dict[str, Any]] = []
-        for message in self.failures.receive(min(SAMPLE_SIZE, max_records), visibility_timeout=0):
-            item: dict[str, Any] = {"message_id": message["MessageId"]}
-            try:
-                failed = parse_destination_record(message.get("Body"))
-            except RecordRejected as exc:
-                item["malformed"] = exc.reason
-            else:
-                item.update(function=failed.function_name, condition=failed.condition)
-            sample.append(item)
-        return {"failure_records_visible": visible, "sample": sample}
+        return sample_queue(self.failures, max_records, _describe)
+
+
+def _describe(body: object) -> dict[str, Any]:
+    failed = parse_destination_record(body)
+    return {"function": failed.function_name, "condition": failed.condition}

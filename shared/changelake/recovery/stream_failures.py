@@ -31,10 +31,9 @@ from changelake.ingest.consumer import StreamConsumer
 from changelake.ingest.quarantine import QuarantineWriter
 from changelake.integrations.base import ObjectStore, Queue
 from changelake.integrations.streams import LostPart, StreamReader
-from changelake.recovery.failure_queues import quarantine_message
+from changelake.recovery.failure_queues import quarantine_and_delete, sample_queue
 from changelake.recovery.receive import (
     MAX_LISTED_IDS,
-    SAMPLE_SIZE,
     Deadline,
     HoldingRun,
     Message,
@@ -45,6 +44,9 @@ from changelake.recovery.receive import (
 LOST_HOLD_SECONDS = 6 * 3600
 #: Service codes meaning the shard or stream no longer exists.
 _GONE_CODES = frozenset({"ResourceNotFoundException"})
+
+#: How quarantine names this queue in a malformed message's context.
+SOURCE = "stream-failure-queue"
 
 
 @dataclass(slots=True)
@@ -200,39 +202,28 @@ class StreamFailureReplayer:
 
     def _quarantine(self, message: Message, error: RecordRejected, run: HoldingRun[ReplayResult]) -> bool:
         """File a malformed failure record whole in quarantine, then delete it from the queue."""
-        try:
-            quarantine_message(
-                self.quarantine, message, error, source="stream-failure-queue", day=self.clock().date()
-            )
-        except DeliveryError as exc:
+        day = self.clock().date()
+        if not quarantine_and_delete(self.quarantine, run, message, error, source=SOURCE, day=day):
             run.outcome.ranges_failed += 1
-            run.outcome.errors.append(f"malformed failure record not quarantined: {exc}")
             return False
         run.outcome.malformed += 1
-        run.delete({"r": str(message["ReceiptHandle"])})
         return True
 
     def sample(self, max_records: int) -> dict[str, Any]:
         """A dry run: the queue's depth and the first few ranges; nothing is hidden or replayed."""
-        visible = self.failures.approximate_visible()
-        sample: list[dict[str, Any]] = []
-        for message in self.failures.receive(min(SAMPLE_SIZE, max_records), visibility_timeout=0):
-            item: dict[str, Any] = {"message_id": message["MessageId"]}
-            try:
-                failed, _ = parse_failure_record(message.get("Body"))
-            except RecordRejected as exc:
-                item["malformed"] = exc.reason
-            else:
-                item.update(
-                    table=failed.table,
-                    shard_id=failed.shard_id,
-                    start_sequence_number=failed.start,
-                    end_sequence_number=failed.end,
-                    batch_size=failed.batch_size,
-                    approximate_arrival_of_first_record=failed.first_arrival,
-                )
-            sample.append(item)
-        return {"failure_records_visible": visible, "sample": sample}
+        return sample_queue(self.failures, max_records, _describe)
+
+
+def _describe(body: object) -> dict[str, Any]:
+    failed, _ = parse_failure_record(body)
+    return {
+        "table": failed.table,
+        "shard_id": failed.shard_id,
+        "start_sequence_number": failed.start,
+        "end_sequence_number": failed.end,
+        "batch_size": failed.batch_size,
+        "approximate_arrival_of_first_record": failed.first_arrival,
+    }
 
 
 @dataclass(slots=True)
