@@ -233,7 +233,8 @@ def needs_attention(status: Status, lookback_days: int, clock: Clock) -> list[st
                 "then `changelake redrive`"
             )
     if status.lost_reports:
-        problems.append(f"{len(status.lost_reports)} lost stream range report(s) under lost/ (see README)")
+        count = len(status.lost_reports)
+        problems.append(f"{count} lost stream range report(s) under lost/ (see docs/operations.md)")
     problems.extend(f"alarm {a.name} is in ALARM: {a.reason}" for a in status.alarms if a.state == "ALARM")
     for kind, run in status.last_runs.items():
         if run is not None and run.result != "succeeded":

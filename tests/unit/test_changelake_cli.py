@@ -110,7 +110,7 @@ def test_what_needs_a_human() -> None:
         "StreamFailureQueue holds 1 failed stream range(s): `changelake redrive` within 24 hours",
         "AsyncFailureQueue holds 1 failed asynchronous invocation(s): fix the cause, "
         "then `changelake redrive`",
-        "1 lost stream range report(s) under lost/ (see README)",
+        "1 lost stream range report(s) under lost/ (see docs/operations.md)",
         "alarm a1 is in ALARM: too old",
         "the last compaction run failed: see changelake history",
         "orders 2026-11-26: hour(s) 09 not compacted, past the look-back window of 2 day(s): "
