@@ -23,6 +23,7 @@ from changelake.formats.layout import check_table_name
 from changelake.integrations.base import ObjectInfo
 from changelake.integrations.s3 import S3Store
 from changelake.publication import MANIFEST_NAME
+from changelake.snapshot.manifest import DayManifest
 
 LAYERS = ("raw", "compacted", "snapshot")
 Layer = Literal["raw", "compacted", "snapshot"]
@@ -197,12 +198,10 @@ def _snapshot_day(store: LakeStore, report: DayReport, prefix: str) -> None:
     for item in listed:
         if is_data(item.key):
             report.snapshot.add_file(item.size)
-    manifests = [item.key for item in listed if item.key.endswith(MANIFEST_NAME)]
-    if manifests:
-        manifest = _manifest(store, manifests[0]) or {}
-        items = manifest.get("items", manifest.get("rows_out"))
-        if isinstance(items, int):
-            report.snapshot.add_changes(items)
+    if any(item.key == f"{prefix}{MANIFEST_NAME}" for item in listed):
+        manifest = DayManifest.from_body(_manifest(store, f"{prefix}{MANIFEST_NAME}") or {})
+        if manifest is not None:  # an unreadable one: the next snapshot run rebuilds the day
+            report.snapshot.add_changes(manifest.counts.items)
 
 
 @dataclass(frozen=True)

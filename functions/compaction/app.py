@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from changelake.compaction.compactor import Compactor
 from changelake.compaction.service import CompactionService
 from changelake.integrations.s3 import S3Store
-from changelake.observability import publish, publish_run, report_unrecorded_run
+from changelake.observability import finish_run, report_unrecorded_run
 from changelake.runs import RunRecorder, compaction_outcome
 from changelake.settings import CompactionSettings
 
@@ -48,10 +48,7 @@ runs = RunRecorder(
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with runs.recording(context.aws_request_id) as run:
         summary = service.handle(event, context)
-        outcome = compaction_outcome(summary, event)
-        run.finish(outcome)
-        publish(metrics, summary)
-        publish_run(metrics, "compaction", outcome)
+        finish_run(metrics, run, "compaction", compaction_outcome(summary, event), summary)
         logger.info("compaction run", extra={"summary": summary.as_dict()})
         summary.raise_for_failures()
     return summary.as_dict()

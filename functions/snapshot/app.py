@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
-from changelake.observability import publish
+from changelake.observability import finish_run, report_unrecorded_run
+from changelake.runs import RunRecorder, snapshot_outcome
 from changelake.settings import SnapshotSettings
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.service import SnapshotService
@@ -36,6 +37,11 @@ service = SnapshotService(
     lookback_days=settings.lookback_days,
     reserve_seconds=settings.reserve_seconds,
 )
+runs = RunRecorder(
+    store,
+    "snapshot",
+    on_unrecorded=lambda record, error: report_unrecorded_run(logger, metrics, record, error),
+)
 
 
 # Events name tables and days, never items; LOG_ITEM_DATA decides as for every function.
@@ -43,10 +49,11 @@ service = SnapshotService(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    summary = service.handle(event, context)
-    publish(metrics, summary)
-    if summary.bootstrap is not None and summary.bootstrap["gap"]["missing_possible"]:
-        logger.warning("bootstrap gap: changes after the export may be missing", extra=summary.bootstrap)
-    logger.info("snapshot run", extra={"summary": summary.as_dict()})
-    summary.raise_for_failures()
+    with runs.recording(context.aws_request_id) as run:
+        summary = service.handle(event, context)
+        finish_run(metrics, run, "snapshot", snapshot_outcome(summary, event), summary)
+        if summary.bootstrap is not None and summary.bootstrap["gap"]["missing_possible"]:
+            logger.warning("bootstrap gap: changes after the export may be missing", extra=summary.bootstrap)
+        logger.info("snapshot run", extra={"summary": summary.as_dict()})
+        summary.raise_for_failures()
     return summary.as_dict()

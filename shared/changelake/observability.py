@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from changelake.runs import RunKind, RunOutcome, success_metric_name
+from changelake.runs import RunDraft, RunKind, RunOutcome, success_metric_name
 
 if TYPE_CHECKING:
     from changelake.exceptions import DeliveryError
@@ -35,6 +35,13 @@ def publish_run(metrics: Metrics, kind: RunKind, outcome: RunOutcome) -> None:
     metrics.add_metric(
         name=success_metric_name(kind), unit=MetricUnit.Count, value=int(outcome.result == "succeeded")
     )
+
+
+def finish_run(metrics: Metrics, run: RunDraft, kind: RunKind, outcome: RunOutcome, result: Measured) -> None:
+    """A batch run's end: its ``outcome`` for the run record, ``result``'s metrics and ``<Kind>Succeeded``."""
+    run.finish(outcome)
+    publish(metrics, result)
+    publish_run(metrics, kind, outcome)
 
 
 def report_unrecorded_run(logger: Logger, metrics: Metrics, record: RunRecord, error: DeliveryError) -> None:

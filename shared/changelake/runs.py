@@ -36,6 +36,7 @@ from changelake.exceptions import DeliveryError, InvalidEventError
 if TYPE_CHECKING:
     from changelake.compaction.compactor import CompactionSummary
     from changelake.integrations.s3 import S3Store
+    from changelake.snapshot.service import SnapshotSummary
 
 RUNS_PREFIX = "_runs"
 RunKind = Literal["compaction", "snapshot", "redrive"]
@@ -201,24 +202,38 @@ class RunRecorder:
             self.on_unrecorded(record, exc)
 
 
-def _tables_of_paths(paths: list[str]) -> set[str]:
-    return {path.split("/", 1)[0] for path in paths if path}
-
-
-def compaction_outcome(summary: CompactionSummary, event: object) -> RunOutcome:
-    """A compaction run's outcome: failed when a partition was not compacted."""
-    paths = list(summary.compacted) + list(summary.handed_off) + [f["partition"] for f in summary.failed]
-    tables = _tables_of_paths(paths)
+def _batch_outcome(
+    summary: CompactionSummary | SnapshotSummary, paths: list[str], event: object, rows: int
+) -> RunOutcome:
+    """A batch run's outcome: failed when its summary lists a failure. Its tables: the first folder
+    of each ``<table>/...`` path it names, and the event's table."""
+    tables = {path.split("/", 1)[0] for path in paths if path}
     if isinstance(event, dict) and isinstance(event.get("table"), str):
         tables.add(event["table"])
     return RunOutcome(
         trigger=summary.trigger,
         result="failed" if summary.failed else "succeeded",
         tables=tuple(sorted(tables)),
-        rows=summary.rows_out,
+        rows=rows,
         bytes_out=summary.bytes_out,
         summary=summary.as_dict(),
     )
+
+
+def compaction_outcome(summary: CompactionSummary, event: object) -> RunOutcome:
+    """A compaction run's outcome: failed when a partition was not compacted."""
+    paths = list(summary.compacted) + list(summary.handed_off) + [f["partition"] for f in summary.failed]
+    return _batch_outcome(summary, paths, event, rows=summary.rows_out)
+
+
+def snapshot_outcome(summary: SnapshotSummary, event: object) -> RunOutcome:
+    """A snapshot run's outcome: failed when a table was not brought up to date.
+
+    ``rows`` are the items of the target days' snapshots (a bootstrap's: the items it read): the
+    table as it stood, which is what an operator compares from one night to the next.
+    """
+    paths = list(summary.built) + list(summary.handed_off) + [f["table"] for f in summary.failed]
+    return _batch_outcome(summary, paths, event, rows=summary.items)
 
 
 def redrive_outcome(summary: dict[str, Any]) -> RunOutcome:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from analytics.athena import statements
-from analytics.duck import connect, lines_select
+from analytics.duck import PREVIEW_QUERY, connect, lines_select
 from analytics.lake import Lake, LakeTable
 from analytics.views import as_of_predicate, to_duckdb
 from changelake.compaction.compactor import Compactor
@@ -98,7 +98,8 @@ def _reference_state(
 def lake(
     stack: Stack, load_handler: HandlerLoader, lambda_context: FakeLambdaContext, tmp_path: Path
 ) -> tuple[Path, list[dict[str, Any]]]:
-    """The pipeline's lake on local disk: day one compacted (and still in raw/), day two raw only."""
+    """The pipeline's lake on local disk: day one compacted (and still in raw/), day two raw only,
+    and the snapshot layer's days one and two."""
     consumer = load_handler("stream_consumer", stack.environment)
     aggregator = load_handler("aggregator", stack.environment)
     consumer.lambda_handler({"Records": _records()}, lambda_context)
@@ -106,6 +107,9 @@ def lake(
     compactor = Compactor(S3Store(stack.bucket, client=stack.s3))
     for partition in compactor.partitions_of_day(TABLE, DAY_ONE.date()):
         compactor.compact(partition)
+    snapshot = load_handler("snapshot", stack.environment)
+    last_day = (DAY_ONE + timedelta(days=1)).date().isoformat()
+    snapshot.lambda_handler({"table": TABLE, "dt": last_day}, lambda_context)
     lines = []
     for key in stack.keys(""):
         target = tmp_path / "lake" / key
@@ -114,6 +118,7 @@ def lake(
         if key.startswith("raw/"):
             lines += [_exact(line) for line in gzip.decompress(stack.read(key)).decode().splitlines()]
     assert any(key.startswith("compacted/") for key in stack.keys(""))
+    assert any(key.startswith(f"snapshot/{TABLE}/dt={last_day}/") for key in stack.keys(""))
     assert not stack.keys("quarantine/")
     return tmp_path / "lake", lines
 
@@ -265,3 +270,60 @@ def test_make_runs_printed_query_shows_38_digit_numbers_exactly(
     assert len(rows) == len(_reference_state(lines))
     for row in rows:
         assert row.split()[2:4] == [BIG, PRECISE]
+
+
+def test_views_give_the_snapshot_layers_state_for_every_day(lake: tuple[Path, list[dict[str, Any]]]) -> None:
+    # GIVEN the pipeline's lake with the snapshot layer's days, built by SnapshotFunction
+    lake_dir, _ = lake
+    days = (DAY_ONE.date(), DAY_ONE.date() + timedelta(days=1))
+
+    # WHEN each day is read from the snapshot layer, from DuckDB's history and from the Athena views
+    with connect(lake_dir) as duck:
+        snapshots = {
+            day: duck.execute(
+                "SELECT keys::VARCHAR, record::VARCHAR FROM snapshot WHERE dt = ?", [day]
+            ).fetchall()
+            for day in days
+        }
+        states = {
+            day: duck.execute(
+                "SELECT keys::VARCHAR, record::VARCHAR FROM state_at(?)", [_end_of(day)]
+            ).fetchall()
+            for day in days
+        }
+        shown = duck.execute(PREVIEW_QUERY).fetchall()
+    with _athena_on_duckdb(lake_dir, LakeTable(TABLE, ("pk", "sk"))) as athena:
+        athena_states = {
+            day: athena.execute(
+                f"SELECT pk, sk, record FROM changelake.orders_history WHERE {as_of_predicate(_end_of(day))}"
+            ).fetchall()
+            for day in days
+        }
+
+    # THEN every day's items, values and change fields are the same in all three, value for value
+    for day in days:
+        layer = {identity: _exact(record) for identity, record in _by_keys_text(snapshots[day]).items()}
+        assert layer, day
+        expected = {
+            identity: {"item": change["new_image"], **{f: change[f] for f in CHANGE_FIELDS}}
+            for identity, change in _by_keys(states[day]).items()
+        }
+        assert {identity: _snapshot_fields(line) for identity, line in layer.items()} == expected
+        athena_expected = {
+            identity: {"item": change["new_image"], **{f: change[f] for f in CHANGE_FIELDS}}
+            for identity, change in _state_by_key(athena_states[day]).items()
+        }
+        assert athena_expected == expected
+    # AND make run's query finds the latest snapshot day's 38 digits equal to the change log's
+    assert [row[-1] for row in shown] == [True] * len(shown)
+
+
+CHANGE_FIELDS = ("event_id", "event_time", "sequence_number")
+
+
+def _by_keys_text(rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], str]:
+    return {(json.loads(keys)["pk"], json.loads(keys)["sk"]): record for keys, record in rows}
+
+
+def _snapshot_fields(line: dict[str, Any]) -> dict[str, Any]:
+    return {"item": line["item"], **{field: line[field] for field in CHANGE_FIELDS}}

@@ -1,7 +1,8 @@
-"""Run records under _runs/: written by the compaction and redrive handlers, read back by the tools."""
+"""Run records under _runs/: written by the compaction, snapshot and redrive handlers, read back."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from changelake.exceptions import InvalidEventError
+from changelake.exceptions import InvalidEventError, SnapshotError
 from changelake.runs import RUNS_PREFIX, RunRecord
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.compaction.test_compaction import changes, put_raw
@@ -82,14 +83,27 @@ def test_the_same_request_retried_overwrites_its_record(
     assert record.summary["unchanged"] == 1
 
 
+@pytest.mark.parametrize(
+    ("function", "event"),
+    [
+        ("compaction", {"table": "orders", "dt": "not-a-day"}),
+        ("snapshot", {"table": "orders", "dt": "not-a-day"}),
+        ("snapshot", {"table": "orders", "dt": "2999-01-01"}),  # refused after reading: in the future
+    ],
+)
 def test_a_refused_event_is_not_a_run(
-    stack: Stack, load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+    stack: Stack,
+    load_handler: HandlerLoader,
+    lambda_context: FakeLambdaContext,
+    function: str,
+    event: dict[str, str],
 ) -> None:
-    # GIVEN the compaction function
-    app = load_handler("compaction", stack.environment)
-    # WHEN it is invoked with a malformed event
+    # GIVEN the function, and a lake with changes
+    put_raw(stack, changes(5, 3))
+    app = load_handler(function, stack.environment)
+    # WHEN it is invoked with an event it refuses
     with redirect_stdout(io.StringIO()), pytest.raises(InvalidEventError):
-        app.lambda_handler({"table": "orders", "dt": "not-a-day"}, lambda_context)
+        app.lambda_handler(event, lambda_context)
     # THEN nothing is recorded (nothing was done)
     assert stack.keys(RUNS_PREFIX) == []
 
@@ -150,3 +164,44 @@ def test_a_redrive_run_is_recorded(
     assert summary["moved"] == 2
     assert (record.result, record.trigger, record.rows) == ("succeeded", "redrive", 2)
     assert emitted_metrics(out.getvalue())["RedriveSucceeded"] == 1
+
+
+def test_a_manual_snapshot_leaves_one_record_with_its_figures(
+    stack: Stack, load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    # GIVEN one raw/ hour of 'orders' on 2026-11-22
+    put_raw(stack, changes(6, 25))
+    app = load_handler("snapshot", stack.environment)
+    # WHEN the snapshot function is invoked by hand for that day
+    with redirect_stdout(io.StringIO()) as out:
+        result = app.lambda_handler({"table": "orders", "dt": "2026-11-22"}, lambda_context)
+    # THEN one run record names the run, its table, the day's items and the bytes written
+    (record,) = records(stack, "snapshot")
+    assert (record.result, record.trigger, record.tables) == ("succeeded", "manual", ("orders",))
+    assert record.rows == result["items"] > 0
+    assert record.bytes_out == result["bytes_out"] > 0
+    assert record.summary["built"] == ["orders/dt=2026-11-22"]
+    assert record.request_id == lambda_context.aws_request_id
+    # AND the success metric the 'snapshot has not succeeded for a day' alarm watches is 1
+    assert emitted_metrics(out.getvalue())["SnapshotSucceeded"] == 1
+
+
+def test_a_snapshot_run_with_a_day_it_cannot_build_is_recorded_as_failed(
+    stack: Stack, load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    # GIVEN a raw/ object of 'orders' on 2026-11-22 that holds no change record
+    put_raw(stack, changes(7, 5))
+    bad = "raw/orders/dt=2026-11-22/hour=23/bad.jsonl.gz"
+    stack.s3.put_object(Bucket=stack.bucket, Key=bad, Body=gzip.compress(b"[]\n"))
+    app = load_handler("snapshot", stack.environment)
+    # WHEN a snapshot of that day runs
+    with redirect_stdout(io.StringIO()) as out, pytest.raises(SnapshotError):
+        app.lambda_handler({"table": "orders", "dt": "2026-11-22"}, lambda_context)
+    # THEN its record says failed, names the table and the error, and the exception still reached Lambda
+    (record,) = records(stack, "snapshot")
+    assert (record.result, record.tables) == ("failed", ("orders",))
+    assert record.error is not None
+    assert record.error.startswith("SnapshotError: 1 table(s) not brought up to date")
+    assert bad in record.error
+    # AND the success metric is 0: the alarm keeps counting the day without a success
+    assert emitted_metrics(out.getvalue())["SnapshotSucceeded"] == 0

@@ -91,6 +91,35 @@ def test_compact_runs_the_function_and_history_shows_the_run(lake: LocalStack) -
     assert status.code == Exit.OK, document["attention"]
 
 
+def test_snapshot_runs_the_function_and_status_and_history_show_the_run(lake: LocalStack) -> None:
+    # GIVEN the day four days ago, the first of the table
+    day = f"{days_ago(4):%Y-%m-%d}"
+    # WHEN its snapshot is built with the command
+    ran = cli(lake, "snapshot", "--table", TABLE, "--dt", day, "--json")
+    # THEN the function's summary comes back
+    assert ran.code == Exit.OK, ran.err
+    result = json.loads(ran.out)["result"]
+    assert result["built"] == [f"{TABLE}/dt={day}"]
+    assert result["items"] > 0
+    # AND history lists the snapshot run, in a table and as JSON, newest first
+    table = cli(lake, "history", "--table", TABLE)
+    assert table.code == Exit.OK
+    run_line = next(line for line in table.out.splitlines() if line.startswith("snapshot"))
+    assert "  succeeded  manual  " in run_line
+    assert f"  {TABLE}  {result['items']}  " in run_line
+    runs = json.loads(cli(lake, "history", "--json").out)
+    assert (runs[0]["kind"], runs[0]["rows"], runs[0]["tables"]) == ("snapshot", result["items"], [TABLE])
+    # AND status shows it as the last snapshot run, in a table and as JSON
+    status = cli(lake, "status")
+    last_runs = status.out.split("Last runs\n", 1)[1]
+    assert any(line.startswith("snapshot ") and "succeeded" in line for line in last_runs.splitlines())
+    document = json.loads(cli(lake, "status", "--json").out)
+    assert document["last_runs"]["snapshot"]["result"] == "succeeded"
+    assert document["last_runs"]["snapshot"]["summary"]["built"] == [f"{TABLE}/dt={day}"]
+    days = {d["dt"]: d for d in document["tables"][0]["days"]}
+    assert days[day]["snapshot"]["changes"] == result["items"]  # a snapshot day counts its items
+
+
 def test_compact_one_hour_in_table_form(lake: LocalStack) -> None:
     # GIVEN today's hour
     hour = this_hour() - timedelta(hours=1)

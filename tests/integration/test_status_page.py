@@ -57,7 +57,9 @@ def page(local_stack: LocalStack) -> Iterator[tuple[str, PageApp]]:
     server.server_close()
 
 
-def test_cards_download_and_a_compaction_from_its_button(page: tuple[str, PageApp], tmp_path: Path) -> None:
+def test_cards_download_and_a_compaction_and_a_snapshot_from_their_buttons(
+    page: tuple[str, PageApp], tmp_path: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     url, _app = page
@@ -114,6 +116,17 @@ def test_cards_download_and_a_compaction_from_its_button(page: tuple[str, PageAp
             expect(chips.first).to_have_class("hour compacted", timeout=WAIT_MS)
             expect(tab.locator("#runs tbody tr").first).to_contain_text(TABLE)
             tab.click('nav button[data-tab="status"]')
+            # WHEN the viewer builds that day's snapshot from its button
+            tab.click("#run-snapshot")
+            # THEN the result shows in place, and the card of the last snapshot shows the run
+            expect(outcome).to_contain_text("snapshot succeeded", timeout=WAIT_MS)
+            expect(outcome).to_contain_text(f'"{TABLE}/dt={day}"')
+            last = json.loads(urllib.request.urlopen(f"{url}/api/pipeline/latest", timeout=120).read())
+            snapshot = last["runs"]["snapshot"]
+            assert (snapshot["result"], snapshot["tables"]) == ("succeeded", [TABLE])
+            card = tab.locator('[data-card="Last snapshot"]')
+            expect(card.locator(".value")).to_have_text("succeeded", timeout=WAIT_MS)
+            expect(card.locator(".detail")).to_contain_text(f"{snapshot['rows']} rows")
             tab.screenshot(path=str(tmp_path / "status-page.png"), full_page=True)
             if os.environ.get("CHANGELAKE_UPDATE_SCREENSHOT") == "1":
                 SCREENSHOT.parent.mkdir(exist_ok=True)

@@ -152,4 +152,10 @@ def test_alarms_and_dashboard_watch_only_metrics_that_exist(
 def test_the_success_metrics_the_staleness_alarms_watch_are_emitted(emitted: set[Metric]) -> None:
     # the 'not succeeded for a day' alarm relies on these (missing data counts as breaching)
     names = {name for namespace, name, _ in emitted if namespace == "Changelake"}
-    assert {"CompactionSucceeded", "RedriveSucceeded", "Quarantined", "LostRanges"} <= names
+    assert {
+        "CompactionSucceeded",
+        "SnapshotSucceeded",
+        "RedriveSucceeded",
+        "Quarantined",
+        "LostRanges",
+    } <= names

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from changelake.runs import RunKind, success_metric_name
 from changelake.settings import RedriveSettings
 
 pytestmark = pytest.mark.template
@@ -112,6 +113,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:DeleteObject", f"{BUCKET}/snapshot/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/snapshot/*"),
         ("s3:DeleteObject", f"{BUCKET}/late/snapshot/*"),
+        ("s3:PutObject", f"{BUCKET}/_runs/snapshot/*"),  # run records (changelake.runs)
         ("dynamodb:DescribeTable", "ChangeTable.Arn"),  # the bootstrap's key attributes
         (
             "lambda:InvokeFunction",
@@ -700,6 +702,41 @@ def test_alarms_watch_the_failure_paths(
     assert properties["Dimensions"] == dimensions
     assert (properties["ComparisonOperator"], properties["Threshold"]) == (comparison, threshold)
     assert properties["TreatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize("kind", ["compaction", "snapshot"])
+def test_a_nightly_run_without_a_success_for_a_day_alarms_and_is_on_the_dashboard(
+    resources: dict[str, dict[str, Any]], kind: RunKind
+) -> None:
+    # GIVEN the metric each successful run of ``kind`` publishes (changelake.runs)
+    metric = success_metric_name(kind)
+
+    # WHEN the alarms on it and the dashboard are read
+    alarms = [
+        resource["Properties"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and resource["Properties"]["MetricName"] == metric
+    ]
+    dashboard = json.loads(resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"])
+
+    # THEN one alarm fires when no run succeeded for more than a day, a run that never reports
+    # (missing data) included, and notifies the optional topic both ways
+    (alarm,) = alarms
+    assert alarm["Namespace"] == "Changelake"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "changelake"}]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Sum",
+        "LessThanThreshold",
+        1,
+    )
+    assert int(alarm["Period"]) * int(alarm["EvaluationPeriods"]) > 24 * 3600
+    assert int(alarm["DatapointsToAlarm"]) == int(alarm["EvaluationPeriods"])
+    assert alarm["TreatMissingData"] == "breaching"
+    topic = {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+    assert alarm["AlarmActions"] == alarm["OKActions"] == topic
+    # AND a dashboard widget plots the results of the runs
+    plotted = {line[1] for widget in dashboard["widgets"] for line in widget["properties"]["metrics"]}
+    assert metric in plotted
 
 
 def test_every_parameter_is_bounded(translated: dict[str, Any]) -> None:
