@@ -22,7 +22,7 @@ def traced(handler: Handler) -> Handler:
 
     Off is Powertools' own rule (``POWERTOOLS_TRACE_DISABLED``, or outside Lambda or under SAM
     local), asked of Powertools so the two cannot disagree. A disabled ``Tracer()`` would still
-    import the X-Ray SDK (about 40% of a handler's cold start, bench row 8) to record nothing.
+    import the X-Ray SDK (about a third of a handler's cold start, bench row 8) to record nothing.
     """
     if Tracer._is_tracer_disabled():  # Powertools' rule, not a copy of it
         return handler
