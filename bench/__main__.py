@@ -29,6 +29,7 @@ ROWS = {
     5: "compaction",
     6: "local_streaming",
     7: "snapshot",
+    8: "cold_start",
 }
 
 
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller inputs (smoke run)")
     parser.add_argument("--full", action="store_true", help="compaction and snapshot on the full 1 GB")
-    parser.add_argument("--rows", default="1,2,3,4,5,6,7", help="comma-separated row numbers")
+    every_row = ",".join(str(number) for number in ROWS)
+    parser.add_argument("--rows", default=every_row, help="comma-separated row numbers")
     parser.add_argument("--json", default=str(RESULTS / "latest.json"), help="where to write the figures")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     args = parser.parse_args(argv)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.formats.lambda_events import records_of
 from changelake.ingest.aggregator import Aggregator
 from changelake.integrations.s3 import S3Store
-from changelake.observability import publish
+from changelake.observability import publish, traced
 from changelake.settings import AggregatorSettings
 
 settings = AggregatorSettings.from_environ()
-logger, metrics, tracer = Logger(), Metrics(), Tracer()
+logger, metrics = Logger(), Metrics()
 aggregator = Aggregator(
     S3Store(settings.bucket_name),
     raw_prefix=settings.raw_prefix,
@@ -29,7 +29,7 @@ gc.freeze()
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
 # POWERTOOLS_LOGGER_LOG_EVENT says).
 @logger.inject_lambda_context(log_event=settings.log_item_data)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = aggregator.process(records_of(event))

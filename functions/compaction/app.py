@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.compaction.compactor import Compactor
 from changelake.compaction.service import CompactionService
 from changelake.integrations.s3 import S3Store
-from changelake.observability import finish_run, report_unrecorded_run
+from changelake.observability import finish_run, report_unrecorded_run, traced
 from changelake.runs import RunRecorder, compaction_outcome
 from changelake.settings import CompactionSettings
 
 settings = CompactionSettings.from_environ()
-logger, metrics, tracer = Logger(), Metrics(), Tracer()
+logger, metrics = Logger(), Metrics()
 service = CompactionService(
     Compactor(
         S3Store(settings.bucket_name),
@@ -43,7 +43,7 @@ runs = RunRecorder(
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
 # POWERTOOLS_LOGGER_LOG_EVENT says).
 @logger.inject_lambda_context(log_event=settings.log_item_data)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with runs.recording(context.aws_request_id) as run:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.ingest.consumer import consumer_from_settings
@@ -12,7 +12,7 @@ from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
 from changelake.integrations.streams import StreamReader
-from changelake.observability import publish, publish_run, report_unrecorded_run
+from changelake.observability import publish, publish_run, report_unrecorded_run, traced
 from changelake.recovery.async_failures import AsyncFailureReplayer
 from changelake.recovery.dlq import DlqRedriver
 from changelake.recovery.service import RedriveService
@@ -21,7 +21,7 @@ from changelake.runs import RunRecorder, redrive_outcome
 from changelake.settings import RedriveSettings
 
 settings = RedriveSettings.from_environ()
-logger, metrics, tracer = Logger(), Metrics(), Tracer()
+logger, metrics = Logger(), Metrics()
 store, queue = S3Store(settings.bucket_name), SqsQueue(settings.queue_url)
 consumer = consumer_from_settings(settings, queue, store)
 replayer = None
@@ -57,7 +57,7 @@ runs = RunRecorder(
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
 # POWERTOOLS_LOGGER_LOG_EVENT says).
 @logger.inject_lambda_context(log_event=settings.log_item_data)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with runs.recording(context.aws_request_id) as run:

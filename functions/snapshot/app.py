@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
-from changelake.observability import finish_run, report_unrecorded_run
+from changelake.observability import finish_run, report_unrecorded_run, traced
 from changelake.runs import RunRecorder, snapshot_outcome
 from changelake.settings import SnapshotSettings
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.service import SnapshotService
 
 settings = SnapshotSettings.from_environ()
-logger, metrics, tracer = Logger(), Metrics(), Tracer()
+logger, metrics = Logger(), Metrics()
 store = S3Store(settings.bucket_name)
 service = SnapshotService(
     SnapshotBuilder(
@@ -46,7 +46,7 @@ runs = RunRecorder(
 
 # Events name tables and days, never items; LOG_ITEM_DATA decides as for every function.
 @logger.inject_lambda_context(log_event=settings.log_item_data)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with runs.recording(context.aws_request_id) as run:

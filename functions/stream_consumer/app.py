@@ -5,18 +5,18 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.formats.lambda_events import records_of
 from changelake.ingest.consumer import consumer_from_settings
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
-from changelake.observability import publish
+from changelake.observability import publish, traced
 from changelake.settings import ConsumerSettings
 
 settings = ConsumerSettings.from_environ()
-logger, metrics, tracer = Logger(), Metrics(), Tracer()
+logger, metrics = Logger(), Metrics()
 consumer = consumer_from_settings(settings, SqsQueue(settings.queue_url), S3Store(settings.bucket_name))
 # Cold-start objects (boto3, Powertools: ~77k) never die; keeping them out of every GC pass
 # cut per-record CPU by about a third in bench/studies/consumer_profile.
@@ -26,7 +26,7 @@ gc.freeze()
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
 # POWERTOOLS_LOGGER_LOG_EVENT says).
 @logger.inject_lambda_context(log_event=settings.log_item_data)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = consumer.process(records_of(event))

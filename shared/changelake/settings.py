@@ -35,7 +35,9 @@ MAX_MESSAGE_BYTES = 1_048_576
 
 
 class _EnvironmentSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Deferred: a handler validates one of these models; building the validators of the other
+    # four at import would be paid by every cold start for nothing.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     bucket_name: str = Field(alias="BUCKET_NAME", pattern=_BUCKET)
     #: Item images and key values (customer data) may appear in logs only when this is true:

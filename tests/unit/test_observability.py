@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from changelake.compaction.compactor import CompactionSummary
 from changelake.ingest.aggregator import AggregatorResult
 from changelake.ingest.consumer import ConsumerResult
-from changelake.observability import Measured, publish
+from changelake.observability import Measured, publish, traced
 from changelake.recovery.service import RedriveSummary
 from changelake.snapshot.service import SnapshotSummary
 
@@ -51,3 +51,12 @@ def test_each_result_publishes_its_metrics_with_bytes_as_bytes(
         assert unit == (MetricUnit.Bytes if name in byte_metrics else MetricUnit.Count)
     for name, value in value_of.items():
         assert recorded.added[name][1] == value
+
+
+def test_with_tracing_off_a_handler_is_left_unwrapped() -> None:
+    # GIVEN tracing off (POWERTOOLS_TRACE_DISABLED, as every test sets it) and a handler
+    def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+        return event
+
+    # WHEN it is traced THEN it is returned as it is: no Tracer, so no X-Ray SDK, is needed
+    assert traced(handler) is handler

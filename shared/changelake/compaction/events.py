@@ -20,7 +20,7 @@ _HOUR = re.compile(r"\d{2}\Z")
 class ManualEvent(BaseModel):
     """``{"table": ..., "dt": "YYYY-MM-DD", "hour": "HH"}`` (hour optional: the whole day)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     table: StrictStr
     dt: StrictStr
@@ -53,7 +53,7 @@ class ManualEvent(BaseModel):
 class HandoffEvent(BaseModel):
     """What a run that ran short of time sends to the next: the partitions still to do."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     handoff: Literal["changelake.compaction"]
     partitions: list[StrictStr] = Field(min_length=1)

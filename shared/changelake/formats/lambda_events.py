@@ -1,6 +1,6 @@
 """Lambda's event shapes: the ``Records`` of an event-source-mapping event, a stream record as
-Lambda delivers it (from a GetRecords record), the SQS event (from ReceiveMessage messages), and
-the stream's on-failure invocation record.
+Lambda delivers it (from a GetRecords record), the SQS event (from ReceiveMessage messages), the
+partial batch response, and the stream's on-failure invocation record.
 
 The consumer's event source mapping sends an *invocation record* to the stream-failure queue
 when a batch fails past its retries. It holds only the range, never the records:
@@ -18,7 +18,7 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -53,6 +53,21 @@ def records_of(event: object) -> list[Any]:
     return records
 
 
+class PartialItemFailure(TypedDict):
+    """One failed item: a stream record's sequence number or an SQS message's ID."""
+
+    itemIdentifier: str
+
+
+class PartialItemFailureResponse(TypedDict):
+    """What a function returns to an event source mapping with ``ReportBatchItemFailures``.
+
+    Powertools' ``utilities.batch.types`` has the same type, but importing it loads the whole
+    batch package (asyncio, the event data classes: about 60 ms of every cold start)."""
+
+    batchItemFailures: list[PartialItemFailure]
+
+
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """The SQS event Lambda delivers for messages received with ``ReceiveMessage`` (the local
     event source mapping, the sample events and the tests build it here)."""
@@ -83,7 +98,8 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
 
 
 class _BatchInfo(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # Deferred, as the invocation record's: only the redrive function reads failure records.
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     shard_id: str = Field(alias="shardId", min_length=1, max_length=128)
     start_sequence_number: str = Field(alias="startSequenceNumber", pattern=_DIGITS)
@@ -96,7 +112,7 @@ class _BatchInfo(BaseModel):
 
 
 class _InvocationRecord(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     batch_info: _BatchInfo = Field(alias="DDBStreamBatchInfo")
 

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, InvalidEventError, ObjectNotFoundError, RecordRejected
 from changelake.formats.change_line import (
@@ -28,6 +26,7 @@ from changelake.formats.change_line import (
     parse_change_line,
 )
 from changelake.formats.envelope import Claim, decode_body, decode_claim_object
+from changelake.formats.lambda_events import PartialItemFailureResponse
 from changelake.formats.layout import Partition, partition_key
 from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.integrations.base import ObjectStore

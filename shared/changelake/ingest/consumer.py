@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import BatchUnrecoverableError, ChangelakeError, DeliveryError, RecordRejected
 from changelake.formats.change_line import ChangeLine, stream_record_folder, to_change_line
@@ -24,6 +22,7 @@ from changelake.formats.envelope import (
     claim_body,
     claim_payload,
 )
+from changelake.formats.lambda_events import PartialItemFailureResponse
 from changelake.formats.layout import claim_key
 from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.ingest.schema import SchemaRegistry

@@ -52,7 +52,7 @@ class MalformedDestinationRecordError(RecordRejected):
 
 
 class _RequestContext(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     function_arn: str = Field(alias="functionArn", pattern=_FUNCTION_ARN)
     condition: str | None = None
@@ -60,7 +60,7 @@ class _RequestContext(BaseModel):
 
 
 class _DestinationRecord(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     request_context: _RequestContext = Field(alias="requestContext")
     request_payload: Any = Field(alias="requestPayload")

@@ -11,7 +11,7 @@ from changelake.formats.lambda_events import validated_event
 class RedriveRequest(BaseModel):
     """The manual (or scheduled) event of DlqRedriveFunction; unknown fields are refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
     max_messages: int = Field(default=1000, ge=1, le=1_000_000)
     dry_run: bool = False

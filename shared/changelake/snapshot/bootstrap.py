@@ -75,7 +75,7 @@ _TABLE_MISSING_CODES = frozenset({"ResourceNotFoundException"})
 class ExportSummary(BaseModel):
     """The fields of ``manifest-summary.json`` the bootstrap relies on."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     export_arn: str = Field(alias="exportArn", min_length=1)
     table_arn: str = Field(alias="tableArn", min_length=1)
@@ -97,7 +97,7 @@ class ExportSummary(BaseModel):
 class ExportFile(BaseModel):
     """One line of ``manifest-files.json``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     item_count: int = Field(alias="itemCount", ge=0)
     data_file_key: str = Field(alias="dataFileS3Key", min_length=1)

@@ -29,7 +29,7 @@ _EXPORT_SUMMARY = re.compile(
 
 
 class _TableEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     table: StrictStr
 
@@ -98,7 +98,7 @@ class BootstrapEvent(_TableEvent):
 class ScheduledEvent(BaseModel):
     """The nightly schedule's event (only its ``detail-type`` matters)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 SnapshotEvent = ScheduledEvent | ManualEvent | BootstrapEvent

@@ -31,7 +31,7 @@ FORMAT = 1
 
 
 class _Document(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     def to_json(self) -> bytes:
         return self.model_dump_json(indent=1).encode()
