@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from bench.support.fakes import FakeS3Client
-from bench.support.inputs import BUCKET, cached, sqs_event_records, stream_records
+from bench.support.inputs import BUCKET, cached, processing_clock, sqs_event_records, stream_records
 from bench.support.template import LAMBDA_PAYLOAD_BYTES, MAX_MESSAGE_BYTES
 from bench.support.timing import best_of, interleaved
 
@@ -41,7 +41,7 @@ def _aggregator(s3: FakeS3Client) -> Any:
     from changelake.ingest.aggregator import Aggregator
     from changelake.integrations.s3 import S3Store
 
-    return Aggregator(S3Store(BUCKET, client=s3))
+    return Aggregator(S3Store(BUCKET, client=s3), clock=processing_clock)
 
 
 def _ours(count: int, repeats: int) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.support import prices as p
 from bench.support.fakes import FakeS3Client, FakeSqsClient
-from bench.support.inputs import BUCKET, QUEUE_URL, sqs_event_records, stream_records
+from bench.support.inputs import BUCKET, QUEUE_URL, processing_clock, sqs_event_records, stream_records
 from bench.support.template import (
     AGGREGATOR_MEMORY_MB,
     COMPACTION_MEMORY_MB,
@@ -78,7 +78,7 @@ def _sample(count: int) -> dict[str, Any]:
     )
     delete_calls = receive_calls
     raw = FakeS3Client()
-    aggregator = Aggregator(S3Store(BUCKET, client=raw))
+    aggregator = Aggregator(S3Store(BUCKET, client=raw), clock=processing_clock)
     aggregator_cpu, aggregator_invocations, size = 0.0, 0, 0
     batch: list[str] = []
     groups: list[list[str]] = []

@@ -9,6 +9,7 @@ import pickle
 import random
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,16 @@ CACHE = RESULTS / "cache"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ChangeQueue"
 BUCKET = "bench-bucket"
 SEED = 20261122
+#: The processing time the benchmarks inject: the hour after the generated changes (``change_batch``
+#: starts them at 2026-11-27 12:00 UTC and spreads them over an hour). The real clock would make
+#: every change days late, and the aggregator would then also write late-data markers, inflating
+#: the PUT counts and the cost row.
+PROCESSED_AT = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)
+
+
+def processing_clock() -> datetime:
+    """The benchmarks' clock: always ``PROCESSED_AT``."""
+    return PROCESSED_AT
 
 
 def cached(name: str, build: Callable[[], Any]) -> Any:
