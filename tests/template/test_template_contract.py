@@ -393,13 +393,15 @@ def test_bucket_lifecycle_tiers_raw_and_cleans_up_old_versions_and_uploads(
     # WHEN raw/'s transitions are read
     transitions = {t["StorageClass"]: t["TransitionInDays"] for t in raw["Transitions"]}
 
-    # THEN raw/ moves to IA at 30 and Glacier at 90 days, old versions go after 7 days,
+    # THEN raw/ moves to IA at 30 and Glacier at 90 days, old versions go after 7 days and the
+    # delete markers left alone after them too (late/ markers are cleared after every run),
     # and stale multipart uploads are aborted
     assert raw["Prefix"] == "raw/"
     assert transitions == {"STANDARD_IA": 30, "GLACIER": 90}
-    assert lifecycle_rule(resources, "expire-noncurrent-versions")["NoncurrentVersionExpiration"] == {
-        "NoncurrentDays": 7
-    }
+    versions = lifecycle_rule(resources, "expire-noncurrent-versions")
+    assert versions["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
+    assert versions["ExpiredObjectDeleteMarker"] is True
+    assert "Prefix" not in versions
     assert lifecycle_rule(resources, "abort-incomplete-multipart-uploads")[
         "AbortIncompleteMultipartUpload"
     ] == {"DaysAfterInitiation": 1}
