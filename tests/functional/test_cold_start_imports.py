@@ -39,7 +39,7 @@ UNUSED = {
         "fastjsonschema",
     ),
     "compaction": ("changelake.ingest", "changelake.snapshot", "changelake.recovery", "fastjsonschema"),
-    "snapshot": ("changelake.ingest", "changelake.recovery", "changelake.runs", "fastjsonschema"),
+    "snapshot": ("changelake.ingest", "changelake.recovery", "fastjsonschema"),  # it records its runs
     "dlq_redrive": (
         "changelake.compaction",
         "changelake.snapshot",
