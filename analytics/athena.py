@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from analytics.item_types import StructType, hive_type, item_typing
+from changelake.formats.item_types import StructType, hive_type, item_typing
 from analytics.lake import Lake, LakeTable, check_distinct
 from analytics.views import history_select, latest_select, quoted
 

@@ -12,9 +12,9 @@ from sqlglot import expressions
 
 from analytics.__main__ import main
 from analytics.athena import HIVE_JSON_SERDE, script, statements
-from analytics.item_types import hive_type, item_typing
 from analytics.lake import DefinitionError, Lake, LakeTable
 from analytics.views import SEQUENCE_ORDER, to_duckdb
+from changelake.formats.item_types import hive_type, item_typing
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
