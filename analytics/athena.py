@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from changelake.formats.item_types import StructType, hive_type, item_typing
 from analytics.lake import Lake, LakeTable, check_distinct
 from analytics.views import history_select, latest_select, quoted
+from changelake.formats.item_types import StructType, hive_type, item_typing
 
 HIVE_JSON_SERDE = "org.apache.hive.hcatalog.data.JsonSerDe"
 TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"

@@ -19,6 +19,22 @@ from changelake.formats.change_line import ChangeLine
 Validator = Callable[[Any], Any]
 
 
+def read_schemas(directory: Path | None) -> dict[str, tuple[str, Any]]:
+    """(file name, parsed JSON) of every ``<table>.json`` in ``directory``, by table; a file that is not
+    JSON fails naming it. The consumer validates with them; the snapshot types its Parquet columns."""
+    if directory is None:
+        return {}
+    if not directory.is_dir():
+        raise ConfigurationError(f"SCHEMA_DIR: {directory} is not a directory")
+    schemas: dict[str, tuple[str, Any]] = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            schemas[path.stem] = (path.name, json.loads(path.read_text()))
+        except ValueError as exc:
+            raise ConfigurationError(f"SCHEMA_DIR: {path.name} is not a valid JSON Schema: {exc}") from exc
+    return schemas
+
+
 class SchemaRegistry:
     """Validators by table name, all compiled at construction (cold start)."""
 
@@ -28,18 +44,12 @@ class SchemaRegistry:
     @classmethod
     def from_directory(cls, directory: Path | None) -> SchemaRegistry:
         """Load every ``<table>.json`` in ``directory``; a bad file fails naming the file."""
-        if directory is None:
-            return cls()
-        if not directory.is_dir():
-            raise ConfigurationError(f"SCHEMA_DIR: {directory} is not a directory")
         validators: dict[str, Validator] = {}
-        for path in sorted(directory.glob("*.json")):
+        for table, (name, schema) in read_schemas(directory).items():
             try:
-                validators[path.stem] = fastjsonschema.compile(json.loads(path.read_text()))
-            except (ValueError, fastjsonschema.JsonSchemaDefinitionException) as exc:
-                raise ConfigurationError(
-                    f"SCHEMA_DIR: {path.name} is not a valid JSON Schema: {exc}"
-                ) from exc
+                validators[table] = fastjsonschema.compile(schema)
+            except fastjsonschema.JsonSchemaDefinitionException as exc:
+                raise ConfigurationError(f"SCHEMA_DIR: {name} is not a valid JSON Schema: {exc}") from exc
         return cls(validators)
 
     @property
