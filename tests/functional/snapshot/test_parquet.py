@@ -236,6 +236,8 @@ def test_a_rerun_replaces_a_parquet_day_whole_and_an_interrupted_one_leaves_the_
 
 
 def _day_manifest(stack: Stack, day: date) -> DayManifest:
-    return DayManifest.from_body(
+    manifest = DayManifest.from_body(
         json.loads(stack.read(f"snapshot/orders/dt={day.isoformat()}/_manifest.json"))
     )
+    assert manifest is not None
+    return manifest
