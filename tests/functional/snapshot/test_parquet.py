@@ -41,10 +41,11 @@ SCHEMA: dict[str, Any] = {
 
 
 def parquet(
-    stack: Stack, tmp_path: Path, schema: dict[str, Any] = SCHEMA, client: Any = None
+    stack: Stack, tmp_path: Path, schema: dict[str, Any] = SCHEMA, client: Any = None, **options: Any
 ) -> ParquetSnapshots:
     layouts = {"orders": ColumnLayout.from_schema(schema)}
-    return ParquetSnapshots(S3Store(stack.bucket, client=client or stack.s3), layouts, scratch_dir=tmp_path)
+    store = S3Store(stack.bucket, client=client or stack.s3)
+    return ParquetSnapshots(store, layouts, scratch_dir=tmp_path, **options)
 
 
 def parquet_keys(stack: Stack, day: date, table: str = "orders") -> list[str]:
@@ -139,6 +140,21 @@ def test_each_day_as_parquet_equals_its_json_snapshot_in_duckdb_and_pyarrow(
     row = duckdb_rows(paths)[0]
     assert (str(row["price"]), str(row["ratio"])) == (BIG, FRACTION)
     assert json.loads(row["item_rest"]) == {"extra": "not in the schema"}
+
+
+def test_a_day_past_the_source_size_is_split_into_files_that_together_equal_it(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # GIVEN a writer that starts a new file after every row's texts
+    put_raw(stack, two_days()[:2])
+    one_row_each = parquet(stack, tmp_path, source_bytes=1)
+
+    # WHEN day 1 is built
+    builder(stack, tmp_path, parquet=one_row_each).bring_up_to_date("orders", D1)
+
+    # THEN it has one file per item, which read together equal the JSON day in key order
+    assert len(parquet_keys(stack, D1)) == 2
+    assert_parquet_equals_json(stack, D1, tmp_path)
 
 
 def test_a_table_without_a_schema_gets_no_parquet(stack: Stack, tmp_path: Path) -> None:
