@@ -13,6 +13,10 @@ Pure functions from a ``Lake`` and its ``LakeTable``s to SQL text. For each Dyna
     The same files, one ``line`` per record: the JSON text exactly as stored. The Hive JSON SerDe
     cannot give an object as JSON text (Athena's reader refuses an object for a string column;
     Hive's own reads it wrongly), so whole images, exact, come from these.
+``orders_snapshot_parquet`` (a table with a JSON Schema only)
+    The Parquet snapshot days the snapshot function derives (``changelake.snapshot.parquet``):
+    one column per top-level attribute, typed as in the JSON tables but nested values as JSON
+    text, ``DECIMAL(p, s)`` where the schema bounds the digits; ``item_rest`` holds the rest.
 ``orders_changes``, ``orders_history``, ``orders_latest``
     Views: every change once (compacted/ and the raw/ hours not compacted yet), each change's
     validity interval, and the items as they are now.
@@ -28,14 +32,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from analytics.item_types import StructType, hive_type, item_typing
 from analytics.lake import Lake, LakeTable, check_distinct
 from analytics.views import history_select, latest_select, quoted
+from changelake.formats.item_types import StructType, hive_type, item_typing
+from changelake.snapshot.columns import ColumnLayout
 
 HIVE_JSON_SERDE = "org.apache.hive.hcatalog.data.JsonSerDe"
 TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
 TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 LAZY_SIMPLE_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 #: A JSON line never holds a raw control character (JSON escapes them), so splitting fields at
 #: \001 leaves each line whole in its one column.
 LINE_DELIMITER = "\\001"
@@ -99,6 +107,7 @@ class TableDefinition:
     json_serde: bool
     since: date
     notes: tuple[str, ...] = ()
+    parquet: bool = False  # Parquet files (json_serde is then ignored)
 
     def projection(self) -> list[tuple[str, str]]:
         """Partition projection: ``dt`` by day from ``since`` to today, ``hour`` 00 to 23."""
@@ -123,12 +132,15 @@ class TableDefinition:
     def ddl(self, database: str) -> str:
         column_list = ",\n".join(f"  `{column}` {kind}" for column, kind in self.columns)
         partition_list = ", ".join(f"`{column}` {kind}" for column, kind in self.partitions)
-        row_format = (
-            f"ROW FORMAT SERDE '{HIVE_JSON_SERDE}'\n"
-            f"STORED AS INPUTFORMAT '{TEXT_INPUT}'\nOUTPUTFORMAT '{TEXT_OUTPUT}'"
-            if self.json_serde
-            else f"ROW FORMAT DELIMITED FIELDS TERMINATED BY '{LINE_DELIMITER}'\nSTORED AS TEXTFILE"
-        )
+        if self.parquet:
+            row_format = "STORED AS PARQUET"
+        elif self.json_serde:
+            row_format = (
+                f"ROW FORMAT SERDE '{HIVE_JSON_SERDE}'\n"
+                f"STORED AS INPUTFORMAT '{TEXT_INPUT}'\nOUTPUTFORMAT '{TEXT_OUTPUT}'"
+            )
+        else:
+            row_format = f"ROW FORMAT DELIMITED FIELDS TERMINATED BY '{LINE_DELIMITER}'\nSTORED AS TEXTFILE"
         properties = ",\n".join(f"  '{key}'='{value}'" for key, value in self.projection())
         notes = "".join(f"-- not typed (still in the record's JSON text): {note}\n" for note in self.notes)
         return (
@@ -139,8 +151,11 @@ class TableDefinition:
 
     def glue_input(self) -> dict[str, Any]:
         """The same table as a Glue ``TableInput`` (CloudFormation's ``AWS::Glue::Table``)."""
+        formats = (PARQUET_INPUT, PARQUET_OUTPUT) if self.parquet else (TEXT_INPUT, TEXT_OUTPUT)
         serde: dict[str, Any] = (
-            {"SerializationLibrary": HIVE_JSON_SERDE}
+            {"SerializationLibrary": PARQUET_SERDE}
+            if self.parquet
+            else {"SerializationLibrary": HIVE_JSON_SERDE}
             if self.json_serde
             else {"SerializationLibrary": LAZY_SIMPLE_SERDE, "Parameters": {"field.delim": "\x01"}}
         )
@@ -152,15 +167,16 @@ class TableDefinition:
             "StorageDescriptor": {
                 "Columns": [{"Name": column, "Type": kind} for column, kind in self.columns],
                 "Location": self.location,
-                "InputFormat": TEXT_INPUT,
-                "OutputFormat": TEXT_OUTPUT,
+                "InputFormat": formats[0],
+                "OutputFormat": formats[1],
                 "SerdeInfo": serde,
             },
         }
 
 
 def table_definitions(lake: Lake, table: LakeTable) -> list[TableDefinition]:
-    """The six tables of one DynamoDB table: typed and lines, for raw/, compacted/ and snapshot/."""
+    """The six tables of one DynamoDB table (typed and lines, for raw/, compacted/ and snapshot/), and
+    with a JSON Schema a seventh: its Parquet snapshot."""
     typing = item_typing(table.item_schema) if table.item_schema is not None else None
     image = typing.struct if typing is not None else None
     notes = tuple(typing.untyped) if typing is not None else ()
@@ -183,7 +199,23 @@ def table_definitions(lake: Lake, table: LakeTable) -> list[TableDefinition]:
             ),
             TableDefinition(f"{name}_lines", (("line", "string"),), partitions, location, False, lake.since),
         ]
+    if table.item_schema is not None:
+        definitions.append(_parquet_definition(lake, table))
     return definitions
+
+
+def _parquet_definition(lake: Lake, table: LakeTable) -> TableDefinition:
+    """The Parquet snapshot: the columns the snapshot function writes, partitioned by ``dt``."""
+    columns = ColumnLayout.from_schema(table.item_schema or {}).columns
+    return TableDefinition(
+        f"{table.athena_name}_snapshot_parquet",
+        tuple((column.name.lower(), column.hive_type) for column in columns),
+        (("dt", "date"),),
+        lake.location(lake.parquet_prefix, table.name),
+        json_serde=False,
+        since=lake.since,
+        parquet=True,
+    )
 
 
 def _table_statements(lake: Lake, table: LakeTable) -> Iterator[Statement]:

@@ -43,6 +43,8 @@ class Lake:
     raw_prefix: str = "raw"
     compacted_prefix: str = "compacted"
     snapshot_prefix: str = "snapshot"
+    #: The Parquet snapshots (SnapshotFunction's PARQUET_SNAPSHOT_PREFIX), for tables with a JSON Schema.
+    parquet_prefix: str = "snapshot-parquet"
     since: date = DEFAULT_SINCE
 
     def __post_init__(self) -> None:
@@ -50,7 +52,7 @@ class Lake:
             raise DefinitionError(f"bucket: {self.bucket!r} is not an S3 bucket name")
         if _GLUE_NAME.match(self.database) is None:
             raise DefinitionError(f"database: {self.database!r} must be lowercase letters, digits and _")
-        for name in ("raw_prefix", "compacted_prefix", "snapshot_prefix"):
+        for name in ("raw_prefix", "compacted_prefix", "snapshot_prefix", "parquet_prefix"):
             if _PREFIX.match(getattr(self, name)) is None:
                 raise DefinitionError(f"{name}: {getattr(self, name)!r} is not a folder path")
 

@@ -143,6 +143,35 @@ TBLPROPERTIES (
   'storage.location.template'='s3://my-changelake-bucket/snapshot/orders/dt=${dt}/'
 );
 
+CREATE EXTERNAL TABLE IF NOT EXISTS `changelake`.`orders_snapshot_parquet` (
+  `keys` string,
+  `event_id` string,
+  `event_time` string,
+  `sequence_number` string,
+  `pk` string,
+  `sk` string,
+  `amount` decimal(10,2),
+  `quantity` decimal(7,0),
+  `price` string,
+  `active` boolean,
+  `tags` string,
+  `address` string,
+  `expires_at` decimal(12,0),
+  `item_rest` string
+)
+PARTITIONED BY (`dt` date)
+STORED AS PARQUET
+LOCATION 's3://my-changelake-bucket/snapshot-parquet/orders/'
+TBLPROPERTIES (
+  'projection.enabled'='true',
+  'projection.dt.type'='date',
+  'projection.dt.format'='yyyy-MM-dd',
+  'projection.dt.range'='2026-01-01,NOW',
+  'projection.dt.interval'='1',
+  'projection.dt.interval.unit'='DAYS',
+  'storage.location.template'='s3://my-changelake-bucket/snapshot-parquet/orders/dt=${dt}/'
+);
+
 CREATE OR REPLACE VIEW "changelake"."orders_changes" AS
 SELECT "pk", "sk", "table", event_id, event_name, event_time, sequence_number, record, dt, hour
 FROM (

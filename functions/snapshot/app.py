@@ -18,6 +18,7 @@ from changelake.observability import finish_run, report_unrecorded_run, traced
 from changelake.runs import RunRecorder, snapshot_outcome
 from changelake.settings import SnapshotSettings
 from changelake.snapshot.builder import SnapshotBuilder
+from changelake.snapshot.parquet import ParquetSnapshots, layouts_from_directory
 from changelake.snapshot.service import SnapshotService
 
 settings = SnapshotSettings.from_environ()
@@ -32,6 +33,12 @@ service = SnapshotService(
         target_part_bytes=settings.target_part_bytes,
         memory_budget_bytes=settings.memory_budget_bytes,
         spill_dir=settings.spill_dir,
+        parquet=ParquetSnapshots(
+            store,
+            layouts_from_directory(settings.schema_dir),
+            prefix=settings.parquet_prefix,
+            scratch_dir=settings.spill_dir,
+        ),
     ),
     markers=LateMarkers(store),
     lookback_days=settings.lookback_days,

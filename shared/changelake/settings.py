@@ -99,6 +99,9 @@ class SnapshotSettings(_EnvironmentSettings):
     raw_prefix: Prefix = Field(default="raw", alias="RAW_PREFIX")
     compacted_prefix: Prefix = Field(default="compacted", alias="COMPACTED_PREFIX")
     snapshot_prefix: Prefix = Field(default="snapshot", alias="SNAPSHOT_PREFIX")
+    #: Where the Parquet of the tables with a JSON Schema (in ``SCHEMA_DIR``) goes, beside snapshot/.
+    parquet_prefix: Prefix = Field(default="snapshot-parquet", alias="PARQUET_SNAPSHOT_PREFIX")
+    schema_dir: Path | None = Field(default=None, alias="SCHEMA_DIR")
     lookback_days: int = Field(default=2, alias="LOOKBACK_DAYS", ge=0, le=366)
     target_part_bytes: int = Field(
         default=128 * 1024 * 1024, alias="SNAPSHOT_TARGET_BYTES", ge=5 * 1024 * 1024

@@ -39,7 +39,12 @@ UNUSED = {
         "fastjsonschema",
     ),
     "compaction": ("changelake.ingest", "changelake.snapshot", "changelake.recovery", "fastjsonschema"),
-    "snapshot": ("changelake.ingest", "changelake.recovery", "fastjsonschema"),  # it records its runs
+    "snapshot": (
+        "changelake.ingest",
+        "changelake.recovery",
+        "fastjsonschema",
+        "duckdb",
+    ),  # it records its runs
     "dlq_redrive": (
         "changelake.compaction",
         "changelake.snapshot",

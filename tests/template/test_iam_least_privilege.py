@@ -12,6 +12,7 @@ import base64
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from changelake.integrations.streams import StreamReader
 from changelake.late import LateMarkers
 from changelake.recovery.dlq import REDRIVE_COUNT_ATTRIBUTE
 from changelake.snapshot.builder import SnapshotBuilder
+from changelake.snapshot.columns import ColumnLayout
+from changelake.snapshot.parquet import ParquetSnapshots
 from changelake.snapshot.service import SnapshotService
 from changelake_testing.stream_records import change_batch, realistic_item, stream_record
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
@@ -41,6 +44,8 @@ from tests.template.test_template_contract import FUNCTIONS, as_list, render, ro
 pytestmark = pytest.mark.template
 
 EXPORT = Path(__file__).resolve().parents[1] / "fixtures" / "snapshot" / "export"
+#: A JSON Schema for "orders", so the snapshot function also writes (and replaces) Parquet days.
+SCHEMAS = EXPORT.parent / "schemas"
 
 Grant = tuple[str, str]  # (IAM action, what it is scoped to: a bucket prefix or a resource's logical ID)
 
@@ -300,11 +305,12 @@ def run_redrive(stack: Stack, load_handler: HandlerLoader, recorder: Recorder) -
 def run_snapshot(
     stack: Stack, load_handler: HandlerLoader, context: FakeLambdaContext, recorder: Recorder
 ) -> list[Grant]:
-    """Bootstrap from an export (after run_redrive made the table "orders"); build the days, an hour
+    """Bootstrap from an export (after run_redrive made the table "orders"); build the days (and their
+    Parquet, which a refused commit aborts and late data replaces), an hour
     from compacted/ (run_compaction compacted it) and, after a late file, from raw/ with the old parts
     deleted; a refused commit (uploads aborted); the nightly run clearing the aggregator's late
     markers; a hand-off when time runs short."""
-    snapshot = load_handler("snapshot", stack.environment)
+    snapshot = load_handler("snapshot", stack.environment, SCHEMA_DIR=str(SCHEMAS))
     for path in sorted(EXPORT.rglob("*")):
         if path.is_file():
             key = f"exports/orders/{path.relative_to(EXPORT)}"
@@ -326,6 +332,14 @@ def run_snapshot(
             {"detail-type": "Scheduled Event"}, context
         )
     assert len(summary.failed) == 1
+    day, _ = SnapshotBuilder(store).read_day("orders", date(2026, 11, 27))
+    assert day is not None
+    other = {"orders": ColumnLayout.from_schema({"properties": {}})}  # another layout: a new generation
+    refusing_parquet = FailingPutS3(boto3.client("s3", region_name=REGION), "snapshot-parquet/")
+    with recorder.recording(), pytest.raises(DeliveryError):  # a refused Parquet commit aborts its uploads
+        ParquetSnapshots(S3Store(stack.bucket, client=refusing_parquet), other).refresh(day)
+    with recorder.recording():  # the new generation replaces the old one's file
+        ParquetSnapshots(store, other).refresh(day)
     store_changes(stack, load_handler, context, 5)
     stack.s3.delete_object(Bucket=stack.bucket, Key="snapshot/orders/dt=2026-11-22/_manifest.json")
     short = FakeLambdaContext(function_name="changelake-snapshot", remaining_ms=1000)

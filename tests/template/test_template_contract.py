@@ -46,6 +46,8 @@ EXTRA_ENV: dict[str, set[str]] = {
         "MAX_REDRIVES",
     },
     "CompactionFunction": {"COMPACTION_TARGET_BYTES"},
+    # where the Parquet snapshots of the tables with a JSON Schema go (docs/snapshot.md)
+    "SnapshotFunction": {"PARQUET_SNAPSHOT_PREFIX"},
 }
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 # Read by every function (changelake.settings.LogSettings): item data in logs, for debugging only.
@@ -60,6 +62,7 @@ ENV_VALUES: dict[str, Any] = {
     "RAW_PREFIX": "raw",
     "COMPACTED_PREFIX": "compacted",
     "SNAPSHOT_PREFIX": "snapshot",
+    "PARQUET_SNAPSHOT_PREFIX": "snapshot-parquet",
     "QUARANTINE_PREFIX": "quarantine",
     "LOST_PREFIX": "lost",
     "MAX_REDRIVES": "5",
@@ -112,6 +115,11 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", f"{BUCKET}/snapshot/*"),
         ("s3:DeleteObject", f"{BUCKET}/snapshot/*"),
         ("s3:AbortMultipartUpload", f"{BUCKET}/snapshot/*"),
+        # the Parquet snapshots, derived from snapshot/ and published the same way
+        ("s3:GetObject", f"{BUCKET}/snapshot-parquet/*"),
+        ("s3:PutObject", f"{BUCKET}/snapshot-parquet/*"),
+        ("s3:DeleteObject", f"{BUCKET}/snapshot-parquet/*"),
+        ("s3:AbortMultipartUpload", f"{BUCKET}/snapshot-parquet/*"),
         ("s3:DeleteObject", f"{BUCKET}/late/snapshot/*"),
         ("s3:PutObject", f"{BUCKET}/_runs/snapshot/*"),  # run records (changelake.runs)
         ("dynamodb:DescribeTable", "ChangeTable.Arn"),  # the bootstrap's key attributes
@@ -531,7 +539,7 @@ def test_compaction_lists_only_raw_compacted_and_its_late_markers(
     assert prefixes == {"raw", "raw/*", "compacted", "compacted/*", "late/compaction", "late/compaction/*"}
 
 
-def test_snapshot_lists_only_raw_snapshot_and_its_late_markers(
+def test_snapshot_lists_only_raw_snapshot_its_parquet_and_its_late_markers(
     resources: dict[str, dict[str, Any]],
 ) -> None:
     # GIVEN the snapshot role's ListBucket statement
@@ -546,8 +554,16 @@ def test_snapshot_lists_only_raw_snapshot_and_its_late_markers(
     (statement,) = statements
     prefixes = set(statement["Condition"]["StringLike"]["s3:prefix"])
 
-    # THEN it may list raw/, snapshot/ and its own late-data markers, nothing else
-    assert prefixes == {"raw", "raw/*", "snapshot", "snapshot/*", "late/snapshot", "late/snapshot/*"}
+    # THEN it may list raw/, snapshot/, snapshot-parquet/ and its own late-data markers, nothing else
+    assert prefixes == {
+        "raw",
+        "raw/*",
+        "snapshot",
+        "snapshot/*",
+        "snapshot-parquet/*",
+        "late/snapshot",
+        "late/snapshot/*",
+    }
 
 
 def test_compaction_is_scheduled_and_may_reinvoke_itself(

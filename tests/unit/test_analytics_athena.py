@@ -12,9 +12,9 @@ from sqlglot import expressions
 
 from analytics.__main__ import main
 from analytics.athena import HIVE_JSON_SERDE, script, statements
-from analytics.item_types import hive_type, item_typing
 from analytics.lake import DefinitionError, Lake, LakeTable
 from analytics.views import SEQUENCE_ORDER, to_duckdb
+from changelake.formats.item_types import hive_type, item_typing
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -41,7 +41,7 @@ def test_every_statement_parses_as_athena_sql() -> None:
     rendered = statements(lake, tables)
 
     # THEN each statement parses in sqlglot's athena dialect as the CREATE it says it is
-    assert len(rendered) == 1 + 2 * (6 + 3)
+    assert len(rendered) == 1 + (7 + 3) + (6 + 3)  # orders has a schema: its Parquet snapshot too
     for statement in rendered:
         parsed = sqlglot.parse_one(statement.sql, read="athena")
         assert isinstance(parsed, expressions.Create)
@@ -103,6 +103,43 @@ def test_tables_use_the_hive_json_serde_typed_from_the_schema_and_project_partit
     # AND the lines tables keep each record's text whole in one string
     assert "(\n  `line` string\n)" in rendered["orders_raw_lines"]
     assert "FIELDS TERMINATED BY '\\001'" in rendered["orders_raw_lines"]
+
+
+def test_a_table_with_a_schema_gets_its_parquet_snapshot_table() -> None:
+    # GIVEN a table with a JSON Schema and one without
+    lake = Lake("my-data-bucket", since=date(2026, 3, 1))
+    tables = [LakeTable("orders", ("pk", "sk"), SCHEMA), LakeTable("plain")]
+
+    # WHEN the DDL is rendered
+    rendered = {statement.name: statement.sql for statement in statements(lake, tables)}
+
+    # THEN only the table with a schema has a Parquet snapshot table, over snapshot-parquet/, by day
+    assert [name for name in rendered if name.endswith("_parquet")] == ["orders_snapshot_parquet"]
+    parsed = sqlglot.parse_one(rendered["orders_snapshot_parquet"], read="athena")
+    assert isinstance(parsed, expressions.Create)
+    ddl = rendered["orders_snapshot_parquet"]
+    assert "STORED AS PARQUET" in ddl
+    assert "LOCATION 's3://my-data-bucket/snapshot-parquet/orders/'" in ddl
+    assert "'storage.location.template'='s3://my-data-bucket/snapshot-parquet/orders/dt=${dt}/'" in ddl
+    # AND its columns are the ones the snapshot function writes: DECIMALs where the schema bounds the
+    # digits, unbounded numbers and nested values as strings (their exact text), the rest in item_rest
+    columns = [(c.name, c.args["kind"].sql("hive").lower()) for c in parsed.find_all(expressions.ColumnDef)]
+    assert columns == [
+        ("keys", "string"),
+        ("event_id", "string"),
+        ("event_time", "string"),
+        ("sequence_number", "string"),
+        ("pk", "string"),
+        ("amount", "decimal(8, 2)"),
+        ("count", "decimal(5, 0)"),
+        ("ratio", "string"),
+        ("active", "boolean"),
+        ("tags", "string"),
+        ("address", "string"),
+        ("anything", "string"),
+        ("item_rest", "string"),
+        ("dt", "date"),
+    ]
 
 
 @pytest.mark.parametrize(

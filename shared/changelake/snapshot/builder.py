@@ -75,6 +75,7 @@ from changelake.snapshot.manifest import (
     part_name,
 )
 from changelake.snapshot.merge import MergeCounts, OrderError, applied, latest_per_key, merge
+from changelake.snapshot.parquet import ParquetDay, ParquetSnapshots
 
 _DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/\Z")
 _RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
@@ -113,6 +114,7 @@ class DayResult:
     manifest: DayManifest | None = None
     writes: int = 0
     etag: str | None = None  # of the day's manifest when this run last saw it current
+    parquet: ParquetDay | None = None  # its Parquet (tables with a schema), once derived
 
     @property
     def name(self) -> str:
@@ -129,10 +131,12 @@ class ChainResult:
     origin: date | None = None
     failed: str | None = None  # the error of the first day that failed (later days were not built)
     stopped: bool = False  # out of time before the target
+    #: Days whose Parquet could not be derived (their JSON day is published; later days go on).
+    parquet_failed: list[tuple[date, str]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return self.failed is None and not self.stopped
+        return self.failed is None and not self.stopped and not self.parquet_failed
 
     @property
     def target_manifest(self) -> DayManifest | None:
@@ -177,6 +181,7 @@ class SnapshotBuilder:
         target_part_bytes: int = 128 * 1024 * 1024,
         memory_budget_bytes: int = 128 * 1024 * 1024,
         spill_dir: Path = Path("/tmp"),  # noqa: S108 - Lambda's scratch space
+        parquet: ParquetSnapshots | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.store = store
@@ -186,6 +191,7 @@ class SnapshotBuilder:
         self.target_part_bytes = target_part_bytes
         self.memory_budget_bytes = memory_budget_bytes
         self.spill_dir = spill_dir
+        self.parquet = parquet
         self.clock = clock
 
     # ------------------------------------------------------------------ layout and state
@@ -325,12 +331,25 @@ class SnapshotBuilder:
             except (SnapshotInputError, DeliveryError) as exc:
                 result.failed = f"{table}/dt={day.isoformat()}: {exc}"
                 return
+            self._derive_parquet(result, outcome)
             _record(result, outcome)
             if outcome.status == "deferred":
                 result.stopped = True
                 return
             checking = checking or outcome.status == "built"
             previous = outcome
+
+    def _derive_parquet(self, result: ChainResult, outcome: DayResult) -> None:
+        """The Parquet of a day this run checked (``changelake.snapshot.parquet``); a failure is the
+        Parquet's alone: the JSON day stays published and later days are built."""
+        if self.parquet is None or outcome.manifest is None:
+            return
+        failures = [failure for failure in result.parquet_failed if failure[0] != outcome.day]
+        try:
+            outcome.parquet = self.parquet.refresh(outcome.manifest)
+        except (SnapshotInputError, DeliveryError) as exc:
+            failures.append((outcome.day, f"{outcome.name} (parquet): {exc}"))
+        result.parquet_failed = failures
 
     def base_of(self, table: str, day: date, previous: DayResult | None = None) -> Base:
         """The snapshot of ``day`` as a base: as this run left it (``previous``), or read (and

@@ -57,6 +57,7 @@ class SnapshotSummary:
     days_built: int = 0
     days_completed: int = 0  # committed by an earlier run that died before finishing; rolled forward
     days_unchanged: int = 0
+    parquet_days_built: int = 0  # Parquet days derived (tables with a schema)
     items: int = 0  # in the snapshots of the target days (yesterday, or the manual event's day)
     changes_read: int = 0
     changes_applied: int = 0
@@ -86,12 +87,16 @@ class SnapshotSummary:
                 self.days_completed += 1
             elif day.status == "unchanged":
                 self.days_unchanged += 1
+            if day.parquet is not None and day.parquet.status == "built":
+                self.parquet_days_built += 1
         if chain.target_manifest is not None:
             self.items += chain.target_manifest.counts.items
         if chain.failed is not None:
             self.failed.append(
                 {"table": chain.table, "dt": chain.target.isoformat(), "error": chain.failed[:500]}
             )
+        for failed_day, error in chain.parquet_failed:
+            self.failed.append({"table": chain.table, "dt": failed_day.isoformat(), "error": error[:500]})
 
     def add_bootstrap(self, result: BootstrapResult) -> None:
         self.tables = 1
@@ -114,6 +119,7 @@ class SnapshotSummary:
         return {
             "DaysBuilt": self.days_built,
             "DaysUnchanged": self.days_unchanged,
+            "ParquetDaysBuilt": self.parquet_days_built,
             "DaysFailed": len(self.failed),
             "DaysHandedOff": len(self.handed_off),
             "Items": self.items,

@@ -62,7 +62,7 @@ def item_typing(schema: dict[str, Any]) -> Typing:
 
 
 def _typed(schema: Any, path: str, untyped: list[str]) -> ItemType | None:
-    kind = _single_type(schema)
+    kind = single_type(schema)
     if kind == "string":
         return STRING
     if kind == "boolean":
@@ -93,7 +93,7 @@ def _struct(properties: dict[str, Any], path: str, untyped: list[str]) -> Struct
     return StructType(tuple(fields))
 
 
-def _single_type(schema: Any) -> str | None:
+def single_type(schema: Any) -> str | None:
     """The schema's type, ignoring a ``null`` alternative; None for anything else."""
     if not isinstance(schema, dict):
         return None
@@ -110,7 +110,8 @@ def _decimal(schema: dict[str, Any], kind: str) -> ScalarType | None:
     upper = [schema[b] for b in ("maximum", "exclusiveMaximum") if _is_number(schema.get(b))]
     if scale is None or not lower or not upper:
         return None
-    bound = max(abs(Decimal(str(value))) for value in lower + upper)
+    # copy_abs, not abs(): abs() rounds to the context's 28 digits (10**38 - 1 would become 1E+38)
+    bound = max(Decimal(str(value)).copy_abs() for value in lower + upper)
     precision = len(str(int(bound))) + scale
     return ScalarType("decimal", precision, scale) if precision <= MAX_PRECISION else None
 
@@ -153,4 +154,5 @@ __all__ = [
     "Typing",
     "hive_type",
     "item_typing",
+    "single_type",
 ]
