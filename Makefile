@@ -82,7 +82,7 @@ run: setup
 # 50/s, FAULTS to flaky; the report is printed and written to SOAK_REPORT.
 soak: DURATION = 600
 FAULTS ?= flaky
-SOAK_REPORT ?= soak-report.md
+SOAK_REPORT ?= lake/soak-report.md
 soak: setup
 	SOAK_DURATION=$(DURATION) SOAK_RATE=$(RATE) SOAK_FAULTS=$(FAULTS) SOAK_REPORT=$(SOAK_REPORT) \
 		$(PY) -m pytest tests/integration/test_soak.py -m slow -s $(PYTEST_ARGS)

@@ -40,6 +40,10 @@ WARM_UP_SHARE = 0.2
 #: invocation grows faster than that.
 MEMORY_GROWTH_SHARE = 0.10
 BOOKKEEPING_BYTES = 512
+#: Seconds before a message the aggregator failed (an injected fault) is received again. Lambda
+#: leaves it invisible for the queue's visibility timeout (660 s in the template), which would hold
+#: the drain past its timeout and make the lag the visibility timer's; the soak measures the pipeline.
+FAILED_VISIBILITY_SECONDS = 10
 #: The lag bound: the p99 of the last third of the IteratorAge samples may exceed the first third's by
 #: this factor plus ``LAG_SLACK_SECONDS``. Under faults one sample can hold a retried batch (the
 #: mapping backs off up to 2 s per retry, on top of the 1 s batching window), so small p99s differ by
@@ -246,6 +250,7 @@ def run_soak(options: SoakOptions, *, forward: ProgressCallback | None = None) -
                 hooks=hooks,
                 lake_dir=options.lake_dir,
                 duckdb_sample=False,
+                failed_visibility_seconds=FAILED_VISIBILITY_SECONDS,
             ),
             on_progress=sampler,
         )

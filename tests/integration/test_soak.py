@@ -34,6 +34,7 @@ def test_the_pipeline_holds_steady_under_faults_for_the_whole_soak(tmp_path: Pat
     text = report.render()
     print(text)
     if path := os.environ.get("SOAK_REPORT"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text + "\n")
 
     # THEN nothing was lost or duplicated, memory stayed flat and the lag did not grow
