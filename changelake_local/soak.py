@@ -83,12 +83,16 @@ class Sampler:
         self._rss = rss
         self._next = every
         self._age: float | None = None
+        self._writes_stopped = False
 
     def __call__(self, progress: Progress) -> None:
         if self.forward is not None:
             self.forward(progress)
-        if progress.phase not in ("streaming", "compacting"):
-            return  # draining and after: the writes stopped and the faults cleared
+        # from the drain on (the final compaction reports "compacting" again) the writes have
+        # stopped and the faults cleared: nothing more to sample
+        self._writes_stopped = self._writes_stopped or progress.phase not in ("streaming", "compacting")
+        if self._writes_stopped:
+            return
         if progress.iterator_age is not None:
             self._age = max(self._age or 0.0, progress.iterator_age)
         if progress.elapsed >= self._next:

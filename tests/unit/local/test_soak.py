@@ -103,6 +103,7 @@ def test_the_sampler_keeps_the_largest_age_of_each_interval_and_stops_when_drain
     for second in range(1, 11):
         sampler(progress(float(second), age=float(second % 4)))
     sampler(progress(15.0, phase="draining", age=99.0))
+    sampler(progress(20.0, phase="compacting", age=99.0))  # the final compaction, after the drain
     # THEN one sample per interval, each with the interval's largest age, none while draining
     assert [(s.elapsed, s.iterator_age, s.rss_bytes) for s in sampler.samples] == [
         (5.0, 3.0, 7),
