@@ -17,11 +17,12 @@ BENCH_ARGS ?=
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup run test lint typecheck template-check workflow-check unit functional integration bench lock clean invoke
+.PHONY: help setup run soak test lint typecheck template-check workflow-check unit functional integration bench lock clean invoke
 
 help:
 	@echo "make run        run the whole pipeline locally (DURATION=seconds, RATE=changes/s, NIGHT=seconds)"
 	@echo "make test       lint, type-check, check the template and run every test"
+	@echo "make soak       the local pipeline with faults for DURATION (default 600) s: memory, lag, nothing lost"
 	@echo "make bench      run the benchmark suite (bench/)"
 	@echo "make invoke FUNCTION=AggregatorFunction EVENT=events/sqs_batch.json   one function, no Docker"
 	@echo "make lock       re-pin requirements-dev.txt, requirements/sam.txt and requirements/checkov.txt"
@@ -76,6 +77,15 @@ integration: setup
 
 run: setup
 	$(PY) -m changelake_local run --duration $(DURATION) --rate $(RATE) --night $(NIGHT) $(RUN_ARGS)
+
+# The soak (tests/integration/test_soak.py, marked slow): DURATION defaults to 600 s here, RATE to
+# 50/s, FAULTS to flaky; the report is printed and written to SOAK_REPORT.
+soak: DURATION = 600
+FAULTS ?= flaky
+SOAK_REPORT ?= lake/soak-report.md
+soak: setup
+	SOAK_DURATION=$(DURATION) SOAK_RATE=$(RATE) SOAK_FAULTS=$(FAULTS) SOAK_REPORT=$(SOAK_REPORT) \
+		$(PY) -m pytest tests/integration/test_soak.py -m slow -s $(PYTEST_ARGS)
 
 invoke: setup
 	$(PY) -m changelake_local invoke $(FUNCTION) --event $(EVENT)

@@ -85,6 +85,30 @@ class MappingStats:
     last_error: str | None = None
 
 
+class IteratorAge:
+    """Lambda's IteratorAge metric of a stream mapping: at each invocation, the age of the batch's
+    last record (now minus its ApproximateCreationDateTime, epoch seconds). ``take`` returns the
+    largest since the previous ``take`` (CloudWatch's Maximum over a period) and starts a new one."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._largest: float | None = None
+
+    def observe(self, batch: list[dict[str, Any]]) -> None:
+        created = batch[-1]["dynamodb"].get("ApproximateCreationDateTime")
+        if not isinstance(created, int | float):
+            return
+        age = max(0.0, self._clock() - created)
+        with self._lock:
+            self._largest = age if self._largest is None else max(self._largest, age)
+
+    def take(self) -> float | None:
+        with self._lock:
+            largest, self._largest = self._largest, None
+        return largest
+
+
 def lambda_stream_record(record: dict[str, Any], stream_arn: str, *, wire: bool = False) -> dict[str, Any]:
     """A GetRecords record as Lambda delivers it to the function: parsed by boto3 (binary as
     bytes, times as datetime; converted as the redrive's replay does), or with ``wire`` as the
@@ -260,6 +284,7 @@ class StreamMapping(_Mapping):
         self.poll_interval = poll_interval
         self.retry_backoff = retry_backoff
         self.records_read = 0
+        self.iterator_age = IteratorAge()
 
     def _loop(self) -> None:
         description = self.streams.describe_stream(StreamArn=self.spec.source_arn)["StreamDescription"]
@@ -321,6 +346,7 @@ class StreamMapping(_Mapping):
                 self._give_up(shard_id, expired)
                 continue
             self.stats.records += len(attempt.records)
+            self.iterator_age.observe(attempt.records)
             identifiers = sequence_numbers(attempt.records)
             next_step = rules.after(attempt, self._invoke({"Records": attempt.records}, identifiers))
             if isinstance(next_step, GiveUp):

@@ -201,6 +201,8 @@ class Progress:
     lag_p99: float | None
     files_per_partition: dict[str, int]
     function_errors: dict[str, int]
+    #: The stream mappings' largest IteratorAge since the previous report (None: no batch invoked).
+    iterator_age: float | None = None
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -544,6 +546,11 @@ class LocalPipeline:
     def progress(self, phase: str) -> Progress:
         state = self.watcher.state
         elapsed = time.monotonic() - self.started
+        ages = [
+            age
+            for mapping in self.mappings
+            if isinstance(mapping, StreamMapping) and (age := mapping.iterator_age.take()) is not None
+        ]
         return Progress(
             phase=phase,
             elapsed=elapsed,
@@ -560,6 +567,7 @@ class LocalPipeline:
             lag_p99=percentile(state.lags, 0.99),
             files_per_partition=dict(state.files_per_partition),
             function_errors={name: f.errors for name, f in self.functions.items() if f.errors},
+            iterator_age=max(ages, default=None),
         )
 
     def drained(self) -> bool:

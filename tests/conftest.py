@@ -19,6 +19,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from changelake_local.moto_server import behave_like_s3
+
 REGION = "us-east-1"
 BUCKET = "changelake-test-data"
 
@@ -49,7 +51,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """A real moto server on a free port of 127.0.0.1, for the whole session."""
+    """A real moto server on a free port of 127.0.0.1, for the whole session, answering as S3 does
+    where moto does not (``behave_like_s3``)."""
+    behave_like_s3()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -32,8 +32,8 @@ settings.register_profile(
 )
 settings.register_profile("dev", parent=_COMMON)
 # The derandomized profile by default, so `make test` is repeatable; HYPOTHESIS_PROFILE=dev explores
-# new random examples (it has found a failing one: a 500 on a compacted part after the faults cleared,
-# under investigation; see docs/local-mode.md, "Faults").
+# new random examples (it found moto answering CompleteMultipartUpload of an aborted upload with a
+# 500, where S3 says NoSuchUpload: changelake_local.moto_server.behave_like_s3).
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

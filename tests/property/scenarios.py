@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
 from hypothesis import strategies as st
 
 from changelake_testing.stream_records import stream_record
@@ -23,6 +24,7 @@ from changelake_testing.stream_records import stream_record
 TABLES = ("orders", "users", "carts")
 HOURS = 48  # two UTC days
 START = datetime(2026, 11, 27, tzinfo=UTC).timestamp()
+DAYS = tuple(date(2026, 11, 27 + day) for day in range(HOURS // 24))
 #: Random bytes of an oversized item: as base64 about 373 KB, under DynamoDB's 400 KB item limit
 #: and, incompressible, over SQS's 256 KB message limit even gzipped: a claim check.
 OVERSIZED_BYTES = 280_000
@@ -86,15 +88,44 @@ class Stream:
     def days(self) -> set[tuple[str, str]]:
         """(table, YYYY-MM-DD) of every record, the partitions compaction must cover."""
         return {
-            (
-                table,
-                datetime.fromtimestamp(record["dynamodb"]["ApproximateCreationDateTime"], UTC)
-                .date()
-                .isoformat(),
-            )
+            (table, day_of(record).isoformat())
             for table, records in self.records.items()
             for record in records
         }
+
+    def stored(self, table: str) -> list[dict[str, Any]]:
+        """The table's records that reach raw/ (all but the poison ones), in stream order."""
+        return [record for record in self.records.get(table, []) if record["eventID"] not in self.poison_ids]
+
+
+@dataclass(frozen=True)
+class ModelItem:
+    """One item of the model table: its value as plain JSON (exact numbers), and its last change."""
+
+    item: dict[str, Any]
+    event_id: str
+
+
+def model_table(stream: Stream, table: str, day: date) -> dict[str, ModelItem]:
+    """The table at the end of ``day`` by key, as the lake knows it: the stored records up to that
+    day applied in stream order, a REMOVE taking the key away. Independent of the snapshot code."""
+    deserialize = TypeDeserializer().deserialize
+    items: dict[str, ModelItem] = {}
+    for record in stream.stored(table):
+        if day_of(record) > day:
+            continue
+        key = record["dynamodb"]["Keys"]["pk"]["S"]
+        new_image = record["dynamodb"].get("NewImage")
+        if new_image is None:
+            items.pop(key, None)
+        else:
+            plain = {name: deserialize(value) for name, value in new_image.items()}
+            items[key] = ModelItem(plain, record["eventID"])
+    return items
+
+
+def day_of(record: dict[str, Any]) -> date:
+    return datetime.fromtimestamp(record["dynamodb"]["ApproximateCreationDateTime"], UTC).date()
 
 
 def _image(key: str, change: Change, version: int) -> dict[str, Any]:
