@@ -12,7 +12,7 @@ from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
 from changelake.integrations.streams import StreamReader
-from changelake.observability import publish, publish_run, report_unrecorded_run, traced
+from changelake.observability import finish_run, report_unrecorded_run, traced
 from changelake.recovery.async_failures import AsyncFailureReplayer
 from changelake.recovery.dlq import DlqRedriver
 from changelake.recovery.service import RedriveService
@@ -62,9 +62,6 @@ runs = RunRecorder(
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with runs.recording(context.aws_request_id) as run:
         summary = service.handle(event, context)
-        outcome = redrive_outcome(summary.as_dict())
-        run.finish(outcome)
-    publish(metrics, summary)
-    publish_run(metrics, "redrive", outcome)
+        finish_run(metrics, run, "redrive", redrive_outcome(summary.as_dict()), summary)
     logger.info("redrive finished", extra={"summary": summary.as_dict()})
     return summary.as_dict()
