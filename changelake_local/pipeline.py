@@ -61,6 +61,9 @@ class RunOptions:
     rate: float = 50.0
     #: Seconds of a local "night": the compaction schedule's period (0: only at the end).
     night: float = 60.0
+    #: Seconds after the start when the table is exported and the snapshot bootstrapped from it
+    #: (None: halfway through ``duration``, or at the first night of an endless run).
+    bootstrap_after: float | None = None
     #: Port of the moto server (0: any free port).
     port: int = 0
     template: Path = DEFAULT_TEMPLATE
@@ -311,7 +314,8 @@ class LocalPipeline:
         # The bootstrap export is taken halfway (or at the first night of an endless run): the snapshot
         # then starts from a table that already had items, as for a stream enabled on a live table.
         halfway = options.duration / 2 if options.duration > 0 else options.night
-        bootstrap_at = self.started + halfway if halfway > 0 else float("inf")
+        after = halfway if options.bootstrap_after is None else options.bootstrap_after
+        bootstrap_at = self.started + after if after > 0 else float("inf")
         ticks = 0
         try:
             while not stop_requested.is_set() and (
