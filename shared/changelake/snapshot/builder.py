@@ -331,25 +331,38 @@ class SnapshotBuilder:
             except (SnapshotInputError, DeliveryError) as exc:
                 result.failed = f"{table}/dt={day.isoformat()}: {exc}"
                 return
-            self._derive_parquet(result, outcome)
+            derived = self._derive_parquet(result, outcome, may_build)
             _record(result, outcome)
+            if not derived:  # out of time before this day's Parquet: the hand-off derives it
+                result.stopped = True
+                return
             if outcome.status == "deferred":
                 result.stopped = True
                 return
             checking = checking or outcome.status == "built"
             previous = outcome
 
-    def _derive_parquet(self, result: ChainResult, outcome: DayResult) -> None:
-        """The Parquet of a day this run checked (``changelake.snapshot.parquet``); a failure is the
-        Parquet's alone: the JSON day stays published and later days are built."""
+    def _derive_parquet(self, result: ChainResult, outcome: DayResult, may_build: Callable[[], bool]) -> bool:
+        """The Parquet of a day this run checked (``changelake.snapshot.parquet``); False, with nothing
+        written, when ``may_build`` says there is no time left for it (it reads the whole day again
+        and writes it: a build of its own). A failure is the Parquet's alone: the JSON day stays
+        published, later days are built, and the run reports it in ``parquet_failed`` and fails."""
         if self.parquet is None or outcome.manifest is None:
-            return
+            return True
+        if not may_build():
+            return False
         failures = [failure for failure in result.parquet_failed if failure[0] != outcome.day]
         try:
             outcome.parquet = self.parquet.refresh(outcome.manifest)
-        except (SnapshotInputError, DeliveryError) as exc:
-            failures.append((outcome.day, f"{outcome.name} (parquet): {exc}"))
+        # Any failure, DuckDB's own errors and a full /tmp included, not only ours: the JSON layer of
+        # this table and of every later table must not wait on an optional derived copy. Nothing is
+        # swallowed: the failure is in the summary, and the run raises at its end.
+        except Exception as exc:  # noqa: BLE001
+            ours = isinstance(exc, (SnapshotInputError, DeliveryError))  # they name the object already
+            detail = str(exc) if ours else f"{type(exc).__name__}: {exc}"
+            failures.append((outcome.day, f"{outcome.name} (parquet): {detail}"))
         result.parquet_failed = failures
+        return True
 
     def base_of(self, table: str, day: date, previous: DayResult | None = None) -> Base:
         """The snapshot of ``day`` as a base: as this run left it (``previous``), or read (and

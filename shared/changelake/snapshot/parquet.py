@@ -10,10 +10,12 @@ A Parquet day is *derived* from its published JSON day: its ``<generation>`` dig
 generation and the column layout, and it is read from exactly the files the JSON day's manifest
 names, so the same JSON day and schema always give the same keys. It is published by its own
 ``changelake.publication.Publication`` (uploads left open, conditional commit of the manifest,
-guarded promotion), so a reader sees the previous Parquet day whole, then this one whole, never a
-mix; a run that dies before the commit leaves the previous Parquet day, and the next run that checks
-the JSON day derives the Parquet again (a stale generation), one that dies after the commit is
-rolled forward. A Parquet day whose generation is current is not rewritten.
+guarded promotion), so a reader of the files the manifest names sees the previous Parquet day,
+then this one, never a mix (a glob of the folder may see both for the moment between the first
+completion and the last delete, as for the JSON days); a run that dies before the commit leaves
+the previous Parquet day, and the next run that checks the JSON day derives the Parquet again (a
+stale generation), one that dies after the commit is rolled forward. A Parquet day whose
+generation is current is not rewritten.
 
 The writer is DuckDB (chosen by measurement, docs/snapshot.md): rows go to a local JSON Lines file
 of column texts (every value a string or null), and ``COPY ... TO (FORMAT parquet)`` casts each

@@ -257,3 +257,56 @@ def _day_manifest(stack: Stack, day: date) -> DayManifest:
     )
     assert manifest is not None
     return manifest
+
+
+class ScratchFull(ParquetSnapshots):
+    """A Parquet writer whose scratch disk is full: an ``OSError``, not one of our own exceptions."""
+
+    def refresh(self, manifest: DayManifest) -> Any:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_foreign_parquet_failure_stays_the_parquets_own_and_the_json_days_go_on(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # GIVEN two days of changes and a Parquet writer that fails with an OSError (a full /tmp)
+    put_raw(stack, two_days())
+    full = ScratchFull(S3Store(stack.bucket, client=stack.s3), {"orders": ColumnLayout.from_schema(SCHEMA)})
+
+    # WHEN the snapshot is brought up to day 2
+    chain = builder(stack, tmp_path, parquet=full).bring_up_to_date("orders", D2)
+
+    # THEN both JSON days are published, and the failure is reported per day (the run then raises)
+    assert [day.status for day in chain.days] == ["built", "built"]
+    assert [day for day, _ in chain.parquet_failed] == [D1, D2]
+    assert (
+        chain.parquet_failed[0][1]
+        == "orders/dt=2026-11-21 (parquet): OSError: [Errno 28] No space left on device"
+    )
+    assert not chain.complete
+
+
+def test_no_time_left_for_a_days_parquet_stops_the_chain_for_the_hand_off(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # GIVEN two days of changes, Parquet on, and time for one build only
+    put_raw(stack, two_days())
+    budget = iter([True])
+
+    # WHEN the snapshot is brought up to day 2
+    chain = builder(stack, tmp_path, parquet=parquet(stack, tmp_path)).bring_up_to_date(
+        "orders", D2, may_build=lambda: next(budget, False)
+    )
+
+    # THEN day 1's JSON is built, and the chain stops before its Parquet (a build of its own) for the
+    # hand-off, instead of running past the deadline
+    assert chain.stopped
+    assert not chain.complete
+    assert [day.status for day in chain.days] == ["built"]
+    assert stack.keys("snapshot-parquet/") == []
+
+    # AND the handed-off run, with time, derives day 1's Parquet and builds the rest
+    again = builder(stack, tmp_path, parquet=parquet(stack, tmp_path)).bring_up_to_date("orders", D2)
+    assert again.complete
+    assert [day.status for day in again.days] == ["unchanged", "built"]
+    assert (len(parquet_keys(stack, D1)), len(parquet_keys(stack, D2))) == (1, 1)
