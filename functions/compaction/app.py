@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from changelake.compaction.compactor import Compactor
 from changelake.compaction.service import CompactionService
 from changelake.integrations.s3 import S3Store
-from changelake.observability import finish_run, report_unrecorded_run, traced
-from changelake.runs import RunRecorder, compaction_outcome
+from changelake.observability import finish_run, run_recorder, traced
+from changelake.runs import compaction_outcome
 from changelake.settings import CompactionSettings
 
 settings = CompactionSettings.from_environ()
@@ -33,11 +33,7 @@ service = CompactionService(
     lookback_days=settings.lookback_days,
     reserve_seconds=settings.reserve_seconds,
 )
-runs = RunRecorder(
-    S3Store(settings.bucket_name),
-    "compaction",
-    on_unrecorded=lambda record, error: report_unrecorded_run(logger, metrics, record, error),
-)
+runs = run_recorder(S3Store(settings.bucket_name), "compaction", logger, metrics)
 
 
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever

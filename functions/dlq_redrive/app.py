@@ -12,12 +12,12 @@ from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
 from changelake.integrations.streams import StreamReader
-from changelake.observability import finish_run, report_unrecorded_run, traced
+from changelake.observability import finish_run, run_recorder, traced
 from changelake.recovery.async_failures import AsyncFailureReplayer
 from changelake.recovery.dlq import DlqRedriver
 from changelake.recovery.service import RedriveService
 from changelake.recovery.stream_failures import StreamFailureReplayer
-from changelake.runs import RunRecorder, redrive_outcome
+from changelake.runs import redrive_outcome
 from changelake.settings import RedriveSettings
 
 settings = RedriveSettings.from_environ()
@@ -47,11 +47,7 @@ service = RedriveService(
     replayer,
     async_replayer,
 )
-runs = RunRecorder(
-    store,
-    "redrive",
-    on_unrecorded=lambda record, error: report_unrecorded_run(logger, metrics, record, error),
-)
+runs = run_recorder(store, "redrive", logger, metrics)
 
 
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever

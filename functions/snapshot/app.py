@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
-from changelake.observability import finish_run, report_unrecorded_run, traced
-from changelake.runs import RunRecorder, snapshot_outcome
+from changelake.observability import finish_run, run_recorder, traced
+from changelake.runs import snapshot_outcome
 from changelake.settings import SnapshotSettings
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.parquet import ParquetSnapshots, layouts_from_directory
@@ -44,11 +44,7 @@ service = SnapshotService(
     lookback_days=settings.lookback_days,
     reserve_seconds=settings.reserve_seconds,
 )
-runs = RunRecorder(
-    store,
-    "snapshot",
-    on_unrecorded=lambda record, error: report_unrecorded_run(logger, metrics, record, error),
-)
+runs = run_recorder(store, "snapshot", logger, metrics)
 
 
 # Events name tables and days, never items; LOG_ITEM_DATA decides as for every function.

@@ -10,7 +10,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 if TYPE_CHECKING:
     from changelake.exceptions import DeliveryError
-    from changelake.runs import RunDraft, RunKind, RunOutcome, RunRecord
+    from changelake.integrations.s3 import S3Store
+    from changelake.runs import RunDraft, RunKind, RunOutcome, RunRecord, RunRecorder
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -67,3 +68,13 @@ def report_unrecorded_run(logger: Logger, metrics: Metrics, record: RunRecord, e
         extra={"key": record.key, "error": str(error), "record": record.to_json().decode()},
     )
     metrics.add_metric(name="RunRecordsFailed", unit=MetricUnit.Count, value=1)
+
+
+def run_recorder(store: S3Store, kind: RunKind, logger: Logger, metrics: Metrics) -> RunRecorder:
+    """A batch function's ``RunRecorder``: a record it cannot store is reported by
+    ``report_unrecorded_run`` (logged at ERROR, counted as ``RunRecordsFailed``)."""
+    from changelake.runs import RunRecorder  # only the batch functions record runs
+
+    return RunRecorder(
+        store, kind, on_unrecorded=lambda record, error: report_unrecorded_run(logger, metrics, record, error)
+    )
