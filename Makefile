@@ -14,10 +14,12 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
+# The browser the status page's test drives (scripts/provision-browser installs it where it can).
+export CHROMIUM ?= /usr/bin/chromium
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup run soak test lint typecheck template-check workflow-check unit functional integration bench lock clean invoke
+.PHONY: help setup environments browser run soak test lint typecheck template-check workflow-check unit functional integration bench lock clean invoke
 
 help:
 	@echo "make run        run the whole pipeline locally (DURATION=seconds, RATE=changes/s, NIGHT=seconds)"
@@ -44,7 +46,15 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt $(VENV)/.installed
 	$(VENV)/bin/uv pip install -q --python $(CHECKOV_VENV)/bin/python -r requirements/checkov.txt
 	touch $@
 
-setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+environments: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+
+# Debian's chromium for tests/integration/test_status_page.py: installed as root on Debian, otherwise
+# one line saying what to install, before any test runs.
+browser:
+	@scripts/provision-browser
+
+# Everything `make test` needs; `make run` needs only the environments.
+setup: environments browser
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -53,7 +63,7 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-template-check: setup
+template-check: environments
 	$(SAM) validate --lint --template template.yaml
 	$(VENV)/bin/cfn-lint --include-checks I -- template.yaml
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation \
@@ -75,7 +85,7 @@ functional: $(VENV)/.installed
 integration: setup
 	SAM_BIN=$(abspath $(SAM)) $(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-run: setup
+run: environments
 	$(PY) -m changelake_local run --duration $(DURATION) --rate $(RATE) --night $(NIGHT) $(RUN_ARGS)
 
 # The soak (tests/integration/test_soak.py, marked slow): DURATION defaults to 600 s here, RATE to
@@ -83,11 +93,11 @@ run: setup
 soak: DURATION = 600
 FAULTS ?= flaky
 SOAK_REPORT ?= lake/soak-report.md
-soak: setup
+soak: environments
 	SOAK_DURATION=$(DURATION) SOAK_RATE=$(RATE) SOAK_FAULTS=$(FAULTS) SOAK_REPORT=$(SOAK_REPORT) \
 		$(PY) -m pytest tests/integration/test_soak.py -m slow -s $(PYTEST_ARGS)
 
-invoke: setup
+invoke: environments
 	$(PY) -m changelake_local invoke $(FUNCTION) --event $(EVENT)
 
 bench: $(VENV)/.installed

@@ -25,7 +25,8 @@ from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, days_ago
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
+#: Debian's chromium; `make setup` provisions it (scripts/provision-browser), CHROMIUM moves it.
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -64,7 +65,7 @@ def test_cards_download_and_a_compaction_and_a_snapshot_from_their_buttons(
 
     url, _app = page
     day = f"{days_ago(1):%Y-%m-%d}"
-    assert CHROMIUM.is_file(), "Debian's chromium is missing: apt-get install -y chromium (.ci/run does)"
+    assert CHROMIUM.is_file(), f"no chromium at {CHROMIUM}: `make setup` installs it"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
