@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from changelake.exceptions import ConfigurationError
 
@@ -51,10 +51,14 @@ class _EnvironmentSettings(BaseModel):
         try:
             return cls.model_validate(dict(source))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
-            )
+            problems = "; ".join(_describe(error["loc"], error["msg"]) for error in exc.errors())
             raise ConfigurationError(f"{cls.__name__} is invalid: {problems}") from exc
+
+
+def _describe(location: tuple[int | str, ...], message: str) -> str:
+    # A check across variables (a model validator) has no location: its message names them.
+    where = ".".join(str(part) for part in location)
+    return f"{where}: {message}" if where else message
 
 
 class ConsumerSettings(_EnvironmentSettings):
@@ -129,5 +133,29 @@ class RedriveSettings(_EnvironmentSettings):
     claims_prefix: Prefix = Field(default="claims", alias="CLAIMS_PREFIX")
     lost_prefix: Prefix = Field(default="lost", alias="LOST_PREFIX")
     max_redrives: int = Field(default=5, alias="MAX_REDRIVES", ge=1)
+    #: How long the bucket keeps a claim check: the template's expire-claims lifecycle rule.
+    claims_expiration_days: int = Field(default=109, alias="CLAIMS_EXPIRATION_DAYS", ge=1)
+    #: The longest one message lives: ChangeQueue retention + ChangeDLQ retention (4 + 14 days).
+    message_lifetime_days: int = Field(default=18, alias="MESSAGE_LIFETIME_DAYS", ge=1)
     #: The consumer's schemas, so replayed stream records are checked exactly as the consumer does.
     schema_dir: Path | None = Field(default=None, alias="SCHEMA_DIR")
+
+    @model_validator(mode="after")
+    def _claims_outlive_every_redriven_copy(self) -> Self:
+        # Each redrive sends a new message pointing at the same claim check; if the claim expired
+        # first, the last copies would point at nothing and their changes would be lost.
+        needed = claims_reference_days(self.max_redrives, self.message_lifetime_days)
+        if needed > self.claims_expiration_days:
+            raise ValueError(
+                f"MAX_REDRIVES={self.max_redrives} lets a message point at its claim check for "
+                f"({self.max_redrives} + 1) x {self.message_lifetime_days} + 1 = {needed} days, but "
+                f"claims/ expires after CLAIMS_EXPIRATION_DAYS={self.claims_expiration_days}: lower "
+                "MAX_REDRIVES or raise the expire-claims rule (and CLAIMS_EXPIRATION_DAYS) with it"
+            )
+        return self
+
+
+def claims_reference_days(max_redrives: int, message_lifetime_days: int) -> int:
+    """Days a claim check can still be referenced: the first message and each redriven copy live
+    at most ``message_lifetime_days``, and one more day covers the last read of the last copy."""
+    return (max_redrives + 1) * message_lifetime_days + 1

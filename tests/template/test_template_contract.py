@@ -44,6 +44,8 @@ EXTRA_ENV: dict[str, set[str]] = {
         "QUARANTINE_PREFIX",
         "LOST_PREFIX",
         "MAX_REDRIVES",
+        "CLAIMS_EXPIRATION_DAYS",
+        "MESSAGE_LIFETIME_DAYS",
     },
     "CompactionFunction": {"COMPACTION_TARGET_BYTES"},
     # where the Parquet snapshots of the tables with a JSON Schema go (docs/snapshot.md)
@@ -66,6 +68,8 @@ ENV_VALUES: dict[str, Any] = {
     "QUARANTINE_PREFIX": "quarantine",
     "LOST_PREFIX": "lost",
     "MAX_REDRIVES": "5",
+    "CLAIMS_EXPIRATION_DAYS": "109",
+    "MESSAGE_LIFETIME_DAYS": "18",
     "MAX_MESSAGE_BYTES": {"Ref": "MaxMessageBytes"},
     "LOOKBACK_DAYS": {"Ref": "LookbackDays"},
     "COMPACTION_TARGET_BYTES": {"Ref": "CompactionTargetBytes"},
@@ -415,9 +419,9 @@ def test_bucket_lifecycle_tiers_raw_and_cleans_up_old_versions_and_uploads(
     ] == {"DaysAfterInitiation": 1}
 
 
-def max_redrives_of(resources: dict[str, dict[str, Any]]) -> int:
-    """The redrive limit DlqRedriveFunction runs with: its settings read from the template's literal
-    variables (placeholders for the references), so a missing variable gives the code's default."""
+def redrive_settings_of(resources: dict[str, dict[str, Any]]) -> RedriveSettings:
+    """The settings DlqRedriveFunction runs with: read from the template's literal variables
+    (placeholders for the references), so a missing variable gives the code's default."""
     variables = resources["DlqRedriveFunction"]["Properties"]["Environment"]["Variables"]
     literal = {name: value for name, value in variables.items() if isinstance(value, str)}
     placeholders = {
@@ -425,27 +429,30 @@ def max_redrives_of(resources: dict[str, dict[str, Any]]) -> int:
         "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/queue",
         "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
     }
-    return RedriveSettings.from_environ({**placeholders, **literal}).max_redrives
+    return RedriveSettings.from_environ({**placeholders, **literal})
 
 
 def test_claims_expire_exactly_when_no_message_can_reference_them_any_more(
     resources: dict[str, dict[str, Any]],
 ) -> None:
-    # GIVEN the queues' retention, the redrive limit of the redrive function and the claims rule
+    # GIVEN the queues' retention, the redrive function's settings and the claims rule
     queue_seconds = resources["ChangeQueue"]["Properties"]["MessageRetentionPeriod"]
     dlq_seconds = resources["ChangeDLQ"]["Properties"]["MessageRetentionPeriod"]
-    max_redrives = max_redrives_of(resources)
+    settings = redrive_settings_of(resources)
     claims = lifecycle_rule(resources, "expire-claims")
 
     # WHEN the longest time a message can point at a claim is derived: the first message and each
     # of its redriven copies (a new message every time) live at most ChangeQueue + ChangeDLQ
     # retention, and one more day covers the last read of a message received just before it expires
-    references_for_days = math.ceil((max_redrives + 1) * (queue_seconds + dlq_seconds) / 86400) + 1
+    lifetime_days = math.ceil((queue_seconds + dlq_seconds) / 86400)
+    references_for_days = (settings.max_redrives + 1) * lifetime_days + 1
 
     # THEN the claims expire exactly then (docs/architecture.md, "How it works"): never under a live message,
-    # and not later than the rule asks
+    # and not later than the rule asks; and the function checks its limit against the same figures
     assert claims["Prefix"] == "claims/"
     assert claims["ExpirationInDays"] == references_for_days
+    assert settings.message_lifetime_days == lifetime_days
+    assert settings.claims_expiration_days == claims["ExpirationInDays"]
 
 
 def test_bucket_is_private_encrypted_versioned_and_tls_only(resources: dict[str, dict[str, Any]]) -> None:

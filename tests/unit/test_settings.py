@@ -61,6 +61,26 @@ def test_redrive_defaults() -> None:
     assert settings.quarantine_prefix == "quarantine"
 
 
+def test_redrive_refuses_more_redrives_than_the_claims_outlive() -> None:
+    # GIVEN one redrive more than the default claims expiry (109 days) covers: (6 + 1) x 18 + 1 = 127
+    environ = {**REQUIRED[RedriveSettings], "MAX_REDRIVES": "6"}
+
+    # WHEN read THEN the cold start fails, naming MAX_REDRIVES and the expiry it would outlive
+    expected = r"MAX_REDRIVES=6 .* 127 days, .* CLAIMS_EXPIRATION_DAYS=109"
+    with pytest.raises(ConfigurationError, match=expected):
+        RedriveSettings.from_environ(environ)
+
+
+def test_redrive_takes_more_redrives_when_the_claims_live_longer() -> None:
+    # GIVEN MAX_REDRIVES 6 and claims kept exactly the 127 days it needs
+    environ = {**REQUIRED[RedriveSettings], "MAX_REDRIVES": "6", "CLAIMS_EXPIRATION_DAYS": "127"}
+
+    # WHEN read THEN it is accepted; the default limit fits the default expiry exactly
+    assert RedriveSettings.from_environ(environ).max_redrives == 6
+    defaults = RedriveSettings.from_environ(REQUIRED[RedriveSettings])
+    assert (defaults.max_redrives + 1) * defaults.message_lifetime_days + 1 == defaults.claims_expiration_days
+
+
 def test_values_override_defaults() -> None:
     # GIVEN every optional variable set
     environ = {
