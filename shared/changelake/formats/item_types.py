@@ -4,10 +4,10 @@ Pure functions. A number becomes ``DECIMAL(p, s)`` only where the schema guarant
 value fits: ``type: integer`` (scale 0) or ``multipleOf`` a power of ten (scale s), with both a lower
 and an upper bound (precision from the larger bound's integer digits, plus s, at most 38). That is
 ``NumberRule.decimal`` (``formats.number_rules``), the rule the stream consumer checks numbers with,
-exactly, so whatever it accepted fits. Any other
-number stays a string of its exact digits (the Hive JSON SerDe reads a number's own text into a
-string column). Objects with ``properties`` become structs, arrays with ``items`` arrays, and
-anything the schema does not pin down (no type, unions, free-form objects) is left out of the typed
+exactly, so whatever it accepted fits. Any other number stays a string of its exact digits (the Hive
+JSON SerDe reads a number's own text into a string column). Objects with ``properties`` become
+structs, arrays with ``items`` arrays, and anything the schema does not pin down (no type, unions,
+free-form objects, a ``$ref``: fastjsonschema checks the reference alone) is left out of the typed
 columns and listed in ``untyped``; it is still in the record's JSON text.
 """
 
@@ -94,8 +94,9 @@ def _struct(properties: dict[str, Any], path: str, untyped: list[str]) -> Struct
 
 
 def single_type(schema: Any) -> str | None:
-    """The schema's type, ignoring a ``null`` alternative; None for anything else."""
-    if not isinstance(schema, dict):
+    """The schema's type, ignoring a ``null`` alternative; None for anything else, and for a node with a
+    ``$ref``: fastjsonschema checks the reference alone, not the ``type`` beside it."""
+    if not isinstance(schema, dict) or "$ref" in schema:
         return None
     kind = schema.get("type")
     if isinstance(kind, list):

@@ -144,3 +144,21 @@ def test_a_schema_files_numbers_type_the_columns_with_their_own_digits(tmp_path:
     assert columns["step"].kind == "number"
     assert columns["huge"].kind == "number"
     assert columns["wide"] == Column("wide", "decimal", 24, 2)
+
+
+def test_a_property_with_a_ref_gets_no_type_from_the_keywords_beside_it() -> None:
+    # GIVEN a property whose type beside a $ref says integer, while the reference says string
+    # (fastjsonschema checks the reference alone, so the consumer accepts "A-7" there)
+    schema = {
+        "type": "object",
+        "properties": {"code": {"$ref": "#/definitions/code", "type": "integer", "minimum": 0, "maximum": 9}},
+        "definitions": {"code": {"type": "string"}},
+    }
+
+    # WHEN its layout is made and an item the consumer accepts becomes a row
+    layout = ColumnLayout.from_schema(schema)
+    line = exact_loads(b'{"keys":{"pk":"a"},"item":{"code":"A-7"},"event_id":"e","event_time":"t"}')
+
+    # THEN the property is a JSON column, which holds whatever the reference allows
+    assert Column("code", "json") in layout.columns
+    assert layout.row('{"pk":"a"}', line)["code"] == '"A-7"'
