@@ -5,7 +5,6 @@ Plain validated values; a bad one raises ``DefinitionError`` naming the field.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -14,6 +13,7 @@ from typing import Any
 
 from changelake.exceptions import UnsafeNameError
 from changelake.formats.layout import check_table_name
+from changelake.formats.schema_files import parse_schema
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 _PREFIX = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*\Z")
@@ -107,7 +107,7 @@ def parse_table_option(text: str, schema_dir: Path | None) -> LakeTable:
     if schema_dir is not None and (schema_dir / f"{name}.json").is_file():
         path = schema_dir / f"{name}.json"
         try:
-            schema = json.loads(path.read_text())
+            schema = parse_schema(path.read_text())  # numbers exact, as the consumer checks them
         except ValueError as exc:
             raise DefinitionError(f"schema of {name}: {path} is not JSON: {exc}") from None
     return LakeTable(name, attributes, schema, alias or None)

@@ -8,6 +8,8 @@ requests. Variants:
   and tracer decorators included) with its consumer wired to the fakes;
 * ``naive``: ``bench/baselines/naive_consumer.py`` (BatchProcessor, one SendMessage per record);
 * ``floor``: ``json.loads`` of the event, ``json.dumps`` of its records and gzip at the same level;
+* ``ours_schema``: ours with a JSON Schema for the items (``SCHEMA_DIR``: every record validated,
+  ``bench.rows.snapshot_parquet.ITEM_SCHEMA``: bounded decimals, a 38-digit integer, nested values);
 * ``largest``: ours on the largest batch the template allows (the 6 MB Lambda payload), for the
   memory check against the consumer's 512 MB;
 * ``ours_moto`` / ``naive_moto``: the same two consumers sending to one real moto server on
@@ -22,7 +24,9 @@ import importlib
 import json
 import logging
 import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.support.fakes import FakeS3Client, FakeSqsClient, recording_sqs_client
@@ -50,12 +54,14 @@ def _events(batches: int) -> list[str]:
     return [event_text(records[start : start + BATCH]) for start in range(0, len(records), BATCH)]
 
 
-def load_handler(sqs: Any, s3: FakeS3Client) -> Any:
-    """The real handler module, cold-started, its consumer wired to the fakes."""
+def load_handler(sqs: Any, s3: FakeS3Client, *, schema_dir: Path | None = None) -> Any:
+    """The real handler module, cold-started, its consumer wired to the fakes (and the schemas of
+    ``schema_dir``, as ``SCHEMA_DIR`` would)."""
     os.environ.setdefault("QUEUE_URL", QUEUE_URL)
     os.environ.setdefault("BUCKET_NAME", BUCKET)
     app = importlib.import_module("functions.stream_consumer.app")
     from changelake.ingest.consumer import StreamConsumer
+    from changelake.ingest.schema import SchemaRegistry
     from changelake.integrations.s3 import S3Store
     from changelake.integrations.sqs import SqsQueue
 
@@ -63,8 +69,17 @@ def load_handler(sqs: Any, s3: FakeS3Client) -> Any:
         SqsQueue(QUEUE_URL, client=sqs),
         S3Store(BUCKET, client=s3),
         max_message_bytes=MAX_MESSAGE_BYTES,
+        schemas=SchemaRegistry.from_directory(schema_dir),
     )
     return app
+
+
+def _schema_dir(root: Path) -> Path:
+    """A ``SCHEMA_DIR`` holding the bench items' schema for their table."""
+    from bench.rows.snapshot_parquet import ITEM_SCHEMA
+
+    (root / "orders.json").write_text(json.dumps(ITEM_SCHEMA))
+    return root
 
 
 def _measure(handle: Any, events: list[str], repeats: int) -> dict[str, Any]:
@@ -97,6 +112,24 @@ def _ours(batches: int, repeats: int) -> dict[str, Any]:
     result = _measure(handle, events, repeats)
     calls_per_batch = sum(sqs.calls.values()) / (batches * (repeats + 1))
     return {**result, "sqs_requests_per_batch": calls_per_batch}
+
+
+def _ours_schema(batches: int, repeats: int) -> dict[str, Any]:
+    events = _events(batches)
+    s3 = FakeS3Client()
+    with tempfile.TemporaryDirectory() as scratch:
+        app = load_handler(
+            recording_sqs_client(FakeSqsClient(keep_bodies=False)), s3, schema_dir=_schema_dir(Path(scratch))
+        )
+    context = _Context()
+
+    def handle(text: str) -> None:
+        response = app.lambda_handler(json.loads(text), context)
+        assert response == {"batchItemFailures": []}, response
+
+    result = _measure(handle, events, repeats)
+    assert not s3.objects, "every bench item is valid: nothing may be quarantined"
+    return result
 
 
 def _naive(batches: int, repeats: int) -> dict[str, Any]:
@@ -295,18 +328,31 @@ def _on_moto(batches: int, repeats: int) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def _interleaved(batches: int, repeats: int) -> dict[str, Any]:
-    """CPU of ours, the naive consumer and the floor on the same events, taking turns in one process."""
+    """CPU of ours (without and with a schema), the naive consumer and the floor on the same events,
+    taking turns in one process."""
     from bench.baselines.naive_consumer import NaiveConsumer
     from changelake.formats.envelope import COMPRESSION_LEVEL
 
     events = _events(batches)
+    with tempfile.TemporaryDirectory() as scratch:
+        app = load_handler(
+            recording_sqs_client(FakeSqsClient(keep_bodies=False)),
+            FakeS3Client(),
+            schema_dir=_schema_dir(Path(scratch)),
+        )
+    checked = app.consumer
     app = load_handler(recording_sqs_client(FakeSqsClient(keep_bodies=False)), FakeS3Client())
+    unchecked = app.consumer
     naive = NaiveConsumer(QUEUE_URL, recording_sqs_client(FakeSqsClient(keep_bodies=False)))
     context = _Context()
 
-    def ours_work() -> None:
-        for text in events:
-            assert app.lambda_handler(json.loads(text), context) == {"batchItemFailures": []}
+    def ours_with(consumer: Any) -> Any:
+        def work() -> None:
+            app.consumer = consumer  # the handler module's one consumer: each variant sets its own
+            for text in events:
+                assert app.lambda_handler(json.loads(text), context) == {"batchItemFailures": []}
+
+        return work
 
     def naive_work() -> None:
         for text in events:
@@ -317,7 +363,12 @@ def _interleaved(batches: int, repeats: int) -> dict[str, Any]:
             records = json.loads(text)["Records"]
             gzip.compress(json.dumps(records).encode(), compresslevel=COMPRESSION_LEVEL, mtime=0)
 
-    works = {"ours": ours_work, "naive": naive_work, "floor": floor_work}
+    works = {
+        "ours": ours_with(unchecked),
+        "ours_schema": ours_with(checked),
+        "naive": naive_work,
+        "floor": floor_work,
+    }
     for work in works.values():
         work()  # warm up
     timings = interleaved(works, repeats)
@@ -327,6 +378,7 @@ def _interleaved(batches: int, repeats: int) -> dict[str, Any]:
 VARIANTS = {
     "interleaved": _interleaved,
     "ours": _ours,
+    "ours_schema": _ours_schema,
     "naive": _naive,
     "floor": _floor,
     "largest": _largest,
@@ -341,13 +393,14 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
 
     batches, repeats = (2, 2) if quick else (5, 3)
     ours = run_variant("bench.rows.consumer", "ours", batches=batches, repeats=repeats)
+    ours_schema = run_variant("bench.rows.consumer", "ours_schema", batches=batches, repeats=repeats)
     naive = run_variant("bench.rows.consumer", "naive", batches=batches, repeats=repeats)
     floor = run_variant("bench.rows.consumer", "floor", batches=batches, repeats=repeats)
     largest = run_variant("bench.rows.consumer", "largest")
     # CPU from one process where the three take turns (same load); RSS from their own processes.
     turns = run_variant("bench.rows.consumer", "interleaved", batches=batches, repeats=repeats + 2)
     records = BATCH * batches
-    for name, figures in (("ours", ours), ("naive", naive), ("floor", floor)):
+    for name, figures in (("ours", ours), ("ours_schema", ours_schema), ("naive", naive), ("floor", floor)):
         figures["own_process_cpu_s"] = figures["cpu_s"]
         figures.update(turns[name])
         figures["rate"] = records / figures["cpu_s"]
@@ -375,6 +428,7 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
         "unit": "records/s",
         "variants": {
             "changelake handler": ours,
+            "changelake handler, items checked against a JSON Schema": ours_schema,
             "naive Powertools consumer": naive,
             "floor: json.loads + json.dumps + gzip": floor,
             f"changelake, largest batch ({largest['records']:,} records, 6 MB)": largest,
@@ -396,7 +450,9 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
         "vs_naive_moto_wall": vs_naive_real,
         "vs_naive_moto_cpu": vs_naive_real_cpu,
         "vs_naive_modelled_wall": vs_naive_wall,
-        "notes": f"largest batch peak RSS {largest['peak_rss_mb']:.0f} MB of {CONSUMER_MEMORY_MB} MB; "
+        "notes": f"a JSON Schema for the items costs "
+        f"{ours_schema['cpu_us_per_record'] - ours['cpu_us_per_record']:.1f} us of CPU per record; "
+        f"largest batch peak RSS {largest['peak_rss_mb']:.0f} MB of {CONSUMER_MEMORY_MB} MB; "
         f"SQS requests per 1,000-change batch: ours {ours['sqs_requests_per_batch']:.1f}, "
         f"naive {naive['sqs_requests_per_batch']:.0f}; on moto: naive "
         f"{naive_moto['wall_us_per_record'] / 1000:.2f} ms wall per record (a SendMessage round trip "

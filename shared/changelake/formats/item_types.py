@@ -2,10 +2,12 @@
 
 Pure functions. A number becomes ``DECIMAL(p, s)`` only where the schema guarantees that every valid
 value fits: ``type: integer`` (scale 0) or ``multipleOf`` a power of ten (scale s), with both a lower
-and an upper bound (precision from the larger bound's integer digits, plus s, at most 38). Any other
-number stays a string of its exact digits (the Hive JSON SerDe reads a number's own text into a
-string column). Objects with ``properties`` become structs, arrays with ``items`` arrays, and
-anything the schema does not pin down (no type, unions, free-form objects) is left out of the typed
+and an upper bound (precision from the larger bound's integer digits, plus s, at most 38). That is
+``NumberRule.decimal`` (``formats.number_rules``), the rule the stream consumer checks numbers with,
+exactly, so whatever it accepted fits. Any other number stays a string of its exact digits (the Hive
+JSON SerDe reads a number's own text into a string column). Objects with ``properties`` become
+structs, arrays with ``items`` arrays, and anything the schema does not pin down (no type, unions,
+free-form objects, a ``$ref``: fastjsonschema checks the reference alone) is left out of the typed
 columns and listed in ``untyped``; it is still in the record's JSON text.
 """
 
@@ -13,14 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-#: DECIMAL's limit in Athena (Trino), Hive and DuckDB; also DynamoDB's significant digits.
-MAX_PRECISION = 38
+from changelake.formats.number_rules import MAX_PRECISION, NumberRule
+
 #: Field names every reader accepts unquoted in a struct type (Hive lowercases them).
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _typed(schema: Any, path: str, untyped: list[str]) -> ItemType | None:
     if kind == "boolean":
         return ScalarType("boolean")
     if kind in ("integer", "number"):
-        return _decimal(schema, kind) or STRING
+        return _decimal(schema) or STRING
     if kind == "array" and isinstance(schema.get("items"), dict):
         element = _typed(schema["items"], f"{path}[]", untyped)
         return ArrayType(element) if element is not None else None
@@ -94,8 +94,9 @@ def _struct(properties: dict[str, Any], path: str, untyped: list[str]) -> Struct
 
 
 def single_type(schema: Any) -> str | None:
-    """The schema's type, ignoring a ``null`` alternative; None for anything else."""
-    if not isinstance(schema, dict):
+    """The schema's type, ignoring a ``null`` alternative; None for anything else, and for a node with a
+    ``$ref``: fastjsonschema checks the reference alone, not the ``type`` beside it."""
+    if not isinstance(schema, dict) or "$ref" in schema:
         return None
     kind = schema.get("type")
     if isinstance(kind, list):
@@ -104,34 +105,10 @@ def single_type(schema: Any) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _decimal(schema: dict[str, Any], kind: str) -> ScalarType | None:
-    scale = 0 if kind == "integer" else _power_of_ten_scale(schema.get("multipleOf"))
-    lower = [schema[b] for b in ("minimum", "exclusiveMinimum") if _is_number(schema.get(b))]
-    upper = [schema[b] for b in ("maximum", "exclusiveMaximum") if _is_number(schema.get(b))]
-    if scale is None or not lower or not upper:
-        return None
-    # copy_abs, not abs(): abs() rounds to the context's 28 digits (10**38 - 1 would become 1E+38)
-    bound = max(Decimal(str(value)).copy_abs() for value in lower + upper)
-    precision = len(str(int(bound))) + scale
-    return ScalarType("decimal", precision, scale) if precision <= MAX_PRECISION else None
-
-
-def _power_of_ten_scale(multiple_of: Any) -> int | None:
-    """s when ``multiple_of`` is exactly 10**-s (0.01 -> 2, 1 -> 0); None otherwise."""
-    if not _is_number(multiple_of):
-        return None
-    try:
-        step = Decimal(str(multiple_of)).normalize()
-    except InvalidOperation:
-        return None
-    sign, digits, exponent = step.as_tuple()
-    if sign or digits != (1,) or not isinstance(exponent, int) or exponent > 0:
-        return None
-    return -exponent
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _decimal(schema: dict[str, Any]) -> ScalarType | None:
+    rule = NumberRule.of(schema)
+    digits = rule.decimal() if rule is not None else None
+    return ScalarType("decimal", *digits) if digits is not None else None
 
 
 def hive_type(item_type: ItemType) -> str:

@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -276,6 +277,51 @@ def test_a_schema_violation_is_quarantined_with_the_failing_path(
     assert str(entry["reason"]).startswith("schema violation at new_image.amount")
     assert entry["record"]["eventID"] == records[1]["eventID"]
     assert len(_queued_event_ids(stack)) == 2
+
+
+def test_numbers_past_their_schema_by_less_than_a_float_can_tell_are_quarantined_and_none_is_lost(
+    stack: Stack, load_handler: HandlerLoader, lambda_context: FakeLambdaContext, tmp_path: Any
+) -> None:
+    # GIVEN the schema of the docs' orders (amount DECIMAL(10,2), quantity DECIMAL(7,0) in the
+    # snapshot's Parquet), and INSERTs at its edges and past them by less than a float can tell
+    schema = (Path(__file__).parents[3] / "docs" / "athena" / "orders.json").read_text()
+    (tmp_path / "orders.json").write_text(schema)
+    images = [
+        ("12.30", "1000000"),  # the edges: accepted
+        ("12.3000000000000000001", "1"),  # 12.3 as a float, but not a multiple of 0.01
+        ("99999999.99", "1.0000000000000000001"),  # 1.0 as a float, but not an integer
+        ("99999999.990000000001", "7"),  # 99999999.99 as a float, but above the maximum
+        ("0", "1E+2"),  # an integer written with an exponent: accepted
+    ]
+    records = change_batch(random.Random(13), len(images))
+    for record, (amount, quantity) in zip(records, images, strict=True):
+        record["eventName"] = "INSERT"
+        record["dynamodb"]["NewImage"] = {
+            **record["dynamodb"]["Keys"],
+            "amount": {"N": amount},
+            "quantity": {"N": quantity},
+        }
+        record["dynamodb"].pop("OldImage", None)
+    consumer = load_handler("stream_consumer", stack.environment, SCHEMA_DIR=str(tmp_path))
+
+    # WHEN the batch is processed
+    response = consumer.lambda_handler({"Records": records}, lambda_context)
+
+    # THEN the batch succeeds, the three are quarantined whole with a reason naming the attribute,
+    assert response == {"batchItemFailures": []}
+    (key,) = stack.keys("quarantine/")
+    quarantined = {entry["record"]["eventID"]: entry for entry in read_jsonl_gz(stack, key)}
+    assert {event_id: entry["reason"] for event_id, entry in quarantined.items()} == {
+        records[1]["eventID"]: "schema violation at new_image.amount: data.amount must be multiple of 0.01",
+        records[2]["eventID"]: "schema violation at new_image.quantity: data.quantity must be integer",
+        records[3]["eventID"]: "schema violation at new_image.amount: data.amount must be smaller than or "
+        "equal to 99999999.99",
+    }
+    assert all(quarantined[records[index]["eventID"]]["record"] == records[index] for index in (1, 2, 3))
+    # AND the others are in the queue: every record is in exactly one of the two
+    queued = _queued_event_ids(stack)
+    assert sorted(queued) == sorted(records[index]["eventID"] for index in (0, 4))
+    assert not set(queued) & set(quarantined)
 
 
 def _nested_map(levels: int) -> dict[str, Any]:

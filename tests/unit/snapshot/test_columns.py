@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from changelake.snapshot.columns import Column, ColumnLayout, ColumnTypeError
 from changelake.snapshot.lines import exact_loads
+from changelake.snapshot.parquet import layouts_from_directory
 
 BIG = "12345678901234567890123456789012345678"
 SCHEMA: dict[str, Any] = {
@@ -120,3 +122,43 @@ def test_the_digest_changes_with_the_columns() -> None:
     # WHEN both are laid out, THEN their digests differ (so the Parquet days are derived again)
     assert ColumnLayout.from_schema(wider).digest != layout().digest
     assert ColumnLayout.from_schema(SCHEMA).digest == layout().digest
+
+
+def test_a_schema_files_numbers_type_the_columns_with_their_own_digits(tmp_path: Path) -> None:
+    # GIVEN a schema file whose numbers a float cannot hold: a step of 30 digits (0.1 as a float), a
+    # bound past float's range (infinite as a float), and a bound of 22 digits
+    (tmp_path / "orders.json").write_text(
+        '{"type": "object", "properties": {'
+        '"step": {"type": "number", "multipleOf": 0.100000000000000000000000000001, "minimum": 0,'
+        ' "maximum": 9},'
+        '"huge": {"type": "integer", "minimum": 0, "maximum": 1E+400},'
+        '"wide": {"type": "number", "multipleOf": 0.01, "minimum": -1, "maximum": 1234567890123456789012.5}}}'
+    )
+
+    # WHEN the snapshot function lays out its columns
+    columns = {column.name: column for column in layouts_from_directory(tmp_path)["orders"].columns}
+
+    # THEN a step that is not a power of ten, and a bound with more than 38 digits, give no DECIMAL (the
+    # consumer accepts 0.200000000000000000000000000002, which no DECIMAL(p,1) holds), and the rest
+    # have the bound's own digits
+    assert columns["step"].kind == "number"
+    assert columns["huge"].kind == "number"
+    assert columns["wide"] == Column("wide", "decimal", 24, 2)
+
+
+def test_a_property_with_a_ref_gets_no_type_from_the_keywords_beside_it() -> None:
+    # GIVEN a property whose type beside a $ref says integer, while the reference says string
+    # (fastjsonschema checks the reference alone, so the consumer accepts "A-7" there)
+    schema = {
+        "type": "object",
+        "properties": {"code": {"$ref": "#/definitions/code", "type": "integer", "minimum": 0, "maximum": 9}},
+        "definitions": {"code": {"type": "string"}},
+    }
+
+    # WHEN its layout is made and an item the consumer accepts becomes a row
+    layout = ColumnLayout.from_schema(schema)
+    line = exact_loads(b'{"keys":{"pk":"a"},"item":{"code":"A-7"},"event_id":"e","event_time":"t"}')
+
+    # THEN the property is a JSON column, which holds whatever the reference allows
+    assert Column("code", "json") in layout.columns
+    assert layout.row('{"pk":"a"}', line)["code"] == '"A-7"'
