@@ -25,7 +25,7 @@ help:
 	@echo "make soak       the local pipeline with faults for DURATION (default 600) s: memory, lag, nothing lost"
 	@echo "make bench      run the benchmark suite (bench/)"
 	@echo "make invoke FUNCTION=AggregatorFunction EVENT=events/sqs_batch.json   one function, no Docker"
-	@echo "make lock       re-pin requirements-dev.txt, requirements/sam.txt and requirements/checkov.txt"
+	@echo "make lock       re-pin requirements-dev.txt, requirements/sam.txt, requirements/checkov.txt and the layer's shared/requirements.txt"
 
 $(VENV)/.installed: requirements-dev.txt shared/pyproject.toml pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,7 @@ lock:
 	uv pip compile --python-version 3.11 requirements/dev.in -o requirements-dev.txt
 	uv pip compile --python-version 3.11 requirements/sam.in -o requirements/sam.txt
 	uv pip compile --python-version 3.11 requirements/checkov.in -o requirements/checkov.txt
+	$(MAKE) -C shared lock
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
