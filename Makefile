@@ -27,7 +27,7 @@ help:
 	@echo "make soak       the local pipeline with faults for DURATION (default 600) s: memory, lag, nothing lost"
 	@echo "make bench      run the benchmark suite (bench/)"
 	@echo "make invoke FUNCTION=AggregatorFunction EVENT=events/sqs_batch.json   one function, no Docker"
-	@echo "make lock       re-pin requirements-dev.txt, requirements/sam.txt and requirements/checkov.txt"
+	@echo "make lock       re-pin requirements-dev.txt, requirements/sam.txt, requirements/checkov.txt and the layer's shared/requirements.txt"
 
 $(VENV)/.installed: requirements-dev.txt shared/pyproject.toml pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,8 +60,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Twice: for 3.11, the oldest Python the code runs on, and for 3.13, which Lambda runs (typeshed
+# knows every module and function 3.12 and 3.13 removed)
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --python-version 3.13
 
 template-check: environments
 	$(SAM) validate --lint --template template.yaml
@@ -107,6 +110,7 @@ lock:
 	uv pip compile --python-version 3.11 requirements/dev.in -o requirements-dev.txt
 	uv pip compile --python-version 3.11 requirements/sam.in -o requirements/sam.txt
 	uv pip compile --python-version 3.11 requirements/checkov.in -o requirements/checkov.txt
+	$(MAKE) -C shared lock
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -163,7 +163,7 @@ def test_a_template_error_stops_everything(tmp_path: Path) -> None:
     bad = tmp_path / "template.yaml"
     bad.write_text(
         "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n"
-        "    Properties: {Handler: app.handler, Runtime: python3.11}\n"
+        "    Properties: {Handler: app.handler, Runtime: python3.13}\n"
     )
     threads_before = threading.active_count()
     # WHEN the pipeline is run with it THEN a TemplateError explains it, and nothing is left running

@@ -1,13 +1,41 @@
-"""`sam build` turns the template into deployable artifacts: four functions and an arm64 layer."""
+"""`sam build` turns the template into deployable artifacts: five functions and an arm64 layer for
+python3.13, holding the versions the tests ran, within Lambda's size limit."""
 
 from __future__ import annotations
 
+import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.template.pins import DEV_LOCK, installed, pinned
+
 pytestmark = pytest.mark.template
+
+FUNCTIONS = (
+    "StreamConsumerFunction",
+    "AggregatorFunction",
+    "CompactionFunction",
+    "SnapshotFunction",
+    "DlqRedriveFunction",
+)
+#: Lambda's limit on a function's unzipped code and layers together ("250 MB": 262,144,000 bytes).
+UNZIPPED_LIMIT_BYTES = 262_144_000
+#: A wheel tag Lambda's python3.13 on arm64 can load: pure Python, or built for aarch64 Linux and
+#: either CPython 3.13 or the stable ABI of an earlier CPython 3.
+_LAMBDA_TAG = re.compile(r"^py3-none-any$|^(cp313-cp313|cp3\d+-abi3)-manylinux_2_\d+_aarch64$")
+
+
+@dataclass(frozen=True)
+class Build:
+    directory: Path
+    output: str
+
+    @property
+    def layer(self) -> Path:
+        return self.directory / "SharedLayer" / "python"
 
 
 def sam_build(sam_bin: Path, repo_root: Path, build_dir: Path, cache_dir: Path, env: dict[str, str]) -> str:
@@ -34,31 +62,76 @@ def sam_build(sam_bin: Path, repo_root: Path, build_dir: Path, cache_dir: Path, 
     return output
 
 
-def test_sam_build_produces_the_functions_and_an_arm64_layer(
-    sam_bin: Path, repo_root: Path, sam_env: dict[str, str], tmp_path: Path
-) -> None:
-    # GIVEN an empty build directory (and cache, so nothing is written into the repository)
-    build_dir = tmp_path / "build"
+@pytest.fixture(scope="module")
+def build(
+    sam_bin: Path, repo_root: Path, sam_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Build:
+    """One `sam build` into an empty directory (and cache, so nothing is written into the repository);
+    it downloads the layer's wheels for python3.13 on arm64 from PyPI."""
+    scratch = tmp_path_factory.mktemp("sam")
+    output = sam_build(sam_bin, repo_root, scratch / "build", scratch / "cache", sam_env)
+    return Build(scratch / "build", output)
 
-    # WHEN `sam build` runs (it downloads the layer's requirements for arm64 from PyPI)
-    output = sam_build(sam_bin, repo_root, build_dir, tmp_path / "cache", sam_env)
 
-    # THEN it succeeds, each function has its handler, and the layer holds the changelake package
-    # and its dependencies, with native code built for arm64 (aarch64)
-    assert "Build Succeeded" in output
-    for function_id in (
-        "StreamConsumerFunction",
-        "AggregatorFunction",
-        "CompactionFunction",
-        "DlqRedriveFunction",
+def unzipped_bytes(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+
+
+def test_sam_build_produces_the_functions_and_an_arm64_layer(build: Build) -> None:
+    # GIVEN the build
+
+    # WHEN its artifacts are listed
+    wheel_tags = {
+        wheel.parent.name: [
+            line.split(": ", 1)[1] for line in wheel.read_text().splitlines() if line.startswith("Tag:")
+        ]
+        for wheel in build.layer.glob("*.dist-info/WHEEL")
+    }
+
+    # THEN it succeeded, each function has its handler, the layer holds the changelake package, the
+    # schemas folder and its libraries, and every wheel in it loads on python3.13 on arm64 (aarch64)
+    assert "Build Succeeded" in build.output
+    for function_id in FUNCTIONS:
+        assert (build.directory / function_id / "app.py").is_file(), function_id
+    assert (build.layer / "changelake" / "__init__.py").is_file()
+    assert (build.layer / "schemas" / "README.md").is_file()
+    for package in (
+        "pydantic",
+        "pydantic_core",
+        "aws_lambda_powertools",
+        "fastjsonschema",
+        "duckdb",
+        "boto3",
     ):
-        assert (build_dir / function_id / "app.py").is_file(), function_id
-    layer = build_dir / "SharedLayer" / "python"
-    assert (layer / "changelake" / "__init__.py").is_file()
-    assert (layer / "pydantic" / "__init__.py").is_file()
-    assert (layer / "aws_lambda_powertools" / "__init__.py").is_file()
-    assert (layer / "fastjsonschema" / "__init__.py").is_file()
-    native = list((layer / "pydantic_core").glob("*.so"))
-    assert native
-    assert all("aarch64" in library.name for library in native), native
-    assert (build_dir / "template.yaml").is_file()
+        assert (build.layer / package / "__init__.py").is_file(), package
+    assert wheel_tags
+    unloadable = {wheel: tags for wheel, tags in wheel_tags.items() if not any(map(_LAMBDA_TAG.match, tags))}
+    assert unloadable == {}
+    assert list((build.layer / "pydantic_core").glob("*.cpython-313-aarch64-linux-gnu.so"))
+    assert (build.directory / "template.yaml").is_file()
+
+
+def test_the_layer_holds_the_versions_the_tests_ran(build: Build) -> None:
+    # GIVEN the distributions installed in the built layer, and the dev set's pins
+    shipped, dev = installed(build.layer), pinned(DEV_LOCK)
+
+    # WHEN each is looked up in the dev set
+    differences = {
+        name: (version, dev.get(name)) for name, version in shipped.items() if dev.get(name) != version
+    }
+
+    # THEN every one is there at the same version: what runs in Lambda is what the tests ran
+    assert "duckdb" in shipped
+    assert "boto3" in shipped
+    assert differences == {}, "(layer, dev set) versions"
+
+
+def test_the_layer_and_the_largest_function_fit_lambdas_unzipped_limit(build: Build) -> None:
+    # GIVEN the built layer and functions
+
+    # WHEN their unzipped sizes are measured
+    layer = unzipped_bytes(build.layer.parent)
+    largest_function = max(unzipped_bytes(build.directory / function_id) for function_id in FUNCTIONS)
+
+    # THEN the layer plus the largest function stays inside the limit (docs/deploy.md quotes the figure)
+    assert layer + largest_function < UNZIPPED_LIMIT_BYTES, f"{layer:,} + {largest_function:,} bytes"

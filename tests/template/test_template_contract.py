@@ -234,7 +234,7 @@ def lifecycle_rule(resources: dict[str, dict[str, Any]], rule_id: str) -> dict[s
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)
-def test_every_function_runs_python311_on_arm64_traced_with_the_layer(
+def test_every_function_runs_python313_on_arm64_traced_with_the_layer(
     resources: dict[str, dict[str, Any]], function_id: str
 ) -> None:
     # GIVEN the translated function
@@ -243,8 +243,8 @@ def test_every_function_runs_python311_on_arm64_traced_with_the_layer(
     # WHEN its runtime settings are read
     layer_refs = [layer["Ref"] for layer in properties["Layers"]]
 
-    # THEN it is python3.11 on arm64 with active tracing, the handler contract, and the shared layer
-    assert properties["Runtime"] == "python3.11"
+    # THEN it is python3.13 on arm64 with active tracing, the handler contract, and the shared layer
+    assert properties["Runtime"] == "python3.13"
     assert properties["Architectures"] == ["arm64"]
     assert properties["TracingConfig"] == {"Mode": "Active"}
     assert properties["Handler"] == "app.lambda_handler"
@@ -252,7 +252,7 @@ def test_every_function_runs_python311_on_arm64_traced_with_the_layer(
     layer = resources[layer_refs[0]]
     assert layer_refs[0].startswith("SharedLayer")
     assert layer["Type"] == "AWS::Lambda::LayerVersion"
-    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.template
 
@@ -61,3 +63,26 @@ def test_samconfig_deploys_default_and_prod_stacks(repo_root: Path) -> None:
         assert deploy["region"]
         assert all("=" in override for override in deploy["parameter_overrides"])
     assert "LogLevel=WARNING" in prod["deploy"]["parameters"]["parameter_overrides"]
+
+
+def test_ci_tests_the_python_lambda_runs_and_the_oldest_the_code_supports(
+    repo_root: Path, resources: dict[str, Any]
+) -> None:
+    # GIVEN the test workflow, the functions' runtime and the oldest Python the packages declare
+    workflow = yaml.safe_load((repo_root / ".github/workflows/test.yml").read_text(encoding="utf-8"))
+    job = workflow["jobs"]["make-test"]
+    runtimes = {
+        resource["Properties"]["Runtime"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::Function" and "Runtime" in resource["Properties"]
+    }
+    with (repo_root / "pyproject.toml").open("rb") as handle:
+        oldest = tomllib.load(handle)["project"]["requires-python"].removeprefix(">=")
+
+    # WHEN the Pythons its job runs on are read
+    pythons = set(job["strategy"]["matrix"]["python"])
+
+    # THEN it runs the tests on each function's runtime and on the oldest supported Python, in the
+    # Debian image of that Python
+    assert {runtime.removeprefix("python") for runtime in runtimes} | {oldest} <= pythons
+    assert job["container"] == "python:${{ matrix.python }}-bookworm"

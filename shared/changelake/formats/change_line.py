@@ -20,7 +20,7 @@ import orjson
 from changelake.exceptions import ConversionError, RecordRejected, UnsafeNameError
 from changelake.formats.dynamodb_json import encode_string, item_text
 from changelake.formats.layout import check_table_name
-from changelake.formats.strict_json import dumps_strict, loads_checked
+from changelake.formats.strict_json import MAX_NESTING, dumps_strict, loads_checked
 
 #: Parses first, for speed; json.loads decides whatever it refuses (tests swap it to compare verdicts).
 _fast_loads: Callable[[bytes], Any] | None = orjson.loads
@@ -127,7 +127,10 @@ def to_change_line(record: object) -> ChangeLine:
     old_text = "null" if old_image is None else item_text("old_image", old_image)
     identity = "null"
     if user_identity is not None:
-        identity = dumps_strict(user_identity, "userIdentity is not strict JSON", ConversionError)
+        # One level less than readers take (MAX_NESTING, parse_change_line): the line holds it.
+        identity = dumps_strict(
+            user_identity, "userIdentity is not strict JSON", ConversionError, max_nesting=MAX_NESTING - 1
+        )
     # One f-string is one allocation; a chain of + copied the growing line once per piece.
     text = (
         f'{{"event_id":{encode_string(event_id)},"event_name":"{event_name}","table":"{table}",'

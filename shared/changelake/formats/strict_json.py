@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -121,8 +121,36 @@ def loads_checked(
         return json.loads(data.decode() if isinstance(data, bytes) else data, parse_constant=refuse)
 
 
-def dumps_strict(value: Any, reason: str, rejection: Rejection = RecordRejected) -> str:
+def value_nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests dicts and lists deeper than ``limit`` (as its JSON text would nest
+    brackets), found without recursion."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            members: Iterable[Any] = node.values()
+        elif isinstance(node, list | tuple):
+            members = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((member, depth + 1) for member in members)
+    return False
+
+
+def dumps_strict(
+    value: Any, reason: str, rejection: Rejection = RecordRejected, max_nesting: int = MAX_NESTING
+) -> str:
     """``value`` as compact strict JSON (ASCII, as ``json.dumps`` writes it); ``rejection`` naming what
-    it holds when it cannot be (``NaN`` or ``Infinity``, nesting past the recursion limit)."""
+    it holds when it cannot be (``NaN`` or ``Infinity``, nesting past ``max_nesting`` levels).
+
+    The nesting is checked before json.dumps runs, not left to its recursion limit: that limit is
+    the interpreter's (json.dumps gives up near 1,000 levels on CPython 3.11 and writes 5,000 on
+    3.13), and what we write must read back through ``loads_checked`` on every one.
+    """
+    limit = min(max_nesting, MAX_NESTING)
+    if value_nesting_exceeds(value, limit):
+        raise rejection(f"{reason}: nested deeper than {limit} levels")
     with rejecting(reason, rejection, detail=True):
         return json.dumps(value, separators=(",", ":"), allow_nan=False)

@@ -55,8 +55,9 @@ from changelake.snapshot.manifest import DayManifest
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 #: Column texts per Parquet file before the next starts: bounds the scratch file and DuckDB's work.
-#: bench.rows.snapshot_parquet (docs/snapshot.md): a 400 MB day became 2 files at 308 MiB peak RSS,
-#: 100 MB 1 file at 247 MiB (DuckDB 1.2.2), well inside the function's 1,769 MB and 2 GiB of /tmp.
+#: bench.rows.snapshot_parquet (docs/snapshot.md), DuckDB 2.0.0 as the layer ships it: a 400 MB day
+#: became 2 files at 308 MiB peak RSS, 50 MB 1 file at 187 MiB, well inside the function's 1,769 MB
+#: and 2 GiB of /tmp.
 SOURCE_BYTES = 256 * 1024 * 1024
 #: DuckDB's own memory limit: past it, it spills to the scratch folder instead of growing.
 DUCKDB_MEMORY_LIMIT = "256MB"

@@ -16,6 +16,7 @@ from changelake.formats.strict_json import (
     loads_document,
     nesting_exceeds,
     rejecting,
+    value_nesting_exceeds,
 )
 
 
@@ -140,3 +141,45 @@ def test_dumps_strict_writes_compact_json_and_refuses_what_strict_json_cannot_ho
     for bad in (float("nan"), float("inf"), float("-inf")):
         with pytest.raises(EnvelopeError, match=r"^r: Out of range float values"):
             dumps_strict({"n": bad}, "r", EnvelopeError)
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "exceeds"),
+    [
+        ([[[]]], 3, False),
+        ([[[[]]]], 3, True),
+        ({"a": {"b": {"c": []}}}, 3, True),
+        ({"a": {"b": {"c": 1}}}, 3, False),
+        ([1, [2], (3,), {"k": "[[[["}], 2, False),  # brackets inside strings are not nesting
+        ("[[[[", 0, False),  # a scalar nests nothing
+    ],
+)
+def test_a_values_nesting_is_measured_as_its_json_text_would_be(
+    value: Any, limit: int, exceeds: bool
+) -> None:
+    # GIVEN a value WHEN its nesting is measured THEN it agrees with the brackets of its JSON text
+    assert value_nesting_exceeds(value, limit) is exceeds
+    assert nesting_exceeds(json.dumps(value).encode(), limit) is exceeds
+
+
+@pytest.mark.parametrize("levels", [MAX_NESTING + 1, 600, 5000])
+def test_dumps_strict_refuses_nesting_past_the_readers_limit_whatever_the_interpreter(levels: int) -> None:
+    # GIVEN values nested past MAX_NESTING: json.dumps writes 600 levels on CPython 3.11 and 5,000 on
+    # 3.13 (its recursion limit is the interpreter's), and loads_checked reads neither back
+    value: Any = []
+    for _ in range(levels - 1):
+        value = [value]
+    # WHEN written THEN each is refused before json.dumps runs, with the same reason everywhere
+    with pytest.raises(RecordRejected, match=rf"^r: nested deeper than {MAX_NESTING} levels$"):
+        dumps_strict(value, "r")
+
+
+def test_dumps_strict_writes_up_to_its_limit_and_what_it_writes_reads_back() -> None:
+    # GIVEN a value nested exactly MAX_NESTING levels, and a smaller limit
+    value: Any = []
+    for _ in range(MAX_NESTING - 1):
+        value = [value]
+    # WHEN written THEN it is written and reads back, and the smaller limit refuses it
+    assert loads_checked(dumps_strict(value, "r"), "r") == value
+    with pytest.raises(RecordRejected, match=r"^r: nested deeper than 10 levels$"):
+        dumps_strict(value, "r", max_nesting=10)
