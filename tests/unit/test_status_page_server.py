@@ -25,14 +25,14 @@ RUN = "/api/pipeline/run"
 
 
 class FakeS3:
-    """The bucket's S3 client: the table ``orders`` in raw/ and nothing else; once ``broken``, a
-    bug: every listing raises what no adapter maps (not a botocore error)."""
+    """The bucket's S3 client: the table ``orders`` in raw/ and nothing else; with a ``bug``, every
+    listing raises it (what no adapter maps: not a botocore error)."""
 
-    broken = False
+    bug: type[Exception] | None = None
 
     def list_objects_v2(self, **request: Any) -> dict[str, Any]:
-        if self.broken:
-            raise RuntimeError("injected bug in list_objects_v2")
+        if self.bug is not None:
+            raise self.bug("injected bug in list_objects_v2")
         if request == {"Bucket": "bucket", "Prefix": "raw/", "Delimiter": "/"}:
             return {"CommonPrefixes": [{"Prefix": "raw/orders/"}]}
         return {}
@@ -223,17 +223,19 @@ def test_a_request_the_standard_library_cannot_read_is_answered_as_json(page: Pa
     assert "Too many headers" in answer.error()
 
 
+@pytest.mark.parametrize("bug", [RuntimeError, KeyError])  # a KeyError was once answered 404
 def test_a_bug_is_answered_500_and_its_traceback_logged(
-    page: PageApp, caplog: pytest.LogCaptureFixture
+    page: PageApp, caplog: pytest.LogCaptureFixture, bug: type[Exception]
 ) -> None:
     # GIVEN a bucket whose reads raise what no adapter expects (a bug)
-    page.operator.store.client.broken = True
+    page.operator.store.client.bug = bug
     caplog.set_level(logging.ERROR, logger=server.__name__)
     # WHEN the page asks for the latest runs
     answer = get(page, "/api/pipeline/latest")
     # THEN the answer is a 500 with the error as JSON, and the traceback is in the log
     assert answer.status == 500
-    assert "RuntimeError: injected bug in list_objects_v2" in answer.error()
+    assert f"{bug.__name__}: " in answer.error()
+    assert "injected bug in list_objects_v2" in answer.error()
     (logged,) = [r for r in caplog.records if r.name == server.__name__]
     assert logged.exc_info is not None
     assert "GET /api/pipeline/latest failed" in logged.getMessage()
