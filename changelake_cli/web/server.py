@@ -56,8 +56,8 @@ MAX_BODY = 4096
 #: Seconds a connection may be silent while its request is read or its answer written: a client
 #: that announces a body and never sends it would otherwise hold its thread for good.
 REQUEST_TIMEOUT = 30
-#: Content-Length as HTTP writes it: ASCII digits (``int`` also takes "-1", " 7", "1_0", Arabic-Indic
-#: digits; ``str.isdigit`` takes "²", which ``int`` refuses).
+#: A number as HTTP and URLs write it: ASCII digits (``int`` also takes "-1", " 7", "1_0", Arabic-Indic
+#: digits, and refuses more than 4300 digits; ``str.isdigit`` takes "²", which ``int`` refuses).
 _DIGITS = re.compile(r"[0-9]+\Z")
 LOG = logging.getLogger(__name__)
 
@@ -137,10 +137,16 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+def _digits(text: str) -> str | None:
+    """``text`` without leading zeros if it is ASCII digits (short enough for ``int``), else None."""
+    return (text.lstrip("0") or "0") if _DIGITS.match(text) else None
+
+
 def _int(text: str, name: str) -> int:
-    if not _DIGITS.match(text) or len(text) > 3 or not 1 <= int(text) <= 400:
+    digits = _digits(text)
+    if digits is None or len(digits) > 3 or not 1 <= int(digits) <= 400:
         raise UsageError(f"{name} must be a number from 1 to 400, not {text!r}")
-    return int(text)
+    return int(digits)
 
 
 def _query(text: str) -> dict[str, str]:
@@ -155,11 +161,12 @@ def _query(text: str) -> dict[str, str]:
 def _content_length(header: str | None) -> int:
     if header is None:
         raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a POST needs a Content-Length header")
-    if not _DIGITS.match(header):
+    digits = _digits(header)
+    if digits is None:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"Content-Length must be a count of bytes, not {header!r}")
-    if len(header) > len(str(MAX_BODY)) or int(header) > MAX_BODY:
+    if len(digits) > len(str(MAX_BODY)) or int(digits) > MAX_BODY:
         raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body must be {MAX_BODY} bytes or less")
-    return int(header)
+    return int(digits)
 
 
 def _run_request(body: bytes) -> dict[str, Any]:

@@ -120,6 +120,12 @@ def test_a_content_length_that_is_not_a_small_count_of_bytes_is_refused(
     assert reason in answer.error()
 
 
+def test_a_content_length_with_leading_zeros_is_its_number(page: PageApp) -> None:
+    body = b'{"kind": "backup", "table": "orders", "dt": "2026-11-20"}'
+    answer = post(page, {"Content-Length": "0" * 5000 + str(len(body))}, body)
+    assert (answer.status, answer.error()) == (400, "'kind' must be 'compaction' or 'snapshot'")
+
+
 def test_a_post_without_content_length_is_refused(page: PageApp) -> None:
     answer = post(page, {})
     assert (answer.status, answer.error()) == (411, "a POST needs a Content-Length header")
@@ -178,7 +184,7 @@ def test_a_body_that_never_arrives_is_answered_when_the_wait_is_over(page: PageA
         ("/api/pipeline/history?days=%D9%A1", 400, "days must be a number from 1 to 400"),
         ("/api/pipeline/history?days=-1", 400, "days must be a number from 1 to 400"),
         ("/api/pipeline/history?days=401", 400, "days must be a number from 1 to 400"),
-        ("/api/pipeline/history?days=" + "0" * 5000 + "7", 400, "days must be a number from 1 to 400"),
+        ("/api/pipeline/history?days=" + "0" * 5000 + "401", 400, "days must be a number from 1 to 400"),
         ("/api/pipeline/history?days=", 400, "days must be a number from 1 to 400, not ''"),
         ("/api/pipeline/history?days=7&days=8", 400, "each parameter once, not days twice or more"),
         ("/api/pipeline/download?table=t&dt=2026-01-01&hour=%C2%B2%C2%B3", 400, "--hour must be two digits"),
@@ -192,6 +198,13 @@ def test_bad_parameters_and_unknown_pages_are_answered(
     answer = get(page, path)
     assert answer.status == status
     assert reason in answer.error()
+
+
+def test_good_parameters_are_answered(page: PageApp) -> None:
+    # GIVEN the history of a week, its days written with leading zeros, of the table the lake has
+    answer = get(page, "/api/pipeline/history?days=0007&table=orders")
+    # THEN it is answered: no runs yet
+    assert (answer.status, json.loads(answer.body)) == (200, [])
 
 
 def test_a_post_to_another_page_is_not_found(page: PageApp) -> None:
