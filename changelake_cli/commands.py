@@ -115,9 +115,9 @@ def download(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
 
 
 def query(o: Output, args: argparse.Namespace) -> Exit:
-    result = run_query(args.lake, args.sql)
+    result = run_query(args.lake, args.sql, "json" if o.as_json else "text")
     if o.as_json:
-        o.json([dict(zip(result.columns, row, strict=True)) for row in result.rows])
+        o.json(result.records())
     else:
         render.render_query(o, result)
     return Exit.OK

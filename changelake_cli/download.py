@@ -10,7 +10,7 @@ from typing import Literal
 
 from changelake_cli.errors import UsageError
 from changelake_cli.lake import LakeStore, is_data
-from changelake_cli.status import Operator
+from changelake_cli.status import Operator, check_hour
 
 Layer = Literal["raw", "compacted", "snapshot"]
 _CHUNK = 1024 * 1024
@@ -53,8 +53,8 @@ def partition_ref(operator: Operator, layer: str, table: str, dt: str, hour: str
         raise UsageError(f"--layer must be raw, compacted or snapshot, not {layer!r}")
     if layer == "snapshot" and hour is not None:
         raise UsageError("a snapshot is a whole day: --hour does not apply to --layer snapshot")
-    if hour is not None and (len(hour) != 2 or not hour.isdigit() or int(hour) > 23):
-        raise UsageError(f"--hour must be two digits 00 to 23, not {hour!r}")
+    if hour is not None:
+        check_hour(hour)
     day = operator.check_day(dt)
     return PartitionRef(layer, operator.check_table(table), day.isoformat(), hour)  # type: ignore[arg-type]
 

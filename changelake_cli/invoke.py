@@ -14,12 +14,11 @@ from changelake.exceptions import UnsafeNameError
 from changelake.formats.layout import check_table_name
 from changelake.integrations.base import AwsAdapter
 from changelake_cli.errors import UsageError
-from changelake_cli.status import Operator
+from changelake_cli.status import Operator, check_hour
 
 if TYPE_CHECKING:
     from changelake_local.deploy import DeployedStack
 
-_HOUR = re.compile(r"\d{2}\Z")
 _BOOTSTRAP = re.compile(
     r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S*AWSDynamoDB/[^/]+/manifest-summary\.json\Z"
 )
@@ -104,9 +103,7 @@ def compaction_event(operator: Operator, table: str, dt: str, hour: str | None) 
     """The manual event (docs/contracts.md), checked against the lake first (nothing invoked if wrong)."""
     event: dict[str, Any] = {"table": operator.check_table(table), "dt": operator.check_day(dt).isoformat()}
     if hour is not None:
-        if not _HOUR.match(hour) or int(hour) > 23:
-            raise UsageError(f"--hour must be two digits 00 to 23, not {hour!r}")
-        event["hour"] = hour
+        event["hour"] = check_hour(hour)
     return event
 
 

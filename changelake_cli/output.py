@@ -6,8 +6,10 @@ plain columns separated by two spaces, which read well in a log and split with `
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -22,14 +24,25 @@ from rich.text import Text
 
 from changelake.runs import RunRecord
 
+#: JSON has no NaN or infinities (``json.dumps`` would print a bare ``NaN``, which parsers refuse).
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
 
 def jsonable(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of value
     """``value`` as plain JSON types: dataclasses as objects (or their own ``to_json`` document, as a
-    run record's), times as ISO 8601 UTC ending in Z."""
+    run record's), times with a zone as ISO 8601 UTC ending in Z (a time without one as it is: no
+    zone is made up for it), NaN and infinities as the strings of ``NON_FINITE``, bytes as base64,
+    Decimal as a string of its digits."""
     if isinstance(value, RunRecord):
         return json.loads(value.to_json())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, float) and not math.isfinite(value):
+        return NON_FINITE[str(value)]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.isoformat()
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if isinstance(value, date):
@@ -111,7 +124,7 @@ class Output:
         )
 
     def json(self, value: Any) -> None:
-        print(json.dumps(jsonable(value), indent=2), file=self.out)
+        print(json.dumps(jsonable(value), indent=2, allow_nan=False), file=self.out)
 
     def message(self, text: str) -> None:
         print(text, file=self.err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,15 @@ from changelake_cli.stack import Aws, StackInfo, describe_stack
 #: Days ``status`` and the page look back over (today included), as the seed design's status tab.
 STATUS_DAYS = 7
 DEFAULT_LOOKBACK_DAYS = 2
+#: ASCII digits only: ``str.isdigit`` also takes "²" (which ``int`` refuses), ``\d`` Arabic-Indic digits.
+_HOUR = re.compile(r"[0-9]{2}\Z")
+
+
+def check_hour(text: str) -> str:
+    """``text`` if it is an hour of the lake's layout, 00 to 23."""
+    if not _HOUR.match(text) or int(text) > 23:
+        raise UsageError(f"--hour must be two digits 00 to 23, not {text!r}")
+    return text
 
 
 @dataclass

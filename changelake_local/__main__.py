@@ -8,8 +8,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from changelake_local.errors import LocalRunError
+
+if TYPE_CHECKING:
+    from changelake_local.deploy import DeployedStack
 
 
 def _parameters(values: list[str]) -> dict[str, str]:
@@ -99,6 +103,17 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _announce(stack: DeployedStack) -> None:
+    """The ``changelake`` line for the stack just deployed, on the port its endpoint listens on."""
+    from changelake_local.invoke import changelake_command
+
+    print(
+        f"operate the running stack with: {changelake_command(stack.endpoint, stack.name)}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     from changelake_local.display import LiveDisplay
     from changelake_local.endpoint import DEFAULT_PORT
@@ -122,11 +137,6 @@ def _run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_interrupt)
-    if args.port != 0:
-        from changelake_local.invoke import changelake_command
-
-        url = f"http://127.0.0.1:{DEFAULT_PORT if args.port is None else args.port}"
-        print(f"operate the running stack with: {changelake_command(url)}", file=sys.stderr)
     if args.faults not in PROFILES:
         raise SystemExit(f"--faults takes one of {', '.join(PROFILES)}, not {args.faults!r}")
     injector = FaultInjector(PROFILES[args.faults], seed=args.fault_seed)
@@ -141,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
             lake_dir=args.lake,
             item_bytes=args.item_bytes,
         )
-        summary = run_pipeline(options, on_progress=display, stop_requested=stop)
+        summary = run_pipeline(options, on_progress=display, stop_requested=stop, on_deployed=_announce)
     print_summary(summary)
     print(f"faults ({args.faults}): {injector.total} injected {dict(sorted(injector.injected.items()))}")
     if args.json:

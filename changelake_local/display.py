@@ -50,10 +50,10 @@ class LiveDisplay:
     """Feed it ``Progress``; a rich Live table on a TTY, a line every ``plain_every`` s otherwise."""
 
     def __init__(
-        self, out: TextIO = sys.stdout, *, plain_every: float = 5.0, force_plain: bool = False
+        self, out: TextIO | None = None, *, plain_every: float = 5.0, force_plain: bool = False
     ) -> None:
-        self.out = out
-        self.tty = out.isatty() and not force_plain
+        self.out = out or sys.stdout  # looked up now: a default argument would keep the stdout of import time
+        self.tty = self.out.isatty() and not force_plain
         self.plain_every = plain_every
         self._last_plain = 0.0
         self._latest: Progress | None = None

@@ -595,9 +595,11 @@ def run_pipeline(
     *,
     on_progress: ProgressCallback | None = None,
     stop_requested: threading.Event | None = None,
+    on_deployed: Callable[[DeployedStack], None] | None = None,
 ) -> Summary:
     """Start moto, deploy the template, run the pipeline as ``options`` say (stream, drain,
-    compact, verify); always stops what it started."""
+    compact, verify); always stops what it started. ``on_deployed`` gets the stack as soon as it
+    is deployed, its endpoint on the port the server listens on (with port 0, the one it chose)."""
     options = options or RunOptions()
     lake_dir = options.lake_dir
     with contextlib.ExitStack() as cleanup:
@@ -613,6 +615,8 @@ def run_pipeline(
         environment = aws_environment(endpoint.url)
         with applied_environment(environment):
             stack = deploy(endpoint.url, template=options.template, parameters=dict(options.parameters))
+        if on_deployed is not None:
+            on_deployed(stack)
         # The handlers' boto3 clients (built lazily, in the mappings' threads) read it all run long.
         cleanup.enter_context(applied_environment({**environment, **LOCAL_FUNCTION_ENVIRONMENT}))
         pipeline = LocalPipeline(stack, options, log_stream=log_stream, on_progress=on_progress)

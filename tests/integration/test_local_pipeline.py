@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from changelake_local import Hooks, RunOptions, run_pipeline
+from changelake_local.deploy import DeployedStack
 from changelake_local.endpoint import HOST, MotoEndpoint, PortInUseError, check_port_free, moto_api
 from changelake_local.errors import TemplateError
 from changelake_local.esm import lambda_stream_record
@@ -61,6 +62,7 @@ class FailFirstAggregations:
 def test_poison_and_failing_aggregator_lose_nothing(tmp_path: Path) -> None:
     # GIVEN the stack deployed from template.yaml, a poison record and an aggregator failing 3 times
     poison, failures = PoisonOnce(), FailFirstAggregations(3)
+    deployed: list[DeployedStack] = []
     # WHEN it streams for 12 s, then drains, redrives the dead letters, compacts and verifies
     summary = run_pipeline(
         RunOptions(
@@ -72,10 +74,14 @@ def test_poison_and_failing_aggregator_lose_nothing(tmp_path: Path) -> None:
             lake_dir=tmp_path / "lake",
             failed_visibility_seconds=1,
             drain_timeout=90,
-        )
+        ),
+        on_deployed=deployed.append,
     )
     # THEN the verification passes: nothing lost, everything exactly once in compacted/
     assert summary.ok, summary.render()
+    # AND the stack was announced once deployed, on the port the server chose (RunOptions' port is 0)
+    (stack,) = deployed
+    assert re.fullmatch(r"http://127\.0\.0\.1:[1-9][0-9]*", stack.endpoint), stack.endpoint
     assert summary.written > 100
     assert summary.stream_records == summary.written
     assert summary.verification.missing_in_raw == []

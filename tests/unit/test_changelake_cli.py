@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -178,6 +179,37 @@ def test_json_mode_never_colours_even_on_a_terminal() -> None:
 
 def test_jsonable_keeps_a_run_records_own_document() -> None:
     assert jsonable(record())["seconds"] == 90.0
+
+
+def test_jsonable_adds_no_zone_to_a_time_without_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a machine in New York  WHEN a time without a zone becomes JSON
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        naive = datetime(2026, 11, 22, 12, 0, 0, 123456)  # noqa: DTZ001 - a time without a zone is the case
+        printed = jsonable([naive, datetime(2026, 11, 22, 12, tzinfo=UTC)])
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    # THEN it is the time given, not shifted by the machine's zone; a time with a zone is in UTC
+    assert printed == ["2026-11-22T12:00:00.123456", "2026-11-22T12:00:00.000Z"]
+
+
+def test_json_output_is_always_valid_json() -> None:
+    # GIVEN numbers JSON has no literal for, and bytes
+    out = io.StringIO()
+    Output(out=out, as_json=True, environ={}).json(
+        {"numbers": [float("nan"), float("inf"), float("-inf"), 1.5], "bytes": b"\x00\xff"}
+    )
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    # THEN they print as strings a JSON parser accepts
+    assert json.loads(out.getvalue(), parse_constant=refuse) == {
+        "numbers": ["NaN", "Infinity", "-Infinity", 1.5],
+        "bytes": "AP8=",
+    }
 
 
 def test_human_units() -> None:
