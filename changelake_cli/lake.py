@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from changelake.compaction.compactor import RAW_SUFFIX
 from changelake.compaction.manifest import inputs_document
-from changelake.exceptions import ObjectNotFoundError, UnsafeNameError
-from changelake.formats.layout import check_table_name
+from changelake.exceptions import ObjectNotFoundError
+from changelake.formats.layout import lake_tables
 from changelake.integrations.base import ObjectInfo
 from changelake.integrations.s3 import S3Store
 from changelake.publication import MANIFEST_NAME
@@ -62,14 +62,7 @@ def is_data(key: str) -> bool:
 
 def tables(store: LakeStore) -> list[str]:
     """Every table with a folder in raw/, compacted/ or snapshot/."""
-    found: set[str] = set()
-    for layer in LAYERS:
-        for name in store.folders(f"{layer}/"):
-            try:
-                found.add(check_table_name(name))
-            except UnsafeNameError:
-                continue  # not a table folder (the aggregator never writes one)
-    return sorted(found)
+    return lake_tables(store, LAYERS)
 
 
 class ReadBudget:
