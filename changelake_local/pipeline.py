@@ -385,42 +385,39 @@ class LocalPipeline:
 
     def compact(self, now: datetime) -> None:
         """The nightly schedule's event, then each (table, day) in raw/ by hand: the data is today's."""
-        function = self.functions.get("CompactionFunction")
-        if function is None:
-            return
-        schedules = [s for s in self.stack.schedules() if s.function == "CompactionFunction" and s.enabled]
-        events: list[dict[str, Any]] = (
-            [scheduled_event(f"{self.stack.name}-compaction-nightly", now)] if schedules else []
-        )
-        for partition in sorted({key.rsplit("/", 1)[0] for key in self.watcher.state.files_per_partition}):
-            table, dt = partition.split("/")[:2]
-            event = {"table": table, "dt": dt.removeprefix("dt=")}
-            if event not in events:
-                events.append(event)
-        for event in events:
-            self.compactions += 1
-            with contextlib.suppress(Exception):  # counted on the function; the summary shows its error
-                function.invoke(event)
+        by_hand = [{"table": table, "dt": dt} for table, dt in sorted(set(self._raw_days()))]
+        self.compactions += self._nightly("CompactionFunction", "compaction", now, by_hand)
 
     def snapshot(self, now: datetime) -> None:
         """The nightly schedule's event, then each table's last day in raw/ by hand: the data is today's,
         and the manual event builds every day before it too."""
-        function = self.functions.get("SnapshotFunction")
-        if function is None:
-            return
-        schedules = [s for s in self.stack.schedules() if s.function == "SnapshotFunction" and s.enabled]
-        events: list[dict[str, Any]] = (
-            [scheduled_event(f"{self.stack.name}-snapshot-nightly", now)] if schedules else []
-        )
         last_days: dict[str, str] = {}
+        for table, dt in self._raw_days():
+            last_days[table] = max(last_days.get(table, ""), dt)
+        by_hand = [{"table": table, "dt": dt} for table, dt in sorted(last_days.items())]
+        self.snapshots += self._nightly("SnapshotFunction", "snapshot", now, by_hand)
+
+    def _raw_days(self) -> list[tuple[str, str]]:
+        """(table, YYYY-MM-DD) of each hour partition seen in raw/."""
+        days = []
         for partition in self.watcher.state.files_per_partition:
             table, dt = partition.split("/")[:2]
-            last_days[table] = max(last_days.get(table, ""), dt.removeprefix("dt="))
-        events += [{"table": table, "dt": dt} for table, dt in sorted(last_days.items())]
+            days.append((table, dt.removeprefix("dt=")))
+        return days
+
+    def _nightly(self, logical_id: str, kind: str, now: datetime, by_hand: list[dict[str, Any]]) -> int:
+        """Invoke ``logical_id`` with its nightly schedule's event when the template schedules it, then
+        with each event of ``by_hand``; the number of invocations (0 without the function)."""
+        function = self.functions.get(logical_id)
+        if function is None:
+            return 0
+        scheduled = any(s.function == logical_id and s.enabled for s in self.stack.schedules())
+        events = [scheduled_event(f"{self.stack.name}-{kind}-nightly", now)] if scheduled else []
+        events += [event for event in by_hand if event not in events]
         for event in events:
-            self.snapshots += 1
             with contextlib.suppress(Exception):  # counted on the function; the summary shows its error
                 function.invoke(event)
+        return len(events)
 
     def bootstrap(self, now: datetime) -> None:
         """Bootstrap ChangeTable's snapshots from an export written from a Scan started at ``now``."""
