@@ -17,7 +17,7 @@ from changelake_cli.errors import UsageError
 from changelake_cli.status import Operator
 
 if TYPE_CHECKING:
-    from changelake_local.deploy import DeployedStack
+    from changelake_local.deployed_stack import DeployedStack
 
 _HOUR = re.compile(r"\d{2}\Z")
 _BOOTSTRAP = re.compile(

@@ -33,7 +33,7 @@ from typing import Any
 
 from changelake.formats.lambda_events import lambda_record, sqs_event
 from changelake_local.aws import client
-from changelake_local.deploy import DeployedStack, MappingSpec
+from changelake_local.deployed_stack import DeployedStack, MappingSpec
 from changelake_local.endpoint import REGION
 from changelake_local.functions import LocalFunction
 from changelake_local.mapping_rules import (

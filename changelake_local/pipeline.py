@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from changelake_local.aws import client
-from changelake_local.deploy import DEFAULT_TEMPLATE, DeployedStack, MappingSpec, deploy
+from changelake_local.deploy import DEFAULT_TEMPLATE, deploy
+from changelake_local.deployed_stack import DeployedStack, MappingSpec
 from changelake_local.endpoint import ACCOUNT, DEFAULT_PORT, REGION, MotoEndpoint, aws_environment
 from changelake_local.errors import LocalRunError
 from changelake_local.esm import Hooks, SqsMapping, StreamMapping

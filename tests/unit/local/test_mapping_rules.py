@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from changelake.formats.lambda_events import parse_failure_record
-from changelake_local.deploy import MappingSpec
+from changelake_local.deployed_stack import MappingSpec
 from changelake_local.esm import Hooks, StreamMapping
 from changelake_local.mapping_rules import (
     Attempt,
