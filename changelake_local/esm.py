@@ -124,24 +124,26 @@ def lambda_stream_record(record: dict[str, Any], stream_arn: str, *, wire: bool 
     return marked_if_ttl_delete(converted)
 
 
+@dataclass(frozen=True)
+class MappingRun:
+    """What every mapping of one run shares: the stack, the fault hooks, and the run's signals to
+    stop and to drain (flush the batching window: the writes have stopped)."""
+
+    stack: DeployedStack
+    hooks: Hooks
+    stop: threading.Event
+    drain: threading.Event
+
+
 class _Mapping(threading.Thread):
-    def __init__(
-        self,
-        spec: MappingSpec,
-        function: LocalFunction,
-        stack: DeployedStack,
-        *,
-        hooks: Hooks,
-        stop: threading.Event,
-        drain: threading.Event,
-    ) -> None:
+    def __init__(self, spec: MappingSpec, function: LocalFunction, run: MappingRun) -> None:
         super().__init__(name=spec.logical_id, daemon=True)
         self.spec = spec
         self.function = function
-        self.stack = stack
-        self.hooks = hooks
-        self.stop_event = stop
-        self.drain_event = drain
+        self.stack = run.stack
+        self.hooks = run.hooks
+        self.stop_event = run.stop
+        self.drain_event = run.drain
         self.stats = MappingStats()
         self.idle = False
         self.crashed: BaseException | None = None
@@ -192,19 +194,16 @@ class StreamMapping(_Mapping):
         self,
         spec: MappingSpec,
         function: LocalFunction,
-        stack: DeployedStack,
+        run: MappingRun,
         *,
-        hooks: Hooks,
-        stop: threading.Event,
-        drain: threading.Event,
         on_record: Callable[[dict[str, Any]], None] | None = None,
         poll_interval: float = 0.25,
         retry_backoff: float = 0.2,
     ) -> None:
-        super().__init__(spec, function, stack, hooks=hooks, stop=stop, drain=drain)
-        self.streams = client("dynamodbstreams", stack.endpoint)
-        self.wire = StreamsWire(stack.endpoint)
-        self.sqs = client("sqs", stack.endpoint)
+        super().__init__(spec, function, run)
+        self.streams = client("dynamodbstreams", run.stack.endpoint)
+        self.wire = StreamsWire(run.stack.endpoint)
+        self.sqs = client("sqs", run.stack.endpoint)
         self.on_record = on_record
         self.poll_interval = poll_interval
         self.retry_backoff = retry_backoff
@@ -310,17 +309,14 @@ class SqsMapping(_Mapping):
         self,
         spec: MappingSpec,
         function: LocalFunction,
-        stack: DeployedStack,
+        run: MappingRun,
         *,
-        hooks: Hooks,
-        stop: threading.Event,
-        drain: threading.Event,
         failed_visibility_seconds: int | None = None,
         wait_seconds: int = 1,
     ) -> None:
-        super().__init__(spec, function, stack, hooks=hooks, stop=stop, drain=drain)
-        self.sqs = client("sqs", stack.endpoint)
-        self.queue_url = stack.queue_url_of_arn(spec.source_arn)
+        super().__init__(spec, function, run)
+        self.sqs = client("sqs", run.stack.endpoint)
+        self.queue_url = run.stack.queue_url_of_arn(spec.source_arn)
         self.failed_visibility_seconds = failed_visibility_seconds
         self.wait_seconds = wait_seconds
         self.messages_deleted = 0

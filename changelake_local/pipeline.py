@@ -25,7 +25,7 @@ from changelake_local.deploy import DEFAULT_TEMPLATE, deploy
 from changelake_local.deployed_stack import DeployedStack, MappingSpec
 from changelake_local.endpoint import ACCOUNT, DEFAULT_PORT, REGION, MotoEndpoint, aws_environment
 from changelake_local.errors import LocalRunError
-from changelake_local.esm import Hooks, SqsMapping, StreamMapping
+from changelake_local.esm import Hooks, MappingRun, SqsMapping, StreamMapping
 from changelake_local.functions import LocalFunction, applied_environment
 from changelake_local.generator import LoadGenerator
 from changelake_local.lake import LakeState, LakeWatcher, StreamLedger, Verification, percentile, verify
@@ -171,25 +171,12 @@ class LocalPipeline:
         self.started = self.started_wall = 0.0
 
     def _mapping(self, spec: MappingSpec) -> StreamMapping | SqsMapping:
-        function, hooks = self.functions[spec.function], self.options.hooks
+        function = self.functions[spec.function]
+        run = MappingRun(self.stack, self.options.hooks, stop=self.stop, drain=self.draining)
         if spec.is_stream:
-            return StreamMapping(
-                spec,
-                function,
-                self.stack,
-                hooks=hooks,
-                stop=self.stop,
-                drain=self.draining,
-                on_record=self.ledger.observe,
-            )
+            return StreamMapping(spec, function, run, on_record=self.ledger.observe)
         return SqsMapping(
-            spec,
-            function,
-            self.stack,
-            hooks=hooks,
-            stop=self.stop,
-            drain=self.draining,
-            failed_visibility_seconds=self.options.failed_visibility_seconds,
+            spec, function, run, failed_visibility_seconds=self.options.failed_visibility_seconds
         )
 
     # ------------------------------------------------------------------ phases
