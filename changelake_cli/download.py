@@ -6,13 +6,13 @@ import gzip
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import cast
 
+from changelake.formats.layout import Partition, day_prefix
 from changelake_cli.errors import UsageError
-from changelake_cli.lake import LakeStore, is_data
+from changelake_cli.lake import LAYERS, LakeStore, Layer, is_data
 from changelake_cli.status import Operator, check_hour
 
-Layer = Literal["raw", "compacted", "snapshot"]
 _CHUNK = 1024 * 1024
 #: Downloads from this size on show a progress bar on a terminal (a few seconds on a slow link).
 PROGRESS_FROM_BYTES = 8 * 1024 * 1024
@@ -26,11 +26,8 @@ class PartitionRef:
     table: str
     dt: str
     hour: str | None
-
-    @property
-    def prefix(self) -> str:
-        day = f"{self.layer}/{self.table}/dt={self.dt}/"
-        return day if self.hour is None else f"{day}hour={self.hour}/"
+    #: The partition's folder in the bucket, under the prefix the stack writes the layer to.
+    prefix: str
 
     @property
     def file_name(self) -> str:
@@ -49,14 +46,21 @@ class Download:
 
 
 def partition_ref(operator: Operator, layer: str, table: str, dt: str, hour: str | None) -> PartitionRef:
-    if layer not in ("raw", "compacted", "snapshot"):
+    if layer not in LAYERS:
         raise UsageError(f"--layer must be raw, compacted or snapshot, not {layer!r}")
     if layer == "snapshot" and hour is not None:
         raise UsageError("a snapshot is a whole day: --hour does not apply to --layer snapshot")
     if hour is not None:
         check_hour(hour)
-    day = operator.check_day(dt)
-    return PartitionRef(layer, operator.check_table(table), day.isoformat(), hour)  # type: ignore[arg-type]
+    checked = cast(Layer, layer)
+    day, table = operator.check_day(dt), operator.check_table(table)
+    layer_prefix = operator.lake.prefixes.of(checked)
+    prefix = (
+        day_prefix(layer_prefix, table, day)
+        if hour is None
+        else Partition(table, day, int(hour)).prefix(layer_prefix)
+    )
+    return PartitionRef(checked, table, day.isoformat(), hour, prefix)
 
 
 def partition_objects(store: LakeStore, ref: PartitionRef) -> list[tuple[str, int]]:

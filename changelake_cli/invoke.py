@@ -17,7 +17,7 @@ from changelake_cli.errors import UsageError
 from changelake_cli.status import Operator, check_hour
 
 if TYPE_CHECKING:
-    from changelake_local.deploy import DeployedStack
+    from changelake_local.deployed_stack import DeployedStack
 
 _BOOTSTRAP = re.compile(
     r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S*AWSDynamoDB/[^/]+/manifest-summary\.json\Z"

@@ -1,8 +1,11 @@
 """Reading the lake in the DataBucket for an operator: tables, per-day figures per layer, the state
 of each hour (compacted, stale, pending) and the last change stored.
 
-Everything comes from listings plus the small ``_manifest.json`` of each compacted hour; raw/ files
-are read only to count the lines of hours no manifest describes, within ``RAW_READ_BUDGET``.
+Everything comes from listings plus the small ``_manifest.json`` of each compacted hour and snapshot
+day, read as the functions wrote them (``CompactionManifest``, ``DayManifest``); raw/ files are read
+only to count the lines of hours no manifest describes, within ``RAW_READ_BUDGET``. The keys are
+``changelake.formats.layout``'s, under the prefixes the stack's functions are configured with
+(``lake_prefixes``), so a stack deployed with other prefixes is read where it writes.
 """
 
 from __future__ import annotations
@@ -11,19 +14,35 @@ import json
 import threading
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Literal
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from changelake.compaction.compactor import RAW_SUFFIX
-from changelake.compaction.manifest import inputs_document
-from changelake.exceptions import ObjectNotFoundError, UnsafeNameError
-from changelake.formats.layout import check_table_name
+from changelake.compaction.manifest import CompactionManifest
+from changelake.exceptions import UnsafeNameError
+from changelake.formats.layout import (
+    Partition,
+    day_prefix,
+    lake_tables,
+    parse_partition_prefix,
+    table_prefix,
+)
 from changelake.integrations.base import ObjectInfo
 from changelake.integrations.s3 import S3Store
-from changelake.publication import MANIFEST_NAME
+from changelake.publication import MANIFEST_NAME, Publication
+from changelake.settings import (
+    AggregatorSettings,
+    CompactionSettings,
+    Prefix,
+    RedriveSettings,
+    SnapshotSettings,
+)
 from changelake.snapshot.manifest import DayManifest
+from changelake_cli.errors import UsageError
 
 LAYERS = ("raw", "compacted", "snapshot")
 Layer = Literal["raw", "compacted", "snapshot"]
@@ -32,6 +51,59 @@ HourState = Literal["compacted", "stale", "pending"]
 #: (about 1 s of gunzip per 64 MiB on the development machine); past it a day's count is a floor.
 RAW_READ_BUDGET = 64 * 1024 * 1024
 _CHUNK = 1024 * 1024
+
+#: The prefixes the command reads, each from the function that writes under it: its logical ID,
+#: its settings model and the field that names the prefix (variable, default and pattern).
+WRITERS: dict[str, tuple[str, type[BaseModel], str]] = {
+    "raw": ("AggregatorFunction", AggregatorSettings, "raw_prefix"),
+    "compacted": ("CompactionFunction", CompactionSettings, "compacted_prefix"),
+    "snapshot": ("SnapshotFunction", SnapshotSettings, "snapshot_prefix"),
+    "lost": ("DlqRedriveFunction", RedriveSettings, "lost_prefix"),
+}
+
+
+def _default(name: str) -> str:
+    _, settings, prefix_field = WRITERS[name]
+    return str(settings.model_fields[prefix_field].default)
+
+
+@dataclass(frozen=True)
+class LakePrefixes:
+    """Where the stack's functions write each layer (defaults: their settings' defaults)."""
+
+    raw: str = _default("raw")
+    compacted: str = _default("compacted")
+    snapshot: str = _default("snapshot")
+    lost: str = _default("lost")
+
+    def of(self, layer: Layer) -> str:
+        prefix: str = getattr(self, layer)
+        return prefix
+
+    @property
+    def layers(self) -> tuple[str, str, str]:
+        return self.raw, self.compacted, self.snapshot
+
+
+EnvironmentOf = Callable[[str], Mapping[str, object] | None]
+
+
+def lake_prefixes(environment_of: EnvironmentOf) -> LakePrefixes:
+    """The prefixes as the stack configures its functions: ``environment_of(logical_id)`` gives a
+    function's environment variables (None: the stack has no such function, so the default)."""
+    prefix = TypeAdapter(Prefix)
+    found: dict[str, str] = {}
+    for name, (logical_id, settings, prefix_field) in WRITERS.items():
+        environment = environment_of(logical_id)
+        variable = settings.model_fields[prefix_field].alias
+        if environment is None or variable is None or variable not in environment:
+            continue
+        try:
+            found[name] = prefix.validate_python(str(environment[variable]))
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"]
+            raise UsageError(f"{logical_id} has {variable}={environment[variable]!r}: {problem}") from None
+    return LakePrefixes(**found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,26 +122,10 @@ class LakeStore(S3Store):
             for item in response.get("Contents", []):
                 yield Listed(item["Key"], item["ETag"], int(item["Size"]), item["LastModified"])
 
-    def folders(self, prefix: str) -> list[str]:
-        """The names of the immediate sub-folders of ``prefix`` (no slashes)."""
-        return [folder[len(prefix) :].rstrip("/") for folder in self.list_folders(prefix)]
-
 
 def is_data(key: str) -> bool:
     """Files whose names start with ``_`` or ``.`` (manifests) are not data (docs/contracts.md)."""
     return not key.rsplit("/", 1)[-1].startswith(("_", "."))
-
-
-def tables(store: LakeStore) -> list[str]:
-    """Every table with a folder in raw/, compacted/ or snapshot/."""
-    found: set[str] = set()
-    for layer in LAYERS:
-        for name in store.folders(f"{layer}/"):
-            try:
-                found.add(check_table_name(name))
-            except UnsafeNameError:
-                continue  # not a table folder (the aggregator never writes one)
-    return sorted(found)
 
 
 class ReadBudget:
@@ -133,75 +189,30 @@ class DayReport:
         return day
 
 
-def _by_hour(listed: Iterable[Listed], prefix: str) -> dict[str, list[Listed]]:
-    hours: dict[str, list[Listed]] = defaultdict(list)
+def _by_hour(listed: Iterable[Listed], layer_prefix: str) -> dict[Partition, list[Listed]]:
+    """The objects directly inside hour partitions, by partition (anything else is not of an hour)."""
+    hours: dict[Partition, list[Listed]] = defaultdict(list)
     for item in listed:
-        folder, _, _name = item.key[len(prefix) :].partition("/")
-        if folder.startswith("hour=") and "/" not in _name:
-            hours[folder.removeprefix("hour=")].append(item)
+        try:
+            partition = parse_partition_prefix(layer_prefix, item.key.rsplit("/", 1)[0] + "/")
+        except UnsafeNameError:
+            continue
+        hours[partition].append(item)
     return hours
 
 
-def _manifest(store: S3Store, key: str) -> dict[str, Any] | None:
-    try:
-        document = json.loads(store.get(key))
-    except ObjectNotFoundError:
-        return None
-    except ValueError:
-        return {}  # unreadable: the next compaction replaces it; the hour counts as stale
-    return document if isinstance(document, dict) else {}
-
-
-def day_report(store: LakeStore, table: str, dt: date, budget: ReadBudget) -> DayReport:
-    """One table's day in every layer, and each raw/ hour's state."""
-    report = DayReport(table, dt)
-    folder = f"{table}/dt={dt.isoformat()}/"
-    raw = _by_hour(store.list_detailed(f"raw/{folder}"), f"raw/{folder}")
-    compacted = _by_hour(store.list_detailed(f"compacted/{folder}"), f"compacted/{folder}")
-    for hour, items in sorted(raw.items()):
-        inputs = [i for i in items if i.key.endswith(RAW_SUFFIX)]
-        for item in inputs:
-            report.raw.add_file(item.size)
-        manifest = (
-            _manifest(store, f"compacted/{folder}hour={hour}/{MANIFEST_NAME}")
-            if any(i.key.endswith(MANIFEST_NAME) for i in compacted.get(hour, []))
-            else None
-        )
-        documented = inputs_document([ObjectInfo(i.key, i.etag, i.size) for i in inputs])
-        if manifest is not None and manifest.get("inputs") == documented:
-            report.hours[hour] = "compacted"
-            report.raw.add_changes(int(manifest.get("rows_in", 0)))
-            continue
-        report.hours[hour] = "stale" if manifest is not None else "pending"
-        _count_unmanifested(store, report.raw, inputs, budget)
-    for hour, items in sorted(compacted.items()):
-        data = [i for i in items if is_data(i.key)]
-        for item in data:
-            report.compacted.add_file(item.size)
-        if data:
-            manifest = _manifest(store, f"compacted/{folder}hour={hour}/{MANIFEST_NAME}") or {}
-            report.compacted.add_changes(int(manifest.get("rows_out", 0)))
-    _snapshot_day(store, report, f"snapshot/{folder}")
-    return report
-
-
-def _count_unmanifested(store: S3Store, layer: LayerDay, inputs: list[Listed], budget: ReadBudget) -> None:
-    for item in inputs:
-        if budget.take(item.size):
-            layer.add_changes(count_lines(store, item.key))
-        else:
-            layer.complete = False
-
-
-def _snapshot_day(store: LakeStore, report: DayReport, prefix: str) -> None:
-    listed = list(store.list_detailed(prefix))
-    for item in listed:
-        if is_data(item.key):
-            report.snapshot.add_file(item.size)
-    if any(item.key == f"{prefix}{MANIFEST_NAME}" for item in listed):
-        manifest = DayManifest.from_body(_manifest(store, f"{prefix}{MANIFEST_NAME}") or {})
-        if manifest is not None:  # an unreadable one: the next snapshot run rebuilds the day
-            report.snapshot.add_changes(manifest.counts.items)
+def _compaction_manifests(
+    store: LakeStore, compacted_prefix: str, hours: dict[Partition, list[Listed]]
+) -> dict[Partition, CompactionManifest | None]:
+    """The manifest of each compacted hour that has one; None for one this version cannot read (the
+    next compaction replaces it, so its hour counts as stale)."""
+    found: dict[Partition, CompactionManifest | None] = {}
+    for partition, items in hours.items():
+        if any(item.key.endswith(MANIFEST_NAME) for item in items):
+            current = Publication(store, partition.prefix(compacted_prefix)).read()
+            if current is not None:
+                found[partition] = CompactionManifest.from_json(current.body)
+    return found
 
 
 @dataclass(frozen=True)
@@ -214,21 +225,97 @@ class LastChange:
     event_time: str | None
 
 
-def last_change(store: LakeStore, table: str) -> LastChange | None:
-    """The newest event-time partition of ``table`` in raw/ and its newest object."""
-    days = sorted(d for d in store.folders(f"raw/{table}/") if d.startswith("dt="))
-    for day in reversed(days):
-        hours = sorted(h for h in store.folders(f"raw/{table}/{day}/") if h.startswith("hour="))
-        for hour in reversed(hours):
-            prefix = f"raw/{table}/{day}/{hour}/"
-            objects = [i for i in store.list_detailed(prefix) if i.key.endswith(RAW_SUFFIX)]
-            if not objects:
+@dataclass(frozen=True)
+class Lake:
+    """The DataBucket as the stack's functions lay it out: its tables, days and last changes."""
+
+    store: LakeStore
+    prefixes: LakePrefixes = field(default_factory=LakePrefixes)
+
+    def tables(self) -> list[str]:
+        """Every table with a folder in raw/, compacted/ or snapshot/."""
+        return lake_tables(self.store, self.prefixes.layers)
+
+    def day_report(self, table: str, dt: date, budget: ReadBudget) -> DayReport:
+        """One table's day in every layer, and each raw/ hour's state."""
+        raw_prefix, compacted_prefix = self.prefixes.raw, self.prefixes.compacted
+        report = DayReport(table, dt)
+        raw = _by_hour(self.store.list_detailed(day_prefix(raw_prefix, table, dt)), raw_prefix)
+        compacted = _by_hour(
+            self.store.list_detailed(day_prefix(compacted_prefix, table, dt)), compacted_prefix
+        )
+        manifests = _compaction_manifests(self.store, compacted_prefix, compacted)
+        for partition, items in sorted(raw.items()):
+            hour = f"{partition.hour:02d}"
+            inputs = [i for i in items if i.key.endswith(RAW_SUFFIX)]
+            for item in inputs:
+                report.raw.add_file(item.size)
+            manifest = manifests.get(partition)
+            if manifest is not None and manifest.has_inputs(
+                [ObjectInfo(i.key, i.etag, i.size) for i in inputs]
+            ):
+                report.hours[hour] = "compacted"
+                report.raw.add_changes(manifest.counts.rows_in)
                 continue
-            newest = max(objects, key=lambda i: (i.modified, i.key))
-            return LastChange(
-                table, f"{day}/{hour}", newest.modified.astimezone(UTC), _last_event_time(store, newest.key)
-            )
-    return None
+            report.hours[hour] = "stale" if partition in manifests else "pending"
+            _count_unmanifested(self.store, report.raw, inputs, budget)
+        for partition, items in sorted(compacted.items()):
+            data = [i for i in items if is_data(i.key)]
+            for item in data:
+                report.compacted.add_file(item.size)
+            if data:
+                manifest = manifests.get(partition)
+                report.compacted.add_changes(manifest.counts.rows_out if manifest is not None else 0)
+        self._snapshot_day(report)
+        return report
+
+    def _snapshot_day(self, report: DayReport) -> None:
+        prefix = day_prefix(self.prefixes.snapshot, report.table, report.dt)
+        listed = list(self.store.list_detailed(prefix))
+        for item in listed:
+            if is_data(item.key):
+                report.snapshot.add_file(item.size)
+        if any(item.key == f"{prefix}{MANIFEST_NAME}" for item in listed):
+            current = Publication(self.store, prefix).read()
+            manifest = DayManifest.from_body(current.body) if current is not None else None
+            if manifest is not None:  # an unreadable one: the next snapshot run rebuilds the day
+                report.snapshot.add_changes(manifest.counts.items)
+
+    def last_change(self, table: str) -> LastChange | None:
+        """The newest event-time partition of ``table`` in raw/ and its newest object."""
+        raw_prefix = self.prefixes.raw
+        for day in sorted(self.store.list_folders(table_prefix(raw_prefix, table)), reverse=True):
+            for partition in sorted(_hour_partitions(self.store, raw_prefix, day), reverse=True):
+                listed = self.store.list_detailed(partition.prefix(raw_prefix))
+                objects = [i for i in listed if i.key.endswith(RAW_SUFFIX)]
+                if not objects:
+                    continue
+                newest = max(objects, key=lambda i: (i.modified, i.key))
+                return LastChange(
+                    table,
+                    partition.path.removeprefix(f"{table}/"),
+                    newest.modified.astimezone(UTC),
+                    _last_event_time(self.store, newest.key),
+                )
+        return None
+
+
+def _hour_partitions(store: LakeStore, layer_prefix: str, day_folder: str) -> list[Partition]:
+    partitions = []
+    for folder in store.list_folders(day_folder):
+        try:
+            partitions.append(parse_partition_prefix(layer_prefix, folder))
+        except UnsafeNameError:
+            continue  # not an hour=HH folder
+    return partitions
+
+
+def _count_unmanifested(store: S3Store, layer: LayerDay, inputs: list[Listed], budget: ReadBudget) -> None:
+    for item in inputs:
+        if budget.take(item.size):
+            layer.add_changes(count_lines(store, item.key))
+        else:
+            layer.complete = False
 
 
 def _last_event_time(store: S3Store, key: str) -> str | None:

@@ -75,6 +75,16 @@ class CloudWatch(AwsAdapter):
         return max(points) if points else None
 
 
+class Functions(AwsAdapter):
+    service = "lambda"
+
+    def environment(self, name: str) -> dict[str, str]:
+        """The environment variables function ``name`` runs with."""
+        response = self._request("get_function_configuration", f"lambda:{name}", FunctionName=name)
+        variables = response.get("Environment", {}).get("Variables", {})
+        return {key: str(value) for key, value in variables.items()}
+
+
 class Scheduler(AwsAdapter):
     service = "scheduler"
 

@@ -12,8 +12,17 @@ from changelake.clock import Clock, utc_now
 from changelake.late import LateMarkers
 from changelake.runs import RUN_KINDS, RunKind, RunRecord
 from changelake_cli.errors import UsageError
-from changelake_cli.lake import DayReport, LakeStore, LastChange, ReadBudget, day_report, last_change, tables
-from changelake_cli.services import READERS, CloudWatch, QueueDepth, Queues, Scheduler, queue_name, read_runs
+from changelake_cli.lake import DayReport, Lake, LakeStore, LastChange, ReadBudget, lake_prefixes
+from changelake_cli.services import (
+    READERS,
+    CloudWatch,
+    Functions,
+    QueueDepth,
+    Queues,
+    Scheduler,
+    queue_name,
+    read_runs,
+)
 from changelake_cli.stack import Aws, StackInfo, describe_stack
 
 #: Days ``status`` and the page look back over (today included), as the seed design's status tab.
@@ -40,6 +49,7 @@ class Operator:
     #: What the command should tell on stderr after its data (objects it could not read, ...).
     notes: list[str] = field(default_factory=list)
     _store: LakeStore | None = field(default=None, repr=False)
+    _lake: Lake | None = field(default=None, repr=False)
 
     @classmethod
     def connect(cls, aws: Aws, clock: Clock = utc_now) -> Operator:
@@ -51,8 +61,20 @@ class Operator:
             self._store = LakeStore(self.stack.bucket, client=self.aws.client("s3"))
         return self._store
 
+    @property
+    def lake(self) -> Lake:
+        """The bucket under the prefixes the stack's functions write (read from them once)."""
+        if self._lake is None:
+            self._lake = Lake(self.store, lake_prefixes(self.function_environment))
+        return self._lake
+
+    def function_environment(self, logical_id: str) -> dict[str, str] | None:
+        """The environment variables of one of the stack's functions (None: the stack has none)."""
+        name = self.stack.functions.get(logical_id)
+        return None if name is None else Functions(client=self.aws.client("lambda")).environment(name)
+
     def tables(self) -> list[str]:
-        return tables(self.store)
+        return self.lake.tables()
 
     def check_table(self, table: str) -> str:
         known = self.tables()
@@ -154,8 +176,8 @@ def settings(operator: Operator, lake_tables: list[str] | None = None) -> Settin
 
 def _table_status(operator: Operator, table: str, days: list[date], budget: ReadBudget) -> TableStatus:
     with ThreadPoolExecutor(READERS) as pool:
-        reports = list(pool.map(lambda day: day_report(operator.store, table, day, budget), days))
-    last = last_change(operator.store, table)
+        reports = list(pool.map(lambda day: operator.lake.day_report(table, day, budget), days))
+    last = operator.lake.last_change(table)
     age = (operator.clock() - last.stored_at).total_seconds() if last else None
     return TableStatus(table, last, age, reports)
 
@@ -197,7 +219,8 @@ def recent_runs(operator: Operator, days: int, kinds: tuple[RunKind, ...] = RUN_
 
 def lost_reports(operator: Operator, days: int) -> list[str]:
     since = operator.clock() - timedelta(days=days)
-    return [item.key for item in operator.store.list_detailed("lost/") if item.modified >= since]
+    lost = f"{operator.lake.prefixes.lost}/"
+    return [item.key for item in operator.store.list_detailed(lost) if item.modified >= since]
 
 
 def collect_status(operator: Operator, *, days: int = STATUS_DAYS) -> Status:
@@ -277,5 +300,5 @@ def latest(operator: Operator) -> dict[str, Any]:
     runs = recent_runs(operator, STATUS_DAYS)
     return {
         "runs": {kind: next((r for r in runs if r.kind == kind), None) for kind in RUN_KINDS},
-        "last_change": {table: last_change(operator.store, table) for table in operator.tables()},
+        "last_change": {table: operator.lake.last_change(table) for table in operator.tables()},
     }

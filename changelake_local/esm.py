@@ -1,7 +1,9 @@
 """Event source mappings, run locally the way Lambda runs them, from the template's settings.
 
-``StreamMapping`` polls a DynamoDB stream (DescribeStream, GetShardIterator, GetRecords), turns
-the records into the Lambda event format and invokes the function with Lambda's semantics:
+``StreamMapping`` polls a DynamoDB stream (DescribeStream, GetShardIterator, and GetRecords read
+as the service's JSON by ``changelake_local.streams_wire``), turns the records into the Lambda
+event format (TTL deletes marked by ``changelake_local.ttl``, as moto never expires items) and
+invokes the function with Lambda's semantics:
 batch size and batching window, ReportBatchItemFailures as a checkpoint (everything before the
 lowest reported sequence number is done; the rest is retried), bisect on function error, finite
 retries, maximum record age, and the on-failure destination (a DDBStreamBatchInfo record sent to
@@ -20,7 +22,6 @@ batching window early.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
@@ -29,13 +30,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from changelake.formats.lambda_events import lambda_record, sqs_event
 from changelake_local.aws import client
-from changelake_local.deploy import DeployedStack, MappingSpec
+from changelake_local.deployed_stack import DeployedStack, MappingSpec
 from changelake_local.endpoint import REGION
-from changelake_local.errors import LocalRunError
 from changelake_local.functions import LocalFunction
 from changelake_local.mapping_rules import (
     Attempt,
@@ -46,11 +45,11 @@ from changelake_local.mapping_rules import (
     read_response,
     sequence_numbers,
 )
+from changelake_local.streams_wire import StreamsWire
+from changelake_local.ttl import marked_if_ttl_delete
 
 #: Lambda's synchronous invocation payload limit, which also caps an SQS batch.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
-TTL_ATTRIBUTE = "expires_at"
-TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
 StreamRecordsHook = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 InvokeHook = Callable[[str, dict[str, Any]], None]
@@ -112,10 +111,8 @@ class IteratorAge:
 def lambda_stream_record(record: dict[str, Any], stream_arn: str, *, wire: bool = False) -> dict[str, Any]:
     """A GetRecords record as Lambda delivers it to the function: parsed by boto3 (binary as
     bytes, times as datetime; converted as the redrive's replay does), or with ``wire`` as the
-    service's JSON (already Lambda's encoding).
-
-    DynamoDB marks deletes by its TTL process with ``userIdentity``; moto never expires items, so
-    a REMOVE of an item whose ``expires_at`` had passed is marked the same way (TTL emulation).
+    service's JSON (already Lambda's encoding); a REMOVE of an expired item marked as DynamoDB's
+    TTL marks it (``changelake_local.ttl``: moto never expires items).
     """
     converted = {**record, "eventSourceARN": stream_arn} if wire else lambda_record(record, stream_arn)
     converted = {"eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": REGION, **converted}
@@ -124,99 +121,29 @@ def lambda_stream_record(record: dict[str, Any], stream_arn: str, *, wire: bool 
     if isinstance(created, int | float):
         dynamodb["ApproximateCreationDateTime"] = round(created, 3)
     converted["dynamodb"] = dynamodb
-    if "userIdentity" not in converted and converted["eventName"] == "REMOVE" and _expired(dynamodb):
-        converted["userIdentity"] = dict(TTL_IDENTITY)
-    return converted
+    return marked_if_ttl_delete(converted)
 
 
-def _expired(dynamodb: dict[str, Any]) -> bool:
-    expires = (dynamodb.get("OldImage") or {}).get(TTL_ATTRIBUTE, {}).get("N")
-    created = dynamodb.get("ApproximateCreationDateTime")
-    try:
-        return expires is not None and isinstance(created, int | float) and float(expires) <= created
-    except ValueError:
-        return False
+@dataclass(frozen=True)
+class MappingRun:
+    """What every mapping of one run shares: the stack, the fault hooks, and the run's signals to
+    stop and to drain (flush the batching window: the writes have stopped)."""
 
-
-class StreamsWire:
-    """DynamoDB Streams calls over one keep-alive HTTP connection, answered as the service's JSON.
-
-    GetRecords through boto3 parses every attribute of every image against the service model and
-    the mapping then turned bytes back into base64 for the Lambda event: a quarter of the runner's
-    time at 300 changes/s. The JSON on the wire already is what Lambda delivers, so the mapping
-    reads it as it is. (The local endpoint checks no signature; the credential scope routes it.)
-    """
-
-    TARGET = "DynamoDBStreams_20120810"
-
-    def __init__(self, endpoint: str, *, attempts: int = 3, timeout: float = 60.0) -> None:
-        parsed = urlsplit(endpoint)
-        if parsed.scheme != "http" or parsed.hostname is None:
-            raise LocalRunError(f"the local endpoint must be an http:// URL, not {endpoint!r}")
-        self.host, self.port = parsed.hostname, parsed.port or 80
-        self.attempts = attempts
-        self.timeout = timeout
-        self._connection: http.client.HTTPConnection | None = None
-
-    def call(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(payload).encode()
-        headers = {
-            "Content-Type": "application/x-amz-json-1.0",
-            "X-Amz-Target": f"{self.TARGET}.{operation}",
-            "Authorization": (
-                f"AWS4-HMAC-SHA256 Credential=testing/20240101/{REGION}/dynamodb/aws4_request, "
-                "SignedHeaders=host, Signature=0"
-            ),
-        }
-        for attempt in range(1, self.attempts + 1):
-            connection = self._connection or http.client.HTTPConnection(
-                self.host, self.port, timeout=self.timeout
-            )
-            try:
-                connection.request("POST", "/", body, headers)
-                response = connection.getresponse()
-                data = response.read()
-            except (OSError, http.client.HTTPException):
-                connection.close()
-                self._connection = None
-                if attempt == self.attempts:
-                    raise
-                time.sleep(0.1 * attempt)
-                continue
-            self._connection = None if response.will_close else connection
-            if response.status == 200:
-                return dict(json.loads(data))
-            if response.status < 500 or attempt == self.attempts:
-                raise LocalRunError(
-                    f"DynamoDB Streams {operation} answered HTTP {response.status}: {data[:300]!r}"
-                )
-            time.sleep(0.1 * attempt)
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+    stack: DeployedStack
+    hooks: Hooks
+    stop: threading.Event
+    drain: threading.Event
 
 
 class _Mapping(threading.Thread):
-    def __init__(
-        self,
-        spec: MappingSpec,
-        function: LocalFunction,
-        stack: DeployedStack,
-        *,
-        hooks: Hooks,
-        stop: threading.Event,
-        drain: threading.Event,
-    ) -> None:
+    def __init__(self, spec: MappingSpec, function: LocalFunction, run: MappingRun) -> None:
         super().__init__(name=spec.logical_id, daemon=True)
         self.spec = spec
         self.function = function
-        self.stack = stack
-        self.hooks = hooks
-        self.stop_event = stop
-        self.drain_event = drain
+        self.stack = run.stack
+        self.hooks = run.hooks
+        self.stop_event = run.stop
+        self.drain_event = run.drain
         self.stats = MappingStats()
         self.idle = False
         self.crashed: BaseException | None = None
@@ -267,19 +194,16 @@ class StreamMapping(_Mapping):
         self,
         spec: MappingSpec,
         function: LocalFunction,
-        stack: DeployedStack,
+        run: MappingRun,
         *,
-        hooks: Hooks,
-        stop: threading.Event,
-        drain: threading.Event,
         on_record: Callable[[dict[str, Any]], None] | None = None,
         poll_interval: float = 0.25,
         retry_backoff: float = 0.2,
     ) -> None:
-        super().__init__(spec, function, stack, hooks=hooks, stop=stop, drain=drain)
-        self.streams = client("dynamodbstreams", stack.endpoint)
-        self.wire = StreamsWire(stack.endpoint)
-        self.sqs = client("sqs", stack.endpoint)
+        super().__init__(spec, function, run)
+        self.streams = client("dynamodbstreams", run.stack.endpoint)
+        self.wire = StreamsWire(run.stack.endpoint)
+        self.sqs = client("sqs", run.stack.endpoint)
         self.on_record = on_record
         self.poll_interval = poll_interval
         self.retry_backoff = retry_backoff
@@ -385,17 +309,14 @@ class SqsMapping(_Mapping):
         self,
         spec: MappingSpec,
         function: LocalFunction,
-        stack: DeployedStack,
+        run: MappingRun,
         *,
-        hooks: Hooks,
-        stop: threading.Event,
-        drain: threading.Event,
         failed_visibility_seconds: int | None = None,
         wait_seconds: int = 1,
     ) -> None:
-        super().__init__(spec, function, stack, hooks=hooks, stop=stop, drain=drain)
-        self.sqs = client("sqs", stack.endpoint)
-        self.queue_url = stack.queue_url_of_arn(spec.source_arn)
+        super().__init__(spec, function, run)
+        self.sqs = client("sqs", run.stack.endpoint)
+        self.queue_url = run.stack.queue_url_of_arn(spec.source_arn)
         self.failed_visibility_seconds = failed_visibility_seconds
         self.wait_seconds = wait_seconds
         self.messages_deleted = 0

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from changelake_local.deploy import FunctionSpec
+from changelake_local.deployed_stack import FunctionSpec
 from changelake_local.errors import HandlerLoadError
 
 _ENVIRONMENT_LOCK = threading.RLock()  # re-entrant: a load inside an applied environment

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from changelake_local.aws import client
-from changelake_local.esm import TTL_ATTRIBUTE
+from changelake_local.ttl import TTL_ATTRIBUTE
 from changelake_testing.stream_records import realistic_item
 
 

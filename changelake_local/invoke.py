@@ -16,12 +16,11 @@ from changelake_local.aws import client
 from changelake_local.deploy import (
     DEFAULT_STACK_NAME,
     DEFAULT_TEMPLATE,
-    REPO_ROOT,
-    DeployedStack,
     deploy,
     parameter_values,
     translate,
 )
+from changelake_local.deployed_stack import REPO_ROOT, DeployedStack
 from changelake_local.endpoint import DEFAULT_PORT, MotoEndpoint, aws_environment
 from changelake_local.errors import LocalRunError, TemplateError
 from changelake_local.functions import LocalFunction, applied_environment

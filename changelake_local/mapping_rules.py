@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from changelake_local.deploy import MappingSpec
+from changelake_local.deployed_stack import MappingSpec
 
 Record = dict[str, Any]
 

@@ -2,16 +2,15 @@
 
 ``run_pipeline(RunOptions(...))`` is the Python API (the CLI ``python -m changelake_local run``,
 the integration test and bench row 6 call it); it returns a ``Summary`` with the verification,
-throughput and lag. A run has three phases, each a method of ``LocalPipeline``: ``stream``
-(write load, let the mappings carry it, compact every local night), ``drain`` (stop writing,
-redrive, wait for the queues to empty) and ``finish`` (compact, verify, summarize).
+throughput and lag (``changelake_local.summary``, which renders it). A run has three phases, each
+a method of ``LocalPipeline``: ``stream`` (write load, let the mappings carry it, compact every
+local night), ``drain`` (stop writing, redrive, wait for the queues to empty) and ``finish``
+(compact, verify, summarize).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
 import threading
 import time
 import uuid
@@ -22,14 +21,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from changelake_local.aws import client
-from changelake_local.deploy import DEFAULT_TEMPLATE, DeployedStack, MappingSpec, deploy
+from changelake_local.deploy import DEFAULT_TEMPLATE, deploy
+from changelake_local.deployed_stack import DeployedStack, MappingSpec
 from changelake_local.endpoint import ACCOUNT, DEFAULT_PORT, REGION, MotoEndpoint, aws_environment
 from changelake_local.errors import LocalRunError
-from changelake_local.esm import Hooks, SqsMapping, StreamMapping
+from changelake_local.esm import Hooks, MappingRun, SqsMapping, StreamMapping
 from changelake_local.functions import LocalFunction, applied_environment
 from changelake_local.generator import LoadGenerator
 from changelake_local.lake import LakeState, LakeWatcher, StreamLedger, Verification, percentile, verify
 from changelake_local.snapshots import SnapshotChecker, SnapshotVerification, scan, write_export
+from changelake_local.summary import Summary, print_summary, to_json
 
 #: Environment of every in-process function on top of the template's (what differs from Lambda).
 LOCAL_FUNCTION_ENVIRONMENT = {
@@ -81,108 +82,6 @@ class RunOptions:
     drain_timeout: float = 180.0
     progress_interval: float = 0.5
     duckdb_sample: bool = True
-
-
-@dataclass
-class Summary:
-    """What a run did and whether the lake is complete."""
-
-    ok: bool
-    duration_seconds: float
-    written: int
-    write_errors: int
-    stream_records: int
-    raw_records: int
-    raw_unique: int
-    raw_files: int
-    compacted_records: int
-    compacted_files: int
-    quarantined: int
-    quarantined_ids: list[str]
-    dead_lettered: int
-    stream_failures: int
-    redriven: list[dict[str, Any]]
-    compactions: int
-    function_errors: dict[str, int]
-    last_errors: dict[str, str]
-    write_throughput: float
-    stored_throughput: float
-    lag_p50: float | None
-    lag_p99: float | None
-    verification: Verification
-    lake_dir: Path | None
-    files_per_partition: dict[str, int] = field(default_factory=dict)
-    duckdb_query: str | None = None
-    duckdb_sample: str | None = None
-    problems: list[str] = field(default_factory=list)
-    snapshot: SnapshotVerification | None = None
-    snapshot_invocations: int = 0
-    bootstrap: dict[str, Any] | None = None
-
-    def render(self) -> str:
-        v = self.verification
-        lag = (
-            f"p50 {self.lag_p50:.1f} s, p99 {self.lag_p99:.1f} s"
-            if self.lag_p50 is not None and self.lag_p99 is not None
-            else "n/a"
-        )
-        lines = [
-            f"changes written            {self.written} in {self.duration_seconds:.0f} s "
-            f"({self.write_throughput:.0f}/s written, {self.stored_throughput:.0f}/s stored; "
-            f"{self.write_errors} write errors)",
-            f"seen on the stream         {self.stream_records}",
-            f"in raw/                    {self.raw_unique} changes "
-            f"({self.raw_records} lines, {self.raw_files} files)",
-            f"in compacted/              {self.compacted_records} lines in {self.compacted_files} files "
-            f"({self.compactions} compaction invocations)",
-            f"quarantined                {self.quarantined}",
-            f"dead-lettered              {self.dead_lettered}; stream ranges failed {self.stream_failures}; "
-            f"redrive runs {len(self.redriven)}",
-            f"lag write -> raw/          {lag}",
-            f"function errors            {self.function_errors or 'none'}",
-            f"missing in raw/            {len(v.missing_in_raw)} {v.missing_in_raw[:5]}",
-            f"missing in compacted/      {len(v.missing_in_compacted)} {v.missing_in_compacted[:5]}",
-            f"twice in compacted/        {len(v.duplicated_in_compacted)} {v.duplicated_in_compacted[:5]}",
-            f"unexpected in compacted/   {len(v.unexpected_in_compacted)}",
-        ]
-        lines += self._snapshot_lines()
-        lines += [f"last error of {name}: {error}" for name, error in self.last_errors.items()]
-        lines += [f"problem: {problem}" for problem in self.problems]
-        lines.append(self._verdict())
-        return "\n".join(lines)
-
-    def _snapshot_lines(self) -> list[str]:
-        s = self.snapshot
-        if s is None:
-            return []
-        days = f"{min(s.days)} .. {max(s.days)}" if s.days else "none"
-        bootstrap = self.bootstrap or {}
-        based = (
-            f"bootstrap: {bootstrap.get('items_read')} items exported at {bootstrap.get('export_time')}"
-            if "items_read" in bootstrap
-            else f"bootstrap: {bootstrap.get('error', 'none')}"
-        )
-        return [
-            f"in snapshot/               {len(s.days)} days ({days}), {s.items} items on the last "
-            f"({self.snapshot_invocations} snapshot invocations; {based})",
-            f"snapshot vs Scan/replay    missing {len(s.missing)} {s.missing[:3]}, unexpected "
-            f"{len(s.unexpected)} {s.unexpected[:3]}, different {len(s.different)} {s.different[:3]}, "
-            f"twice {len(s.twice)}, days missing {s.missing_days[:5]}; quarantined items left out "
-            f"{s.quarantined_items}",
-        ]
-
-    def _verdict(self) -> str:
-        if not self.ok:
-            return "VERIFICATION FAILED"
-        verdict = "VERIFIED: every change is in raw/ (or quarantined) and exactly once in compacted/"
-        s = self.snapshot
-        if s is not None:
-            verdict += (
-                f", and snapshot/{s.table}/dt={s.last_day} equals a Scan of ChangeTable taken when the "
-                f"writes stopped ({s.items} items, exact values; {len(s.days) - 1} earlier days equal "
-                "their replay of raw/)"
-            )
-        return verdict
 
 
 @dataclass
@@ -272,25 +171,12 @@ class LocalPipeline:
         self.started = self.started_wall = 0.0
 
     def _mapping(self, spec: MappingSpec) -> StreamMapping | SqsMapping:
-        function, hooks = self.functions[spec.function], self.options.hooks
+        function = self.functions[spec.function]
+        run = MappingRun(self.stack, self.options.hooks, stop=self.stop, drain=self.draining)
         if spec.is_stream:
-            return StreamMapping(
-                spec,
-                function,
-                self.stack,
-                hooks=hooks,
-                stop=self.stop,
-                drain=self.draining,
-                on_record=self.ledger.observe,
-            )
+            return StreamMapping(spec, function, run, on_record=self.ledger.observe)
         return SqsMapping(
-            spec,
-            function,
-            self.stack,
-            hooks=hooks,
-            stop=self.stop,
-            drain=self.draining,
-            failed_visibility_seconds=self.options.failed_visibility_seconds,
+            spec, function, run, failed_visibility_seconds=self.options.failed_visibility_seconds
         )
 
     # ------------------------------------------------------------------ phases
@@ -487,42 +373,39 @@ class LocalPipeline:
 
     def compact(self, now: datetime) -> None:
         """The nightly schedule's event, then each (table, day) in raw/ by hand: the data is today's."""
-        function = self.functions.get("CompactionFunction")
-        if function is None:
-            return
-        schedules = [s for s in self.stack.schedules() if s.function == "CompactionFunction" and s.enabled]
-        events: list[dict[str, Any]] = (
-            [scheduled_event(f"{self.stack.name}-compaction-nightly", now)] if schedules else []
-        )
-        for partition in sorted({key.rsplit("/", 1)[0] for key in self.watcher.state.files_per_partition}):
-            table, dt = partition.split("/")[:2]
-            event = {"table": table, "dt": dt.removeprefix("dt=")}
-            if event not in events:
-                events.append(event)
-        for event in events:
-            self.compactions += 1
-            with contextlib.suppress(Exception):  # counted on the function; the summary shows its error
-                function.invoke(event)
+        by_hand = [{"table": table, "dt": dt} for table, dt in sorted(set(self._raw_days()))]
+        self.compactions += self._nightly("CompactionFunction", "compaction", now, by_hand)
 
     def snapshot(self, now: datetime) -> None:
         """The nightly schedule's event, then each table's last day in raw/ by hand: the data is today's,
         and the manual event builds every day before it too."""
-        function = self.functions.get("SnapshotFunction")
-        if function is None:
-            return
-        schedules = [s for s in self.stack.schedules() if s.function == "SnapshotFunction" and s.enabled]
-        events: list[dict[str, Any]] = (
-            [scheduled_event(f"{self.stack.name}-snapshot-nightly", now)] if schedules else []
-        )
         last_days: dict[str, str] = {}
+        for table, dt in self._raw_days():
+            last_days[table] = max(last_days.get(table, ""), dt)
+        by_hand = [{"table": table, "dt": dt} for table, dt in sorted(last_days.items())]
+        self.snapshots += self._nightly("SnapshotFunction", "snapshot", now, by_hand)
+
+    def _raw_days(self) -> list[tuple[str, str]]:
+        """(table, YYYY-MM-DD) of each hour partition seen in raw/."""
+        days = []
         for partition in self.watcher.state.files_per_partition:
             table, dt = partition.split("/")[:2]
-            last_days[table] = max(last_days.get(table, ""), dt.removeprefix("dt="))
-        events += [{"table": table, "dt": dt} for table, dt in sorted(last_days.items())]
+            days.append((table, dt.removeprefix("dt=")))
+        return days
+
+    def _nightly(self, logical_id: str, kind: str, now: datetime, by_hand: list[dict[str, Any]]) -> int:
+        """Invoke ``logical_id`` with its nightly schedule's event when the template schedules it, then
+        with each event of ``by_hand``; the number of invocations (0 without the function)."""
+        function = self.functions.get(logical_id)
+        if function is None:
+            return 0
+        scheduled = any(s.function == logical_id and s.enabled for s in self.stack.schedules())
+        events = [scheduled_event(f"{self.stack.name}-{kind}-nightly", now)] if scheduled else []
+        events += [event for event in by_hand if event not in events]
         for event in events:
-            self.snapshots += 1
             with contextlib.suppress(Exception):  # counted on the function; the summary shows its error
                 function.invoke(event)
+        return len(events)
 
     def bootstrap(self, now: datetime) -> None:
         """Bootstrap ChangeTable's snapshots from an export written from a Scan started at ``now``."""
@@ -642,31 +525,6 @@ def duckdb_preview(lake_dir: Path) -> tuple[str, str]:
     return views + PREVIEW_QUERY, sample
 
 
-def print_summary(summary: Summary, out: TextIO = sys.stdout) -> None:
-    print(summary.render(), file=out)
-    if summary.lake_dir is not None:
-        print(
-            f"\nThe lake is on local disk under {summary.lake_dir}/ (raw/, compacted/, snapshot/, "
-            f"quarantine/; function logs in {summary.lake_dir}/logs/).",
-            file=out,
-        )
-    if summary.duckdb_query:
-        print(f"\nQuery it with DuckDB:\n\n{summary.duckdb_query};\n", file=out)
-        print(summary.duckdb_sample or "", file=out)
-
-
-def to_json(summary: Summary) -> str:
-    data = {
-        key: value
-        for key, value in summary.__dict__.items()
-        if key not in ("verification", "lake_dir", "snapshot")
-    }
-    data["verification"] = summary.verification.__dict__
-    data["snapshot"] = summary.snapshot.__dict__ if summary.snapshot is not None else None
-    data["lake_dir"] = str(summary.lake_dir) if summary.lake_dir else None
-    return json.dumps(data, default=str, indent=2)
-
-
 __all__ = [
     "DEFAULT_PORT",
     "LOCAL_PARAMETERS",
@@ -676,4 +534,5 @@ __all__ = [
     "Summary",
     "print_summary",
     "run_pipeline",
+    "to_json",
 ]

@@ -6,6 +6,7 @@ this module builds (so the SQS sample is exactly what the consumer sends for the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -41,6 +42,11 @@ def _item(pk: str, sk: str) -> dict[str, Any]:
     }
 
 
+def _sequence_number(number: int) -> int:
+    """The ``number``-th change's: 24 digits, ``111<number>00000000012345678900<number>``."""
+    return 111_000_000_000_012_345_678_900 + number * (10**20 + 1)
+
+
 def stream_event() -> dict[str, Any]:
     """A DynamoDB stream batch: INSERT, MODIFY, REMOVE, a TTL delete, two tables, every type."""
     orders, inventory = SAMPLE_TABLES
@@ -49,54 +55,28 @@ def stream_event() -> dict[str, Any]:
     insert = _item("customer#1", "order#1")
     modified = dict(insert, in_stock={"BOOL": False}, price={"N": "0.5"})
     session = {"pk": {"S": "session#7"}, "sk": {"S": "session#7"}, "expires_at": {"N": "1795863600"}}
+    # Each change: table, event name, seconds after _CREATED, keys, new image, old image, TTL delete;
+    # the n-th has the n-th sequence number and the MD5 of n as its event ID.
+    changes = [
+        (orders, "INSERT", 0, keys_a, insert, None, False),
+        (orders, "MODIFY", 1.5, keys_a, modified, insert, False),
+        (inventory, "INSERT", 2, keys_b, _item("sku#9", "warehouse#2"), None, False),
+        (orders, "REMOVE", 3.25, keys_a, None, modified, False),
+        (orders, "REMOVE", 3600, {"pk": session["pk"], "sk": session["sk"]}, None, session, True),
+    ]
     records = [
         stream_record(
-            table=orders,
-            event_name="INSERT",
-            sequence_number=111100000000012345678901,
-            created=_CREATED,
-            keys=keys_a,
-            new_image=insert,
-            event_id="c4ca4238a0b923820dcc509a6f75849b",
-        ),
-        stream_record(
-            table=orders,
-            event_name="MODIFY",
-            sequence_number=111200000000012345678902,
-            created=_CREATED + 1.5,
-            keys=keys_a,
-            new_image=modified,
-            old_image=insert,
-            event_id="c81e728d9d4c2f636f067f89cc14862c",
-        ),
-        stream_record(
-            table=inventory,
-            event_name="INSERT",
-            sequence_number=111300000000012345678903,
-            created=_CREATED + 2,
-            keys=keys_b,
-            new_image=_item("sku#9", "warehouse#2"),
-            event_id="eccbc87e4b5ce2fe28308fd9f2a7baf3",
-        ),
-        stream_record(
-            table=orders,
-            event_name="REMOVE",
-            sequence_number=111400000000012345678904,
-            created=_CREATED + 3.25,
-            keys=keys_a,
-            old_image=modified,
-            event_id="a87ff679a2f3e71d9181a67b7542122c",
-        ),
-        stream_record(
-            table=orders,
-            event_name="REMOVE",
-            sequence_number=111500000000012345678905,
-            created=_CREATED + 3600,
-            keys={"pk": session["pk"], "sk": session["sk"]},
-            old_image=session,
-            ttl_delete=True,
-            event_id="e4da3b7fbbce2345d7772b0674a318d5",
-        ),
+            table=table,
+            event_name=name,
+            sequence_number=_sequence_number(number),
+            created=_CREATED + seconds,
+            keys=keys,
+            new_image=new,
+            old_image=old,
+            ttl_delete=ttl,
+            event_id=hashlib.md5(str(number).encode(), usedforsecurity=False).hexdigest(),
+        )
+        for number, (table, name, seconds, keys, new, old, ttl) in enumerate(changes, start=1)
     ]
     return {"Records": records}
 

@@ -18,7 +18,7 @@ from typing import Any
 from bench.support.fakes import FakeS3Client
 from bench.support.inputs import BUCKET, cached, processing_clock, sqs_event_records, stream_records
 from bench.support.template import LAMBDA_PAYLOAD_BYTES, MAX_MESSAGE_BYTES
-from bench.support.timing import best_of, interleaved
+from bench.support.timing import best_of, per_record, take_turns_figures, turns
 
 
 def bodies_and_lines(count: int) -> tuple[list[str], list[bytes]]:
@@ -55,15 +55,7 @@ def _ours(count: int, repeats: int) -> dict[str, Any]:
         assert result.records_stored == count, result
         assert not result.failed_message_ids, result
 
-    timing = best_of(work, repeats)
-    return {
-        "records": count,
-        "messages": len(bodies),
-        "wall_s": timing.wall,
-        "cpu_s": timing.cpu,
-        "rate": count / timing.cpu,
-        "cpu_us_per_record": timing.cpu / count * 1e6,
-    }
+    return {"records": count, "messages": len(bodies), **per_record(best_of(work, repeats), count)}
 
 
 def _floor(count: int, repeats: int) -> dict[str, Any]:
@@ -73,14 +65,7 @@ def _floor(count: int, repeats: int) -> dict[str, Any]:
     _, lines = bodies_and_lines(count)
     content = b"".join(line + b"\n" for line in lines)
     timing = best_of(lambda: gzip_floor(content, RAW_COMPRESSION_LEVEL), repeats)
-    return {
-        "records": count,
-        "bytes": len(content),
-        "wall_s": timing.wall,
-        "cpu_s": timing.cpu,
-        "rate": count / timing.cpu,
-        "cpu_us_per_record": timing.cpu / count * 1e6,
-    }
+    return {"records": count, "bytes": len(content), **per_record(timing, count)}
 
 
 def _largest(count: int) -> dict[str, Any]:
@@ -125,8 +110,7 @@ def _interleaved(count: int, repeats: int) -> dict[str, Any]:
     def floor() -> None:
         gzip_floor(content, RAW_COMPRESSION_LEVEL)
 
-    timings = interleaved({"ours": ours, "floor": floor}, repeats)
-    return {name: {"cpu_s": timing.cpu, "wall_s": timing.wall} for name, timing in timings.items()}
+    return turns({"ours": ours, "floor": floor}, repeats)
 
 
 VARIANTS = {"ours": _ours, "floor": _floor, "largest": _largest, "interleaved": _interleaved}
@@ -141,12 +125,8 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
     floor = run_variant("bench.rows.aggregator", "floor", count=count, repeats=repeats)
     largest = run_variant("bench.rows.aggregator", "largest", count=40_000 if not quick else 10_000)
     # CPU from one process where both take turns (same load); RSS from their own processes.
-    turns = run_variant("bench.rows.aggregator", "interleaved", count=count, repeats=repeats + 2)
-    for name, figures in (("ours", ours), ("floor", floor)):
-        figures["own_process_cpu_s"] = figures["cpu_s"]
-        figures.update(turns[name])
-        figures["rate"] = count / figures["cpu_s"]
-        figures["cpu_us_per_record"] = figures["cpu_s"] / count * 1e6
+    taken = run_variant("bench.rows.aggregator", "interleaved", count=count, repeats=repeats + 2)
+    take_turns_figures((("ours", ours), ("floor", floor)), taken, count)
     ratio = ours["cpu_s"] / floor["cpu_s"]
     fits = largest["peak_rss_mb"] < AGGREGATOR_MEMORY_MB
     return {

@@ -42,6 +42,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bench.support.children import child_environment, cpu_seconds, print_result, run_child, sized_parser
+
 BUCKET = "changelake-bench"
 TABLE = "orders"
 HOUR_START = 1_795_348_800  # 2026-11-22T12:00:00Z
@@ -245,11 +247,6 @@ def _generate(client: Any, local: Any, size_bytes: int, workdir: Path) -> dict[s
     }
 
 
-def _cpu_seconds(who: int) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _child_compact(target: str, spill_dir: str) -> None:
     """Runs in its own process: compact the hour on ``target`` (endpoint or ``local:<dir>``), print JSON."""
     import hashlib
@@ -267,11 +264,11 @@ def _child_compact(target: str, spill_dir: str) -> None:
         store = S3Store(BUCKET, client=boto3.client("s3", endpoint_url=target, region_name="us-east-1"))
     compactor = Compactor(store, memory_budget_bytes=MEMORY_BUDGET, spill_dir=Path(spill_dir))
     partition = Partition(TABLE, date(2026, 11, 22), 12)
-    cpu_before = _cpu_seconds(resource.RUSAGE_SELF) + _cpu_seconds(resource.RUSAGE_CHILDREN)
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     result = compactor.compact(partition)
     seconds = time.perf_counter() - started
-    cpu = _cpu_seconds(resource.RUSAGE_SELF) + _cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before
+    cpu = cpu_seconds() - cpu_before
     self_maxrss = peak_rss_kb()
     check_maxrss = result.check_peak_rss_kb
     digest = hashlib.sha256()  # of the parts' bytes in part order (keys differ: ETags differ)
@@ -306,19 +303,14 @@ def _child_floor(path: str) -> None:
     maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(
         json.dumps(
-            {"seconds": seconds, "cpu_seconds": _cpu_seconds(resource.RUSAGE_CHILDREN), "maxrss_kb": maxrss}
+            {"seconds": seconds, "cpu_seconds": cpu_seconds(resource.RUSAGE_CHILDREN), "maxrss_kb": maxrss}
         )
     )
 
 
 def _measure(args: list[str], environ: dict[str, str]) -> dict[str, Any]:
     """Run ``python -m bench.rows.compaction_hour <args>`` and return its JSON."""
-    command = [sys.executable, "-m", "bench.rows.compaction_hour", *args]
-    completed = subprocess.run(command, check=False, capture_output=True, env=environ, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed: {completed.stderr[-3000:]}")
-    figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return figures
+    return run_child("bench.rows.compaction_hour", args, environ)
 
 
 def _process_cpu_seconds(pid: int) -> float:
@@ -388,13 +380,9 @@ def run(size_bytes: int = 1_000_000_000, workdir: Path | None = None) -> dict[st
     with tempfile.TemporaryDirectory(prefix="changelake-bench-") as scratch:
         work = workdir or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
-        environ = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "PYTHONPATH": os.pathsep.join(filter(None, ["shared", ".", os.environ.get("PYTHONPATH", "")])),
-        }
+        environ = child_environment(
+            AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+        )
         os.environ.update({k: environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
         server, endpoint = _start_moto(environ)
         try:
@@ -469,15 +457,9 @@ def _print_table(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.rows.compaction_hour", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--size-mb", type=float, default=1000.0, help="uncompressed MB of change records")
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON only")
+    parser = sized_parser("bench.rows.compaction_hour", __doc__, "uncompressed MB of change records")
     parser.add_argument("--child-compact", metavar="TARGET", help=argparse.SUPPRESS)
     parser.add_argument("--child-floor", metavar="PATH", help=argparse.SUPPRESS)
-    parser.add_argument("--spill-dir", default=tempfile.gettempdir(), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_compact:
         _child_compact(args.child_compact, args.spill_dir)
@@ -485,9 +467,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.child_floor:
         _child_floor(args.child_floor)
         return None
-    result = run(int(args.size_mb * 1e6), args.workdir)
-    print(json.dumps(result, indent=1)) if args.json else _print_table(result)
-    return result
+    return print_result(run(int(args.size_mb * 1e6), args.workdir), args.json, _print_table)
 
 
 if __name__ == "__main__":

@@ -26,13 +26,14 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.support.fakes import FakeS3Client, FakeSqsClient, recording_sqs_client
 from bench.support.inputs import BUCKET, QUEUE_URL, event_text, records_within, stream_records
 from bench.support.template import MAX_MESSAGE_BYTES
-from bench.support.timing import best_of, interleaved
+from bench.support.timing import best_of, per_record, take_turns_figures, turns
 
 BATCH = 1_000
 #: Round trip assumed per SQS request when modelling wall time (in-region SendMessage(Batch)).
@@ -47,6 +48,17 @@ class _Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def _handler(lambda_handler: Callable[[Any, Any], Any]) -> Callable[[str], None]:
+    """Handles an event's JSON text as Lambda would (one context throughout); nothing may fail."""
+    context = _Context()
+
+    def handle(text: str) -> None:
+        response = lambda_handler(json.loads(text), context)
+        assert response == {"batchItemFailures": []}, response
+
+    return handle
 
 
 def _events(batches: int) -> list[str]:
@@ -88,28 +100,15 @@ def _measure(handle: Any, events: list[str], repeats: int) -> dict[str, Any]:
             handle(text)
 
     work()  # warm up (first-call imports, caches)
-    timing = best_of(work, repeats)
     records = BATCH * len(events)
-    return {
-        "records": records,
-        "wall_s": timing.wall,
-        "cpu_s": timing.cpu,
-        "rate": records / timing.cpu,
-        "cpu_us_per_record": timing.cpu / records * 1e6,
-    }
+    return {"records": records, **per_record(best_of(work, repeats), records)}
 
 
 def _ours(batches: int, repeats: int) -> dict[str, Any]:
     events = _events(batches)
     sqs, s3 = FakeSqsClient(keep_bodies=False), FakeS3Client()
     app = load_handler(recording_sqs_client(sqs), s3)
-    context = _Context()
-
-    def handle(text: str) -> None:
-        response = app.lambda_handler(json.loads(text), context)
-        assert response == {"batchItemFailures": []}, response
-
-    result = _measure(handle, events, repeats)
+    result = _measure(_handler(app.lambda_handler), events, repeats)
     calls_per_batch = sum(sqs.calls.values()) / (batches * (repeats + 1))
     return {**result, "sqs_requests_per_batch": calls_per_batch}
 
@@ -121,13 +120,7 @@ def _ours_schema(batches: int, repeats: int) -> dict[str, Any]:
         app = load_handler(
             recording_sqs_client(FakeSqsClient(keep_bodies=False)), s3, schema_dir=_schema_dir(Path(scratch))
         )
-    context = _Context()
-
-    def handle(text: str) -> None:
-        response = app.lambda_handler(json.loads(text), context)
-        assert response == {"batchItemFailures": []}, response
-
-    result = _measure(handle, events, repeats)
+    result = _measure(_handler(app.lambda_handler), events, repeats)
     assert not s3.objects, "every bench item is valid: nothing may be quarantined"
     return result
 
@@ -138,13 +131,7 @@ def _naive(batches: int, repeats: int) -> dict[str, Any]:
     events = _events(batches)
     sqs = FakeSqsClient(keep_bodies=False)
     consumer = NaiveConsumer(QUEUE_URL, recording_sqs_client(sqs))
-    context = _Context()
-
-    def handle(text: str) -> None:
-        response = consumer.lambda_handler(json.loads(text), context)
-        assert response == {"batchItemFailures": []}, response
-
-    result = _measure(handle, events, repeats)
+    result = _measure(_handler(consumer.lambda_handler), events, repeats)
     return {**result, "sqs_requests_per_batch": sum(sqs.calls.values()) / (batches * (repeats + 1))}
 
 
@@ -275,13 +262,7 @@ def _ours_moto(endpoint: str, batches: int, repeats: int) -> dict[str, Any]:
         S3Store(BUCKET, client=s3),
         max_message_bytes=MAX_MESSAGE_BYTES,
     )
-    context = _Context()
-
-    def handle(text: str) -> None:
-        response = app.lambda_handler(json.loads(text), context)
-        assert response == {"batchItemFailures": []}, response
-
-    result = _wall(handle, events, repeats)
+    result = _wall(_handler(app.lambda_handler), events, repeats)
     return {**result, "messages_in_queue": queues.messages()}
 
 
@@ -292,13 +273,7 @@ def _naive_moto(endpoint: str, batches: int, repeats: int) -> dict[str, Any]:
     sqs, _ = _moto_clients(endpoint)
     queues = _queues_for(sqs, "bench-naive", batches, repeats)
     consumer = NaiveConsumer(queues.urls[0], queues)
-    context = _Context()
-
-    def handle(text: str) -> None:
-        response = consumer.lambda_handler(json.loads(text), context)
-        assert response == {"batchItemFailures": []}, response
-
-    result = _wall(handle, events, repeats)
+    result = _wall(_handler(consumer.lambda_handler), events, repeats)
     return {**result, "messages_in_queue": queues.messages()}
 
 
@@ -344,19 +319,19 @@ def _interleaved(batches: int, repeats: int) -> dict[str, Any]:
     app = load_handler(recording_sqs_client(FakeSqsClient(keep_bodies=False)), FakeS3Client())
     unchecked = app.consumer
     naive = NaiveConsumer(QUEUE_URL, recording_sqs_client(FakeSqsClient(keep_bodies=False)))
-    context = _Context()
+    ours, theirs = _handler(app.lambda_handler), _handler(naive.lambda_handler)
 
-    def ours_with(consumer: Any) -> Any:
+    def ours_with(consumer: Any) -> Callable[[], None]:
         def work() -> None:
             app.consumer = consumer  # the handler module's one consumer: each variant sets its own
             for text in events:
-                assert app.lambda_handler(json.loads(text), context) == {"batchItemFailures": []}
+                ours(text)
 
         return work
 
     def naive_work() -> None:
         for text in events:
-            assert naive.lambda_handler(json.loads(text), context) == {"batchItemFailures": []}
+            theirs(text)
 
     def floor_work() -> None:
         for text in events:
@@ -371,8 +346,7 @@ def _interleaved(batches: int, repeats: int) -> dict[str, Any]:
     }
     for work in works.values():
         work()  # warm up
-    timings = interleaved(works, repeats)
-    return {name: {"cpu_s": timing.cpu, "wall_s": timing.wall} for name, timing in timings.items()}
+    return turns(works, repeats)
 
 
 VARIANTS = {
@@ -398,13 +372,12 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
     floor = run_variant("bench.rows.consumer", "floor", batches=batches, repeats=repeats)
     largest = run_variant("bench.rows.consumer", "largest")
     # CPU from one process where the three take turns (same load); RSS from their own processes.
-    turns = run_variant("bench.rows.consumer", "interleaved", batches=batches, repeats=repeats + 2)
-    records = BATCH * batches
-    for name, figures in (("ours", ours), ("ours_schema", ours_schema), ("naive", naive), ("floor", floor)):
-        figures["own_process_cpu_s"] = figures["cpu_s"]
-        figures.update(turns[name])
-        figures["rate"] = records / figures["cpu_s"]
-        figures["cpu_us_per_record"] = figures["cpu_s"] / records * 1e6
+    taken = run_variant("bench.rows.consumer", "interleaved", batches=batches, repeats=repeats + 2)
+    take_turns_figures(
+        (("ours", ours), ("ours_schema", ours_schema), ("naive", naive), ("floor", floor)),
+        taken,
+        BATCH * batches,
+    )
     ours_moto, naive_moto = _on_moto(batches=1 if quick else 2, repeats=2)
     vs_naive_real = naive_moto["wall_s"] / ours_moto["wall_s"]
     vs_naive_real_cpu = naive_moto["cpu_s"] / ours_moto["cpu_s"]

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from bench.support.inputs import stream_records
-from bench.support.timing import best_of, interleaved
+from bench.support.timing import best_of, take_turns_figures, turns
 
 IMAGES = ("Keys", "NewImage", "OldImage")
 
@@ -164,8 +164,7 @@ def _interleaved(count: int, repeats: int) -> dict[str, Any]:
         import orjson  # type: ignore[import-not-found,unused-ignore]
 
         works["native_floor"] = lambda: [orjson.dumps(image) for image in images]
-    timings = interleaved(works, repeats)
-    return {name: {"cpu_s": timing.cpu, "wall_s": timing.wall} for name, timing in timings.items()}
+    return turns(works, repeats)
 
 
 VARIANTS = {
@@ -190,11 +189,9 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
     if importlib.util.find_spec("orjson") is not None:
         native = run_variant("bench.rows.conversion", "native_floor", count=count, repeats=repeats)
     # Times from one process where the variants take turns (same load); RSS from their own processes.
-    turns = run_variant("bench.rows.conversion", "interleaved", count=count, repeats=repeats + 2)
-    for name, figures in (("ours", ours), ("boto3", boto3), ("floor", floor), ("native_floor", native)):
-        if figures is not None:
-            figures["own_process_cpu_s"] = figures["cpu_s"]
-            figures.update(turns[name])
+    taken = run_variant("bench.rows.conversion", "interleaved", count=count, repeats=repeats + 2)
+    variants = (("ours", ours), ("boto3", boto3), ("floor", floor), ("native_floor", native))
+    take_turns_figures(variants, taken, count)
     ratio = boto3["cpu_s"] / ours["cpu_s"]
     bounds = {
         "bound: json.dumps of the input, unconverted": floor,
@@ -205,24 +202,9 @@ def run(quick: bool = False, **_: Any) -> dict[str, Any]:
         "name": "DynamoDB JSON -> plain JSON",
         "unit": "records/s",
         "variants": {
-            "changelake item_text": {
-                **ours,
-                "rate": count / ours["cpu_s"],
-                "cpu_us_per_record": ours["cpu_s"] / count * 1e6,
-            },
-            "boto3 TypeDeserializer + json.dumps": {
-                **boto3,
-                "rate": count / boto3["cpu_s"],
-                "cpu_us_per_record": boto3["cpu_s"] / count * 1e6,
-            },
-            **{
-                name: {
-                    **figures,
-                    "rate": count / figures["cpu_s"],
-                    "cpu_us_per_record": figures["cpu_s"] / count * 1e6,
-                }
-                for name, figures in bounds.items()
-            },
+            "changelake item_text": ours,
+            "boto3 TypeDeserializer + json.dumps": boto3,
+            **bounds,
         },
         "ratio": ratio,
         "ratio_text": f"{ratio:.1f}x faster than boto3",

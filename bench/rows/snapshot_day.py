@@ -31,11 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 import zlib
@@ -43,6 +39,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.support.children import child_environment, cpu_seconds, print_result, run_child, sized_parser
+
+MODULE = "bench.rows.snapshot_day"
 TABLE = "orders"
 BASE_DAY = date(2026, 11, 21)
 DAY = date(2026, 11, 22)
@@ -51,14 +50,6 @@ PART_BYTES = 128 * 1024 * 1024
 RAW_FILE_BYTES = 2_000_000
 FIRST_SEQUENCE = 10**20
 _GZIP_WBITS = 31
-
-
-def _cpu_seconds() -> float:
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
 
 
 def _item_templates(count: int = 64) -> list[tuple[str, str, str]]:
@@ -252,11 +243,11 @@ def _child_ours(root: str, spill_dir: str) -> None:
     store = local_store(Path(root))
     builder = SnapshotBuilder(store, spill_dir=Path(spill_dir))
     base = builder.base_of(TABLE, BASE_DAY)
-    cpu = _cpu_seconds()
+    cpu = cpu_seconds()
     started = time.perf_counter()
     result = builder.refresh_day(TABLE, DAY, base)
     seconds = time.perf_counter() - started
-    cpu = _cpu_seconds() - cpu
+    cpu = cpu_seconds() - cpu
     assert result.manifest is not None
     counts = result.manifest.counts
     digest = hashlib.sha256()  # read a chunk at a time: the peak RSS is the build's, not this check's
@@ -322,11 +313,11 @@ def _child_duckdb(root: str, out: str) -> None:
     base = objects / "snapshot" / TABLE / f"dt={BASE_DAY.isoformat()}" / "part-*.jsonl.gz"
     raw = objects / "raw" / TABLE / f"dt={DAY.isoformat()}" / "*" / "*.jsonl.gz"
     with duckdb.connect() as connection:
-        cpu = _cpu_seconds()
+        cpu = cpu_seconds()
         started = time.perf_counter()
         connection.execute(_DUCKDB_MERGE.format(base=base, raw=raw, out=out))
         seconds = time.perf_counter() - started
-        cpu = _cpu_seconds() - cpu
+        cpu = cpu_seconds() - cpu
         columns = "columns = {keys: 'JSON'}"
         check = f"SELECT count(*) FROM read_json('{out}', format = 'newline_delimited', {columns})"
         items = connection.execute(check).fetchone()  # outside the timing
@@ -343,18 +334,6 @@ def _child_duckdb(root: str, out: str) -> None:
     )
 
 
-def _measure(
-    args: list[str], environ: dict[str, str], module: str = "bench.rows.snapshot_day"
-) -> dict[str, Any]:
-    """Run ``python -m <module> <args>`` (a child of this bench, or the compaction bench's floor)."""
-    command = [sys.executable, "-m", module, *args]
-    completed = subprocess.run(command, check=False, capture_output=True, env=environ, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed: {completed.stderr[-3000:]}")
-    figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return figures
-
-
 def run(size_bytes: int = 1_000_000_000, workdir: Path | None = None) -> dict[str, Any]:
     """Generate, then measure ours, the floor and DuckDB; returns a JSON-able dict of the figures."""
     from bench.rows.compaction_hour import local_store
@@ -362,20 +341,19 @@ def run(size_bytes: int = 1_000_000_000, workdir: Path | None = None) -> dict[st
     with tempfile.TemporaryDirectory(prefix="changelake-bench-snapshot-") as scratch:
         work = workdir or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
-        environ = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, ["shared", ".", os.environ.get("PYTHONPATH", "")])),
-        }
+        environ = child_environment()
         root = work / "local-store"
         store = local_store(root)
         started = time.perf_counter()
         concatenated = work / "base-and-changes.gz"
         items, base_bytes, changes = _generated(store, size_bytes, work, concatenated)
         generation_seconds = time.perf_counter() - started
-        ours = _measure(["--child-ours", str(root), "--spill-dir", str(work / "spill")], environ)
+        ours = run_child(MODULE, ["--child-ours", str(root), "--spill-dir", str(work / "spill")], environ)
         # the very floor of the compaction row: gzip -dc | gzip over the concatenated bytes
-        floor = _measure(["--child-floor", str(concatenated)], environ, module="bench.rows.compaction_hour")
-        peer = _measure(["--child-duckdb", str(root), "--out", str(work / "duckdb.jsonl.gz")], environ)
+        floor = run_child("bench.rows.compaction_hour", ["--child-floor", str(concatenated)], environ)
+        peer = run_child(
+            MODULE, ["--child-duckdb", str(root), "--out", str(work / "duckdb.jsonl.gz")], environ
+        )
     mb = (base_bytes + changes["bytes"]) / 1e6
     return {
         "table_mb": round(base_bytes / 1e6, 1),
@@ -435,15 +413,9 @@ def _print_table(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.rows.snapshot_day", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--size-mb", type=float, default=1000.0, help="uncompressed MB of the table")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep (and reuse) the inputs there")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON only")
+    parser = sized_parser(MODULE, __doc__, "uncompressed MB of the table")
     parser.add_argument("--child-ours", metavar="ROOT", help=argparse.SUPPRESS)
     parser.add_argument("--child-duckdb", metavar="ROOT", help=argparse.SUPPRESS)
-    parser.add_argument("--spill-dir", default=tempfile.gettempdir(), help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_ours:
@@ -452,9 +424,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.child_duckdb:
         _child_duckdb(args.child_duckdb, args.out)
         return None
-    result = run(int(args.size_mb * 1e6), args.workdir)
-    print(json.dumps(result, indent=1)) if args.json else _print_table(result)
-    return result
+    return print_result(run(int(args.size_mb * 1e6), args.workdir), args.json, _print_table)
 
 
 if __name__ == "__main__":

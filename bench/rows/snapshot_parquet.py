@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.rows.snapshot_day import BASE_DAY, TABLE, _cpu_seconds, _write_base
+from bench.rows.snapshot_day import BASE_DAY, TABLE, _write_base
+from bench.support.children import cpu_seconds
 
 #: The JSON Schema of the generated items (``changelake_testing.stream_records.realistic_item``).
 ITEM_SCHEMA: dict[str, Any] = {
@@ -66,11 +67,11 @@ def _child(root: str, scratch: str) -> None:
     parquet = ParquetSnapshots(
         store, {TABLE: ColumnLayout.from_schema(ITEM_SCHEMA)}, scratch_dir=Path(scratch)
     )
-    cpu = _cpu_seconds()
+    cpu = cpu_seconds()
     started = time.perf_counter()
     result = parquet.refresh(day)
     seconds = time.perf_counter() - started
-    cpu = _cpu_seconds() - cpu
+    cpu = cpu_seconds() - cpu
     assert result is not None
     document = {
         "seconds": seconds,

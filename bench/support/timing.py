@@ -1,12 +1,14 @@
-"""Timing: the least-CPU run of several repeats, variants taking turns, peak RSS, the gzip floor."""
+"""Timing: the least-CPU run of several repeats, variants taking turns, peak RSS, the gzip floor,
+and the figures a row reports from them."""
 
 from __future__ import annotations
 
 import gzip
 import resource
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -48,6 +50,36 @@ def interleaved(works: Mapping[str, Callable[[], object]], repeats: int) -> dict
             if name not in best or timing.cpu < best[name].cpu:
                 best[name] = timing
     return best
+
+
+def per_record(timing: Timing, records: int) -> dict[str, float]:
+    """A variant's figures: its wall and CPU seconds, records per CPU second, CPU us per record."""
+    return {
+        "wall_s": timing.wall,
+        "cpu_s": timing.cpu,
+        "rate": records / timing.cpu,
+        "cpu_us_per_record": timing.cpu / records * 1e6,
+    }
+
+
+def turns(works: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, float]]:
+    """``interleaved`` as figures: each work's CPU and wall seconds taking turns with the others."""
+    return {name: {"cpu_s": t.cpu, "wall_s": t.wall} for name, t in interleaved(works, repeats).items()}
+
+
+def take_turns_figures(
+    variants: Iterable[tuple[str, dict[str, Any] | None]], taken: Mapping[str, dict[str, float]], records: int
+) -> None:
+    """Give each variant the CPU and wall seconds it had taking turns (``turns``, run in a process of
+    its own; the row's ratios come from these), keeping the CPU of its own process as
+    ``own_process_cpu_s`` (its peak RSS is that process's), and the per-record figures of the turns."""
+    for name, figures in variants:
+        if figures is None:
+            continue
+        figures["own_process_cpu_s"] = figures["cpu_s"]
+        figures.update(taken[name])
+        figures["rate"] = records / figures["cpu_s"]
+        figures["cpu_us_per_record"] = figures["cpu_s"] / records * 1e6
 
 
 def peak_rss_mb() -> float:

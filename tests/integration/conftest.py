@@ -17,7 +17,8 @@ from changelake.formats.layout import Partition, partition_key
 from changelake.ingest.aggregator import raw_object
 from changelake_cli.main import main
 from changelake_cli.output import Output
-from changelake_local.deploy import DeployedStack, deploy
+from changelake_local.deploy import deploy
+from changelake_local.deployed_stack import DeployedStack
 from changelake_local.endpoint import MotoEndpoint, aws_environment
 from changelake_local.functions import applied_environment
 from changelake_testing.stream_records import change_batch

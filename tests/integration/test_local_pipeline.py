@@ -194,7 +194,7 @@ def test_env_json_matches_the_local_stack() -> None:
 def _stream_records(url: str, item: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Write ``item`` twice (INSERT, MODIFY) to a new table at ``url``; its stream via boto3 and raw."""
     from changelake_local.aws import client
-    from changelake_local.esm import StreamsWire
+    from changelake_local.streams_wire import StreamsWire
 
     dynamodb, streams = client("dynamodb", url), client("dynamodbstreams", url)
     table = dynamodb.create_table(

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from changelake.runs import RunRecord, success_metric_name
+from changelake.settings import AggregatorSettings, CompactionSettings, SnapshotSettings
+from changelake_cli.errors import UsageError
 from changelake_cli.invoke import LambdaInvoker, redrive_needs_attention
-from changelake_cli.lake import DayReport
+from changelake_cli.lake import DayReport, LakePrefixes, lake_prefixes
 from changelake_cli.output import Cell, Output, Styled, human_age, human_bytes, jsonable
 from changelake_cli.render import hours_strip
 from changelake_cli.services import QueueDepth
@@ -274,3 +276,36 @@ def test_synchronous_invocations_are_never_retried_by_botocore() -> None:
     aws = Aws(Target("s", region="us-east-1", endpoint="http://127.0.0.1:1"))
     assert aws.client("lambda", invoke=True).meta.config.retries["total_max_attempts"] == 1
     assert aws.client("lambda").meta.config.retries["total_max_attempts"] == 4  # 3 retries
+
+
+def test_the_lake_prefixes_are_the_ones_the_functions_are_configured_with() -> None:
+    # GIVEN a stack whose writers write under prefixes of their own, and one without a snapshot
+    environments = {
+        "AggregatorFunction": {"BUCKET_NAME": "b", "RAW_PREFIX": "changes-raw"},
+        "CompactionFunction": {"BUCKET_NAME": "b", "RAW_PREFIX": "ignored", "COMPACTED_PREFIX": "hours"},
+        "DlqRedriveFunction": {"BUCKET_NAME": "b", "LOST_PREFIX": "gone"},
+    }
+    # WHEN the command works the prefixes out
+    prefixes = lake_prefixes(environments.get)
+    # THEN each layer's is its writer's, and a layer without a writer has the settings' default
+    assert prefixes == LakePrefixes(raw="changes-raw", compacted="hours", snapshot="snapshot", lost="gone")
+    assert prefixes.layers == ("changes-raw", "hours", "snapshot")
+    assert prefixes.of("compacted") == "hours"
+
+
+def test_without_prefix_variables_the_settings_defaults_apply() -> None:
+    # GIVEN functions whose environment names no prefix
+    prefixes = lake_prefixes(lambda logical_id: {"BUCKET_NAME": "b"})
+    # WHEN compared with the functions' own settings THEN the prefixes are their defaults
+    assert prefixes.raw == AggregatorSettings.from_environ({"BUCKET_NAME": "bucket"}).raw_prefix
+    assert prefixes.compacted == CompactionSettings.from_environ({"BUCKET_NAME": "bucket"}).compacted_prefix
+    assert prefixes.snapshot == SnapshotSettings.from_environ({"BUCKET_NAME": "bucket"}).snapshot_prefix
+    assert prefixes == LakePrefixes()
+
+
+def test_a_prefix_the_function_would_refuse_is_named() -> None:
+    # GIVEN a compaction function configured with a prefix that leaves its folder
+    environments = {"CompactionFunction": {"COMPACTED_PREFIX": "../elsewhere"}}
+    # WHEN the command works the prefixes out THEN it says which function and variable, exit 2
+    with pytest.raises(UsageError, match=r"CompactionFunction has COMPACTED_PREFIX='\.\./elsewhere'"):
+        lake_prefixes(environments.get)

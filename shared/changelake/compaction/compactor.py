@@ -86,7 +86,7 @@ from changelake.exceptions import (
     UnsafeNameError,
 )
 from changelake.formats.change_line import order_key, parse_change_line, parse_own_prefix
-from changelake.formats.layout import Partition, check_table_name, parse_partition_prefix, partition_key
+from changelake.formats.layout import Partition, lake_tables, parse_partition_prefix, partition_key
 from changelake.integrations.base import MultipartStore, ObjectInfo
 from changelake.publication import Manifest, Promotion, Publication
 
@@ -228,15 +228,8 @@ class Compactor:
     # -- planning
 
     def tables(self) -> list[str]:
-        """Every table folder under raw/ (folders that are not safe table names are ignored)."""
-        names = []
-        for folder in self.store.list_folders(f"{self.raw_prefix}/"):
-            name = folder[len(self.raw_prefix) + 1 :].rstrip("/")
-            try:
-                names.append(check_table_name(name))
-            except UnsafeNameError:
-                continue  # never written by the aggregator; not a table
-        return names
+        """Every table with a folder under raw/, sorted."""
+        return lake_tables(self.store, [self.raw_prefix])
 
     def partitions_of_day(self, table: str, day: date) -> list[Partition]:
         """The hours of ``table`` on ``day`` that have a raw/ folder."""

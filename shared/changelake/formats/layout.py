@@ -1,14 +1,17 @@
 """The S3 layout of docs/contracts.md: Hive-style hourly partitions, quarantine, claim checks, loss reports.
 
-Pure functions only. Every key is built here, so a table name or key value can never escape its
-folder: table names must be DynamoDB-legal names, which are also safe path segments.
+Pure functions only, but for ``lake_tables``, which lists through the store it is given. Every key
+is built here, so a table name or key value can never escape its folder: table names must be
+DynamoDB-legal names, which are also safe path segments.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 from changelake.exceptions import UnsafeNameError
 
@@ -26,6 +29,26 @@ def check_table_name(name: object) -> str:
     if type(name) is not str or _TABLE_NAME.match(name) is None:
         raise UnsafeNameError(f"table name is not a safe path segment: {str(name)[:80]!r}")
     return name
+
+
+class FolderLister(Protocol):
+    def list_folders(self, prefix: str) -> Iterable[str]:
+        """The immediate sub-folders of ``prefix``, each with its trailing slash."""
+        ...
+
+
+def lake_tables(store: FolderLister, layer_prefixes: Iterable[str]) -> list[str]:
+    """Every table with a folder in one of the layers, sorted. A folder that is not a safe table
+    name is not a table (the aggregator never writes one) and is left out."""
+    names: set[str] = set()
+    for layer in layer_prefixes:
+        head = f"{layer}/"
+        for folder in store.list_folders(head):
+            try:
+                names.add(check_table_name(folder[len(head) :].rstrip("/")))
+            except UnsafeNameError:
+                continue
+    return sorted(names)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -53,6 +76,17 @@ class Partition:
     @property
     def start(self) -> datetime:
         return datetime(self.dt.year, self.dt.month, self.dt.day, self.hour, tzinfo=UTC)
+
+
+def table_prefix(layer_prefix: str, table: str) -> str:
+    """The S3 folder of one table in a layer (``<layer>/<table>/``), with a trailing slash."""
+    return f"{layer_prefix}/{table}/"
+
+
+def day_prefix(layer_prefix: str, table: str, day: date) -> str:
+    """The S3 folder of one table's day in a layer (``<layer>/<table>/dt=YYYY-MM-DD/``): a snapshot
+    day, or the folder of the day's hour partitions."""
+    return f"{table_prefix(layer_prefix, table)}dt={day.isoformat()}/"
 
 
 def partition_key(layer_prefix: str, partition: Partition, file_name: str) -> str:

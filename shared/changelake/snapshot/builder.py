@@ -56,9 +56,8 @@ from changelake.exceptions import (
     PreconditionFailedError,
     RecordRejected,
     SnapshotInputError,
-    UnsafeNameError,
 )
-from changelake.formats.layout import check_table_name
+from changelake.formats.layout import lake_tables
 from changelake.integrations.s3 import ObjectInfo, S3Store
 from changelake.publication import Manifest, Promotion, Publication
 from changelake.snapshot.lines import Entry, base_key, change_entry
@@ -203,15 +202,8 @@ class SnapshotBuilder:
         return f"{self.snapshot_prefix}/{table}/{BOOTSTRAP_FOLDER}/"
 
     def tables(self) -> list[str]:
-        """Every table with a folder in raw/ or snapshot/ (folders that are not table names are ignored)."""
-        names: set[str] = set()
-        for layer in (self.raw_prefix, self.snapshot_prefix):
-            for folder in self.store.list_folders(f"{layer}/"):
-                try:
-                    names.add(check_table_name(folder[len(layer) + 1 :].rstrip("/")))
-                except UnsafeNameError:
-                    continue  # never written by us; not a table
-        return sorted(names)
+        """Every table with a folder in raw/ or snapshot/, sorted."""
+        return lake_tables(self.store, [self.raw_prefix, self.snapshot_prefix])
 
     def _days(self, layer: str, table: str) -> list[date]:
         days = []

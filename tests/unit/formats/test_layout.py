@@ -12,10 +12,13 @@ from changelake.formats.layout import (
     Partition,
     check_table_name,
     claim_key,
+    day_prefix,
+    lake_tables,
     loss_report_key,
     parse_partition_prefix,
     partition_key,
     quarantine_key,
+    table_prefix,
 )
 
 
@@ -44,6 +47,47 @@ def test_path_and_prefix_pad_the_hour() -> None:
     assert partition_key("raw", partition, "f.jsonl.gz") == "raw/orders/dt=2026-01-05/hour=07/f.jsonl.gz"
     # AND its start is the hour in UTC
     assert partition.start == datetime(2026, 1, 5, 7, tzinfo=UTC)
+
+
+def test_table_and_day_folders_hold_the_hour_partitions() -> None:
+    # GIVEN a table's day in a layer
+    partition = Partition("orders", date(2026, 1, 5), 7)
+    # WHEN its folders are formatted THEN they are Hive style, with a trailing slash
+    assert table_prefix("snapshot", "orders") == "snapshot/orders/"
+    assert day_prefix("snapshot", "orders", date(2026, 1, 5)) == "snapshot/orders/dt=2026-01-05/"
+    # AND an hour's partition folder lies inside its day's
+    assert partition.prefix("raw").startswith(day_prefix("raw", "orders", partition.dt))
+
+
+class Folders:
+    """A store's folder listing: each prefix's immediate sub-folders, as S3 lists them."""
+
+    def __init__(self, *keys: str) -> None:
+        self.keys = keys
+
+    def list_folders(self, prefix: str) -> list[str]:
+        below = {key[len(prefix) :].split("/", 1)[0] for key in self.keys if key.startswith(prefix)}
+        return sorted(f"{prefix}{name}/" for name in below)
+
+
+def test_lake_tables_are_the_table_folders_of_the_layers_asked_for_sorted() -> None:
+    # GIVEN tables in raw/ and snapshot/, one in both, one only in compacted/, and folders that are
+    # not table names
+    store = Folders(
+        "r/orders/dt=2026-01-01/hour=00/a.jsonl.gz",
+        "r/orders-v2/dt=2026-01-01/hour=00/a.jsonl.gz",
+        "r/ab/x.jsonl.gz",
+        "r/a b/x.jsonl.gz",
+        "s/orders/dt=2026-01-01/part-1.jsonl.gz",
+        "s/inventory/dt=2026-01-01/part-1.jsonl.gz",
+        "c/payments/dt=2026-01-01/hour=00/part-1.jsonl.gz",
+    )
+    # WHEN the tables of raw/ and snapshot/ are listed
+    # THEN each table is named once, in name order (not S3's key order, where "orders-v2/" comes
+    # before "orders/"), and only from the layers asked for
+    assert lake_tables(store, ["r", "s"]) == ["inventory", "orders", "orders-v2"]
+    assert lake_tables(store, ["c"]) == ["payments"]
+    assert lake_tables(store, []) == []
 
 
 def test_partitions_sort_by_table_day_hour() -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from changelake.formats.lambda_events import parse_failure_record
-from changelake_local.deploy import MappingSpec
-from changelake_local.esm import Hooks, StreamMapping
+from changelake_local.deployed_stack import MappingSpec
+from changelake_local.esm import Hooks, MappingRun, StreamMapping
 from changelake_local.mapping_rules import (
     Attempt,
     GiveUp,
@@ -242,15 +242,8 @@ def stream_mapping(
         maximum_record_age=-1,
         on_failure_arn="arn:aws:sqs:us-east-1:123456789012:failures",
     )
-    mapping = StreamMapping(
-        spec,
-        function,  # type: ignore[arg-type]
-        FakeStack(),  # type: ignore[arg-type]
-        hooks=Hooks(),
-        stop=threading.Event(),
-        drain=threading.Event(),
-        retry_backoff=0,
-    )
+    run = MappingRun(FakeStack(), Hooks(), threading.Event(), threading.Event())  # type: ignore[arg-type]
+    mapping = StreamMapping(spec, function, run, retry_backoff=0)  # type: ignore[arg-type]
     mapping.sqs = sqs = RecordingSqs()
     return mapping, sqs
 
