@@ -55,9 +55,11 @@ class LakeStore(S3Store):
         return [folder[len(prefix) :].rstrip("/") for folder in self.list_folders(prefix)]
 
 
-def is_data(key: str) -> bool:
-    """Files whose names start with ``_`` or ``.`` (manifests) are not data (docs/contracts.md)."""
-    return not key.rsplit("/", 1)[-1].startswith(("_", "."))
+def is_data(key: str, folder: str | None = None) -> bool:
+    """Files whose names start with ``_`` or ``.`` (manifests) are not data (docs/contracts.md), nor is
+    anything in a sub-folder of ``folder`` (a partition) whose name does (a snapshot day's ``_removed/``)."""
+    below = key[len(folder) :] if folder is not None and key.startswith(folder) else key.rsplit("/", 1)[-1]
+    return not any(name.startswith(("_", ".")) for name in below.split("/"))
 
 
 def tables(store: LakeStore) -> list[str]:
@@ -196,7 +198,7 @@ def _count_unmanifested(store: S3Store, layer: LayerDay, inputs: list[Listed], b
 def _snapshot_day(store: LakeStore, report: DayReport, prefix: str) -> None:
     listed = list(store.list_detailed(prefix))
     for item in listed:
-        if is_data(item.key):
+        if is_data(item.key, prefix):
             report.snapshot.add_file(item.size)
     if any(item.key == f"{prefix}{MANIFEST_NAME}" for item in listed):
         manifest = DayManifest.from_body(_manifest(store, f"{prefix}{MANIFEST_NAME}") or {})

@@ -11,7 +11,7 @@ import pytest
 
 from changelake.runs import RunRecord, success_metric_name
 from changelake_cli.invoke import LambdaInvoker, redrive_needs_attention
-from changelake_cli.lake import DayReport
+from changelake_cli.lake import DayReport, is_data
 from changelake_cli.output import Cell, Output, Styled, human_age, human_bytes, jsonable
 from changelake_cli.render import hours_strip
 from changelake_cli.services import QueueDepth
@@ -178,6 +178,18 @@ def test_json_mode_never_colours_even_on_a_terminal() -> None:
 
 def test_jsonable_keeps_a_run_records_own_document() -> None:
     assert jsonable(record())["seconds"] == 90.0
+
+
+def test_manifests_and_what_is_under_a_partitions_underscore_folders_are_not_data() -> None:
+    # GIVEN a snapshot day's files (of a table whose own name starts with "_") and a compacted hour's
+    day = "snapshot/_orders/dt=2026-11-22/"
+    hour = "compacted/orders/dt=2026-11-22/hour=01/"
+    # WHEN each is sorted THEN the parts are data; manifests and the removed keys' files are not
+    assert is_data(day + "part-g-00000.jsonl.gz", day)
+    assert not is_data(day + "_manifest.json", day)
+    assert not is_data(day + "_removed/part-g-00000.jsonl.gz", day)
+    assert is_data(hour + "part-g-00000.jsonl.gz")
+    assert not is_data(hour + "_manifest.json")
 
 
 def test_human_units() -> None:

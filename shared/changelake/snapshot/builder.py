@@ -1,12 +1,13 @@
 """Building the snapshot of a table, day by day: the table at the end of each UTC day.
 
 The snapshot of day D is the snapshot of D-1 (or the bootstrap export for the table's first day,
-or nothing) with the latest change of each item on day D applied (``changelake.snapshot.merge``).
-Layout of one day (``<snapshot>/<table>/dt=YYYY-MM-DD/``)::
+or nothing) with the latest change of each item on day D applied where it is later than the item's
+state on D-1 (``changelake.snapshot.merge``). Layout of one day (``<snapshot>/<table>/dt=YYYY-MM-DD/``)::
 
-    part-<generation>-00000.jsonl.gz   gzip JSON Lines, one line per item, sorted by key
-    part-<generation>-00001.jsonl.gz   ... only when the previous part passed the target size
-    _manifest.json                     the commit record: base, raw inputs, outputs, counts
+    part-<generation>-00000.jsonl.gz            gzip JSON Lines, one line per item, sorted by key
+    part-<generation>-00001.jsonl.gz            ... only when the previous part passed the target size
+    _removed/part-<generation>-00000.jsonl.gz   the removed keys (not data), sorted by key
+    _manifest.json                              the commit record: base, raw inputs, outputs, counts
 
 Staleness: ``<generation>`` digests the day's raw/ objects (keys, ETags, sizes) and the base's
 generation, so a day is up to date exactly when its manifest's generation is what its inputs give
@@ -15,8 +16,8 @@ A day whose generation did not change is not rewritten (not a single write).
 
 Bounded memory: the day's changes go through the external sorter of compaction (``DedupeSorter``:
 sorted runs spilled to ``spill_dir`` past the memory budget, merged by ``heapq.merge``) keyed by
-item, and the previous snapshot is streamed in key order, a chunk at a time, beside them. Neither
-the table nor the day is ever held whole.
+item, and the previous snapshot and its removed keys are streamed in key order, a chunk at a time,
+beside them. Neither the table nor the day is ever held whole.
 
 Publication is compaction's, ``changelake.publication.Publication``, one per day folder: parts are
 written as multipart uploads left open (invisible), the manifest, read before the inputs, is
@@ -65,6 +66,8 @@ from changelake.snapshot.lines import Entry, base_key, change_entry
 from changelake.snapshot.manifest import (
     BOOTSTRAP_FOLDER,
     EMPTY_BASE,
+    REMOVED_FILES,
+    REMOVED_FOLDER,
     BaseRef,
     BootstrapManifest,
     DayCounts,
@@ -83,13 +86,15 @@ _RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
 
 @dataclass(frozen=True, slots=True)
 class Base:
-    """What a day builds on: its reference (for the generation), its data files in key order, and
-    the manifest it was read from with that manifest's ETag (None for the empty base)."""
+    """What a day builds on: its reference (for the generation), its data files in key order, the
+    manifest it was read from with that manifest's ETag (None for the empty base), and its removed
+    keys' files in key order."""
 
     ref: BaseRef
     files: tuple[str, ...] = ()
     manifest_key: str | None = None
     etag: str | None = None
+    removed: tuple[str, ...] = ()
 
 
 EMPTY = Base(EMPTY_BASE)
@@ -237,7 +242,7 @@ class SnapshotBuilder:
         return [item for item in self.store.list_objects(prefix) if _RAW_FILE.match(item.key[len(prefix) :])]
 
     def day_publication(self, table: str, day: date) -> Publication:
-        return Publication(self.store, self.day_folder(table, day))
+        return Publication(self.store, self.day_folder(table, day), side=REMOVED_FILES)
 
     def bootstrap_publication(self, table: str) -> Publication:
         return Publication(self.store, self.bootstrap_folder(table))
@@ -380,7 +385,8 @@ class SnapshotBuilder:
                 raise _BaseLost
             etag = current.etag
         files = tuple(output.key for output in manifest.outputs)
-        return Base(manifest.as_base(), files, publication.manifest_key, etag)
+        removed = tuple(output.key for output in manifest.removed)
+        return Base(manifest.as_base(), files, publication.manifest_key, etag, removed)
 
     def _check_base(self, day: date, base: Base) -> None:
         """``_BaseMoved`` unless the base's manifest is still the one it was read from."""
@@ -433,25 +439,31 @@ class SnapshotBuilder:
         started = time.monotonic()
         publication = self.day_publication(table, day)
         folder = publication.folder
-        writer = PartsWriter(
-            self.store,
-            lambda index: folder + part_name(generation, index),
-            target_bytes=self.target_part_bytes,
-            metadata={"generation": generation},
-        )
+        writer, removals = writers = [
+            self._writer(folder + subfolder, generation) for subfolder in ("", REMOVED_FOLDER)
+        ]
         merged = MergeCounts()
         try:
             with self._sorted_changes(table, day, inputs) as (sorter, hours_compacted):
                 winners = _Counted(latest_per_key(sorter.sorted_unique()))
                 changes = applied(winners)
-                with Prefetcher(self.store, base.files) as prefetcher:
-                    rows = self._base_rows(base.files, prefetcher)
+                with (
+                    Prefetcher(self.store, base.files) as items,
+                    Prefetcher(self.store, base.removed) as gone,
+                ):
+                    rows = self._base_rows(base.files, items)
+                    removed = self._base_rows(base.removed, gone) if base.removed else ()
                     try:
-                        for line in merge(rows, changes, merged):
-                            writer.write(line)
+                        for line, removal in merge(rows, changes, merged, removed):
+                            (removals if removal else writer).write(line)
                     except OrderError as exc:
                         raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc}") from exc
+                    except RecordRejected as exc:
+                        raise SnapshotInputError(
+                            f"the base of {folder} ({base.ref.text}): {exc.reason}"
+                        ) from exc
                 parts = writer.close()
+                removed_parts = removals.close()
             manifest = DayManifest(
                 table=table,
                 dt=day.isoformat(),
@@ -459,18 +471,21 @@ class SnapshotBuilder:
                 base=base.ref,
                 inputs=tuple(FileRef.of(item) for item in inputs),
                 outputs=tuple(OutputPart.of(part) for part in parts),
+                removed=tuple(OutputPart.of(part) for part in removed_parts),
                 counts=DayCounts(
                     items=merged.items,
                     changes_read=sorter.rows_in,
                     duplicates=sorter.duplicates,
-                    changes_applied=winners.count,
+                    changes_applied=winners.count - merged.outdated,
                     inserted=merged.inserted,
                     updated=merged.updated,
                     removed=merged.removed,
                     kept=merged.kept,
+                    outdated=merged.outdated,
+                    removed_keys=merged.removed_keys,
                     bytes_in=sum(item.size for item in inputs),
-                    bytes_out=sum(part.bytes for part in parts),
-                    uncompressed_bytes_out=sum(part.uncompressed_bytes for part in parts),
+                    bytes_out=sum(part.bytes for part in (*parts, *removed_parts)),
+                    uncompressed_bytes_out=sum(part.uncompressed_bytes for part in (*parts, *removed_parts)),
                     spilled_runs=sorter.spilled_runs,
                     hours_from_compacted=hours_compacted,
                 ),
@@ -479,12 +494,21 @@ class SnapshotBuilder:
             )
             committed = publication.commit(manifest.body(), replacing=current)
         except BaseException:
-            writer.abort()
+            for each in writers:
+                each.abort()
             raise
         promotion = publication.promote(committed)
         if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
             raise _not_published(publication, promotion)
         return DayResult(table, day, "built", manifest, 1 + promotion.writes, committed.etag)
+
+    def _writer(self, folder: str, generation: str) -> PartsWriter:
+        return PartsWriter(
+            self.store,
+            lambda index: folder + part_name(generation, index),
+            target_bytes=self.target_part_bytes,
+            metadata={"generation": generation},
+        )
 
     @contextmanager
     def _sorted_changes(
