@@ -38,6 +38,11 @@ from the inputs (a generation), and a generation, once superseded, is never comm
 the manifest it replaces). A run that meets ``MAX_ROUNDS`` newer manifests during one promotion
 leaves the folder to the newest run.
 
+``retire()`` takes a folder away (the snapshot's days before a later bootstrap): the manifest is
+deleted first, so a reader of manifests sees the folder whole or not at all, then every file under
+the folder. A run that dies in between leaves files without a manifest, which the next ``retire``
+deletes; a glob reader may see a folder of several data files lose them one by one.
+
 Delivery guarantee: a returned ``commit`` means the manifest is durably the folder's current one;
 a ``published`` promotion means the folder held exactly that manifest's data files (and side
 files) when it was last checked. Every step is idempotent and driven by the manifest, so a run
@@ -255,6 +260,15 @@ class Publication:
         except ObjectNotFoundError:
             return None
         return self.read()
+
+    def retire(self) -> bool:
+        """Take the folder away: its manifest first (readers of manifests see the folder whole or not
+        at all), then every file under it. Idempotent: a run that died in between left files without
+        a manifest, and this deletes them. False if there was nothing to delete."""
+        listed = [item.key for item in self.store.list_objects(self.folder)]
+        for key in sorted(listed, key=lambda key: key != self.manifest_key):  # the manifest first
+            self.store.delete(key)
+        return bool(listed)
 
     def _complete(self, outputs: Sequence[Output]) -> bool:
         """Complete each upload; False if one is gone without its object (it must be rebuilt)."""

@@ -19,6 +19,11 @@ sorted runs spilled to ``spill_dir`` past the memory budget, merged by ``heapq.m
 item, and the previous snapshot and its removed keys are streamed in key order, a chunk at a time,
 beside them. Neither the table nor the day is ever held whole.
 
+Retirement: days before a table's bootstrap day are not part of its history (the export holds
+their changes); every chain of a bootstrapped table retires any it finds, their Parquet first
+(``Publication.retire``: the manifest, then the files), so a run that dies part way is completed
+by the next.
+
 Publication is compaction's, ``changelake.publication.Publication``, one per day folder: parts are
 written as multipart uploads left open (invisible), the manifest, read before the inputs, is
 replaced with a conditional PUT, then the uploads are completed and superseded parts deleted by a
@@ -134,6 +139,7 @@ class ChainResult:
     target: date
     days: list[DayResult] = field(default_factory=list)
     origin: date | None = None
+    retired: int = 0  # days before the origin (a later bootstrap) taken away
     failed: str | None = None  # the error of the first day that failed (later days were not built)
     stopped: bool = False  # out of time before the target
     #: Days whose Parquet could not be derived (their JSON day is published; later days go on).
@@ -309,15 +315,11 @@ class SnapshotBuilder:
 
     def _chain(self, result: ChainResult, check_from: date | None, may_build: Callable[[], bool]) -> None:
         table = result.table
-        try:
-            origin = self.origin(table)
-        except (SnapshotInputError, DeliveryError) as exc:
-            result.failed = f"{table}: {exc}"
+        start = self._start(result)
+        if start is None or result.target < start[0].day:
             return
-        if origin is None or result.target < origin.day:
-            return
+        origin, built = start
         result.origin = origin.day
-        built = set(self.built_days(table))
         checking = False  # once set (the window starts, a day is missing or rebuilt), every later day
         previous: DayResult | None = None
         for day in day_range(origin.day, result.target):
@@ -347,6 +349,22 @@ class SnapshotBuilder:
             checking = checking or outcome.status == "built"
             previous = outcome
 
+    def _start(self, result: ChainResult) -> tuple[Origin, set[date]] | None:
+        """The table's origin and its snapshot days as listed, once the days before a bootstrap's are
+        retired; None for a table without history, or (``failed`` set) one that cannot be read."""
+        table = result.table
+        try:
+            origin = self.origin(table)
+            if origin is None:
+                return None
+            built = set(self.built_days(table))
+            if origin.base.ref.kind == "bootstrap":
+                result.retired += self.retire_before(table, origin.day, built)
+        except (SnapshotInputError, DeliveryError) as exc:
+            result.failed = f"{table}: {exc}"
+            return None
+        return origin, built
+
     def _derive_parquet(self, result: ChainResult, outcome: DayResult, may_build: Callable[[], bool]) -> bool:
         """The Parquet of a day this run checked (``changelake.snapshot.parquet``); False, with nothing
         written, when ``may_build`` says there is no time left for it (it reads the whole day again
@@ -368,6 +386,19 @@ class SnapshotBuilder:
             failures.append((outcome.day, f"{outcome.name} (parquet): {detail}"))
         result.parquet_failed = failures
         return True
+
+    def retire_before(self, table: str, first: date, built: Iterable[date] | None = None) -> int:
+        """Retire every snapshot day of ``table`` before ``first`` (its bootstrap day), and their
+        Parquet days; how many snapshot days were retired. ``built``: the table's snapshot days as
+        listed (listed here if None). The Parquet days go first and are listed on their own, so a run
+        that dies part way, or a run of an older origin that published one meanwhile, leaves nothing
+        the next call does not find."""
+        if self.parquet is not None:
+            for day in self._days(self.parquet.prefix, table):
+                if day < first:
+                    self.parquet.publication(table, day).retire()
+        days = sorted(day for day in (self.built_days(table) if built is None else built) if day < first)
+        return sum(self.day_publication(table, day).retire() for day in days)
 
     def base_of(self, table: str, day: date, previous: DayResult | None = None) -> Base:
         """The snapshot of ``day`` as a base: as this run left it (``previous``), or read (and
