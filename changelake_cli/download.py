@@ -98,7 +98,7 @@ def download(
 def stream_partition(store: LakeStore, ref: PartitionRef) -> Iterator[bytes]:
     """The partition as one file: its data files' gzip members one after the other (a valid gzip
     JSON Lines file), or for a snapshot day a plain JSON array of its lines (the text as stored)."""
-    keys = [key for key, _ in partition_objects(store, ref) if is_data(key)]
+    keys = [key for key, _ in partition_objects(store, ref) if is_data(key, ref.prefix)]
     if ref.layer != "snapshot":
         for key in keys:
             body = store.open(key)

@@ -123,9 +123,11 @@ class LakeStore(S3Store):
                 yield Listed(item["Key"], item["ETag"], int(item["Size"]), item["LastModified"])
 
 
-def is_data(key: str) -> bool:
-    """Files whose names start with ``_`` or ``.`` (manifests) are not data (docs/contracts.md)."""
-    return not key.rsplit("/", 1)[-1].startswith(("_", "."))
+def is_data(key: str, folder: str | None = None) -> bool:
+    """Files whose names start with ``_`` or ``.`` (manifests) are not data (docs/contracts.md), nor is
+    anything in a sub-folder of ``folder`` (a partition) whose name does (a snapshot day's ``_removed/``)."""
+    below = key[len(folder) :] if folder is not None and key.startswith(folder) else key.rsplit("/", 1)[-1]
+    return not any(name.startswith(("_", ".")) for name in below.split("/"))
 
 
 class ReadBudget:
@@ -273,7 +275,7 @@ class Lake:
         prefix = day_prefix(self.prefixes.snapshot, report.table, report.dt)
         listed = list(self.store.list_detailed(prefix))
         for item in listed:
-            if is_data(item.key):
+            if is_data(item.key, prefix):
                 report.snapshot.add_file(item.size)
         if any(item.key == f"{prefix}{MANIFEST_NAME}" for item in listed):
             current = Publication(self.store, prefix).read()

@@ -196,10 +196,12 @@ class SnapshotChecker:
     def snapshot_days(self) -> dict[str, list[dict[str, Any]]]:
         """Each day's snapshot lines, read as a reader globbing ``dt=*/*.jsonl.gz`` does."""
         days: dict[str, list[dict[str, Any]]] = {}
-        for key in self._keys(f"{SNAPSHOT_PREFIX}/{self.table}/dt="):
-            folder, name = key.rsplit("/", 1)
-            if name.endswith(".jsonl.gz") and not name.startswith(("_", ".")):
-                days.setdefault(folder.rsplit("dt=", 1)[1], []).extend(self._lines(key))
+        prefix = f"{SNAPSHOT_PREFIX}/{self.table}/dt="
+        for key in self._keys(prefix):
+            day, _, name = key[len(prefix) :].partition("/")
+            # files of the day folder itself: a sub-folder's (the removed keys' _removed/) are not data
+            if name.endswith(".jsonl.gz") and not name.startswith(("_", ".")) and "/" not in name:
+                days.setdefault(day, []).extend(self._lines(key))
         return days
 
     def replay(self) -> list[dict[str, Any]]:

@@ -12,7 +12,9 @@ files as multipart uploads and leaves them *open* (invisible), then:
 1. ``commit(body, replacing=...)``: ``_manifest.json`` is written with a conditional PUT,
    ``If-None-Match: *`` for the first manifest and ``If-Match: <ETag read>`` afterwards. The body
    is the caller's own JSON object; it must name its outputs as ``"outputs": [{"key",
-   "upload_id", "part_etags", ...}, ...]`` (keys inside the folder, under ``data_prefix``).
+   "upload_id", "part_etags", ...}, ...]`` (keys inside the folder, under ``data_prefix``), and a
+   folder with ``side`` files (``SideFiles``: files published with the data that are not data,
+   such as the snapshot's removed keys) names those the same way in its own field.
    Of two concurrent commits exactly one wins; the loser gets ``PreconditionFailedError``,
    aborts its own uploads and looks again.
 2. ``promote(manifest)``: brings the folder to the state its *current* manifest describes, in
@@ -36,10 +38,15 @@ from the inputs (a generation), and a generation, once superseded, is never comm
 the manifest it replaces). A run that meets ``MAX_ROUNDS`` newer manifests during one promotion
 leaves the folder to the newest run.
 
+``retire()`` takes a folder away (the snapshot's days before a later bootstrap): the manifest is
+deleted first, so a reader of manifests sees the folder whole or not at all, then every file under
+the folder. A run that dies in between leaves files without a manifest, which the next ``retire``
+deletes; a glob reader may see a folder of several data files lose them one by one.
+
 Delivery guarantee: a returned ``commit`` means the manifest is durably the folder's current one;
-a ``published`` promotion means the folder held exactly that manifest's data files when it was
-last checked. Every step is idempotent and driven by the manifest, so a run that dies after its
-commit is rolled forward by the next ``promote`` of the same manifest.
+a ``published`` promotion means the folder held exactly that manifest's data files (and side
+files) when it was last checked. Every step is idempotent and driven by the manifest, so a run
+that dies after its commit is rolled forward by the next ``promote`` of the same manifest.
 """
 
 from __future__ import annotations
@@ -73,8 +80,18 @@ class Output:
 
 
 @dataclass(frozen=True, slots=True)
+class SideFiles:
+    """Files a manifest publishes beside its data, named in ``body[field]`` like ``outputs`` and kept
+    under ``folder + prefix``. The prefix starts with ``_`` so that readers skip them: not data."""
+
+    field: str
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
-    """A committed manifest: its body, its ETag, and its outputs (None if they cannot be read)."""
+    """A committed manifest: its body, its ETag, and its outputs, side files included (None if they
+    cannot be read)."""
 
     body: dict[str, Any]
     etag: str
@@ -116,12 +133,16 @@ class Publication:
         *,
         data_prefix: str = DATA_PREFIX,
         manifest_name: str = MANIFEST_NAME,
+        side: SideFiles | None = None,
     ) -> None:
         if not folder.endswith("/"):
             raise ValueError(f"a folder ends with '/': {folder!r}")
+        if side is not None and not side.prefix.startswith("_"):
+            raise ValueError(f"side files are not data: their prefix starts with '_': {side.prefix!r}")
         self.store = store
         self.folder = folder
         self.data_prefix = data_prefix
+        self.side = side
         self.manifest_key = folder + manifest_name
 
     # -- the manifest
@@ -163,7 +184,14 @@ class Publication:
         return Manifest(body, etag, outputs)
 
     def _outputs_of(self, body: dict[str, Any]) -> tuple[Output, ...] | None:
-        entries = body.get("outputs")
+        data = self._named(body.get("outputs"), self.data_prefix)
+        if self.side is None or data is None:
+            return data
+        side = self._named(body.get(self.side.field, []), self.side.prefix)
+        return None if side is None else data + side
+
+    def _named(self, entries: object, prefix: str) -> tuple[Output, ...] | None:
+        """The outputs a manifest field names; None unless each is a file of the folder under ``prefix``."""
         if not isinstance(entries, list):
             return None
         outputs = []
@@ -174,14 +202,14 @@ class Publication:
                 )
             except (KeyError, TypeError):
                 return None
-            if not self._is_data(output.key):
+            if not self._is_file(output.key, prefix):
                 return None
             outputs.append(output)
         return tuple(outputs)
 
-    def _is_data(self, key: str) -> bool:
+    def _is_file(self, key: str, prefix: str) -> bool:
         name = key[len(self.folder) :]
-        return key.startswith(self.folder) and name.startswith(self.data_prefix) and "/" not in name
+        return key.startswith(self.folder) and name.startswith(prefix) and "/" not in name[len(prefix) :]
 
     # -- promotion
 
@@ -215,8 +243,14 @@ class Publication:
         return Promotion("superseded", completed)
 
     def _data_keys(self) -> set[str]:
-        listed = self.store.list_objects(self.folder + self.data_prefix)
-        return {item.key for item in listed if self._is_data(item.key)}
+        """The folder's published files as listed now: its data files and its side files (one LIST of
+        the folder for both)."""
+        if self.side is None:
+            listed = self.store.list_objects(self.folder + self.data_prefix)
+            return {item.key for item in listed if self._is_file(item.key, self.data_prefix)}
+        prefixes = (self.data_prefix, self.side.prefix)
+        listed = self.store.list_objects(self.folder)
+        return {item.key for item in listed if any(self._is_file(item.key, prefix) for prefix in prefixes)}
 
     def _latest(self, target: Manifest) -> Manifest | None:
         """``target`` itself if it is still current, else the manifest that is (None: none is)."""
@@ -226,6 +260,15 @@ class Publication:
         except ObjectNotFoundError:
             return None
         return self.read()
+
+    def retire(self) -> bool:
+        """Take the folder away: its manifest first (readers of manifests see the folder whole or not
+        at all), then every file under it. Idempotent: a run that died in between left files without
+        a manifest, and this deletes them. False if there was nothing to delete."""
+        listed = [item.key for item in self.store.list_objects(self.folder)]
+        for key in sorted(listed, key=lambda key: key != self.manifest_key):  # the manifest first
+            self.store.delete(key)
+        return bool(listed)
 
     def _complete(self, outputs: Sequence[Output]) -> bool:
         """Complete each upload; False if one is gone without its object (it must be rebuilt)."""

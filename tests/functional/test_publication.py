@@ -8,7 +8,7 @@ import pytest
 
 from changelake.exceptions import PreconditionFailedError
 from changelake.integrations.s3 import S3Store
-from changelake.publication import Output, Publication
+from changelake.publication import Output, Publication, SideFiles
 from tests.conftest import Stack
 
 FOLDER = "snapshot/orders/dt=2026-11-22/"
@@ -90,6 +90,39 @@ def test_promoting_a_superseded_manifest_brings_the_folder_to_the_newer_one(stac
     assert (by_a.status, by_a.completed, by_a.deleted) == ("superseded", 1, 1)
     assert (by_b.status, by_b.writes) == ("published", 0)
     assert data_files(stack) == [third.key]
+
+
+def test_side_files_are_published_and_replaced_with_the_data(stack: Stack) -> None:
+    # GIVEN a folder with side files (not data, under "_side/"), and a generation of data and side files
+    store = S3Store(stack.bucket, client=stack.s3)
+    publication = Publication(store, FOLDER, side=SideFiles("side", "_side/part-"))
+    data, side = (
+        open_upload(store, "part-g1-00000.jsonl.gz", b"1\n"),
+        open_upload(store, "_side/part-g1-00000", b"s1\n"),
+    )
+    first = publication.commit({"outputs": [data.document()], "side": [side.document()]}, replacing=None)
+
+    # WHEN it is promoted, then a second generation committed over it and promoted
+    assert publication.promote(first).status == "published"
+    assert sorted(stack.keys(FOLDER)) == sorted([FOLDER + "_manifest.json", data.key, side.key])
+    data2, side2 = (
+        open_upload(store, "part-g2-00000.jsonl.gz", b"2\n"),
+        open_upload(store, "_side/part-g2-00000", b"s2\n"),
+    )
+    second = publication.commit({"outputs": [data2.document()], "side": [side2.document()]}, replacing=first)
+    promotion = publication.promote(second)
+
+    # THEN both kinds of file are completed together, and the first generation's are deleted
+    assert (promotion.status, promotion.completed, promotion.deleted) == ("published", 2, 2)
+    assert sorted(stack.keys(FOLDER)) == sorted([FOLDER + "_manifest.json", data2.key, side2.key])
+    current = publication.read()
+    assert current is not None
+    assert current.outputs == (data2, side2)
+    # AND side files must be named as not data, and a side file among the data is refused
+    with pytest.raises(ValueError, match="not data"):
+        Publication(store, FOLDER, side=SideFiles("side", "side/part-"))
+    with pytest.raises(ValueError, match="outputs must be data files"):
+        publication.commit({"outputs": [side2.document()], "side": []}, replacing=current)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from changelake.runs import RunRecord, success_metric_name
 from changelake.settings import AggregatorSettings, CompactionSettings, SnapshotSettings
 from changelake_cli.errors import UsageError
 from changelake_cli.invoke import LambdaInvoker, redrive_needs_attention
-from changelake_cli.lake import DayReport, LakePrefixes, lake_prefixes
+from changelake_cli.lake import DayReport, LakePrefixes, is_data, lake_prefixes
 from changelake_cli.output import Cell, Output, Styled, human_age, human_bytes, jsonable
 from changelake_cli.render import hours_strip
 from changelake_cli.services import QueueDepth
@@ -212,6 +212,18 @@ def test_json_output_is_always_valid_json() -> None:
         "numbers": ["NaN", "Infinity", "-Infinity", 1.5],
         "bytes": "AP8=",
     }
+
+
+def test_manifests_and_what_is_under_a_partitions_underscore_folders_are_not_data() -> None:
+    # GIVEN a snapshot day's files (of a table whose own name starts with "_") and a compacted hour's
+    day = "snapshot/_orders/dt=2026-11-22/"
+    hour = "compacted/orders/dt=2026-11-22/hour=01/"
+    # WHEN each is sorted THEN the parts are data; manifests and the removed keys' files are not
+    assert is_data(day + "part-g-00000.jsonl.gz", day)
+    assert not is_data(day + "_manifest.json", day)
+    assert not is_data(day + "_removed/part-g-00000.jsonl.gz", day)
+    assert is_data(hour + "part-g-00000.jsonl.gz")
+    assert not is_data(hour + "_manifest.json")
 
 
 def test_human_units() -> None:

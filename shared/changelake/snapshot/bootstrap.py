@@ -23,6 +23,12 @@ a line that is not an item, item counts that do not match the manifests, or two 
 key. A gap (the lake's first change of the table is later than the export time, so changes made
 in between may be missing) is reported, not refused.
 
+Once the bootstrap is published, the days before the export's day are retired
+(``SnapshotBuilder.retire_before``): a table snapshotted from its stream alone before it was
+bootstrapped loses those incomplete days, which the export's day now starts. A run that dies
+part way leaves the rest to the next run of any kind (every chain of a bootstrapped table retires
+what it finds).
+
 Delivery guarantee: the bootstrap is published whole (the same protocol as a day) or not at all.
 """
 
@@ -116,6 +122,7 @@ class BootstrapResult:
     files: int
     gap: Gap
     writes: int = 0
+    days_retired: int = 0  # snapshot days before the export's day taken away
     seconds: float = 0.0
 
 
@@ -252,6 +259,7 @@ class Bootstrapper:
             self._publish(pending, files, result)
         except PreconditionFailedError:
             self._publish(pending, files, result)  # another run committed first: look again
+        result.days_retired = self.builder.retire_before(event.table, pending.day)
         result.seconds = round(time.monotonic() - started, 3)
         return result
 

@@ -1,12 +1,13 @@
 """Building the snapshot of a table, day by day: the table at the end of each UTC day.
 
 The snapshot of day D is the snapshot of D-1 (or the bootstrap export for the table's first day,
-or nothing) with the latest change of each item on day D applied (``changelake.snapshot.merge``).
-Layout of one day (``<snapshot>/<table>/dt=YYYY-MM-DD/``)::
+or nothing) with the latest change of each item on day D applied where it is later than the item's
+state on D-1 (``changelake.snapshot.merge``). Layout of one day (``<snapshot>/<table>/dt=YYYY-MM-DD/``)::
 
-    part-<generation>-00000.jsonl.gz   gzip JSON Lines, one line per item, sorted by key
-    part-<generation>-00001.jsonl.gz   ... only when the previous part passed the target size
-    _manifest.json                     the commit record: base, raw inputs, outputs, counts
+    part-<generation>-00000.jsonl.gz            gzip JSON Lines, one line per item, sorted by key
+    part-<generation>-00001.jsonl.gz            ... only when the previous part passed the target size
+    _removed/part-<generation>-00000.jsonl.gz   the removed keys (not data), sorted by key
+    _manifest.json                              the commit record: base, raw inputs, outputs, counts
 
 Staleness: ``<generation>`` digests the day's raw/ objects (keys, ETags, sizes) and the base's
 generation, so a day is up to date exactly when its manifest's generation is what its inputs give
@@ -15,8 +16,13 @@ A day whose generation did not change is not rewritten (not a single write).
 
 Bounded memory: the day's changes go through the external sorter of compaction (``DedupeSorter``:
 sorted runs spilled to ``spill_dir`` past the memory budget, merged by ``heapq.merge``) keyed by
-item, and the previous snapshot is streamed in key order, a chunk at a time, beside them. Neither
-the table nor the day is ever held whole.
+item, and the previous snapshot and its removed keys are streamed in key order, a chunk at a time,
+beside them. Neither the table nor the day is ever held whole.
+
+Retirement: days before a table's bootstrap day are not part of its history (the export holds
+their changes); every chain of a bootstrapped table retires any it finds, their Parquet first
+(``Publication.retire``: the manifest, then the files), so a run that dies part way is completed
+by the next.
 
 Publication is compaction's, ``changelake.publication.Publication``, one per day folder: parts are
 written as multipart uploads left open (invisible), the manifest, read before the inputs, is
@@ -64,6 +70,8 @@ from changelake.snapshot.lines import Entry, base_key, change_entry
 from changelake.snapshot.manifest import (
     BOOTSTRAP_FOLDER,
     EMPTY_BASE,
+    REMOVED_FILES,
+    REMOVED_FOLDER,
     BaseRef,
     BootstrapManifest,
     DayCounts,
@@ -82,13 +90,15 @@ _RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
 
 @dataclass(frozen=True, slots=True)
 class Base:
-    """What a day builds on: its reference (for the generation), its data files in key order, and
-    the manifest it was read from with that manifest's ETag (None for the empty base)."""
+    """What a day builds on: its reference (for the generation), its data files in key order, the
+    manifest it was read from with that manifest's ETag (None for the empty base), and its removed
+    keys' files in key order."""
 
     ref: BaseRef
     files: tuple[str, ...] = ()
     manifest_key: str | None = None
     etag: str | None = None
+    removed: tuple[str, ...] = ()
 
 
 EMPTY = Base(EMPTY_BASE)
@@ -128,6 +138,7 @@ class ChainResult:
     target: date
     days: list[DayResult] = field(default_factory=list)
     origin: date | None = None
+    retired: int = 0  # days before the origin (a later bootstrap) taken away
     failed: str | None = None  # the error of the first day that failed (later days were not built)
     stopped: bool = False  # out of time before the target
     #: Days whose Parquet could not be derived (their JSON day is published; later days go on).
@@ -229,7 +240,7 @@ class SnapshotBuilder:
         return [item for item in self.store.list_objects(prefix) if _RAW_FILE.match(item.key[len(prefix) :])]
 
     def day_publication(self, table: str, day: date) -> Publication:
-        return Publication(self.store, self.day_folder(table, day))
+        return Publication(self.store, self.day_folder(table, day), side=REMOVED_FILES)
 
     def bootstrap_publication(self, table: str) -> Publication:
         return Publication(self.store, self.bootstrap_folder(table))
@@ -296,15 +307,11 @@ class SnapshotBuilder:
 
     def _chain(self, result: ChainResult, check_from: date | None, may_build: Callable[[], bool]) -> None:
         table = result.table
-        try:
-            origin = self.origin(table)
-        except (SnapshotInputError, DeliveryError) as exc:
-            result.failed = f"{table}: {exc}"
+        start = self._start(result)
+        if start is None or result.target < start[0].day:
             return
-        if origin is None or result.target < origin.day:
-            return
+        origin, built = start
         result.origin = origin.day
-        built = set(self.built_days(table))
         checking = False  # once set (the window starts, a day is missing or rebuilt), every later day
         previous: DayResult | None = None
         for day in day_range(origin.day, result.target):
@@ -334,6 +341,22 @@ class SnapshotBuilder:
             checking = checking or outcome.status == "built"
             previous = outcome
 
+    def _start(self, result: ChainResult) -> tuple[Origin, set[date]] | None:
+        """The table's origin and its snapshot days as listed, once the days before a bootstrap's are
+        retired; None for a table without history, or (``failed`` set) one that cannot be read."""
+        table = result.table
+        try:
+            origin = self.origin(table)
+            if origin is None:
+                return None
+            built = set(self.built_days(table))
+            if origin.base.ref.kind == "bootstrap":
+                result.retired += self.retire_before(table, origin.day, built)
+        except (SnapshotInputError, DeliveryError) as exc:
+            result.failed = f"{table}: {exc}"
+            return None
+        return origin, built
+
     def _derive_parquet(self, result: ChainResult, outcome: DayResult, may_build: Callable[[], bool]) -> bool:
         """The Parquet of a day this run checked (``changelake.snapshot.parquet``); False, with nothing
         written, when ``may_build`` says there is no time left for it (it reads the whole day again
@@ -356,6 +379,19 @@ class SnapshotBuilder:
         result.parquet_failed = failures
         return True
 
+    def retire_before(self, table: str, first: date, built: Iterable[date] | None = None) -> int:
+        """Retire every snapshot day of ``table`` before ``first`` (its bootstrap day), and their
+        Parquet days; how many snapshot days were retired. ``built``: the table's snapshot days as
+        listed (listed here if None). The Parquet days go first and are listed on their own, so a run
+        that dies part way, or a run of an older origin that published one meanwhile, leaves nothing
+        the next call does not find."""
+        if self.parquet is not None:
+            for day in self._days(self.parquet.prefix, table):
+                if day < first:
+                    self.parquet.publication(table, day).retire()
+        days = sorted(day for day in (self.built_days(table) if built is None else built) if day < first)
+        return sum(self.day_publication(table, day).retire() for day in days)
+
     def base_of(self, table: str, day: date, previous: DayResult | None = None) -> Base:
         """The snapshot of ``day`` as a base: as this run left it (``previous``), or read (and
         rolled forward); ``_BaseLost`` / ``_BaseMoved`` when it cannot be built on as it is."""
@@ -372,7 +408,8 @@ class SnapshotBuilder:
                 raise _BaseLost
             etag = current.etag
         files = tuple(output.key for output in manifest.outputs)
-        return Base(manifest.as_base(), files, publication.manifest_key, etag)
+        removed = tuple(output.key for output in manifest.removed)
+        return Base(manifest.as_base(), files, publication.manifest_key, etag, removed)
 
     def _check_base(self, day: date, base: Base) -> None:
         """``_BaseMoved`` unless the base's manifest is still the one it was read from."""
@@ -425,25 +462,31 @@ class SnapshotBuilder:
         started = time.monotonic()
         publication = self.day_publication(table, day)
         folder = publication.folder
-        writer = PartsWriter(
-            self.store,
-            lambda index: folder + part_name(generation, index),
-            target_bytes=self.target_part_bytes,
-            metadata={"generation": generation},
-        )
+        writer, removals = writers = [
+            self._writer(folder + subfolder, generation) for subfolder in ("", REMOVED_FOLDER)
+        ]
         merged = MergeCounts()
         try:
             with self._sorted_changes(table, day, inputs) as (sorter, hours_compacted):
                 winners = _Counted(latest_per_key(sorter.sorted_unique()))
                 changes = applied(winners)
-                with Prefetcher(self.store, base.files) as prefetcher:
-                    rows = self._base_rows(base.files, prefetcher)
+                with (
+                    Prefetcher(self.store, base.files) as items,
+                    Prefetcher(self.store, base.removed) as gone,
+                ):
+                    rows = self._base_rows(base.files, items)
+                    removed = self._base_rows(base.removed, gone) if base.removed else ()
                     try:
-                        for line in merge(rows, changes, merged):
-                            writer.write(line)
+                        for line, removal in merge(rows, changes, merged, removed):
+                            (removals if removal else writer).write(line)
                     except OrderError as exc:
                         raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc}") from exc
+                    except RecordRejected as exc:
+                        raise SnapshotInputError(
+                            f"the base of {folder} ({base.ref.text}): {exc.reason}"
+                        ) from exc
                 parts = writer.close()
+                removed_parts = removals.close()
             manifest = DayManifest(
                 table=table,
                 dt=day.isoformat(),
@@ -451,18 +494,21 @@ class SnapshotBuilder:
                 base=base.ref,
                 inputs=tuple(FileRef.of(item) for item in inputs),
                 outputs=tuple(OutputPart.of(part) for part in parts),
+                removed=tuple(OutputPart.of(part) for part in removed_parts),
                 counts=DayCounts(
                     items=merged.items,
                     changes_read=sorter.rows_in,
                     duplicates=sorter.duplicates,
-                    changes_applied=winners.count,
+                    changes_applied=winners.count - merged.outdated,
                     inserted=merged.inserted,
                     updated=merged.updated,
                     removed=merged.removed,
                     kept=merged.kept,
+                    outdated=merged.outdated,
+                    removed_keys=merged.removed_keys,
                     bytes_in=sum(item.size for item in inputs),
-                    bytes_out=sum(part.bytes for part in parts),
-                    uncompressed_bytes_out=sum(part.uncompressed_bytes for part in parts),
+                    bytes_out=sum(part.bytes for part in (*parts, *removed_parts)),
+                    uncompressed_bytes_out=sum(part.uncompressed_bytes for part in (*parts, *removed_parts)),
                     spilled_runs=sorter.spilled_runs,
                     hours_from_compacted=hours_compacted,
                 ),
@@ -471,12 +517,21 @@ class SnapshotBuilder:
             )
             committed = publication.commit(manifest.body(), replacing=current)
         except BaseException:
-            writer.abort()
+            for each in writers:
+                each.abort()
             raise
         promotion = publication.promote(committed)
         if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
             raise _not_published(publication, promotion)
         return DayResult(table, day, "built", manifest, 1 + promotion.writes, committed.etag)
+
+    def _writer(self, folder: str, generation: str) -> PartsWriter:
+        return PartsWriter(
+            self.store,
+            lambda index: folder + part_name(generation, index),
+            target_bytes=self.target_part_bytes,
+            metadata={"generation": generation},
+        )
 
     @contextmanager
     def _sorted_changes(

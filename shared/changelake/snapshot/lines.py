@@ -11,6 +11,11 @@ the line, the next day's build reads it back with one search instead of parsing 
 (``base_key``). Every source of keys (stream records, export items) goes through ``key_text``,
 so one item always gets one key whatever it came from.
 
+A REMOVE gives a *removal line*: the same line with ``"item":null`` (``is_removal``), the state
+the day's removed-keys files carry (``changelake.snapshot.manifest.REMOVED_FILES``), never data.
+The change fields end every line, so ``line_order`` reads a line's (sequence number, event_id),
+the order of changes, from its end.
+
 Numbers are never rounded: change lines are parsed with every number kept as its original text
 (``exact_loads``: ``json.loads`` with ``orjson.Fragment`` numbers), then written by orjson.
 """
@@ -27,16 +32,23 @@ from changelake.exceptions import RecordRejected
 from changelake.formats.change_line import EVENT_NAMES, escape_line_break_bytes, parse_change_line
 
 #: What the external sorter holds per change: (key, sequence number, event_id, the item's snapshot
-#: line after the change, or ``REMOVED``). The line is built when the change is read, where its
-#: file and line are known for errors, and it holds only the new image: half a change record.
+#: line after the change, or its removal line for a REMOVE). The line is built when the change is
+#: read, where its file and line are known for errors, and it holds only the new image: half a
+#: change record.
 Entry = tuple[str, int, str, bytes]
-#: The snapshot line of a change that removes its item (no snapshot line is ever empty).
-REMOVED = b""
+#: The order of changes of one item (``analytics.views.SEQUENCE_ORDER``): (sequence number as a
+#: number, event_id).
+Order = tuple[int, str]
 
 _LINE_START = b'{"keys":{'
 #: What follows the key on every line ``snapshot_line`` writes. It cannot occur inside the key: a
 #: ``"`` inside a JSON string is escaped, and the key's object is flat (no ``}`` but its own).
 _KEY_END = b'},"table":"'
+#: What follows the table name; a table name holds no ``"`` (``check_table_name``).
+_ITEM = b'","item":'
+#: Where the change fields start: the last occurrence on a line is the line's own (inside a string a
+#: ``"`` is escaped, so the item cannot hold this text).
+_CHANGE_FIELDS = b',"event_id":'
 _STRING = rb'"(?:[^"\\]|\\.)*"'
 _SCALAR = rb'(?:"(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+\-]*)'
 _PAIR = _STRING + rb":" + _SCALAR
@@ -104,21 +116,22 @@ def change_entry(line: bytes, *, table: str, day: str) -> Entry:
     if event_name not in EVENT_NAMES:
         raise RecordRejected("change record has no valid event_name")
     key = key_text(document.get("keys"))
-    entry = (key, int(change.sequence_number), change.event_id)
     if event_name == "REMOVE":
-        return (*entry, REMOVED)
-    image = document.get("new_image")
-    if type(image) is not dict:
-        raise RecordRejected(f"{event_name} change record without a new_image object")
+        item = b"null"
+    else:
+        image = document.get("new_image")
+        if type(image) is not dict:
+            raise RecordRejected(f"{event_name} change record without a new_image object")
+        item = _json(image)
     line = snapshot_line(
         table,
         key,
-        _json(image),
+        item,
         event_id=change.event_id,
         event_time=change.event_time,
         sequence_number=change.sequence_number,
     )
-    return (*entry, line)
+    return (key, int(change.sequence_number), change.event_id, line)
 
 
 def snapshot_line(
@@ -130,7 +143,8 @@ def snapshot_line(
     event_time: str | None = None,
     sequence_number: str | None = None,
 ) -> bytes:
-    """One snapshot line; the change fields are null for an item taken from a bootstrap export."""
+    """One snapshot line (``item`` ``null`` for a removal line); the change fields are null for an
+    item taken from a bootstrap export."""
     return b"".join(
         (
             b'{"keys":',
@@ -163,3 +177,30 @@ def base_key(line: bytes) -> str | None:
     if key.find(b"{", 1) >= 0 and _FLAT_KEY.match(key) is None:
         return None
     return key.decode()
+
+
+def is_removal(line: bytes) -> bool:
+    """Whether a line ``snapshot_line`` wrote is a removal line (``"item":null``)."""
+    key_end = line.find(_KEY_END, len(_LINE_START))
+    item = line.find(_ITEM, key_end + len(_KEY_END))
+    return line.startswith(b"null", item + len(_ITEM))
+
+
+def line_order(line: bytes) -> Order | None:
+    """The (sequence number, event_id) of the change a line ``snapshot_line`` wrote holds; None for
+    an item from a bootstrap export (no change yet: older than any). ``RecordRejected`` if the
+    line does not end with the change fields."""
+    start = line.rfind(_CHANGE_FIELDS)
+    try:
+        fields = orjson.loads(b"{" + line[start + 1 :]) if start >= 0 else None
+    except orjson.JSONDecodeError:
+        fields = None
+    if type(fields) is not dict or not {"event_id", "sequence_number"} <= fields.keys():
+        raise RecordRejected("not a snapshot line: it does not end with its change fields")
+    sequence, event_id = fields["sequence_number"], fields["event_id"]
+    if sequence is None:
+        return None
+    digits = type(sequence) is str and sequence.isascii() and sequence.isdigit()
+    if not digits or type(event_id) is not str:
+        raise RecordRejected("not a snapshot line: its sequence_number or event_id is not a string")
+    return int(sequence), event_id

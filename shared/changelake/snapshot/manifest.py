@@ -2,9 +2,10 @@
 
 ``<snapshot>/<table>/dt=YYYY-MM-DD/_manifest.json`` names what the day was built from (the raw/
 objects of the day, and the base: the previous day's generation, the bootstrap's, or empty), the
-generation that input gives, and the files that hold the day. ``<snapshot>/<table>/_bootstrap/
-_manifest.json`` does the same for a table's bootstrap export. Names starting with ``_`` are not
-data (docs/contracts.md, "S3 layout").
+generation that input gives, the files that hold the day, and the files under ``_removed/`` that
+hold the keys whose latest change is a REMOVE (not data: the next day reads them).
+``<snapshot>/<table>/_bootstrap/_manifest.json`` does the same for a table's bootstrap export.
+Names starting with ``_`` are not data (docs/contracts.md, "S3 layout").
 
 Generations are digests of the inputs, so the same inputs always give the same object keys, and a
 day is stale exactly when its generation differs from what its inputs give now: a late raw/ file
@@ -22,12 +23,23 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from changelake.compaction.manifest import OpenPart
 from changelake.integrations.s3 import ObjectInfo
-from changelake.publication import DATA_PREFIX
+from changelake.publication import DATA_PREFIX, SideFiles
 
 BOOTSTRAP_FOLDER = "_bootstrap"
 DATA_SUFFIX = ".jsonl.gz"
-#: Bumped when the snapshot line or the build changes, so every day is rebuilt in the new form.
-FORMAT = 1
+#: Bumped when the snapshot line or the build changes, so every day checked is rebuilt in the new
+#: form. 2: days carry their removed keys (``REMOVED_FILES``) and a change older (by sequence
+#: number) than the previous day's state of its item is not applied.
+FORMAT = 2
+#: The bootstrap's own generation, unchanged since its first form (a bootstrap is never rebuilt
+#: for a change of the days' build).
+BOOTSTRAP_FORMAT = 1
+#: A day's removed keys: one line per key whose latest change is a REMOVE (the snapshot line of
+#: that change, ``"item": null``), in key order, under ``_removed/`` (a ``_`` folder: not data),
+#: named in the manifest's ``removed``. The next day needs them: a change stamped after midnight
+#: but older by sequence number than the REMOVE must not bring the item back.
+REMOVED_FOLDER = "_removed/"
+REMOVED_FILES = SideFiles("removed", REMOVED_FOLDER + DATA_PREFIX)
 
 
 class _Document(BaseModel):
@@ -117,6 +129,8 @@ class DayCounts(_Document):
     updated: int = 0
     removed: int = 0
     kept: int = 0
+    outdated: int = 0  # changes older (by sequence number) than the state of the day before: not applied
+    removed_keys: int = 0  # keys whose latest change is a REMOVE, in the day's removed-keys files
     bytes_in: int = 0
     bytes_out: int = 0
     uncompressed_bytes_out: int = 0
@@ -139,6 +153,7 @@ class DayManifest(Published):
     dt: str
     base: BaseRef
     inputs: tuple[FileRef, ...]
+    removed: tuple[OutputPart, ...] = ()  # the removed keys' files (``REMOVED_FILES``): not data
     counts: DayCounts
     built_at: str
     seconds: float
@@ -201,7 +216,9 @@ def bootstrap_generation(
     table: str, export_arn: str, key_attributes: Sequence[str], files: Sequence[ObjectInfo | FileRef]
 ) -> str:
     """The generation of a bootstrap of ``table`` from the export's data ``files``."""
-    return _digest([f"bootstrap {FORMAT}", table, export_arn, ",".join(key_attributes), *_file_lines(files)])
+    return _digest(
+        [f"bootstrap {BOOTSTRAP_FORMAT}", table, export_arn, ",".join(key_attributes), *_file_lines(files)]
+    )
 
 
 def part_name(generation: str, index: int) -> str:

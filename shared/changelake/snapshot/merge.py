@@ -1,25 +1,35 @@
-"""The merge of a day: the previous snapshot plus the day's latest change per item. Pure.
+"""The merge of a day: the previous day's state plus the day's latest change per item. Pure.
 
-Both inputs arrive sorted by key, so the merge holds one line of each at a time, whatever the
-size of the table: the previous snapshot is streamed from its files, and the day's changes come
-out of the external sorter (``changelake.compaction.sort.DedupeSorter``) in key order.
+The inputs arrive sorted by key, so the merge holds one line of each at a time, whatever the
+size of the table: the previous snapshot and its removed keys are streamed from their files, and
+the day's changes come out of the external sorter (``changelake.compaction.sort.DedupeSorter``)
+in key order.
 
-The state of an item is its latest change (highest ``sequence_number``, compared as a number); a
-latest change that is a REMOVE deletes the item. Images are whole items, so applying a change
-the base already reflects changes nothing.
+The state of an item is its latest change (highest ``sequence_number``, compared as a number,
+then ``event_id``: ``analytics.views.SEQUENCE_ORDER``); a latest change that is a REMOVE deletes
+the item. So the day's latest change of an item replaces the previous day's state only if it is
+later than that state's change: event times are approximate, and a change stamped just after
+midnight can be older than one stamped just before it. The previous state of a removed item is
+its removal line (the REMOVE's change fields), which the day's removed keys carry on; an item from
+a bootstrap export has no change yet, so any change replaces it. Images are whole items, so
+applying a change the base already reflects changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from heapq import merge as merge_sorted
 
-from changelake.snapshot.lines import REMOVED, Entry
+from changelake.snapshot.lines import Entry, Order, is_removal, line_order
 
-#: One item of a snapshot: (canonical key, its snapshot line).
+#: One item of a snapshot, or one removed key: (canonical key, its line).
 Row = tuple[str, bytes]
-#: The latest change of one item: (canonical key, its new snapshot line, or None: removed).
-Change = tuple[str, bytes | None]
+#: The latest change of one item on the day: (canonical key, its order, its line, whether it is a
+#: removal line).
+Change = tuple[str, Order, bytes, bool]
+#: One line out: (the line, whether it is a removal line, for the removed keys' files).
+Written = tuple[bytes, bool]
 
 
 class OrderError(ValueError):
@@ -36,10 +46,12 @@ class MergeCounts:
 
     items: int = 0
     kept: int = 0  # copied from the base unchanged
-    inserted: int = 0  # not in the base, written by a change
+    inserted: int = 0  # not in the base (absent or removed), written by a change
     updated: int = 0  # in the base, replaced by a change
     removed: int = 0  # in the base, deleted by a REMOVE
-    absent_removes: int = 0  # a REMOVE of an item the base did not hold (nothing to do)
+    absent_removes: int = 0  # a REMOVE of a key the base did not hold (recorded as removed all the same)
+    outdated: int = 0  # a change older than the base's state of its item: not applied
+    removed_keys: int = 0  # removal lines out: keys whose latest change is a REMOVE
 
 
 def latest_per_key(entries: Iterable[Entry]) -> Iterator[Entry]:
@@ -54,9 +66,9 @@ def latest_per_key(entries: Iterable[Entry]) -> Iterator[Entry]:
 
 
 def applied(entries: Iterable[Entry]) -> Iterator[Change]:
-    """Each entry as a ``Change``: its key and its snapshot line (None where it removes the item)."""
-    for key, _, _, line in entries:
-        yield key, line if line != REMOVED else None
+    """Each entry as a ``Change``: its key, order, line, and whether it removes the item."""
+    for key, sequence, event_id, line in entries:
+        yield key, (sequence, event_id), line, is_removal(line)
 
 
 def _checked(rows: Iterable[Change], source: str) -> Iterator[Change]:
@@ -68,44 +80,82 @@ def _checked(rows: Iterable[Change], source: str) -> Iterator[Change]:
         yield row
 
 
-def merge(base: Iterable[Row], changes: Iterable[Change], counts: MergeCounts) -> Iterator[bytes]:
-    """The lines of the new snapshot, sorted by key: ``base`` with ``changes`` applied.
+def _states(base: Iterable[Row], removed: Iterable[Row]) -> Iterable[tuple[str, bytes, bool]]:
+    """The base's items and removed keys as one stream in key order: (key, line, removed)."""
+    items = ((key, line, False) for key, line in base)
+    return merge_sorted(items, ((key, line, True) for key, line in removed)) if removed else items
 
-    Both inputs must be strictly ascending by key (``OrderError`` otherwise, raised when met).
+
+def merge(
+    base: Iterable[Row],
+    changes: Iterable[Change],
+    counts: MergeCounts,
+    removed: Iterable[Row] = (),
+) -> Iterator[Written]:
+    """The lines of the new day, sorted by key: its items, and its removal lines (flagged).
+
+    ``base`` (the previous day's items) and ``removed`` (its removed keys) together, and
+    ``changes``, must be strictly ascending by key (``OrderError`` otherwise, raised when met); a
+    line of ``base`` or ``removed`` without its change fields raises ``RecordRejected``.
     The base's order is checked in this loop rather than by a wrapper: it runs once per item of
     the table, the changes' once per changed item.
     """
     pending = _checked(changes, "the changes")
     change = next(pending, None)
     previous = ""  # below every key: a key is a JSON object, so it starts with "{"
-    for key, line in base:
+    for key, line, gone in _states(base, removed):
         if key <= previous:
             raise OrderError("the base snapshot", key, previous)
         previous = key
         while change is not None and change[0] < key:
-            yield from _insert(change, counts)
+            yield _insert(change, counts)
             change = next(pending, None)
         if change is not None and change[0] == key:
-            if change[1] is None:
-                counts.removed += 1
-            else:
-                counts.updated += 1
-                counts.items += 1
-                yield change[1]
+            yield _apply(change, line, gone, counts)
             change = next(pending, None)
         else:
-            counts.kept += 1
-            counts.items += 1
-            yield line
+            yield _kept(line, gone, counts)
     while change is not None:
-        yield from _insert(change, counts)
+        yield _insert(change, counts)
         change = next(pending, None)
 
 
-def _insert(change: Change, counts: MergeCounts) -> Iterator[bytes]:
-    if change[1] is None:
-        counts.absent_removes += 1
-        return
-    counts.inserted += 1
+def _apply(change: Change, line: bytes, gone: bool, counts: MergeCounts) -> Written:
+    """The state of an item the base holds (``gone``: as removed) after the day's latest change."""
+    _, order, new_line, removes = change
+    state = line_order(line)  # None: an item from a bootstrap export, older than any change
+    if state is not None and order <= state:  # older than the state it meets: the state stays
+        counts.outdated += 1
+        return _kept(line, gone, counts)
+    if removes:
+        counts.removed += 0 if gone else 1
+        counts.removed_keys += 1
+        return new_line, True
+    if gone:
+        counts.inserted += 1
+    else:
+        counts.updated += 1
     counts.items += 1
-    yield change[1]
+    return new_line, False
+
+
+def _kept(line: bytes, gone: bool, counts: MergeCounts) -> Written:
+    """The base's state of an item, unchanged."""
+    if gone:
+        counts.removed_keys += 1
+    else:
+        counts.kept += 1
+        counts.items += 1
+    return line, gone
+
+
+def _insert(change: Change, counts: MergeCounts) -> Written:
+    """A key the base does not hold, in the state of its change."""
+    _, _, line, removes = change
+    if removes:
+        counts.absent_removes += 1
+        counts.removed_keys += 1
+    else:
+        counts.inserted += 1
+        counts.items += 1
+    return line, removes

@@ -57,6 +57,7 @@ class SnapshotSummary:
     days_built: int = 0
     days_completed: int = 0  # committed by an earlier run that died before finishing; rolled forward
     days_unchanged: int = 0
+    days_retired: int = 0  # days before a later bootstrap's day taken away (with their Parquet days)
     parquet_days_built: int = 0  # Parquet days derived (tables with a schema)
     items: int = 0  # in the snapshots of the target days (yesterday, or the manual event's day)
     changes_read: int = 0
@@ -73,6 +74,7 @@ class SnapshotSummary:
 
     def add(self, chain: ChainResult) -> None:
         self.tables += 1
+        self.days_retired += chain.retired
         for day in chain.days:
             if day.status == "built" and day.manifest is not None:
                 self.days_built += 1
@@ -101,6 +103,7 @@ class SnapshotSummary:
     def add_bootstrap(self, result: BootstrapResult) -> None:
         self.tables = 1
         self.items = result.items_read
+        self.days_retired = result.days_retired
         self.bootstrap = asdict(result) | {"gap": result.gap.model_dump()}
 
     def as_dict(self) -> dict[str, Any]:
@@ -122,6 +125,7 @@ class SnapshotSummary:
             "ParquetDaysBuilt": self.parquet_days_built,
             "DaysFailed": len(self.failed),
             "DaysHandedOff": len(self.handed_off),
+            "DaysRetired": self.days_retired,
             "Items": self.items,
             "ChangesApplied": self.changes_applied,
             "BytesIn": self.bytes_in,

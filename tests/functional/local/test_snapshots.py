@@ -78,6 +78,34 @@ def test_a_snapshot_equal_to_the_table_passes_and_a_wrong_one_is_caught(
     assert len(wrong.missing) == 1
 
 
+def test_the_removed_keys_beside_a_day_are_not_read_as_a_day_or_as_data(
+    stack: Stack, endpoint: str, tmp_path: Path
+) -> None:
+    # GIVEN a table of three items, one of them then deleted, its REMOVE in raw/ and the day built
+    items = table_with_items(stack, endpoint)
+    keys = {"pk": items[0]["pk"], "sk": items[0]["sk"]}
+    boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint).delete_item(
+        TableName="orders", Key=_as_boto3(keys)
+    )
+    remove = stream_record(
+        table="orders",
+        event_name="REMOVE",
+        sequence_number=10**20 + 10,
+        created=DAY.timestamp() + 10,
+        keys=keys,
+        new_image=None,
+        old_image=items[0],
+    )
+    put_raw(stack, [*inserted(items), to_change_line(remove)])
+    builder(stack, tmp_path).bring_up_to_date("orders", DAY.date())
+    assert stack.keys("snapshot/orders/dt=2026-11-21/_removed/")
+
+    # WHEN it is checked against the Scan THEN it passes: one day of the two items left
+    verified = SnapshotChecker(endpoint, stack.bucket, "orders").verify(scan(endpoint, "orders"))
+    assert verified.ok, verified
+    assert (verified.last_day, verified.items) == ("2026-11-21", 2)
+
+
 def test_the_runner_s_export_is_read_back_by_the_bootstrap(
     stack: Stack, endpoint: str, tmp_path: Path
 ) -> None:

@@ -12,21 +12,32 @@ from typing import Any
 import boto3
 import pytest
 
-from changelake.exceptions import InvalidEventError
+from changelake.exceptions import DeliveryError, InvalidEventError
 from changelake.integrations.s3 import S3Store
 from changelake.snapshot.bootstrap import Bootstrapper
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.events import BootstrapEvent
+from changelake.snapshot.parquet import ParquetSnapshots
 from changelake.snapshot.service import SnapshotService
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import reference_image
-from tests.functional.snapshot.support import clock, create_table, manifest, put_raw, read_snapshot
+from tests.functional.snapshot.support import (
+    clock,
+    create_table,
+    data_keys,
+    manifest,
+    put_raw,
+    read_snapshot,
+    snapshot_lines,
+)
+from tests.functional.snapshot.test_parquet import parquet, parquet_keys
+from tests.functional.snapshot.test_publication import DyingS3
 from tests.snapshot_support import change
 
 EXPORT = Path(__file__).resolve().parents[2] / "fixtures" / "snapshot" / "export"
 EXPORT_ID = "01795240800000-a1b2c3d4"
 PREFIX = f"exports/orders/AWSDynamoDB/{EXPORT_ID}"
-D0, D1, D2 = date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)
+EARLIER, D0, D1, D2 = date(2026, 11, 19), date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)
 SEQ = 10**20
 
 
@@ -51,8 +62,16 @@ def export(stack: Stack) -> dict[str, Any]:
     return {"table": "orders", "bootstrap": f"s3://{stack.bucket}/{PREFIX}/manifest-summary.json"}
 
 
-def service(stack: Stack, tmp_path: Path, now: str = "2026-11-23T00:45:00+00:00") -> SnapshotService:
-    builder = SnapshotBuilder(S3Store(stack.bucket, client=stack.s3), spill_dir=tmp_path, clock=clock(now))
+def service(
+    stack: Stack,
+    tmp_path: Path,
+    now: str = "2026-11-23T00:45:00+00:00",
+    *,
+    client: Any = None,
+    parquet: ParquetSnapshots | None = None,
+) -> SnapshotService:
+    store = S3Store(stack.bucket, client=client or stack.s3)
+    builder = SnapshotBuilder(store, spill_dir=tmp_path, parquet=parquet, clock=clock(now))
     return SnapshotService(builder, clock=clock(now))
 
 
@@ -164,6 +183,86 @@ def test_days_before_the_export_are_refused_and_never_built(
     run.handle({"table": "orders", "dt": "2026-11-22"}, FakeLambdaContext())
     assert stack.keys(f"snapshot/orders/dt={D0.isoformat()}/") == []
     assert (("pk", "customer#9"), ("sk", "s")) not in read_snapshot(stack, D1)
+
+
+def stream_only_days() -> list:
+    """Changes of the two days before the export's day, which a stream-only snapshot turns into days."""
+    return [
+        change("customer#9", "2026-11-19T12:00:00+00:00", SEQ - 2, sk="order#9", name="INSERT", v="first"),
+        change("customer#9", "2026-11-20T12:00:00+00:00", SEQ - 1, sk="order#9", v="second"),
+    ]
+
+
+def test_days_snapshotted_before_a_later_bootstrap_are_retired_with_their_parquet(
+    stack: Stack, export: dict[str, Any], tmp_path: Path
+) -> None:
+    # GIVEN a table snapshotted from its stream alone for the two days before its export's day, as JSON
+    # and as Parquet
+    put_raw(stack, [*stream_only_days(), *item_changes()])
+    run = service(stack, tmp_path, parquet=parquet(stack, tmp_path))
+    run.handle({"table": "orders", "dt": D0.isoformat()}, FakeLambdaContext())
+    assert all(data_keys(stack, day) and parquet_keys(stack, day) for day in (EARLIER, D0))
+
+    # WHEN the table is bootstrapped from the export of the next day
+    summary = run.handle(export, FakeLambdaContext())
+
+    # THEN no reader finds those days or their Parquet any more, and the summary says two were retired
+    for day in (EARLIER, D0):
+        assert stack.keys(f"snapshot/orders/dt={day.isoformat()}/") == []
+        assert stack.keys(f"snapshot-parquet/orders/dt={day.isoformat()}/") == []
+    assert (summary.as_dict()["days_retired"], summary.metrics()["DaysRetired"]) == (2, 2)
+    assert summary.bootstrap is not None
+    assert summary.bootstrap["days_retired"] == 2
+    # AND the history starts on the export's day, built on the bootstrap; nothing is left to retire
+    result = run.handle({"table": "orders", "dt": D2.isoformat()}, FakeLambdaContext())
+    assert (result.built, result.days_retired) == (["orders/dt=2026-11-21", "orders/dt=2026-11-22"], 0)
+    assert manifest(stack, D1)["base"]["kind"] == "bootstrap"
+    assert {key.split("/")[2] for key in stack.keys("snapshot/orders/dt=")} == {
+        "dt=2026-11-21",
+        "dt=2026-11-22",
+    }
+    # AND a second bootstrap of the same export retires nothing and writes nothing
+    keys = stack.keys("snapshot/")
+    again = run.handle(export, FakeLambdaContext())
+    assert (again.days_retired, again.bootstrap and again.bootstrap["status"]) == (0, "unchanged")
+    assert stack.keys("snapshot/") == keys
+
+
+def test_a_bootstrap_that_dies_while_retiring_days_is_completed_by_the_next_run(
+    stack: Stack, export: dict[str, Any], tmp_path: Path
+) -> None:
+    # GIVEN two days snapshotted from the stream alone before the export's day
+    put_raw(stack, [*stream_only_days(), *item_changes()])
+    service(stack, tmp_path).handle({"table": "orders", "dt": D0.isoformat()}, FakeLambdaContext())
+    before = snapshot_lines(stack, D0)
+
+    # WHEN the bootstrap dies right after deleting the second day's manifest, before its data files
+    dying = DyingS3(
+        stack.s3,
+        lambda operation, kwargs: (
+            operation == "delete_object"
+            and kwargs["Key"] == f"snapshot/orders/dt={D0.isoformat()}/_manifest.json"
+        ),
+        after=True,
+    )
+    with pytest.raises(DeliveryError):
+        service(stack, tmp_path, client=dying).handle(export, FakeLambdaContext())
+
+    # THEN the bootstrap is published and the first day retired; the second has no manifest any more
+    # (a reader of manifests sees no day), and a reader of its data files still sees it whole
+    assert dying.dead
+    assert stack.keys("snapshot/orders/_bootstrap/_manifest.json")
+    assert stack.keys(f"snapshot/orders/dt={EARLIER.isoformat()}/") == []
+    assert not stack.keys(f"snapshot/orders/dt={D0.isoformat()}/_manifest.json")
+    assert snapshot_lines(stack, D0) == before
+
+    # WHEN the next run comes: the nightly one
+    summary = service(stack, tmp_path).handle({"detail-type": "Scheduled Event"}, FakeLambdaContext())
+
+    # THEN it retires what was left, and builds the days from the export's day on
+    assert summary.days_retired == 1
+    assert stack.keys(f"snapshot/orders/dt={D0.isoformat()}/") == []
+    assert summary.built == ["orders/dt=2026-11-21", "orders/dt=2026-11-22"]
 
 
 def _edit(stack: Stack, key: str, edit: Any) -> None:

@@ -18,6 +18,7 @@ from tests.functional.snapshot.support import (
     assert_snapshot_is,
     builder,
     data_keys,
+    exact,
     manifest,
     put_raw,
     read_snapshot,
@@ -90,6 +91,67 @@ def test_an_item_changed_on_either_side_of_midnight_belongs_to_each_day_in_turn(
     (day2,) = read_snapshot(stack, D2).values()
     assert (day1["item"]["v"], day1["event_time"]) == ("last millisecond", "2026-11-21T23:59:59.999Z")
     assert (day2["item"]["v"], day2["event_time"]) == ("first millisecond", "2026-11-22T00:00:00.000Z")
+
+
+def test_an_older_change_stamped_after_midnight_does_not_replace_the_previous_days_state(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # GIVEN change A stamped just after midnight and change B, later by sequence number, stamped just
+    # before it (event times are approximate; sequence numbers are the order)
+    changes = [
+        change("x", "2026-11-21T12:00:00+00:00", SEQ + 100, name="INSERT", v="first"),
+        change("x", "2026-11-22T00:00:00.100+00:00", SEQ + 200, v="A"),
+        change("x", "2026-11-21T23:59:59.900+00:00", SEQ + 300, v="B"),
+    ]
+    put_raw(stack, changes)
+
+    # WHEN both days are built
+    chain = builder(stack, tmp_path).bring_up_to_date("orders", D2)
+
+    # THEN day 1 ends with B, and so does day 2: A is older than B
+    for day in (D1, D2):
+        (document,) = read_snapshot(stack, day).values()
+        assert (document["item"]["v"], document["sequence_number"]) == ("B", str(SEQ + 300))
+        assert_snapshot_is(stack, day, changes)
+    # AND day 2 counts A as a change older than the state it met, not as applied
+    counts = manifest(stack, D2)["counts"]
+    assert (counts["changes_applied"], counts["outdated"], counts["kept"]) == (0, 1, 1)
+    assert chain.days[1].status == "built"
+
+
+def test_an_item_removed_before_midnight_is_not_brought_back_by_an_older_change_after_it(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # GIVEN items removed just before midnight, each by a REMOVE later (by sequence number) than a
+    # change stamped just after midnight: x existed before, y's INSERT itself is the later-stamped one
+    changes = [
+        change("x", "2026-11-21T12:00:00+00:00", SEQ + 100, name="INSERT", v="first"),
+        change("x", "2026-11-22T00:00:00.100+00:00", SEQ + 200, v="A"),
+        change("x", "2026-11-21T23:59:59.900+00:00", SEQ + 300, name="REMOVE"),
+        change("y", "2026-11-22T00:00:00.200+00:00", SEQ + 400, name="INSERT", v="A"),
+        change("y", "2026-11-21T23:59:59.800+00:00", SEQ + 500, name="REMOVE"),
+        change("z", "2026-11-21T12:00:00+00:00", SEQ + 600, name="INSERT", v="stays"),
+    ]
+    put_raw(stack, changes)
+
+    # WHEN three days are built
+    builder(stack, tmp_path).bring_up_to_date("orders", D3)
+
+    # THEN x and y are absent on every day from day 1 on: their REMOVEs are their latest changes
+    for day in (D1, D2, D3):
+        assert {key[0][1] for key in read_snapshot(stack, day)} == {"z"}
+        assert_snapshot_is(stack, day, changes)
+    # AND the removals are carried from day to day beside the data, in a folder that is not data,
+    # each the REMOVE's change fields with a null item
+    folder = "snapshot/orders/dt=2026-11-22/"
+    removed = stack.keys(folder + "_removed/")
+    assert sorted(stack.keys(folder)) == sorted([folder + "_manifest.json", *data_keys(stack, D2), *removed])
+    removals = [exact(line) for key in removed for line in gzip.decompress(stack.read(key)).splitlines()]
+    assert [(r["keys"]["pk"], r["item"], r["sequence_number"]) for r in removals] == [
+        ("x", None, str(SEQ + 300)),
+        ("y", None, str(SEQ + 500)),
+    ]
+    assert manifest(stack, D2)["counts"]["removed_keys"] == 2
 
 
 def test_redelivered_raw_files_and_a_quiet_day_change_nothing(stack: Stack, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from tests.functional.snapshot.support import (
     assert_snapshot_is,
     builder,
     data_keys,
+    exact,
     manifest,
     put_raw,
     read_snapshot,
@@ -140,6 +141,37 @@ def test_a_run_that_dies_after_the_commit_is_rolled_forward_without_a_rebuild(
     # THEN it completes the committed generation (no new upload: the build is not redone)
     assert [day.status for day in chain.days] == ["unchanged", "completed"]
     assert set(counting.mutations) == {"complete_multipart_upload", "delete_object"}
+    assert_snapshot_is(stack, D2, changes + late)
+    assert open_uploads(stack) == []
+
+
+def test_the_removed_keys_are_published_and_replaced_with_their_day(stack: Stack, tmp_path: Path) -> None:
+    # GIVEN day 2 built with item b removed, then a late change of day 2 inserting and removing item c
+    changes = [*history()[:3], change("b", "2026-11-22T11:00:00+00:00", SEQ + 5, name="REMOVE")]
+    put_raw(stack, changes)
+    builder(stack, tmp_path).bring_up_to_date("orders", D2)
+    folder = f"snapshot/orders/dt={D2.isoformat()}/_removed/"
+    (old,) = stack.keys(folder)
+    late = [
+        change("c", "2026-11-22T23:00:00+00:00", SEQ + 10, name="INSERT", v=1),
+        change("c", "2026-11-22T23:30:00+00:00", SEQ + 11, name="REMOVE"),
+    ]
+    put_raw(stack, late)
+
+    # WHEN the rebuild dies right after committing day 2's manifest, and the next run comes
+    dying = DyingS3(stack.s3, manifest_put_of(D2), after=True)
+    builder(stack, tmp_path, client=dying).bring_up_to_date("orders", D2)
+    assert dying.dead
+    assert stack.keys(folder) == [old]  # the new generation's removed keys are still open uploads
+    chain = builder(stack, tmp_path).bring_up_to_date("orders", D2)
+
+    # THEN it completes the committed generation: its removed keys replace the old ones, b and c
+    assert [day.status for day in chain.days] == ["unchanged", "completed"]
+    (new,) = stack.keys(folder)
+    assert new != old
+    assert new == manifest(stack, D2)["removed"][0]["key"]
+    removed = [exact(line)["keys"]["pk"] for line in gzip.decompress(stack.read(new)).splitlines()]
+    assert removed == ["b", "c"]
     assert_snapshot_is(stack, D2, changes + late)
     assert open_uploads(stack) == []
 

@@ -181,6 +181,7 @@ def test_the_manual_event_builds_the_day_and_what_it_needs(stack: Stack, tmp_pat
         "days_built": 3,
         "days_completed": 0,
         "days_unchanged": 0,
+        "days_retired": 0,
         "parquet_days_built": 0,
         "items": 3,
         "changes_read": 3,

@@ -9,7 +9,14 @@ import pytest
 
 from changelake.exceptions import RecordRejected
 from changelake.formats.dynamodb_json import item_text
-from changelake.snapshot.lines import REMOVED, base_key, change_entry, keys_of_text, snapshot_line
+from changelake.snapshot.lines import (
+    base_key,
+    change_entry,
+    is_removal,
+    keys_of_text,
+    line_order,
+    snapshot_line,
+)
 from tests.snapshot_support import BIG, FRACTION, change
 
 DAY = "2026-11-22"
@@ -98,10 +105,45 @@ def test_a_change_becomes_its_item_s_snapshot_line_with_exact_values() -> None:
     assert base_key(line) == entry[0]
 
 
-def test_a_remove_has_no_snapshot_line() -> None:
-    # GIVEN a REMOVE (a TTL delete) WHEN read THEN it carries no line: the item is absent
-    entry = change_entry(change("p1", AT, 9, name="REMOVE", ttl=True).line, table="orders", day=DAY)
-    assert entry[3] == REMOVED
+def test_a_remove_gives_a_removal_line_with_its_change_fields() -> None:
+    # GIVEN a REMOVE (a TTL delete) WHEN read
+    remove = change("p1", AT, 9, name="REMOVE", ttl=True)
+    entry = change_entry(remove.line, table="orders", day=DAY)
+    # THEN it carries a removal line: its key, a null item and the REMOVE's change fields
+    assert exact(entry[3]) == {
+        "keys": {"pk": "p1", "sk": "s"},
+        "table": "orders",
+        "item": None,
+        "event_id": remove.event_id,
+        "event_time": "2026-11-22T10:00:00.000Z",
+        "sequence_number": "9",
+    }
+    assert is_removal(entry[3])
+    assert base_key(entry[3]) == entry[0]
+    assert line_order(entry[3]) == (9, remove.event_id)
+
+
+def test_an_item_line_is_no_removal_whatever_its_attributes_hold() -> None:
+    # GIVEN an item whose attributes are named like the line's fields, one of them null
+    item = b'{"item":null,"event_id":"not mine","sequence_number":"1"}'
+    line = snapshot_line(
+        "orders", '{"pk":"a"}', item, event_id="e1", event_time=AT, sequence_number=str(2**70)
+    )
+    # WHEN read back THEN it is an item, and its order is its own change's, not its attributes'
+    assert not is_removal(line)
+    assert line_order(line) == (2**70, "e1")
+
+
+def test_a_bootstrap_item_has_no_order_and_a_line_without_change_fields_is_refused() -> None:
+    # GIVEN a line of an exported item, and lines cut short or with a bad sequence number
+    exported = snapshot_line("orders", '{"pk":"a"}', b'{"a":1}')
+    cut = exported[: exported.index(b',"event_id"')] + b"}"
+    bad = snapshot_line("orders", '{"pk":"a"}', b"{}", event_id="e", sequence_number="\u0661")
+    # WHEN their order is read THEN the exported item has none (older than any change), the others fail
+    assert line_order(exported) is None
+    for line in (cut, bad, b"garbage"):
+        with pytest.raises(RecordRejected, match="not a snapshot line"):
+            line_order(line)
 
 
 def test_bootstrap_lines_have_null_change_fields_and_keys_read_back() -> None:
