@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,9 +20,15 @@ TABLE = "orders"
 
 
 @pytest.fixture(scope="module")
-def lake(local_stack: LocalStack) -> LocalStack:
+def recent_hour() -> datetime:
+    """The hour before this one, taken once: a run that crosses an hour boundary still finds it."""
+    return this_hour() - timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def lake(local_stack: LocalStack, recent_hour: datetime) -> LocalStack:
     """'orders' with an hour today and an hour four days ago (past the 2-day look-back window)."""
-    local_stack.put_hour(TABLE, this_hour() - timedelta(hours=1), seed=1)
+    local_stack.put_hour(TABLE, recent_hour, seed=1)
     local_stack.put_hour(TABLE, days_ago(4), seed=2)
     return local_stack
 
@@ -31,7 +37,7 @@ def cli(stack: LocalStack, *argv: str) -> Ran:
     return run_cli("--endpoint", stack.endpoint, *argv)
 
 
-def test_status_shows_the_lake_and_what_needs_a_human(lake: LocalStack) -> None:
+def test_status_shows_the_lake_and_what_needs_a_human(lake: LocalStack, recent_hour: datetime) -> None:
     # GIVEN an hour of four days ago that was never compacted
     old = days_ago(4)
     # WHEN status runs, as a table and as JSON
@@ -53,10 +59,7 @@ def test_status_shows_the_lake_and_what_needs_a_human(lake: LocalStack) -> None:
         "StreamFailureQueue",
         "AsyncFailureQueue",
     }
-    assert (
-        document["tables"][0]["last_change"]["partition"]
-        == f"dt={this_hour() - timedelta(hours=1):%Y-%m-%d/hour=%H}"
-    )
+    assert document["tables"][0]["last_change"]["partition"] == f"dt={recent_hour:%Y-%m-%d/hour=%H}"
     assert document["settings"]["bucket"] == lake.stack.bucket
     assert table.err == ""
 
@@ -120,9 +123,9 @@ def test_snapshot_runs_the_function_and_status_and_history_show_the_run(lake: Lo
     assert days[day]["snapshot"]["changes"] == result["items"]  # a snapshot day counts its items
 
 
-def test_compact_one_hour_in_table_form(lake: LocalStack) -> None:
+def test_compact_one_hour_in_table_form(lake: LocalStack, recent_hour: datetime) -> None:
     # GIVEN today's hour
-    hour = this_hour() - timedelta(hours=1)
+    hour = recent_hour
     # WHEN one hour of it is compacted
     ran = cli(lake, "compact", "--table", TABLE, "--dt", f"{hour:%Y-%m-%d}", "--hour", f"{hour:%H}")
     # THEN the summary table shows one partition compacted
@@ -207,8 +210,10 @@ def test_download_keeps_the_hive_layout_and_query_reads_it(lake: LocalStack, tmp
     ]
 
 
-def test_a_raw_hour_downloads_with_its_layout(lake: LocalStack, tmp_path: Path) -> None:
-    hour = this_hour() - timedelta(hours=1)
+def test_a_raw_hour_downloads_with_its_layout(
+    lake: LocalStack, recent_hour: datetime, tmp_path: Path
+) -> None:
+    hour = recent_hour
     ran = cli(
         lake,
         "download",
