@@ -1,9 +1,11 @@
 """Reading the lake in the DataBucket for an operator: tables, per-day figures per layer, the state
-of each hour (compacted, stale, pending) and the last change stored.
+and changes of each hour (compacted, stale, pending), the last change stored, the newest snapshot
+day and the bootstrap.
 
-Everything comes from listings plus the small ``_manifest.json`` of each compacted hour and snapshot
-day, read as the functions wrote them (``CompactionManifest``, ``DayManifest``); raw/ files are read
-only to count the lines of hours no manifest describes, within ``RAW_READ_BUDGET``. The keys are
+Everything comes from listings plus the small ``_manifest.json`` of each compacted hour, snapshot
+day and bootstrap, read as the functions wrote them (``CompactionManifest``, ``DayManifest``,
+``BootstrapManifest``); raw/ files are read only to count the lines of hours no manifest describes,
+within ``RAW_READ_BUDGET`` and ``RAW_READ_OBJECTS``, and snapshot data files never. The keys are
 ``changelake.formats.layout``'s, under the prefixes the stack's functions are configured with
 (``lake_prefixes``), so a stack deployed with other prefixes is read where it writes.
 """
@@ -41,7 +43,8 @@ from changelake.settings import (
     RedriveSettings,
     SnapshotSettings,
 )
-from changelake.snapshot.manifest import DayManifest
+from changelake.snapshot.builder import SnapshotBuilder
+from changelake.snapshot.manifest import BootstrapManifest, DayManifest
 from changelake_cli.errors import UsageError
 
 LAYERS = ("raw", "compacted", "snapshot")
@@ -50,6 +53,11 @@ HourState = Literal["compacted", "stale", "pending"]
 #: Compressed raw/ bytes one ``status`` may read to count the lines of hours without a manifest
 #: (about 1 s of gunzip per 64 MiB on the development machine); past it a day's count is a floor.
 RAW_READ_BUDGET = 64 * 1024 * 1024
+#: raw/ GETs one ``status`` may make for those counts, so its S3 requests stay bounded however many
+#: small objects the hours hold: an aggregator writes about one object per hour partition per
+#: invocation (one a minute at the default AggregatorBatchingWindowSeconds of 60), so this covers
+#: some 16 busy hours not yet compacted; 1000 GETs cost $0.0004 at S3 Standard's request price.
+RAW_READ_OBJECTS = 1000
 _CHUNK = 1024 * 1024
 
 #: The prefixes the command reads, each from the function that writes under it: its logical ID,
@@ -131,17 +139,19 @@ def is_data(key: str, folder: str | None = None) -> bool:
 
 
 class ReadBudget:
-    """Bytes left to read for line counts, shared by the threads of one status call."""
+    """Bytes and objects left to read for line counts, shared by the threads of one status call."""
 
-    def __init__(self, total: int = RAW_READ_BUDGET) -> None:
+    def __init__(self, total: int = RAW_READ_BUDGET, objects: int = RAW_READ_OBJECTS) -> None:
         self.left = total
+        self.objects_left = objects
         self._lock = threading.Lock()
 
     def take(self, size: int) -> bool:
         with self._lock:
-            if size > self.left:
+            if size > self.left or self.objects_left < 1:
                 return False
             self.left -= size
+            self.objects_left -= 1
             return True
 
 
@@ -185,6 +195,10 @@ class DayReport:
     compacted: LayerDay = field(default_factory=LayerDay)
     snapshot: LayerDay = field(default_factory=LayerDay)
     hours: dict[str, HourState] = field(default_factory=dict)
+    #: raw/ lines per hour ("HH"): a compacted hour's from its manifest, another's counted within
+    #: the read budget (a floor for the hours in ``hours_counted_in_part``).
+    changes_by_hour: dict[str, int] = field(default_factory=dict)
+    hours_counted_in_part: list[str] = field(default_factory=list)
 
     def layer(self, name: Layer) -> LayerDay:
         day: LayerDay = getattr(self, name)
@@ -228,6 +242,52 @@ class LastChange:
 
 
 @dataclass(frozen=True)
+class SnapshotDay:
+    """The newest snapshot day of a table, from its ``_manifest.json`` (``DayManifest``)."""
+
+    dt: date
+    items: int
+    built_at: str
+    #: What the day was built on: ``empty``, ``bootstrap`` (the export) or ``snapshot`` (the day before).
+    base: str
+
+
+@dataclass(frozen=True)
+class BootstrapState:
+    """A table's bootstrap, from ``<snapshot>/<table>/_bootstrap/_manifest.json`` (``BootstrapManifest``)."""
+
+    bootstrapped_at: str
+    export_time: str
+    export_arn: str
+    items: int
+    first_day: date
+    #: The lake's first change is later than the export: changes in between may be in neither.
+    missing_possible: bool
+
+    @classmethod
+    def of(cls, manifest: BootstrapManifest) -> BootstrapState:
+        return cls(
+            bootstrapped_at=manifest.bootstrapped_at,
+            export_time=manifest.export_time,
+            export_arn=manifest.export_arn,
+            items=manifest.items,
+            first_day=manifest.day,
+            missing_possible=manifest.gap.missing_possible,
+        )
+
+
+@dataclass(frozen=True)
+class SnapshotState:
+    last_day: SnapshotDay | None
+    bootstrap: BootstrapState | None
+
+
+#: Newest snapshot days ``snapshot_state`` tries for a readable manifest (a day folder without one
+#: is being built or was left unreadable, and the next snapshot run rebuilds it).
+SNAPSHOT_DAYS_TRIED = 3
+
+
+@dataclass(frozen=True)
 class Lake:
     """The DataBucket as the stack's functions lay it out: its tables, days and last changes."""
 
@@ -258,9 +318,16 @@ class Lake:
             ):
                 report.hours[hour] = "compacted"
                 report.raw.add_changes(manifest.counts.rows_in)
+                report.changes_by_hour[hour] = manifest.counts.rows_in
                 continue
             report.hours[hour] = "stale" if partition in manifests else "pending"
-            _count_unmanifested(self.store, report.raw, inputs, budget)
+            counted, complete = _count_unmanifested(self.store, inputs, budget)
+            if counted is not None:
+                report.raw.add_changes(counted)
+            report.changes_by_hour[hour] = counted or 0
+            if not complete:
+                report.raw.complete = False
+                report.hours_counted_in_part.append(hour)
         for partition, items in sorted(compacted.items()):
             data = [i for i in items if is_data(i.key)]
             for item in data:
@@ -282,6 +349,25 @@ class Lake:
             manifest = DayManifest.from_body(current.body) if current is not None else None
             if manifest is not None:  # an unreadable one: the next snapshot run rebuilds the day
                 report.snapshot.add_changes(manifest.counts.items)
+
+    def snapshot_state(self, table: str) -> SnapshotState:
+        """The newest snapshot day with a manifest and the bootstrap, if any: one listing of the
+        table's snapshot days and at most ``SNAPSHOT_DAYS_TRIED`` + 1 manifest reads."""
+        builder = SnapshotBuilder(
+            self.store,
+            raw_prefix=self.prefixes.raw,
+            compacted_prefix=self.prefixes.compacted,
+            snapshot_prefix=self.prefixes.snapshot,
+        )
+        last_day = None
+        for day in sorted(builder.built_days(table), reverse=True)[:SNAPSHOT_DAYS_TRIED]:
+            manifest, _current = builder.read_day(table, day)
+            if manifest is not None:
+                items, base = manifest.counts.items, manifest.base.kind
+                last_day = SnapshotDay(manifest.day, items, manifest.built_at, base)
+                break
+        bootstrap, _current = builder.read_bootstrap(table)
+        return SnapshotState(last_day, BootstrapState.of(bootstrap) if bootstrap is not None else None)
 
     def last_change(self, table: str) -> LastChange | None:
         """The newest event-time partition of ``table`` in raw/ and its newest object."""
@@ -312,12 +398,16 @@ def _hour_partitions(store: LakeStore, layer_prefix: str, day_folder: str) -> li
     return partitions
 
 
-def _count_unmanifested(store: S3Store, layer: LayerDay, inputs: list[Listed], budget: ReadBudget) -> None:
+def _count_unmanifested(store: S3Store, inputs: list[Listed], budget: ReadBudget) -> tuple[int | None, bool]:
+    """The lines of ``inputs`` the budget lets us read (None: none read), and whether that was all."""
+    counted: int | None = None
+    complete = True
     for item in inputs:
         if budget.take(item.size):
-            layer.add_changes(count_lines(store, item.key))
+            counted = (counted or 0) + count_lines(store, item.key)
         else:
-            layer.complete = False
+            complete = False
+    return counted, complete
 
 
 def _last_event_time(store: S3Store, key: str) -> str | None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from changelake.runs import RunRecord
+from changelake_cli.activity import CHART_HOURS, HourlyChanges, sparkline
 from changelake_cli.download import Download
 from changelake_cli.invoke import Invocation
-from changelake_cli.lake import DayReport, LayerDay
+from changelake_cli.lake import BootstrapState, DayReport, LayerDay, SnapshotState
 from changelake_cli.output import Cell, Output, Styled, human_age, human_bytes, utc_text
 from changelake_cli.query import QueryResult
-from changelake_cli.status import Status
+from changelake_cli.status import Status, TableRun, TableStatus
 
 HOUR_MARKS = {"compacted": "C", "stale": "s", "pending": "p"}
 RESULT_STYLES = {"succeeded": "ok", "failed": "bad", "error": "bad"}
@@ -53,6 +54,7 @@ def render_status(o: Output, status: Status) -> None:
             for t in status.tables
         ],
     )
+    render_tables(o, status.tables)
     o.table(
         "Last 7 days (files, bytes, changes per layer; hours: C compacted, s stale, p pending, . none)",
         [
@@ -115,6 +117,69 @@ def render_status(o: Output, status: Status) -> None:
             o.line(Styled(f"  - {problem}", "bad"))
     else:
         o.line(Styled("Nothing needs attention.", "ok"))
+
+
+def render_tables(o: Output, tables: list[TableStatus]) -> None:
+    """Each table's changes per hour as a sparkline, its last runs, snapshot day and bootstrap."""
+    o.table(
+        f"Changes per hour, last {CHART_HOURS} hours (raw/ lines by event time; oldest left, this hour last)",
+        ["table", f"changes per hour, {CHART_HOURS} h", "total", "peak"],
+        [[t.table, *_chart_cells(t.changes_per_hour)] for t in tables],
+    )
+    o.table(
+        "Last runs, snapshot and bootstrap per table (runs of the last 7 days)",
+        ["table", "last compaction", "last snapshot", "last snapshot day", "items", "bootstrap"],
+        [
+            [
+                t.table,
+                _table_run(t.last_compaction),
+                _table_run(t.last_snapshot),
+                *_snapshot_cells(t.snapshot),
+                _bootstrap(t.snapshot.bootstrap if t.snapshot else None),
+            ]
+            for t in tables
+        ],
+    )
+
+
+def _chart_cells(changes: HourlyChanges | None) -> list[Cell]:
+    if changes is None:
+        return ["-", "-", "-"]
+    total = f"{changes.total}" if changes.complete else f">={changes.total}"
+    peak = f"{changes.peak} at {changes.peak_hour:%Y-%m-%d %H:00} UTC" if changes.peak_hour else "-"
+    return [sparkline(changes.counts), total, peak]
+
+
+def _table_run(run: TableRun | None) -> Cell:
+    if run is None:
+        return "none"
+    unit = "hour(s)" if run.kind == "compaction" else "day(s)"
+    done = "" if run.trigger == "bootstrap" else f", {run.partitions} {unit}"
+    text = f"{run.started_at:%Y-%m-%d %H:%M} UTC {run.result} ({run.trigger}){done}"
+    return Styled(text, RESULT_STYLES.get(run.result, "warn"))
+
+
+def _snapshot_cells(state: SnapshotState | None) -> list[Cell]:
+    if state is None or state.last_day is None:
+        return ["none", "-"]
+    return [state.last_day.dt.isoformat(), str(state.last_day.items)]
+
+
+def _bootstrap(bootstrap: BootstrapState | None) -> Cell:
+    if bootstrap is None:
+        return "no"
+    text = (
+        f"{_minute(bootstrap.bootstrapped_at)} from an export of {_minute(bootstrap.export_time)}, "
+        f"{bootstrap.items} items"
+    )
+    if bootstrap.missing_possible:
+        return Styled(text + " (changes between the export and the stream may be missing)", "warn")
+    return text
+
+
+def _minute(iso: str) -> str:
+    """``2026-11-30T06:00:12.345Z`` as ``2026-11-30 06:00 UTC``."""
+    return f"{iso[:10]} {iso[11:16]} UTC"
 
 
 def _count(value: int, alarming: bool) -> Cell:

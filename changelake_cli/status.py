@@ -11,8 +11,17 @@ from typing import Any
 from changelake.clock import Clock, utc_now
 from changelake.late import LateMarkers
 from changelake.runs import RUN_KINDS, RunKind, RunRecord
+from changelake_cli.activity import HourlyChanges, hourly_changes
 from changelake_cli.errors import UsageError
-from changelake_cli.lake import DayReport, Lake, LakeStore, LastChange, ReadBudget, lake_prefixes
+from changelake_cli.lake import (
+    DayReport,
+    Lake,
+    LakeStore,
+    LastChange,
+    ReadBudget,
+    SnapshotState,
+    lake_prefixes,
+)
 from changelake_cli.services import (
     READERS,
     CloudWatch,
@@ -103,11 +112,40 @@ class Operator:
 
 
 @dataclass(frozen=True)
+class TableRun:
+    """The newest run of one kind that worked on a table (its whole record: ``history``)."""
+
+    kind: RunKind
+    request_id: str
+    started_at: datetime
+    seconds: float
+    result: str
+    trigger: str
+    #: The table's partitions the run compacted (hours) or built (days).
+    partitions: int
+
+    @classmethod
+    def newest(cls, runs: list[RunRecord], kind: RunKind, table: str) -> TableRun | None:
+        """The first of ``runs`` (newest first) of ``kind`` that names ``table``."""
+        run = next((r for r in runs if r.kind == kind and table in r.tables), None)
+        if run is None:
+            return None
+        done = run.summary.get("compacted" if kind == "compaction" else "built") or []
+        partitions = sum(1 for path in done if isinstance(path, str) and path.startswith(f"{table}/"))
+        return cls(kind, run.request_id, run.started_at, run.seconds, run.result, run.trigger, partitions)
+
+
+@dataclass(frozen=True)
 class TableStatus:
     table: str
     last_change: LastChange | None
     last_change_age_seconds: float | None
     days: list[DayReport]
+    changes_per_hour: HourlyChanges | None = None
+    last_compaction: TableRun | None = None
+    last_snapshot: TableRun | None = None
+    #: The newest snapshot day (items from its manifest) and the bootstrap, if the table had one.
+    snapshot: SnapshotState | None = None
 
 
 @dataclass(frozen=True)
@@ -174,12 +212,24 @@ def settings(operator: Operator, lake_tables: list[str] | None = None) -> Settin
     )
 
 
-def _table_status(operator: Operator, table: str, days: list[date], budget: ReadBudget) -> TableStatus:
+def _table_status(
+    operator: Operator, table: str, days: list[date], budget: ReadBudget, runs: list[RunRecord]
+) -> TableStatus:
     with ThreadPoolExecutor(READERS) as pool:
         reports = list(pool.map(lambda day: operator.lake.day_report(table, day, budget), days))
     last = operator.lake.last_change(table)
-    age = (operator.clock() - last.stored_at).total_seconds() if last else None
-    return TableStatus(table, last, age, reports)
+    now = operator.clock()
+    age = (now - last.stored_at).total_seconds() if last else None
+    return TableStatus(
+        table,
+        last,
+        age,
+        reports,
+        changes_per_hour=hourly_changes(reports, now),
+        last_compaction=TableRun.newest(runs, "compaction", table),
+        last_snapshot=TableRun.newest(runs, "snapshot", table),
+        snapshot=operator.lake.snapshot_state(table),
+    )
 
 
 def queue_depths(operator: Operator) -> list[QueueDepth]:
@@ -226,8 +276,10 @@ def lost_reports(operator: Operator, days: int) -> list[str]:
 def collect_status(operator: Operator, *, days: int = STATUS_DAYS) -> Status:
     lake_tables = operator.tables()
     budget = ReadBudget()
-    table_status = [_table_status(operator, table, operator.days(days), budget) for table in lake_tables]
     runs = recent_runs(operator, days)
+    table_status = [
+        _table_status(operator, table, operator.days(days), budget, runs) for table in lake_tables
+    ]
     last_runs: dict[str, RunRecord | None] = {
         kind: next((r for r in runs if r.kind == kind), None) for kind in RUN_KINDS
     }

@@ -17,6 +17,8 @@ from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, Ran, days_ago,
 pytestmark = pytest.mark.integration
 
 TABLE = "orders"
+#: A second table (sorted after the first): two recent hours of 10 and 40 changes.
+OTHER = "payments"
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +29,12 @@ def recent_hour() -> datetime:
 
 @pytest.fixture(scope="module")
 def lake(local_stack: LocalStack, recent_hour: datetime) -> LocalStack:
-    """'orders' with an hour today and an hour four days ago (past the 2-day look-back window)."""
+    """'orders' with an hour today and an hour four days ago (past the 2-day look-back window);
+    'payments' with the two hours before this one, within the window."""
     local_stack.put_hour(TABLE, recent_hour, seed=1)
     local_stack.put_hour(TABLE, days_ago(4), seed=2)
+    local_stack.put_hour(OTHER, recent_hour - timedelta(hours=1), seed=3, rows=10)
+    local_stack.put_hour(OTHER, recent_hour, seed=4, rows=40)
     return local_stack
 
 
@@ -46,7 +51,7 @@ def test_status_shows_the_lake_and_what_needs_a_human(lake: LocalStack, recent_h
     assert table.code == as_json.code == Exit.ATTENTION
     assert f"{TABLE} {old:%Y-%m-%d}: hour(s) 09 not compacted" in table.out
     assert f"changelake compact --table {TABLE} --dt {old:%Y-%m-%d}" in table.out
-    line = next(row for row in table.out.splitlines() if row.startswith(f"{TABLE}  {old:%Y-%m-%d}"))
+    line = next(row for row in table.out.splitlines() if row.split()[:2] == [TABLE, f"{old:%Y-%m-%d}"])
     assert line.split()[2] == "1"  # raw files
     assert line.endswith("." * 9 + "p" + "." * 14)
     document = json.loads(as_json.out)
@@ -62,6 +67,35 @@ def test_status_shows_the_lake_and_what_needs_a_human(lake: LocalStack, recent_h
     assert document["tables"][0]["last_change"]["partition"] == f"dt={recent_hour:%Y-%m-%d/hour=%H}"
     assert document["settings"]["bucket"] == lake.stack.bucket
     assert table.err == ""
+
+
+def test_status_shows_each_table_with_its_changes_per_hour(lake: LocalStack, recent_hour: datetime) -> None:
+    # GIVEN two tables: 'orders' with 30 changes in the hour before this one, 'payments' with 10 and
+    # 40 in the two hours before this one
+    # WHEN status runs, as a table and as JSON
+    table, as_json = cli(lake, "status"), cli(lake, "status", "--json")
+    # THEN the JSON gives each table's 48 counts, the current hour last
+    tables = {t["table"]: t for t in json.loads(as_json.out)["tables"]}
+    assert {TABLE, OTHER} <= set(tables)
+    orders, payments = tables[TABLE]["changes_per_hour"], tables[OTHER]["changes_per_hour"]
+    assert (len(orders["counts"]), len(payments["counts"])) == (48, 48)
+    assert orders["counts"][-2:] == [ROWS_PER_HOUR, 0]
+    assert payments["counts"][-3:] == [10, 40, 0]
+    assert (payments["total"], payments["peak"], payments["complete"]) == (50, 40, True)
+    assert payments["peak_hour"] == f"{recent_hour:%Y-%m-%dT%H}:00:00.000Z"
+    assert tables[OTHER]["snapshot"] == {"last_day": None, "bootstrap": None}
+    # AND the table shows one sparkline row per table, the peak full height
+    rows = {
+        line.split()[0]: line
+        for line in table.out.split("Changes per hour, last 48 hours", 1)[1].splitlines()[2:4]
+    }
+    assert rows[OTHER].split()[:4] == [OTHER, "▁" * 45 + "▃█▁", "50", "40"]
+    assert rows[TABLE].split()[1].endswith("█▁")
+    # AND each table's last runs, snapshot day and bootstrap (none of them yet for 'payments')
+    runs = next(
+        line for line in table.out.split("bootstrap per table", 1)[1].splitlines() if line.startswith(OTHER)
+    )
+    assert runs.split() == [OTHER, "none", "none", "none", "-", "no"]
 
 
 def test_compact_runs_the_function_and_history_shows_the_run(lake: LocalStack) -> None:

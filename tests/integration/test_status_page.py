@@ -13,15 +13,18 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 
 from changelake_cli.invoke import LocalInvoker
 from changelake_cli.stack import Aws, Target
 from changelake_cli.status import Operator
 from changelake_cli.web.server import TOKEN_HEADER, PageApp, make_server
-from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, days_ago
+from changelake_local.snapshots import write_export
+from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, days_ago, this_hour
 
 pytestmark = pytest.mark.integration
 
@@ -38,18 +41,58 @@ CHROMIUM_FLAGS = [
 ]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "operations-status-page.png"
 TABLE = "invoices"
+#: The second table: bootstrapped from an export, then two hours of changes of different sizes.
+OTHER = "customers"
+OTHER_HOURS = {5: 12, 2: 45}  # hours ago: changes
+EXPORTED_ITEMS = 5
 #: Generous: under a full test run on two shared cores a status read takes seconds.
 WAIT_MS = 120_000
 
 
+def export_of_other_table(stack: LocalStack, at: datetime) -> str:
+    """OTHER created on the local stack with EXPORTED_ITEMS items, exported at ``at`` (its summary URL)."""
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=stack.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    dynamodb.create_table(
+        TableName=OTHER,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    items = [
+        {"pk": {"S": f"customer#{i}"}, "sk": {"S": "profile"}, "name": {"S": f"n{i}"}}
+        for i in range(EXPORTED_ITEMS)
+    ]
+    return write_export(stack.endpoint, stack.stack.bucket, OTHER, items, at)
+
+
 @pytest.fixture(scope="module")
 def page(local_stack: LocalStack) -> Iterator[tuple[str, PageApp]]:
-    """The page server on a free port of 127.0.0.1, for a lake with two pending hours of 'invoices'."""
+    """The page server on a free port of 127.0.0.1, for a lake of two tables: two pending hours of
+    'invoices' yesterday; 'customers' bootstrapped from an export taken between its two hours."""
     local_stack.put_hour(TABLE, days_ago(1, hour=10), seed=21)
     local_stack.put_hour(TABLE, days_ago(1, hour=11), seed=22)
+    for seed, (hours_ago, rows) in enumerate(OTHER_HOURS.items(), start=31):
+        local_stack.put_hour(OTHER, this_hour() - timedelta(hours=hours_ago), seed=seed, rows=rows)
+    summary = export_of_other_table(local_stack, this_hour() - timedelta(hours=4))
     target = Target(stack=local_stack.stack.name, region="us-east-1", endpoint=local_stack.endpoint)
     operator = Operator.connect(Aws(target))
     app = PageApp(operator, LocalInvoker(local_stack.endpoint, target.stack))
+    # as `changelake snapshot --table customers --bootstrap <summary>` does
+    _result, error = app.invoker(
+        "SnapshotFunction",
+        operator.stack.function("SnapshotFunction"),
+        {"table": OTHER, "bootstrap": summary},
+    )
+    assert error is None, error
     server = make_server(app, 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -85,6 +128,26 @@ def test_cards_download_and_a_compaction_and_a_snapshot_from_their_buttons(
             assert int(stored.inner_text()) == expected >= 2 * ROWS_PER_HOUR
             expect(tab.locator("#asof")).to_contain_text("GMT+9")
             expect(tab.locator("#asof")).to_contain_text("UTC)")
+            # AND each table has its chart of the last 48 hours: one bar per hour, labelled with its peak
+            invoices_peak = days_ago(1, hour=10)
+            other_peak = this_hour() - timedelta(hours=2)
+            for table, peak, peak_hour, bars in (
+                (TABLE, ROWS_PER_HOUR, invoices_peak, 2),
+                (OTHER, OTHER_HOURS[2], other_peak, 2),
+            ):
+                chart = tab.locator(f'.panel[data-table="{table}"] svg.chart')
+                expect(chart.locator("rect.bar")).to_have_count(48)
+                expect(chart.locator("rect.bar:not(.zero)")).to_have_count(bars)
+                expect(chart.locator("rect.bar.peak")).to_have_attribute("data-count", str(peak))
+                label = chart.get_attribute("aria-label") or ""
+                assert f"peak {peak} in the hour from " in label, label
+                assert f"({peak_hour:%Y-%m-%d %H}:00 UTC)" in label, label
+                assert chart.get_attribute("role") == "img"
+            # AND the bootstrapped table says when it was bootstrapped and from what
+            bootstrap = tab.locator(f'.panel[data-table="{OTHER}"] dd').nth(4)
+            expect(bootstrap).to_contain_text("from an export of")
+            expect(bootstrap).to_contain_text(f"{EXPORTED_ITEMS} items")
+            expect(tab.locator(f'.panel[data-table="{TABLE}"] dd').nth(4)).to_contain_text("not bootstrapped")
             # WHEN the viewer downloads yesterday's first pending hour from the history tab
             tab.click('nav button[data-tab="history"]')
             chip = tab.locator(f'tr[data-day="{day}"]:has-text("{TABLE}") a.hour').first
@@ -101,10 +164,24 @@ def test_cards_download_and_a_compaction_and_a_snapshot_from_their_buttons(
             tab.select_option("#run-table", TABLE)
             tab.fill("#run-dt", day)
             tab.click("#run-compaction")
-            # THEN the result shows in place, green, with the function's summary
+            # THEN the result shows in place, green: a sentence, a short table, the raw JSON folded away
             outcome = tab.locator("#run-outcome")
             expect(outcome).to_have_attribute("data-result", "succeeded", timeout=WAIT_MS)
-            expect(outcome).to_contain_text(f'"rows_out": {2 * ROWS_PER_HOUR}')
+            rows = 2 * ROWS_PER_HOUR
+            expect(outcome.locator("#run-sentence")).to_contain_text(
+                f"Compaction of {TABLE} on {day} succeeded in "
+            )
+            expect(outcome.locator("#run-sentence")).to_contain_text(
+                f"2 hours compacted, 0 hours already up to date; {rows} changes kept of {rows} read."
+            )
+            expect(outcome.locator('table.run-figures tr:has-text("changes kept") td')).to_have_text(
+                str(rows)
+            )
+            raw = outcome.locator("details pre")
+            expect(raw).to_be_hidden()
+            outcome.locator("details summary").click()
+            expect(raw).to_be_visible()
+            expect(raw).to_contain_text(f'"rows_out": {rows}')
             # AND the card of the last compaction shows it, and both hours are compacted now
             expect(tab.locator('[data-card="Last compaction"] .value')).to_have_text(
                 "succeeded", timeout=WAIT_MS
@@ -120,14 +197,21 @@ def test_cards_download_and_a_compaction_and_a_snapshot_from_their_buttons(
             # WHEN the viewer builds that day's snapshot from its button
             tab.click("#run-snapshot")
             # THEN the result shows in place, and the card of the last snapshot shows the run
-            expect(outcome).to_contain_text("snapshot succeeded", timeout=WAIT_MS)
-            expect(outcome).to_contain_text(f'"{TABLE}/dt={day}"')
+            sentence = outcome.locator("#run-sentence")
+            expect(sentence).to_contain_text(f"Snapshot of {TABLE} on {day} succeeded in ", timeout=WAIT_MS)
+            expect(sentence).to_contain_text("1 day built")
+            expect(outcome.locator("details pre")).to_contain_text(f'"{TABLE}/dt={day}"')
             last = json.loads(urllib.request.urlopen(f"{url}/api/pipeline/latest", timeout=120).read())
             snapshot = last["runs"]["snapshot"]
             assert (snapshot["result"], snapshot["tables"]) == ("succeeded", [TABLE])
             card = tab.locator('[data-card="Last snapshot"]')
             expect(card.locator(".value")).to_have_text("succeeded", timeout=WAIT_MS)
             expect(card.locator(".detail")).to_contain_text(f"{snapshot['rows']} rows")
+            # AND the table's panel shows its last compaction and snapshot and the items of that day
+            facts = tab.locator(f'.panel[data-table="{TABLE}"] dd')
+            expect(facts.nth(1)).to_contain_text("succeeded")
+            expect(facts.nth(2)).to_contain_text("succeeded")
+            expect(facts.nth(3)).to_have_text(f"{day}: {snapshot['rows']} items")
             tab.screenshot(path=str(tmp_path / "status-page.png"), full_page=True)
             if os.environ.get("CHANGELAKE_UPDATE_SCREENSHOT") == "1":
                 SCREENSHOT.parent.mkdir(exist_ok=True)
