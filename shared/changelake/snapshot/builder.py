@@ -81,7 +81,14 @@ from changelake.snapshot.manifest import (
     day_generation,
     part_name,
 )
-from changelake.snapshot.merge import MergeCounts, OrderError, applied, latest_per_key, merge
+from changelake.snapshot.merge import (
+    MergeCounts,
+    OrderError,
+    applied,
+    latest_per_key,
+    merge,
+    removals_kept_from,
+)
 from changelake.snapshot.parquet import ParquetDay, ParquetSnapshots
 
 _DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/\Z")
@@ -477,7 +484,8 @@ class SnapshotBuilder:
                     rows = self._base_rows(base.files, items)
                     removed = self._base_rows(base.removed, gone) if base.removed else ()
                     try:
-                        for line, removal in merge(rows, changes, merged, removed):
+                        kept_from = removals_kept_from(day)
+                        for line, removal in merge(rows, changes, merged, removed, removals_from=kept_from):
                             (removals if removal else writer).write(line)
                     except OrderError as exc:
                         raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc}") from exc
