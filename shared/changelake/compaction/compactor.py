@@ -11,7 +11,7 @@ same inputs always give the same keys. Record lines are moved as bytes, never re
 
 Order and duplicates: ``event_time``, then ``sequence_number`` as a number, then ``event_id``;
 of several copies of one change the one with the smallest line bytes is kept (see
-``changelake.compaction.sort``; redeliveries are byte-identical, differing copies are counted as
+``changelake.storage.sort``; redeliveries are byte-identical, differing copies are counted as
 ``conflicts``).
 
 Publication (crash- and concurrency-safe; the protocol is ``changelake.publication``'s):
@@ -67,28 +67,29 @@ from typing import Any, ClassVar
 from changelake.clock import Clock, utc_now
 from changelake.compaction.check import FullCheck
 from changelake.compaction.events import ManualEvent, scheduled_days
-from changelake.compaction.io import PartsWriter, Prefetcher, split_lines
 from changelake.compaction.manifest import (
     PART_PREFIX,
     CompactionManifest,
     Counts,
-    OpenPart,
     generation_of,
     part_name,
 )
-from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import (
     CompactionError,
     CompactionInputError,
     DeliveryError,
     PreconditionFailedError,
     RecordRejected,
+    UnreadableInputError,
     UnsafeNameError,
 )
 from changelake.formats.change_line import order_key, parse_change_line, parse_own_prefix
 from changelake.formats.layout import Partition, lake_tables, parse_partition_prefix, partition_key
 from changelake.integrations.base import MultipartStore, ObjectInfo
 from changelake.publication import Manifest, Promotion, Publication
+from changelake.storage.io import PartsWriter, Prefetcher, split_lines
+from changelake.storage.parts import OpenPart
+from changelake.storage.sort import DedupeSorter
 
 RAW_SUFFIX = ".jsonl.gz"
 #: Compressed input bytes from which a partition takes the fast path (see ``Compactor._build``).
@@ -398,7 +399,7 @@ class Compactor:
             with Prefetcher(self.store, [item.key for item in inputs], copy_to=check) as prefetcher:
                 for item, chunks in zip(inputs, prefetcher.chunks(), strict=True):
                     size += self._read_into(partition, item, chunks, sorter, strict=strict)
-        except CompactionInputError as exc:
+        except UnreadableInputError as exc:
             if strict:
                 raise
             raise _Unverified from exc  # the strict path names the first bad line
@@ -461,7 +462,7 @@ class Compactor:
                 summary.add(self.compact(partition))
                 if settled is not None:
                     settled(partition)
-            except (DeliveryError, CompactionInputError) as exc:
+            except (DeliveryError, UnreadableInputError) as exc:
                 summary.failed.append({"partition": partition.path, "error": str(exc)[:500]})
                 self._unsettle(partition, unsettled, summary)
         summary.seconds = time.monotonic() - started

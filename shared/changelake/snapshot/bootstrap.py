@@ -43,16 +43,14 @@ from typing import Any
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from changelake.compaction.io import PartsWriter, Prefetcher, iter_gzip_lines, split_lines
-from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import (
     AccessDeniedError,
-    CompactionInputError,
     DeliveryError,
     InvalidEventError,
     ObjectNotFoundError,
     PreconditionFailedError,
     RecordRejected,
+    UnreadableInputError,
 )
 from changelake.formats.change_line import parse_change_line
 from changelake.formats.dynamodb_json import item_text
@@ -69,6 +67,8 @@ from changelake.snapshot.manifest import (
     bootstrap_generation,
     part_name,
 )
+from changelake.storage.io import PartsWriter, Prefetcher, iter_gzip_lines, split_lines
+from changelake.storage.sort import DedupeSorter
 
 FIELD = "bootstrap"
 #: Where in the DataBucket exports are read from (fixed: the function's IAM policy names it); export
@@ -323,7 +323,7 @@ class Bootstrapper:
                         raise _refused(
                             f"{url} holds {count} items; manifest-files.json says {entry.item_count}"
                         )
-        except CompactionInputError as exc:  # bad gzip, named by the reader
+        except UnreadableInputError as exc:  # bad gzip, named by the reader
             raise _refused(str(exc)) from None
 
     def gap(self, table: str, export_time: datetime) -> Gap:

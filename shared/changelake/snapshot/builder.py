@@ -52,16 +52,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from changelake.clock import Clock, utc_now
-from changelake.compaction.io import PartsWriter, Prefetcher, split_lines
 from changelake.compaction.manifest import inputs_document
-from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import (
-    CompactionInputError,
     DeliveryError,
     ObjectNotFoundError,
     PreconditionFailedError,
     RecordRejected,
     SnapshotInputError,
+    UnreadableInputError,
 )
 from changelake.formats.layout import lake_tables
 from changelake.integrations.s3 import ObjectInfo, S3Store
@@ -90,6 +88,8 @@ from changelake.snapshot.merge import (
     removals_kept_from,
 )
 from changelake.snapshot.parquet import ParquetDay, ParquetSnapshots
+from changelake.storage.io import PartsWriter, Prefetcher, split_lines
+from changelake.storage.sort import DedupeSorter
 
 _DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/\Z")
 _RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
@@ -334,7 +334,7 @@ class SnapshotBuilder:
                     else self.base_of(table, day - timedelta(days=1), previous)
                 )
                 outcome = self.refresh_day(table, day, base, may_build=may_build)
-            except (SnapshotInputError, DeliveryError) as exc:
+            except (UnreadableInputError, DeliveryError) as exc:
                 result.failed = f"{table}/dt={day.isoformat()}: {exc}"
                 return
             derived = self._derive_parquet(result, outcome, may_build)
@@ -359,7 +359,7 @@ class SnapshotBuilder:
             built = set(self.built_days(table))
             if origin.base.ref.kind == "bootstrap":
                 result.retired += self.retire_before(table, origin.day, built)
-        except (SnapshotInputError, DeliveryError) as exc:
+        except (UnreadableInputError, DeliveryError) as exc:
             result.failed = f"{table}: {exc}"
             return None
         return origin, built
@@ -380,7 +380,7 @@ class SnapshotBuilder:
         # this table and of every later table must not wait on an optional derived copy. Nothing is
         # swallowed: the failure is in the summary, and the run raises at its end.
         except Exception as exc:  # noqa: BLE001
-            ours = isinstance(exc, (SnapshotInputError, DeliveryError))  # they name the object already
+            ours = isinstance(exc, (UnreadableInputError, DeliveryError))  # they name the object already
             detail = str(exc) if ours else f"{type(exc).__name__}: {exc}"
             failures.append((outcome.day, f"{outcome.name} (parquet): {detail}"))
         result.parquet_failed = failures
@@ -590,31 +590,25 @@ class SnapshotBuilder:
     def _read_changes(self, table: str, day: date, keys: list[str], sorter: DedupeSorter) -> None:
         """Add every change line of the objects ``keys`` to ``sorter``; a bad line names its file and line."""
         day_text = day.isoformat()
-        try:
-            with Prefetcher(self.store, keys) as prefetcher:
-                for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
-                    resource = f"s3://{self.store.bucket}/{key}"
-                    for number, line in enumerate(split_lines(chunks), start=1):
-                        try:
-                            sorter.add(change_entry(line, table=table, day=day_text))
-                        except RecordRejected as exc:
-                            raise SnapshotInputError(f"{resource} line {number}: {exc.reason}") from exc
-        except CompactionInputError as exc:  # bad gzip, named by the reader
-            raise SnapshotInputError(str(exc)) from exc
+        with Prefetcher(self.store, keys) as prefetcher:
+            for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
+                resource = f"s3://{self.store.bucket}/{key}"
+                for number, line in enumerate(split_lines(chunks), start=1):
+                    try:
+                        sorter.add(change_entry(line, table=table, day=day_text))
+                    except RecordRejected as exc:
+                        raise SnapshotInputError(f"{resource} line {number}: {exc.reason}") from exc
 
     def _base_rows(self, files: tuple[str, ...], prefetcher: Prefetcher) -> Iterator[tuple[str, bytes]]:
         """(key, line) of every line of the base's files, in order."""
-        try:
-            for key, chunks in zip(files, prefetcher.chunks(), strict=True):
-                for number, line in enumerate(split_lines(chunks), start=1):
-                    item_key = base_key(line)
-                    if item_key is None:
-                        raise SnapshotInputError(
-                            f"s3://{self.store.bucket}/{key} line {number}: not a snapshot line"
-                        )
-                    yield item_key, line
-        except CompactionInputError as exc:
-            raise SnapshotInputError(str(exc)) from exc
+        for key, chunks in zip(files, prefetcher.chunks(), strict=True):
+            for number, line in enumerate(split_lines(chunks), start=1):
+                item_key = base_key(line)
+                if item_key is None:
+                    raise SnapshotInputError(
+                        f"s3://{self.store.bucket}/{key} line {number}: not a snapshot line"
+                    )
+                yield item_key, line
 
 
 class _Counted:

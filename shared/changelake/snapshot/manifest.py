@@ -21,9 +21,9 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from changelake.compaction.manifest import OpenPart
 from changelake.integrations.s3 import ObjectInfo
 from changelake.publication import DATA_PREFIX, SideFiles
+from changelake.storage.parts import OpenPart
 
 BOOTSTRAP_FOLDER = "_bootstrap"
 DATA_SUFFIX = ".jsonl.gz"

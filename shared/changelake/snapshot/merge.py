@@ -2,7 +2,7 @@
 
 The inputs arrive sorted by key, so the merge holds one line of each at a time, whatever the
 size of the table: the previous snapshot and its removed keys are streamed from their files, and
-the day's changes come out of the external sorter (``changelake.compaction.sort.DedupeSorter``)
+the day's changes come out of the external sorter (``changelake.storage.sort.DedupeSorter``)
 in key order.
 
 The state of an item is its latest change (highest ``sequence_number``, compared as a number,

@@ -39,9 +39,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from changelake.compaction.io import UPLOAD_PART_BYTES, Prefetcher, split_lines
 from changelake.exceptions import (
-    CompactionInputError,
     ConfigurationError,
     PreconditionFailedError,
     SnapshotInputError,
@@ -52,6 +50,7 @@ from changelake.publication import Output, Publication
 from changelake.snapshot.columns import ColumnLayout, ColumnTypeError
 from changelake.snapshot.lines import base_key, exact_loads
 from changelake.snapshot.manifest import DayManifest
+from changelake.storage.io import UPLOAD_PART_BYTES, Prefetcher, split_lines
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 #: Column texts per Parquet file before the next starts: bounds the scratch file and DuckDB's work.
@@ -188,20 +187,17 @@ class ParquetSnapshots:
 
     def _rows(self, day: DayManifest, layout: ColumnLayout) -> Iterator[dict[str, str | None]]:
         keys = [part.key for part in day.outputs]
-        try:
-            with Prefetcher(self.store, keys) as prefetcher:
-                for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
-                    for number, line in enumerate(split_lines(chunks), start=1):
-                        where = f"s3://{self.store.bucket}/{key} line {number}"
-                        item_key = base_key(line)
-                        if item_key is None:
-                            raise SnapshotInputError(f"{where}: not a snapshot line")
-                        try:
-                            yield layout.row(item_key, exact_loads(line))
-                        except ColumnTypeError as exc:
-                            raise SnapshotInputError(f"{where}: {exc}") from exc
-        except CompactionInputError as exc:
-            raise SnapshotInputError(str(exc)) from exc
+        with Prefetcher(self.store, keys) as prefetcher:
+            for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
+                for number, line in enumerate(split_lines(chunks), start=1):
+                    where = f"s3://{self.store.bucket}/{key} line {number}"
+                    item_key = base_key(line)
+                    if item_key is None:
+                        raise SnapshotInputError(f"{where}: not a snapshot line")
+                    try:
+                        yield layout.row(item_key, exact_loads(line))
+                    except ColumnTypeError as exc:
+                        raise SnapshotInputError(f"{where}: {exc}") from exc
 
     def _upload(self, written: _Written, folder: str, generation: str, index: int) -> _File:
         key = f"{folder}part-{generation}-{index:05d}.parquet"

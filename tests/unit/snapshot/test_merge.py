@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import RecordRejected
 from changelake.snapshot.lines import Entry, snapshot_line
 from changelake.snapshot.merge import (
@@ -20,6 +19,7 @@ from changelake.snapshot.merge import (
     merge,
     removals_kept_from,
 )
+from changelake.storage.sort import DedupeSorter
 
 AT = "2026-11-22T00:00:00.000Z"
 
