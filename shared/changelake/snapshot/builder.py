@@ -56,14 +56,13 @@ from changelake.compaction.manifest import inputs_document
 from changelake.exceptions import (
     DeliveryError,
     ObjectNotFoundError,
-    PreconditionFailedError,
     RecordRejected,
     SnapshotInputError,
     UnreadableInputError,
 )
 from changelake.formats.layout import lake_tables
 from changelake.integrations.s3 import ObjectInfo, S3Store
-from changelake.publication import Manifest, Promotion, Publication
+from changelake.publication import Generation, Manifest, OpenUploads, Publication, Written, publish
 from changelake.snapshot.lines import Entry, base_key, change_entry
 from changelake.snapshot.manifest import (
     BOOTSTRAP_FOLDER,
@@ -159,6 +158,15 @@ class ChainResult:
     def target_manifest(self) -> DayManifest | None:
         last = self.days[-1] if self.days else None
         return last.manifest if last is not None and last.day == self.target else None
+
+
+@dataclass(frozen=True, slots=True)
+class DayPlan:
+    """What a day is built from: its raw/ objects listed after its manifest was read, and the
+    generation they and the base give."""
+
+    inputs: list[ObjectInfo]
+    generation: str
 
 
 class _BaseLost(Exception):
@@ -429,109 +437,80 @@ class SnapshotBuilder:
         self, table: str, day: date, base: Base, *, may_build: Callable[[], bool] = lambda: True
     ) -> DayResult:
         """Bring one day up to date on ``base`` (idempotent: an up-to-date day is not written)."""
-        try:
-            return self._refresh_once(table, day, base, may_build)
-        except PreconditionFailedError:
-            # Another run committed first (our uploads are aborted) or replaced our manifest while we
-            # promoted (the folder was brought to the newer one). Look again: usually done.
-            return self._refresh_once(table, day, base, may_build)
+        outcome = publish(_DayGeneration(self, table, day, base, may_build))
+        if outcome.status == "deferred" or outcome.manifest is None:
+            return DayResult(table, day, "deferred")
+        manifest = outcome.built or DayManifest.from_body(outcome.manifest.body)
+        return DayResult(table, day, outcome.status, manifest, outcome.writes, outcome.manifest.etag)
 
-    def _refresh_once(self, table: str, day: date, base: Base, may_build: Callable[[], bool]) -> DayResult:
-        # The manifest first, then the base and the inputs: whatever replaces this manifest was then
-        # built from inputs at least as new, so a commit over it never puts an older day back.
-        publication = self.day_publication(table, day)
-        current = publication.read()
-        manifest = DayManifest.from_body(current.body) if current is not None else None
+    def plan_day(self, table: str, day: date, base: Base) -> DayPlan:
+        """The day's inputs listed now and its generation, once its manifest was read: the base must
+        still be the one read (``_BaseMoved`` otherwise)."""
         self._check_base(day, base)
         inputs = self.raw_inputs(table, day)
-        generation = day_generation(table, day, base.ref, inputs)
-        if manifest is not None and current is not None and manifest.generation == generation:
-            promotion = publication.promote(current)
-            if promotion.status == "published":
-                status = "completed" if promotion.writes else "unchanged"
-                return DayResult(table, day, status, manifest, promotion.writes, current.etag)
-            if promotion.status == "superseded":
-                raise _not_published(publication, promotion)
-        if not may_build():
-            return DayResult(table, day, "deferred")
-        return self._build(table, day, base, inputs=inputs, generation=generation, current=current)
+        return DayPlan(inputs, day_generation(table, day, base.ref, inputs))
 
-    def _build(
-        self,
-        table: str,
-        day: date,
-        base: Base,
-        *,
-        inputs: list[ObjectInfo],
-        generation: str,
-        current: Manifest | None,
-    ) -> DayResult:
+    def write_day(
+        self, table: str, day: date, base: Base, plan: DayPlan, uploads: OpenUploads
+    ) -> Written[DayManifest]:
+        """The day (its items and its removed keys) as open parts, and the manifest naming them."""
         started = time.monotonic()
-        publication = self.day_publication(table, day)
-        folder = publication.folder
+        inputs, generation = plan.inputs, plan.generation
+        folder = self.day_folder(table, day)
         writer, removals = writers = [
             self._writer(folder + subfolder, generation) for subfolder in ("", REMOVED_FOLDER)
         ]
+        for each in writers:
+            uploads.on_abort(each.abort)
         merged = MergeCounts()
-        try:
-            with self._sorted_changes(table, day, inputs) as (sorter, hours_compacted):
-                winners = _Counted(latest_per_key(sorter.sorted_unique()))
-                changes = applied(winners)
-                with (
-                    Prefetcher(self.store, base.files) as items,
-                    Prefetcher(self.store, base.removed) as gone,
-                ):
-                    rows = self._base_rows(base.files, items)
-                    removed = self._base_rows(base.removed, gone) if base.removed else ()
-                    try:
-                        kept_from = removals_kept_from(day)
-                        for line, removal in merge(rows, changes, merged, removed, removals_from=kept_from):
-                            (removals if removal else writer).write(line)
-                    except OrderError as exc:
-                        raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc}") from exc
-                    except RecordRejected as exc:
-                        raise SnapshotInputError(
-                            f"the base of {folder} ({base.ref.text}): {exc.reason}"
-                        ) from exc
-                parts = writer.close()
-                removed_parts = removals.close()
-            manifest = DayManifest(
-                table=table,
-                dt=day.isoformat(),
-                generation=generation,
-                base=base.ref,
-                inputs=tuple(FileRef.of(item) for item in inputs),
-                outputs=tuple(OutputPart.of(part) for part in parts),
-                removed=tuple(OutputPart.of(part) for part in removed_parts),
-                counts=DayCounts(
-                    items=merged.items,
-                    changes_read=sorter.rows_in,
-                    duplicates=sorter.duplicates,
-                    changes_applied=winners.count - merged.outdated,
-                    inserted=merged.inserted,
-                    updated=merged.updated,
-                    removed=merged.removed,
-                    kept=merged.kept,
-                    outdated=merged.outdated,
-                    removed_keys=merged.removed_keys,
-                    bytes_in=sum(item.size for item in inputs),
-                    bytes_out=sum(part.bytes for part in (*parts, *removed_parts)),
-                    uncompressed_bytes_out=sum(part.uncompressed_bytes for part in (*parts, *removed_parts)),
-                    spilled_runs=sorter.spilled_runs,
-                    hours_from_compacted=hours_compacted,
-                ),
-                built_at=self.clock().isoformat().replace("+00:00", "Z"),
-                seconds=round(time.monotonic() - started, 3),
-            )
-            committed = publication.commit(manifest.body(), replacing=current)
-        except BaseException:
-            for each in writers:
-                each.abort()
-            raise
-        promotion = publication.promote(committed)
-        if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
-            raise _not_published(publication, promotion)
-        return DayResult(table, day, "built", manifest, 1 + promotion.writes, committed.etag)
+        with self._sorted_changes(table, day, inputs) as (sorter, hours_compacted):
+            winners = _Counted(latest_per_key(sorter.sorted_unique()))
+            changes = applied(winners)
+            with (
+                Prefetcher(self.store, base.files) as items,
+                Prefetcher(self.store, base.removed) as gone,
+            ):
+                rows = self._base_rows(base.files, items)
+                removed = self._base_rows(base.removed, gone) if base.removed else ()
+                try:
+                    kept_from = removals_kept_from(day)
+                    for line, removal in merge(rows, changes, merged, removed, removals_from=kept_from):
+                        (removals if removal else writer).write(line)
+                except OrderError as exc:
+                    raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc}") from exc
+                except RecordRejected as exc:
+                    raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc.reason}") from exc
+            parts = writer.close()
+            removed_parts = removals.close()
+        manifest = DayManifest(
+            table=table,
+            dt=day.isoformat(),
+            generation=generation,
+            base=base.ref,
+            inputs=tuple(FileRef.of(item) for item in inputs),
+            outputs=tuple(OutputPart.of(part) for part in parts),
+            removed=tuple(OutputPart.of(part) for part in removed_parts),
+            counts=DayCounts(
+                items=merged.items,
+                changes_read=sorter.rows_in,
+                duplicates=sorter.duplicates,
+                changes_applied=winners.count - merged.outdated,
+                inserted=merged.inserted,
+                updated=merged.updated,
+                removed=merged.removed,
+                kept=merged.kept,
+                outdated=merged.outdated,
+                removed_keys=merged.removed_keys,
+                bytes_in=sum(item.size for item in inputs),
+                bytes_out=sum(part.bytes for part in (*parts, *removed_parts)),
+                uncompressed_bytes_out=sum(part.uncompressed_bytes for part in (*parts, *removed_parts)),
+                spilled_runs=sorter.spilled_runs,
+                hours_from_compacted=hours_compacted,
+            ),
+            built_at=self.clock().isoformat().replace("+00:00", "Z"),
+            seconds=round(time.monotonic() - started, 3),
+        )
+        return Written(manifest.body(), manifest)
 
     def _writer(self, folder: str, generation: str) -> PartsWriter:
         return PartsWriter(
@@ -631,18 +610,35 @@ def _record(result: ChainResult, outcome: DayResult) -> None:
     result.days = [day for day in result.days if day.day != outcome.day] + [outcome]
 
 
-# ---------------------------------------------------------------------- publication
-
-
-def _not_published(publication: Publication, promotion: Promotion) -> PreconditionFailedError:
-    """What a run raises when a concurrent run replaced its manifest while it promoted (the folder is
-    then brought to the newer one), or an upload was lost: ``refresh_day`` looks once more."""
-    resource = f"s3://{publication.store.bucket}/{publication.manifest_key}"
-    return PreconditionFailedError(f"{resource}: not published ({promotion.status})", promotion.status)
-
-
 def _etag(store: S3Store, key: str) -> str | None:
     try:
         return store.head(key).etag
     except ObjectNotFoundError:
         return None
+
+
+class _DayGeneration(Generation[DayPlan, DayManifest]):
+    """One snapshot day on one base as a generation."""
+
+    def __init__(
+        self, builder: SnapshotBuilder, table: str, day: date, base: Base, may_build: Callable[[], bool]
+    ) -> None:
+        self.builder = builder
+        self.table = table
+        self.day = day
+        self.base = base
+        self._may_build = may_build
+        self.publication = builder.day_publication(table, day)
+
+    def plan(self, current: Manifest | None) -> DayPlan:
+        return self.builder.plan_day(self.table, self.day, self.base)
+
+    def is_current(self, plan: DayPlan, current: Manifest) -> bool:
+        manifest = DayManifest.from_body(current.body)
+        return manifest is not None and manifest.generation == plan.generation
+
+    def may_build(self) -> bool:
+        return self._may_build()
+
+    def write(self, plan: DayPlan, uploads: OpenUploads) -> Written[DayManifest]:
+        return self.builder.write_day(self.table, self.day, self.base, plan, uploads)
