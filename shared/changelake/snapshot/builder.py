@@ -20,7 +20,7 @@ item, and the previous snapshot and its removed keys are streamed in key order, 
 beside them. Neither the table nor the day is ever held whole.
 
 Retirement: days before a table's bootstrap day are not part of its history (the export holds
-their changes); every chain of a bootstrapped table retires any it finds, their Parquet first
+their changes); every chain of a bootstrapped table retires any it finds, their derived days first
 (``Publication.retire``: the manifest, then the files), so a run that dies part way is completed
 by the next.
 
@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -63,6 +63,7 @@ from changelake.exceptions import (
 from changelake.formats.layout import lake_tables
 from changelake.integrations.s3 import ObjectInfo, S3Store
 from changelake.publication import Generation, Manifest, OpenUploads, Publication, Written, publish
+from changelake.snapshot.derived import DerivedDay, DerivedFormat
 from changelake.snapshot.lines import Entry, base_key, change_entry
 from changelake.snapshot.manifest import (
     BOOTSTRAP_FOLDER,
@@ -86,7 +87,6 @@ from changelake.snapshot.merge import (
     merge,
     removals_kept_from,
 )
-from changelake.snapshot.parquet import ParquetDay, ParquetSnapshots
 from changelake.storage.io import PartsWriter, Prefetcher, split_lines
 from changelake.storage.sort import DedupeSorter
 
@@ -129,7 +129,8 @@ class DayResult:
     manifest: DayManifest | None = None
     writes: int = 0
     etag: str | None = None  # of the day's manifest when this run last saw it current
-    parquet: ParquetDay | None = None  # its Parquet (tables with a schema), once derived
+    #: Its derived copies (``changelake.snapshot.derived``) by format name, once derived.
+    derived: dict[str, DerivedDay] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -147,12 +148,12 @@ class ChainResult:
     retired: int = 0  # days before the origin (a later bootstrap) taken away
     failed: str | None = None  # the error of the first day that failed (later days were not built)
     stopped: bool = False  # out of time before the target
-    #: Days whose Parquet could not be derived (their JSON day is published; later days go on).
-    parquet_failed: list[tuple[date, str]] = field(default_factory=list)
+    #: Days a derived format could not copy (their JSON day is published; later days go on).
+    derived_failed: list[tuple[date, str]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return self.failed is None and not self.stopped and not self.parquet_failed
+        return self.failed is None and not self.stopped and not self.derived_failed
 
     @property
     def target_manifest(self) -> DayManifest | None:
@@ -206,7 +207,7 @@ class SnapshotBuilder:
         target_part_bytes: int = 128 * 1024 * 1024,
         memory_budget_bytes: int = 128 * 1024 * 1024,
         spill_dir: Path = Path("/tmp"),  # noqa: S108 - Lambda's scratch space
-        parquet: ParquetSnapshots | None = None,
+        derived: Sequence[DerivedFormat] = (),
         clock: Clock = utc_now,
     ) -> None:
         self.store = store
@@ -216,7 +217,7 @@ class SnapshotBuilder:
         self.target_part_bytes = target_part_bytes
         self.memory_budget_bytes = memory_budget_bytes
         self.spill_dir = spill_dir
-        self.parquet = parquet
+        self.derived = tuple(derived)
         self.clock = clock
 
     # ------------------------------------------------------------------ layout and state
@@ -345,9 +346,9 @@ class SnapshotBuilder:
             except (UnreadableInputError, DeliveryError) as exc:
                 result.failed = f"{table}/dt={day.isoformat()}: {exc}"
                 return
-            derived = self._derive_parquet(result, outcome, may_build)
+            derived = self._derive(result, outcome, may_build)
             _record(result, outcome)
-            if not derived:  # out of time before this day's Parquet: the hand-off derives it
+            if not derived:  # out of time before this day's derived copies: the hand-off derives them
                 result.stopped = True
                 return
             if outcome.status == "deferred":
@@ -372,38 +373,44 @@ class SnapshotBuilder:
             return None
         return origin, built
 
-    def _derive_parquet(self, result: ChainResult, outcome: DayResult, may_build: Callable[[], bool]) -> bool:
-        """The Parquet of a day this run checked (``changelake.snapshot.parquet``); False, with nothing
-        written, when ``may_build`` says there is no time left for it (it reads the whole day again
-        and writes it: a build of its own). A failure is the Parquet's alone: the JSON day stays
-        published, later days are built, and the run reports it in ``parquet_failed`` and fails."""
-        if self.parquet is None or outcome.manifest is None:
+    def _derive(self, result: ChainResult, outcome: DayResult, may_build: Callable[[], bool]) -> bool:
+        """The derived copies of a day this run checked (``changelake.snapshot.derived``); False when
+        ``may_build`` says there is no time left for the next one (it reads the whole day again and
+        writes it: a build of its own). A failure is the format's alone: the JSON day stays
+        published, later days are built, and the run reports it in ``derived_failed`` and fails."""
+        if outcome.manifest is None:
             return True
-        if not may_build():
-            return False
-        failures = [failure for failure in result.parquet_failed if failure[0] != outcome.day]
-        try:
-            outcome.parquet = self.parquet.refresh(outcome.manifest)
-        # Any failure, DuckDB's own errors and a full /tmp included, not only ours: the JSON layer of
-        # this table and of every later table must not wait on an optional derived copy. Nothing is
-        # swallowed: the failure is in the summary, and the run raises at its end.
-        except Exception as exc:  # noqa: BLE001
-            ours = isinstance(exc, (UnreadableInputError, DeliveryError))  # they name the object already
-            detail = str(exc) if ours else f"{type(exc).__name__}: {exc}"
-            failures.append((outcome.day, f"{outcome.name} (parquet): {detail}"))
-        result.parquet_failed = failures
+        failures = [failure for failure in result.derived_failed if failure[0] != outcome.day]
+        for index, derived in enumerate(self.derived):
+            if not may_build():
+                if index:  # the copies tried so far replace the day's earlier failures
+                    result.derived_failed = failures
+                return False
+            try:
+                copy = derived.refresh(outcome.manifest)
+            # Any failure, DuckDB's own errors and a full /tmp included, not only ours: the JSON layer
+            # of this table and of every later table must not wait on an optional derived copy.
+            # Nothing is swallowed: the failure is in the summary, and the run raises at its end.
+            except Exception as exc:  # noqa: BLE001
+                ours = isinstance(exc, (UnreadableInputError, DeliveryError))  # they name the object already
+                detail = str(exc) if ours else f"{type(exc).__name__}: {exc}"
+                failures.append((outcome.day, f"{outcome.name} ({derived.name}): {detail}"))
+                continue
+            if copy is not None:
+                outcome.derived[derived.name] = copy
+        result.derived_failed = failures
         return True
 
     def retire_before(self, table: str, first: date, built: Iterable[date] | None = None) -> int:
         """Retire every snapshot day of ``table`` before ``first`` (its bootstrap day), and their
-        Parquet days; how many snapshot days were retired. ``built``: the table's snapshot days as
-        listed (listed here if None). The Parquet days go first and are listed on their own, so a run
+        derived days; how many snapshot days were retired. ``built``: the table's snapshot days as
+        listed (listed here if None). The derived days go first and are listed on their own, so a run
         that dies part way, or a run of an older origin that published one meanwhile, leaves nothing
         the next call does not find."""
-        if self.parquet is not None:
-            for day in self._days(self.parquet.prefix, table):
+        for derived in self.derived:
+            for day in self._days(derived.prefix, table):
                 if day < first:
-                    self.parquet.publication(table, day).retire()
+                    derived.publication(table, day).retire()
         days = sorted(day for day in (self.built_days(table) if built is None else built) if day < first)
         return sum(self.day_publication(table, day).retire() for day in days)
 

@@ -107,7 +107,10 @@ def parquet_generation(day: DayManifest, layout: ColumnLayout) -> str:
 
 
 class ParquetSnapshots:
-    """Derives ``<prefix>/<table>/dt=D/`` from the published JSON snapshot day (see the module)."""
+    """Derives ``<prefix>/<table>/dt=D/`` from the published JSON snapshot day (see the module): a
+    ``changelake.snapshot.derived.DerivedFormat``."""
+
+    name = "parquet"
 
     def __init__(
         self,
