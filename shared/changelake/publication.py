@@ -64,10 +64,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 from changelake.exceptions import ObjectNotFoundError, PreconditionFailedError
+from changelake.formats.layout import DATA_PREFIX
 from changelake.integrations.base import MultipartStore
 
 MANIFEST_NAME = "_manifest.json"
-DATA_PREFIX = "part-"
 #: Rounds of following a newer manifest before leaving the folder to the newer runs. Each extra
 #: round needs yet another run's commit during this very promotion, so a handful is plenty.
 MAX_ROUNDS = 8

@@ -72,7 +72,6 @@ from changelake.compaction.manifest import (
     CompactionManifest,
     Counts,
     generation_of,
-    part_name,
 )
 from changelake.exceptions import (
     CompactionError,
@@ -83,7 +82,14 @@ from changelake.exceptions import (
     UnsafeNameError,
 )
 from changelake.formats.change_line import order_key, parse_change_line, parse_own_prefix
-from changelake.formats.layout import Partition, lake_tables, parse_partition_prefix, partition_key
+from changelake.formats.layout import (
+    Partition,
+    day_prefix,
+    lake_tables,
+    parse_partition_prefix,
+    part_name,
+    partition_key,
+)
 from changelake.integrations.base import MultipartStore, ObjectInfo
 from changelake.publication import Generation, Manifest, OpenUploads, Publication, Written, publish
 from changelake.storage.io import PartsWriter, Prefetcher, split_lines
@@ -227,7 +233,7 @@ class Compactor:
     def partitions_of_day(self, table: str, day: date) -> list[Partition]:
         """The hours of ``table`` on ``day`` that have a raw/ folder."""
         partitions = []
-        for folder in self.store.list_folders(f"{self.raw_prefix}/{table}/dt={day.isoformat()}/"):
+        for folder in self.store.list_folders(day_prefix(self.raw_prefix, table, day)):
             try:
                 partitions.append(parse_partition_prefix(self.raw_prefix, folder))
             except UnsafeNameError:

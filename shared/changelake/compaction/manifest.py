@@ -16,9 +16,8 @@ from datetime import date, datetime
 from typing import Any
 
 from changelake.exceptions import UnsafeNameError
-from changelake.formats.layout import Partition, check_table_name
+from changelake.formats.layout import DATA_PREFIX, Partition, check_table_name
 from changelake.integrations.base import ObjectInfo
-from changelake.publication import DATA_PREFIX
 from changelake.storage.parts import OpenPart
 
 PART_PREFIX = DATA_PREFIX
@@ -29,10 +28,6 @@ def generation_of(inputs: Sequence[ObjectInfo]) -> str:
     """The generation name of a set of raw inputs: equal inputs, equal output keys."""
     text = "\n".join(f"{item.key}\t{item.etag}\t{item.size}" for item in sorted(inputs, key=lambda i: i.key))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def part_name(generation: str, index: int) -> str:
-    return f"{PART_PREFIX}{generation}-{index:05d}.jsonl.gz"
 
 
 def inputs_document(inputs: Sequence[ObjectInfo]) -> list[dict[str, Any]]:

@@ -53,6 +53,7 @@ from changelake.exceptions import (
 )
 from changelake.formats.change_line import parse_change_line
 from changelake.formats.dynamodb_json import item_text
+from changelake.formats.layout import part_name
 from changelake.integrations.base import AwsAdapter
 from changelake.integrations.s3 import ObjectInfo
 from changelake.publication import Generation, Manifest, OpenUploads, Written, publish
@@ -65,7 +66,6 @@ from changelake.snapshot.manifest import (
     Gap,
     OutputPart,
     bootstrap_generation,
-    part_name,
 )
 from changelake.storage.io import PartsWriter, Prefetcher, iter_gzip_lines, split_lines
 from changelake.storage.sort import DedupeSorter

@@ -60,13 +60,20 @@ from changelake.exceptions import (
     SnapshotInputError,
     UnreadableInputError,
 )
-from changelake.formats.layout import lake_tables
+from changelake.formats.layout import (
+    bootstrap_prefix,
+    day_of_folder,
+    day_prefix,
+    lake_tables,
+    parse_partition_prefix,
+    part_name,
+    table_prefix,
+)
 from changelake.integrations.s3 import ObjectInfo, S3Store
 from changelake.publication import Generation, Manifest, OpenUploads, Publication, Written, publish
 from changelake.snapshot.derived import DerivedDay, DerivedFormat
 from changelake.snapshot.lines import Entry, base_key, change_entry
 from changelake.snapshot.manifest import (
-    BOOTSTRAP_FOLDER,
     EMPTY_BASE,
     REMOVED_FILES,
     REMOVED_FOLDER,
@@ -77,7 +84,6 @@ from changelake.snapshot.manifest import (
     FileRef,
     OutputPart,
     day_generation,
-    part_name,
 )
 from changelake.snapshot.merge import (
     MergeCounts,
@@ -90,7 +96,6 @@ from changelake.snapshot.merge import (
 from changelake.storage.io import PartsWriter, Prefetcher, split_lines
 from changelake.storage.sort import DedupeSorter
 
-_DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/\Z")
 _RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
 
 
@@ -223,26 +228,19 @@ class SnapshotBuilder:
     # ------------------------------------------------------------------ layout and state
 
     def day_folder(self, table: str, day: date) -> str:
-        return f"{self.snapshot_prefix}/{table}/dt={day.isoformat()}/"
+        return day_prefix(self.snapshot_prefix, table, day)
 
     def bootstrap_folder(self, table: str) -> str:
-        return f"{self.snapshot_prefix}/{table}/{BOOTSTRAP_FOLDER}/"
+        return bootstrap_prefix(self.snapshot_prefix, table)
 
     def tables(self) -> list[str]:
         """Every table with a folder in raw/ or snapshot/, sorted."""
         return lake_tables(self.store, [self.raw_prefix, self.snapshot_prefix])
 
     def _days(self, layer: str, table: str) -> list[date]:
-        days = []
-        prefix = f"{layer}/{table}/"
-        for folder in self.store.list_folders(prefix):
-            match = _DAY_FOLDER.match(folder[len(prefix) :])
-            if match is not None:
-                try:
-                    days.append(date.fromisoformat(match[1]))
-                except ValueError:
-                    continue  # dt=2026-02-30: not a day
-        return sorted(days)
+        prefix = table_prefix(layer, table)
+        days = (day_of_folder(folder[len(prefix) :]) for folder in self.store.list_folders(prefix))
+        return sorted(day for day in days if day is not None)
 
     def raw_days(self, table: str) -> list[date]:
         return self._days(self.raw_prefix, table)
@@ -252,7 +250,7 @@ class SnapshotBuilder:
 
     def raw_inputs(self, table: str, day: date) -> list[ObjectInfo]:
         """The raw/ objects of ``table`` on ``day``: ``hour=HH/<name>.jsonl.gz``, in key order."""
-        prefix = f"{self.raw_prefix}/{table}/dt={day.isoformat()}/"
+        prefix = day_prefix(self.raw_prefix, table, day)
         return [item for item in self.store.list_objects(prefix) if _RAW_FILE.match(item.key[len(prefix) :])]
 
     def day_publication(self, table: str, day: date) -> Publication:
@@ -564,7 +562,8 @@ class SnapshotBuilder:
         keys: list[str] = []
         hours = 0
         for folder, raw in by_hour.items():
-            compacted = Publication(self.store, self.compacted_prefix + folder[len(self.raw_prefix) :]).read()
+            hour = parse_partition_prefix(self.raw_prefix, folder)
+            compacted = Publication(self.store, hour.prefix(self.compacted_prefix)).read()
             current = compacted is not None and compacted.body.get("inputs") == inputs_document(raw)
             if compacted is not None and compacted.outputs is not None and current:
                 keys += [output.key for output in compacted.outputs]

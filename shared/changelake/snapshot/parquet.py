@@ -43,6 +43,7 @@ from changelake.exceptions import (
     ConfigurationError,
     SnapshotInputError,
 )
+from changelake.formats.layout import day_prefix, part_name
 from changelake.formats.schema_files import read_schemas
 from changelake.integrations.base import MultipartStore
 from changelake.publication import Generation, Manifest, OpenUploads, Output, Publication, Written, publish
@@ -128,7 +129,7 @@ class ParquetSnapshots:
         self.source_bytes = source_bytes
 
     def publication(self, table: str, day: date) -> Publication:
-        return Publication(self.store, f"{self.prefix}/{table}/dt={day.isoformat()}/")
+        return Publication(self.store, day_prefix(self.prefix, table, day))
 
     def refresh(self, day: DayManifest) -> ParquetDay | None:
         """Bring the Parquet of the published JSON ``day`` up to date; None for a table without schema."""
@@ -185,7 +186,7 @@ class ParquetSnapshots:
                         raise SnapshotInputError(f"{where}: {exc}") from exc
 
     def _upload(self, written: _Written, folder: str, generation: str, index: int) -> _File:
-        key = f"{folder}part-{generation}-{index:05d}.parquet"
+        key = folder + part_name(generation, index, ".parquet")
         upload_id = self.store.create_multipart(
             key, content_type=PARQUET_CONTENT_TYPE, metadata={"generation": generation}
         )

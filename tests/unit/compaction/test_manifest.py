@@ -13,10 +13,9 @@ from changelake.compaction.manifest import (
     CompactionManifest,
     Counts,
     generation_of,
-    part_name,
     read_open_part,
 )
-from changelake.formats.layout import Partition
+from changelake.formats.layout import Partition, part_name
 from changelake.integrations.base import ObjectInfo
 from changelake.storage.parts import OpenPart
 
