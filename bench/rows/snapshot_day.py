@@ -96,7 +96,8 @@ class _Parts:
             self.close()
 
     def close(self) -> None:
-        from changelake.snapshot.manifest import OutputPart, part_name
+        from changelake.formats.layout import part_name
+        from changelake.snapshot.manifest import OutputPart
 
         if not self.rows:
             return

@@ -33,12 +33,14 @@ service = SnapshotService(
         target_part_bytes=settings.target_part_bytes,
         memory_budget_bytes=settings.memory_budget_bytes,
         spill_dir=settings.spill_dir,
-        parquet=ParquetSnapshots(
-            store,
-            layouts_from_directory(settings.schema_dir),
-            prefix=settings.parquet_prefix,
-            scratch_dir=settings.spill_dir,
-        ),
+        derived=[
+            ParquetSnapshots(
+                store,
+                layouts_from_directory(settings.schema_dir),
+                prefix=settings.parquet_prefix,
+                scratch_dir=settings.spill_dir,
+            )
+        ],
     ),
     markers=LateMarkers(store),
     lookback_days=settings.lookback_days,

@@ -176,7 +176,15 @@ class CompactionError(ChangelakeError):
         self.summary = summary
 
 
-class CompactionInputError(ChangelakeError):
+class UnreadableInputError(ChangelakeError):
+    """An object the lake reads is not what it should be (not gzip, truncated, a line that is not
+    a change of its partition or day); the message names the object, and the line if there is one.
+
+    What was being built from it is not published; nothing is lost (raw/ is untouched).
+    """
+
+
+class CompactionInputError(UnreadableInputError):
     """A raw/ object of a partition holds something that is not a change record of that partition.
 
     The partition is not published (nothing is lost: raw/ is untouched) and the run reports it.
@@ -195,7 +203,7 @@ class SnapshotError(ChangelakeError):
         self.summary = summary
 
 
-class SnapshotInputError(ChangelakeError):
+class SnapshotInputError(UnreadableInputError):
     """A change line of a day (or a line of the snapshot it builds on) cannot be read.
 
     The message names the object and the line; the day is not published (nor any later day, which

@@ -43,6 +43,12 @@ deleted first, so a reader of manifests sees the folder whole or not at all, the
 the folder. A run that dies in between leaves files without a manifest, which the next ``retire``
 deletes; a glob reader may see a folder of several data files lose them one by one.
 
+``publish`` is the loop every layer runs around these steps, written once (``Generation``: the
+protocol once, variants fill hooks): read the manifest, plan (the inputs, listed after it), promote
+the current manifest when it already is this generation, else write the parts left open, commit
+(aborting the uploads if anything fails before the commit returns) and promote; a commit or a
+promotion that loses to a concurrent run looks once more.
+
 Delivery guarantee: a returned ``commit`` means the manifest is durably the folder's current one;
 a ``published`` promotion means the folder held exactly that manifest's data files (and side
 files) when it was last checked. Every step is idempotent and driven by the manifest, so a run
@@ -52,15 +58,16 @@ that dies after its commit is rolled forward by the next ``promote`` of the same
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
 
 from changelake.exceptions import ObjectNotFoundError, PreconditionFailedError
+from changelake.formats.layout import DATA_PREFIX
 from changelake.integrations.base import MultipartStore
 
 MANIFEST_NAME = "_manifest.json"
-DATA_PREFIX = "part-"
 #: Rounds of following a newer manifest before leaving the folder to the newer runs. Each extra
 #: round needs yet another run's commit during this very promotion, so a handful is plenty.
 MAX_ROUNDS = 8
@@ -281,3 +288,126 @@ class Publication:
                 except ObjectNotFoundError:
                     return False
         return True
+
+
+# ---------------------------------------------------------------------- the publish loop
+
+PlanT = TypeVar("PlanT")
+BuiltT = TypeVar("BuiltT")
+
+
+class OpenUploads:
+    """What a ``Generation.write`` started and has not published: aborted together if anything
+    fails before the commit returns (nothing of this generation is then visible)."""
+
+    def __init__(self) -> None:
+        self._aborts: list[Callable[[], None]] = []
+
+    def on_abort(self, abort: Callable[[], None]) -> None:
+        """Call ``abort`` (it discards the uploads it knows, idempotently) if the generation fails."""
+        self._aborts.append(abort)
+
+    def abort(self) -> None:
+        """Abort every upload registered so far, once (a variant may abort an attempt and go on)."""
+        aborts, self._aborts = self._aborts, []
+        for abort in aborts:
+            abort()
+
+
+@dataclass(frozen=True, slots=True)
+class Written(Generic[BuiltT]):
+    """A generation's parts, written and left open: the manifest body naming them, and what the
+    variant wants back from its build (counts, parts)."""
+
+    body: dict[str, Any]
+    built: BuiltT
+
+
+PublishStatus = Literal["built", "completed", "unchanged", "deferred", "empty"]
+
+
+@dataclass(frozen=True, slots=True)
+class Published(Generic[PlanT, BuiltT]):
+    """What ``publish`` did. ``built``: a new generation committed and published; ``completed``
+    (rolled forward) and ``unchanged``: the current manifest was this generation already;
+    ``deferred``: it needed a build and ``may_build`` said no; ``empty``: nothing to publish.
+    ``manifest`` is the current one when this run last saw it (None when deferred or empty)."""
+
+    status: PublishStatus
+    plan: PlanT | None = None
+    manifest: Manifest | None = None
+    writes: int = 0
+    built: BuiltT | None = field(default=None)
+
+
+class Generation(ABC, Generic[PlanT, BuiltT]):
+    """One generation of one folder: the hooks ``publish`` calls (see the module)."""
+
+    publication: Publication
+
+    @abstractmethod
+    def plan(self, current: Manifest | None) -> PlanT | None:
+        """After the manifest was read: what this generation is built from (its inputs listed now,
+        its generation name); None if there is nothing to publish."""
+
+    @abstractmethod
+    def is_current(self, plan: PlanT, current: Manifest) -> bool:
+        """Whether ``current`` (the committed manifest) already is the generation ``plan`` gives."""
+
+    @abstractmethod
+    def write(self, plan: PlanT, uploads: OpenUploads) -> Written[BuiltT]:
+        """Write the generation's parts as uploads left open, each registered with ``uploads``, and
+        return the manifest body that names them."""
+
+    def may_build(self) -> bool:
+        """Asked before a build: False defers it (the run has no time left)."""
+        return True
+
+
+def publish(generation: Generation[PlanT, BuiltT]) -> Published[PlanT, BuiltT]:
+    """Bring the generation's folder up to date (idempotent: an up-to-date folder is not written).
+
+    A commit that loses to a concurrent run (its uploads are aborted), or a promotion that finds a
+    newer manifest (the folder was brought to it) or a lost upload, looks once more: usually done.
+    """
+    try:
+        return _publish_once(generation)
+    except PreconditionFailedError:
+        return _publish_once(generation)
+
+
+def _publish_once(generation: Generation[PlanT, BuiltT]) -> Published[PlanT, BuiltT]:
+    publication = generation.publication
+    # The manifest first, then the inputs: whatever replaces this manifest was then built from
+    # inputs at least as new, so a commit over it never puts an older generation back.
+    current = publication.read()
+    plan = generation.plan(current)
+    if plan is None:
+        return Published("empty")
+    if current is not None and generation.is_current(plan, current):
+        promotion = publication.promote(current)
+        if promotion.status == "published":
+            status: PublishStatus = "completed" if promotion.writes else "unchanged"
+            return Published(status, plan, current, promotion.writes)
+        if promotion.status == "superseded":
+            raise not_published(publication, promotion)
+    if not generation.may_build():
+        return Published("deferred", plan)
+    uploads = OpenUploads()
+    try:
+        written = generation.write(plan, uploads)
+        committed = publication.commit(written.body, replacing=current)
+    except BaseException:
+        uploads.abort()  # nothing was published: the open uploads go
+        raise
+    promotion = publication.promote(committed)
+    if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
+        raise not_published(publication, promotion)
+    return Published("built", plan, committed, 1 + promotion.writes, written.built)
+
+
+def not_published(publication: Publication, promotion: Promotion) -> PreconditionFailedError:
+    """What a run raises when a concurrent run replaced its manifest while it promoted (the folder is
+    then brought to the newer one), or an upload was lost: ``publish`` looks once more."""
+    resource = f"s3://{publication.store.bucket}/{publication.manifest_key}"
+    return PreconditionFailedError(f"{resource}: not published ({promotion.status})", promotion.status)

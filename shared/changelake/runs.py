@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, InvalidEventError
+from changelake.formats import layout
 
 if TYPE_CHECKING:
     from changelake.compaction.compactor import CompactionSummary
@@ -124,7 +125,7 @@ class RunRecord:
 
 def day_prefix(kind: RunKind, day: datetime) -> str:
     """The folder of one kind's runs that started on ``day`` (UTC)."""
-    return f"{RUNS_PREFIX}/{kind}/dt={day.astimezone(UTC):%Y-%m-%d}/"
+    return layout.day_prefix(RUNS_PREFIX, kind, day.astimezone(UTC).date())
 
 
 def _iso(moment: datetime) -> str:

@@ -1,11 +1,13 @@
-"""Every snapshot day equals DuckDB's ``state_at`` at the day's end, whatever the order of event times.
+"""Every snapshot day equals DuckDB's ``state_at`` at the day's end, whatever the order of event
+times within the removed keys' horizon.
 
 Each example: a random history of a few items over three days, whose changes are stamped around
-the two midnights in any order relative to their sequence numbers (event times are approximate;
-sequence numbers, of 21 or 40 digits, are the order), some of them arriving late. The snapshot is
-built from the changes that arrived first, then rebuilt once the late ones are in raw/; each time,
-every day read through the DuckDB ``snapshot`` view must hold exactly the items ``state_at`` gives
-at the end of that day (``analytics.duck``, the contract's rule), with their last change's fields.
+the two midnights in any order relative to their sequence numbers within the removed keys'
+horizon (event times are approximate; sequence numbers, of 21 or 40 digits, are the order), some
+of them arriving late. The snapshot is built from the changes that arrived first, then rebuilt
+once the late ones are in raw/; each time, every day read through the DuckDB ``snapshot`` view
+must hold exactly the items ``state_at`` gives at the end of that day (``analytics.duck``, the
+contract's rule), with their last change's fields.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from hypothesis import strategies as st
 
 from analytics.duck import connect
 from changelake.formats.change_line import ChangeLine
+from changelake.snapshot.merge import REMOVED_KEYS_HORIZON
 from tests.conftest import Stack
 from tests.functional.snapshot.support import builder, put_raw
 from tests.snapshot_support import change
@@ -63,13 +66,18 @@ steps = st.lists(
 def history(table: str, writes: list[Step], long_from: int) -> list[tuple[ChangeLine, bool]]:
     """The change lines of ``writes`` (and whether each arrives late): INSERT, MODIFY or REMOVE as
     the item existed then (a delete of a missing item has no record); sequence numbers rise with
-    the order of the writes, from 21 digits to 40 at ``long_from``."""
+    the order of the writes, from 21 digits to 40 at ``long_from``. A write stamped more than
+    ``REMOVED_KEYS_HORIZON`` before an earlier one has no record either: event times are off from
+    the order of the writes by seconds at most, and the snapshot relies on that bound."""
     existing: set[str] = set()
     lines = []
+    latest = datetime.combine(DAYS[0], datetime.min.time(), tzinfo=UTC)
     for position, step in enumerate(writes):
         pk = f"item-{step.key}"
-        if step.delete and pk not in existing:
+        stamped = datetime.fromisoformat(f"{DAYS[step.day].isoformat()}T{TIMES[step.time]}+00:00")
+        if (step.delete and pk not in existing) or stamped < latest - REMOVED_KEYS_HORIZON:
             continue
+        latest = max(latest, stamped)
         name = "REMOVE" if step.delete else "MODIFY" if pk in existing else "INSERT"
         (existing.discard if step.delete else existing.add)(pk)
         sequence = (10**39 if position >= long_from else 10**20) + position

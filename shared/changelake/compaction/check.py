@@ -26,9 +26,9 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from changelake.compaction.lines import gzip_chunks, split_lines
-from changelake.exceptions import CompactionInputError, RecordRejected
+from changelake.exceptions import RecordRejected, UnreadableInputError
 from changelake.formats.change_line import parse_change_line, parse_own_prefix
+from changelake.storage.lines import gzip_chunks, split_lines
 
 
 def lines_agree(path: Path) -> bool:
@@ -44,7 +44,7 @@ def lines_agree(path: Path) -> bool:
                         return False
                 except RecordRejected:
                     return False
-        except CompactionInputError:
+        except UnreadableInputError:
             return False
     return True
 

@@ -11,7 +11,7 @@ same inputs always give the same keys. Record lines are moved as bytes, never re
 
 Order and duplicates: ``event_time``, then ``sequence_number`` as a number, then ``event_id``;
 of several copies of one change the one with the smallest line bytes is kept (see
-``changelake.compaction.sort``; redeliveries are byte-identical, differing copies are counted as
+``changelake.storage.sort``; redeliveries are byte-identical, differing copies are counted as
 ``conflicts``).
 
 Publication (crash- and concurrency-safe; the protocol is ``changelake.publication``'s):
@@ -67,31 +67,37 @@ from typing import Any, ClassVar
 from changelake.clock import Clock, utc_now
 from changelake.compaction.check import FullCheck
 from changelake.compaction.events import ManualEvent, scheduled_days
-from changelake.compaction.io import PartsWriter, Prefetcher, split_lines
 from changelake.compaction.manifest import (
     PART_PREFIX,
     CompactionManifest,
     Counts,
-    OpenPart,
     generation_of,
-    part_name,
 )
-from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import (
     CompactionError,
     CompactionInputError,
     DeliveryError,
-    PreconditionFailedError,
     RecordRejected,
+    UnreadableInputError,
     UnsafeNameError,
 )
 from changelake.formats.change_line import order_key, parse_change_line, parse_own_prefix
-from changelake.formats.layout import Partition, lake_tables, parse_partition_prefix, partition_key
+from changelake.formats.layout import (
+    Partition,
+    day_prefix,
+    lake_tables,
+    parse_partition_prefix,
+    part_name,
+    partition_key,
+)
 from changelake.integrations.base import MultipartStore, ObjectInfo
-from changelake.publication import Manifest, Promotion, Publication
+from changelake.publication import Generation, Manifest, OpenUploads, Publication, Written, publish
+from changelake.storage.io import PartsWriter, Prefetcher, split_lines
+from changelake.storage.parts import OpenPart
+from changelake.storage.sort import DedupeSorter
 
 RAW_SUFFIX = ".jsonl.gz"
-#: Compressed input bytes from which a partition takes the fast path (see ``Compactor._build``).
+#: Compressed input bytes from which a partition takes the fast path (see ``Compactor.write_parts``).
 FAST_PATH_MIN_BYTES = 8 * 1024 * 1024
 
 
@@ -186,13 +192,6 @@ class CompactionSummary:
             )
 
 
-def _not_published(publication: Publication, promotion: Promotion) -> PreconditionFailedError:
-    """What a run raises when its manifest was replaced by a concurrent run while it promoted (the
-    folder is then brought to the newer one), or an upload was lost: ``compact`` looks once more."""
-    resource = f"s3://{publication.store.bucket}/{publication.manifest_key}"
-    return PreconditionFailedError(f"{resource}: not published ({promotion.status})", promotion.status)
-
-
 class _Unverified(Exception):
     """The fast path met input it cannot vouch for: the partition is rebuilt on the strict path."""
 
@@ -234,7 +233,7 @@ class Compactor:
     def partitions_of_day(self, table: str, day: date) -> list[Partition]:
         """The hours of ``table`` on ``day`` that have a raw/ folder."""
         partitions = []
-        for folder in self.store.list_folders(f"{self.raw_prefix}/{table}/dt={day.isoformat()}/"):
+        for folder in self.store.list_folders(day_prefix(self.raw_prefix, table, day)):
             try:
                 partitions.append(parse_partition_prefix(self.raw_prefix, folder))
             except UnsafeNameError:
@@ -255,32 +254,14 @@ class Compactor:
 
     def compact(self, partition: Partition) -> PartitionResult:
         """Bring one partition of compacted/ up to date with raw/ (idempotent)."""
-        try:
-            return self._compact_once(partition)
-        except PreconditionFailedError:
-            # Another run committed first (our uploads are aborted) or replaced our manifest while
-            # we promoted (the folder was brought to the newer one). Look again: usually done.
-            return self._compact_once(partition)
+        outcome = publish(_HourGeneration(self, partition))
+        if outcome.built is not None:  # built now
+            outcome.built.writes = outcome.writes
+            return outcome.built
+        generation = generation_of(outcome.plan) if outcome.plan else ""
+        return PartitionResult(partition, outcome.status, generation=generation, writes=outcome.writes)
 
-    def _compact_once(self, partition: Partition) -> PartitionResult:
-        publication = self.publication(partition)
-        current = publication.read()  # before the inputs: a commit replacing it then has newer inputs
-        inputs = self._inputs(partition)
-        if not inputs:
-            return PartitionResult(partition, "empty")
-        built = None if current is None else CompactionManifest.from_json(current.body)
-        if current is not None and built is not None and built.has_inputs(inputs):
-            promotion = publication.promote(current)
-            if promotion.status == "published":
-                status = "completed" if promotion.writes else "unchanged"
-                return PartitionResult(
-                    partition, status, generation=built.generation, writes=promotion.writes
-                )
-            if promotion.status == "superseded":
-                raise _not_published(publication, promotion)
-        return self._build(partition, inputs, current)
-
-    def _inputs(self, partition: Partition) -> list[ObjectInfo]:
+    def raw_inputs(self, partition: Partition) -> list[ObjectInfo]:
         prefix = partition.prefix(self.raw_prefix)
         return [
             item
@@ -295,9 +276,9 @@ class Compactor:
     def manifest_key(self, partition: Partition) -> str:
         return self.publication(partition).manifest_key
 
-    def _build(
-        self, partition: Partition, inputs: list[ObjectInfo], current: Manifest | None
-    ) -> PartitionResult:
+    def write_parts(
+        self, partition: Partition, inputs: list[ObjectInfo], uploads: OpenUploads
+    ) -> Written[PartitionResult]:
         """Compact ``inputs``: large ones on the fast path first; whatever it cannot vouch for strictly.
 
         The fast path reads each line's routing fields from the prefix we write
@@ -310,16 +291,17 @@ class Compactor:
         the checking process would cost more than it saves).
         """
         if sum(item.size for item in inputs) < FAST_PATH_MIN_BYTES:
-            return self._build_once(partition, inputs, current, strict=True)
+            return self._write_once(partition, inputs, uploads, strict=True)
         try:
-            return self._build_once(partition, inputs, current, strict=False)
+            return self._write_once(partition, inputs, uploads, strict=False)
         except _Unverified:
-            return self._build_once(partition, inputs, current, strict=True)
+            uploads.abort()  # the fast run's parts go before the strict run writes its own
+            return self._write_once(partition, inputs, uploads, strict=True)
 
-    def _build_once(
-        self, partition: Partition, inputs: list[ObjectInfo], current: Manifest | None, *, strict: bool
-    ) -> PartitionResult:
-        """Sort ``inputs`` into parts (left open), commit their manifest, then publish the folder."""
+    def _write_once(
+        self, partition: Partition, inputs: list[ObjectInfo], uploads: OpenUploads, *, strict: bool
+    ) -> Written[PartitionResult]:
+        """Sort ``inputs`` into parts (left open) and the manifest that names them."""
         started = time.monotonic()
         generation = generation_of(inputs)
         result = PartitionResult(partition, "compacted", generation=generation)
@@ -329,27 +311,18 @@ class Compactor:
             target_bytes=self.target_part_bytes,
             metadata={"generation": generation},
         )
-        publication = self.publication(partition)
-        try:
-            parts = self._sort_into_parts(partition, inputs, writer, result, strict=strict)
-            manifest = CompactionManifest(
-                partition,
-                generation,
-                compacted_at=self.clock(),
-                seconds=round(time.monotonic() - started, 3),
-                inputs=tuple(inputs),
-                outputs=tuple(parts),
-                counts=result.counts(),
-            )
-            committed = publication.commit(manifest.to_json(), replacing=current)
-        except BaseException:
-            writer.abort()  # nothing was published: the open uploads go
-            raise
-        promotion = publication.promote(committed)
-        if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
-            raise _not_published(publication, promotion)
-        result.writes = 1 + promotion.writes
-        return result
+        uploads.on_abort(writer.abort)
+        parts = self._sort_into_parts(partition, inputs, writer, result, strict=strict)
+        manifest = CompactionManifest(
+            partition,
+            generation,
+            compacted_at=self.clock(),
+            seconds=round(time.monotonic() - started, 3),
+            inputs=tuple(inputs),
+            outputs=tuple(parts),
+            counts=result.counts(),
+        )
+        return Written(manifest.to_json(), result)
 
     def _sort_into_parts(
         self,
@@ -398,7 +371,7 @@ class Compactor:
             with Prefetcher(self.store, [item.key for item in inputs], copy_to=check) as prefetcher:
                 for item, chunks in zip(inputs, prefetcher.chunks(), strict=True):
                     size += self._read_into(partition, item, chunks, sorter, strict=strict)
-        except CompactionInputError as exc:
+        except UnreadableInputError as exc:
             if strict:
                 raise
             raise _Unverified from exc  # the strict path names the first bad line
@@ -461,7 +434,7 @@ class Compactor:
                 summary.add(self.compact(partition))
                 if settled is not None:
                     settled(partition)
-            except (DeliveryError, CompactionInputError) as exc:
+            except (DeliveryError, UnreadableInputError) as exc:
                 summary.failed.append({"partition": partition.path, "error": str(exc)[:500]})
                 self._unsettle(partition, unsettled, summary)
         summary.seconds = time.monotonic() - started
@@ -478,3 +451,22 @@ class Compactor:
         except DeliveryError as exc:
             # The run raises anyway: Lambda retries it, then sends it to AsyncFailureQueue (alarmed).
             summary.failed.append({"partition": partition.path, "error": f"no retry marker: {exc}"[:500]})
+
+
+class _HourGeneration(Generation[list[ObjectInfo], PartitionResult]):
+    """One hour of compacted/ as a generation: built from the hour's raw/ objects listed now."""
+
+    def __init__(self, compactor: Compactor, partition: Partition) -> None:
+        self.compactor = compactor
+        self.partition = partition
+        self.publication = compactor.publication(partition)
+
+    def plan(self, current: Manifest | None) -> list[ObjectInfo] | None:
+        return self.compactor.raw_inputs(self.partition) or None
+
+    def is_current(self, plan: list[ObjectInfo], current: Manifest) -> bool:
+        built = CompactionManifest.from_json(current.body)
+        return built is not None and built.has_inputs(plan)
+
+    def write(self, plan: list[ObjectInfo], uploads: OpenUploads) -> Written[PartitionResult]:
+        return self.compactor.write_parts(self.partition, plan, uploads)

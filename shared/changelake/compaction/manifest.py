@@ -16,9 +16,9 @@ from datetime import date, datetime
 from typing import Any
 
 from changelake.exceptions import UnsafeNameError
-from changelake.formats.layout import Partition, check_table_name
+from changelake.formats.layout import DATA_PREFIX, Partition, check_table_name
 from changelake.integrations.base import ObjectInfo
-from changelake.publication import DATA_PREFIX, Output
+from changelake.storage.parts import OpenPart
 
 PART_PREFIX = DATA_PREFIX
 MANIFEST_FORMAT = 1
@@ -30,49 +30,10 @@ def generation_of(inputs: Sequence[ObjectInfo]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def part_name(generation: str, index: int) -> str:
-    return f"{PART_PREFIX}{generation}-{index:05d}.jsonl.gz"
-
-
 def inputs_document(inputs: Sequence[ObjectInfo]) -> list[dict[str, Any]]:
     """A manifest's ``inputs``: each raw object's key, ETag and size, as listed (``changelake status``
     compares it with a listing too)."""
     return [{"key": item.key, "etag": item.etag, "size": item.size} for item in inputs]
-
-
-@dataclass(frozen=True, slots=True)
-class OpenPart:
-    """One output file uploaded but not yet completed (invisible until ``complete_multipart``)."""
-
-    key: str
-    upload_id: str
-    part_etags: tuple[str, ...]
-    rows: int
-    bytes: int
-    uncompressed_bytes: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **Output(self.key, self.upload_id, self.part_etags).document(),
-            "rows": self.rows,
-            "bytes": self.bytes,
-            "uncompressed_bytes": self.uncompressed_bytes,
-        }
-
-    @classmethod
-    def from_json(cls, document: object) -> OpenPart:
-        fields = _mapping(document)
-        etags = fields.get("part_etags")
-        if not isinstance(etags, list) or not all(isinstance(etag, str) for etag in etags):
-            raise ValueError("part_etags must be a list of strings")
-        return cls(
-            _text(fields, "key"),
-            _text(fields, "upload_id"),
-            tuple(etags),
-            _count(fields, "rows"),
-            _count(fields, "bytes"),
-            _count(fields, "uncompressed_bytes"),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +109,25 @@ class CompactionManifest:
             compacted_at=datetime.fromisoformat(_text(fields, "compacted_at").replace("Z", "+00:00")),
             seconds=float(seconds),
             inputs=tuple(_input(item) for item in _list(fields, "inputs")),
-            outputs=tuple(OpenPart.from_json(item) for item in _list(fields, "outputs")),
+            outputs=tuple(read_open_part(item) for item in _list(fields, "outputs")),
             counts=Counts(**{name: _count(fields, name) for name in Counts.__dataclass_fields__}),
         )
+
+
+def read_open_part(document: object) -> OpenPart:
+    """The open part a manifest's ``outputs`` entry (``OpenPart.to_json``) describes."""
+    fields = _mapping(document)
+    etags = fields.get("part_etags")
+    if not isinstance(etags, list) or not all(isinstance(etag, str) for etag in etags):
+        raise ValueError("part_etags must be a list of strings")
+    return OpenPart(
+        _text(fields, "key"),
+        _text(fields, "upload_id"),
+        tuple(etags),
+        _count(fields, "rows"),
+        _count(fields, "bytes"),
+        _count(fields, "uncompressed_bytes"),
+    )
 
 
 def _input(document: object) -> ObjectInfo:

@@ -19,6 +19,13 @@ from changelake.exceptions import UnsafeNameError
 # too, since some tools treat dot-only segments as relative paths.
 _TABLE_NAME = re.compile(r"(?!\.+\Z)[A-Za-z0-9_.\-]{3,255}\Z")
 _PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/\Z")
+_DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/\Z")
+
+#: What every data file of a published folder is named from (``changelake.publication``):
+#: ``part-<generation>-<index>`` and the format's suffix.
+DATA_PREFIX = "part-"
+#: The folder of a table's bootstrap export in the snapshot layer (not data: it starts with ``_``).
+BOOTSTRAP_FOLDER = "_bootstrap"
 
 #: The quarantine folder for records whose table cannot be read (DynamoDB names are >= 3 chars).
 UNKNOWN_TABLE = "_"
@@ -87,6 +94,28 @@ def day_prefix(layer_prefix: str, table: str, day: date) -> str:
     """The S3 folder of one table's day in a layer (``<layer>/<table>/dt=YYYY-MM-DD/``): a snapshot
     day, or the folder of the day's hour partitions."""
     return f"{table_prefix(layer_prefix, table)}dt={day.isoformat()}/"
+
+
+def bootstrap_prefix(layer_prefix: str, table: str) -> str:
+    """The S3 folder of a table's bootstrap export (``<layer>/<table>/_bootstrap/``)."""
+    return f"{table_prefix(layer_prefix, table)}{BOOTSTRAP_FOLDER}/"
+
+
+def day_of_folder(name: str) -> date | None:
+    """The day of a folder ``dt=YYYY-MM-DD/`` (as listed below a table's folder); None for any
+    other folder, or a day that does not exist (``dt=2026-02-30/``)."""
+    match = _DAY_FOLDER.match(name)
+    if match is None:
+        return None
+    try:
+        return date.fromisoformat(match[1])
+    except ValueError:
+        return None
+
+
+def part_name(generation: str, index: int, suffix: str = ".jsonl.gz") -> str:
+    """The name of data file ``index`` of ``generation`` in a published folder."""
+    return f"{DATA_PREFIX}{generation}-{index:05d}{suffix}"
 
 
 def partition_key(layer_prefix: str, partition: Partition, file_name: str) -> str:

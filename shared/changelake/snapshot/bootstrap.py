@@ -43,21 +43,20 @@ from typing import Any
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from changelake.compaction.io import PartsWriter, Prefetcher, iter_gzip_lines, split_lines
-from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import (
     AccessDeniedError,
-    CompactionInputError,
     DeliveryError,
     InvalidEventError,
     ObjectNotFoundError,
-    PreconditionFailedError,
     RecordRejected,
+    UnreadableInputError,
 )
 from changelake.formats.change_line import parse_change_line
 from changelake.formats.dynamodb_json import item_text
+from changelake.formats.layout import part_name
 from changelake.integrations.base import AwsAdapter
 from changelake.integrations.s3 import ObjectInfo
+from changelake.publication import Generation, Manifest, OpenUploads, Written, publish
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.events import BootstrapEvent
 from changelake.snapshot.lines import Entry, keys_of_text, snapshot_line
@@ -67,8 +66,9 @@ from changelake.snapshot.manifest import (
     Gap,
     OutputPart,
     bootstrap_generation,
-    part_name,
 )
+from changelake.storage.io import PartsWriter, Prefetcher, iter_gzip_lines, split_lines
+from changelake.storage.sort import DedupeSorter
 
 FIELD = "bootstrap"
 #: Where in the DataBucket exports are read from (fixed: the function's IAM policy names it); export
@@ -255,53 +255,36 @@ class Bootstrapper:
             files=len(files),
             gap=pending.gap,
         )
-        try:
-            self._publish(pending, files, result)
-        except PreconditionFailedError:
-            self._publish(pending, files, result)  # another run committed first: look again
+        outcome = publish(_BootstrapGeneration(self, pending, files))
+        if outcome.status != "built":
+            result.status = "completed" if outcome.status == "completed" else "unchanged"
+        result.writes = outcome.writes
         result.days_retired = self.builder.retire_before(event.table, pending.day)
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    def _publish(
-        self, pending: BootstrapManifest, files: list[tuple[ExportFile, ObjectInfo]], result: BootstrapResult
-    ) -> None:
-        """Publish ``pending`` (a manifest still without outputs) with the export's items as its files."""
-        publication = self.builder.bootstrap_publication(pending.table)
-        current = publication.read()
-        typed = BootstrapManifest.from_body(current.body) if current is not None else None
-        if current is not None and typed is not None and typed.generation == pending.generation:
-            promotion = publication.promote(current)
-            if promotion.status == "published":
-                result.status = "completed" if promotion.writes else "unchanged"
-                result.writes = promotion.writes
-                return
+    def write_items(
+        self, pending: BootstrapManifest, files: list[tuple[ExportFile, ObjectInfo]], uploads: OpenUploads
+    ) -> Written[None]:
+        """The export's items as open parts, sorted by key, and ``pending`` (a manifest still without
+        outputs) naming them."""
+        folder = self.builder.bootstrap_publication(pending.table).folder
         writer = PartsWriter(
             self.store,
-            lambda index: publication.folder + part_name(pending.generation, index),
+            lambda index: folder + part_name(pending.generation, index),
             target_bytes=self.builder.target_part_bytes,
             metadata={"generation": pending.generation},
         )
-        try:
-            with DedupeSorter(self.builder.spill_dir, self.builder.memory_budget_bytes) as sorter:
-                for entry in self._items(pending.table, files, pending.key_attributes):
-                    sorter.add(entry)
-                for entry in sorter.sorted_unique():
-                    writer.write(entry[3])
-                _check_unique(sorter, pending.export_summary)
-                parts = writer.close()
-            manifest = pending.model_copy(update={"outputs": tuple(OutputPart.of(part) for part in parts)})
-            committed = publication.commit(manifest.body(), replacing=current)
-        except BaseException:
-            writer.abort()
-            raise
-        promotion = publication.promote(committed)
-        if promotion.status != "published":  # a newer bootstrap meanwhile, or an upload lost
-            raise PreconditionFailedError(
-                f"s3://{self.store.bucket}/{publication.manifest_key}: not published ({promotion.status})",
-                promotion.status,
-            )
-        result.writes = 1 + promotion.writes
+        uploads.on_abort(writer.abort)
+        with DedupeSorter(self.builder.spill_dir, self.builder.memory_budget_bytes) as sorter:
+            for entry in self._items(pending.table, files, pending.key_attributes):
+                sorter.add(entry)
+            for entry in sorter.sorted_unique():
+                writer.write(entry[3])
+            _check_unique(sorter, pending.export_summary)
+            parts = writer.close()
+        manifest = pending.model_copy(update={"outputs": tuple(OutputPart.of(part) for part in parts)})
+        return Written(manifest.body(), None)
 
     def _items(
         self, table: str, files: list[tuple[ExportFile, ObjectInfo]], key_attributes: tuple[str, ...]
@@ -323,7 +306,7 @@ class Bootstrapper:
                         raise _refused(
                             f"{url} holds {count} items; manifest-files.json says {entry.item_count}"
                         )
-        except CompactionInputError as exc:  # bad gzip, named by the reader
+        except UnreadableInputError as exc:  # bad gzip, named by the reader
             raise _refused(str(exc)) from None
 
     def gap(self, table: str, export_time: datetime) -> Gap:
@@ -383,3 +366,25 @@ def _item_entry(table: str, line: bytes, key_attributes: tuple[str, ...]) -> Ent
         raise RecordRejected(f"the item has no key attribute {missing[0]!r}")
     key = keys_of_text(item_text("keys", {name: item[name] for name in key_attributes}).encode())
     return (key, 0, "", snapshot_line(table, key, item_text("Item", item).encode()))
+
+
+class _BootstrapGeneration(Generation[str, None]):
+    """A table's bootstrap export as a generation of its ``_bootstrap/`` folder."""
+
+    def __init__(
+        self, bootstrap: Bootstrapper, pending: BootstrapManifest, files: list[tuple[ExportFile, ObjectInfo]]
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.pending = pending
+        self.files = files
+        self.publication = bootstrap.builder.bootstrap_publication(pending.table)
+
+    def plan(self, current: Manifest | None) -> str:
+        return self.pending.generation
+
+    def is_current(self, plan: str, current: Manifest) -> bool:
+        typed = BootstrapManifest.from_body(current.body)
+        return typed is not None and typed.generation == plan
+
+    def write(self, plan: str, uploads: OpenUploads) -> Written[None]:
+        return self.bootstrap.write_items(self.pending, self.files, uploads)

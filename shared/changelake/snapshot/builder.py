@@ -20,7 +20,7 @@ item, and the previous snapshot and its removed keys are streamed in key order, 
 beside them. Neither the table nor the day is ever held whole.
 
 Retirement: days before a table's bootstrap day are not part of its history (the export holds
-their changes); every chain of a bootstrapped table retires any it finds, their Parquet first
+their changes); every chain of a bootstrapped table retires any it finds, their derived days first
 (``Publication.retire``: the manifest, then the files), so a run that dies part way is completed
 by the next.
 
@@ -45,30 +45,35 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 from changelake.clock import Clock, utc_now
-from changelake.compaction.io import PartsWriter, Prefetcher, split_lines
 from changelake.compaction.manifest import inputs_document
-from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import (
-    CompactionInputError,
     DeliveryError,
     ObjectNotFoundError,
-    PreconditionFailedError,
     RecordRejected,
     SnapshotInputError,
+    UnreadableInputError,
 )
-from changelake.formats.layout import lake_tables
+from changelake.formats.layout import (
+    bootstrap_prefix,
+    day_of_folder,
+    day_prefix,
+    lake_tables,
+    parse_partition_prefix,
+    part_name,
+    table_prefix,
+)
 from changelake.integrations.s3 import ObjectInfo, S3Store
-from changelake.publication import Manifest, Promotion, Publication
+from changelake.publication import Generation, Manifest, OpenUploads, Publication, Written, publish
+from changelake.snapshot.derived import DerivedDay, DerivedFormat
 from changelake.snapshot.lines import Entry, base_key, change_entry
 from changelake.snapshot.manifest import (
-    BOOTSTRAP_FOLDER,
     EMPTY_BASE,
     REMOVED_FILES,
     REMOVED_FOLDER,
@@ -79,12 +84,18 @@ from changelake.snapshot.manifest import (
     FileRef,
     OutputPart,
     day_generation,
-    part_name,
 )
-from changelake.snapshot.merge import MergeCounts, OrderError, applied, latest_per_key, merge
-from changelake.snapshot.parquet import ParquetDay, ParquetSnapshots
+from changelake.snapshot.merge import (
+    MergeCounts,
+    OrderError,
+    applied,
+    latest_per_key,
+    merge,
+    removals_kept_from,
+)
+from changelake.storage.io import PartsWriter, Prefetcher, split_lines
+from changelake.storage.sort import DedupeSorter
 
-_DAY_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/\Z")
 _RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
 
 
@@ -123,7 +134,8 @@ class DayResult:
     manifest: DayManifest | None = None
     writes: int = 0
     etag: str | None = None  # of the day's manifest when this run last saw it current
-    parquet: ParquetDay | None = None  # its Parquet (tables with a schema), once derived
+    #: Its derived copies (``changelake.snapshot.derived``) by format name, once derived.
+    derived: dict[str, DerivedDay] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -141,17 +153,26 @@ class ChainResult:
     retired: int = 0  # days before the origin (a later bootstrap) taken away
     failed: str | None = None  # the error of the first day that failed (later days were not built)
     stopped: bool = False  # out of time before the target
-    #: Days whose Parquet could not be derived (their JSON day is published; later days go on).
-    parquet_failed: list[tuple[date, str]] = field(default_factory=list)
+    #: Days a derived format could not copy (their JSON day is published; later days go on).
+    derived_failed: list[tuple[date, str]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return self.failed is None and not self.stopped and not self.parquet_failed
+        return self.failed is None and not self.stopped and not self.derived_failed
 
     @property
     def target_manifest(self) -> DayManifest | None:
         last = self.days[-1] if self.days else None
         return last.manifest if last is not None and last.day == self.target else None
+
+
+@dataclass(frozen=True, slots=True)
+class DayPlan:
+    """What a day is built from: its raw/ objects listed after its manifest was read, and the
+    generation they and the base give."""
+
+    inputs: list[ObjectInfo]
+    generation: str
 
 
 class _BaseLost(Exception):
@@ -191,7 +212,7 @@ class SnapshotBuilder:
         target_part_bytes: int = 128 * 1024 * 1024,
         memory_budget_bytes: int = 128 * 1024 * 1024,
         spill_dir: Path = Path("/tmp"),  # noqa: S108 - Lambda's scratch space
-        parquet: ParquetSnapshots | None = None,
+        derived: Sequence[DerivedFormat] = (),
         clock: Clock = utc_now,
     ) -> None:
         self.store = store
@@ -201,32 +222,25 @@ class SnapshotBuilder:
         self.target_part_bytes = target_part_bytes
         self.memory_budget_bytes = memory_budget_bytes
         self.spill_dir = spill_dir
-        self.parquet = parquet
+        self.derived = tuple(derived)
         self.clock = clock
 
     # ------------------------------------------------------------------ layout and state
 
     def day_folder(self, table: str, day: date) -> str:
-        return f"{self.snapshot_prefix}/{table}/dt={day.isoformat()}/"
+        return day_prefix(self.snapshot_prefix, table, day)
 
     def bootstrap_folder(self, table: str) -> str:
-        return f"{self.snapshot_prefix}/{table}/{BOOTSTRAP_FOLDER}/"
+        return bootstrap_prefix(self.snapshot_prefix, table)
 
     def tables(self) -> list[str]:
         """Every table with a folder in raw/ or snapshot/, sorted."""
         return lake_tables(self.store, [self.raw_prefix, self.snapshot_prefix])
 
     def _days(self, layer: str, table: str) -> list[date]:
-        days = []
-        prefix = f"{layer}/{table}/"
-        for folder in self.store.list_folders(prefix):
-            match = _DAY_FOLDER.match(folder[len(prefix) :])
-            if match is not None:
-                try:
-                    days.append(date.fromisoformat(match[1]))
-                except ValueError:
-                    continue  # dt=2026-02-30: not a day
-        return sorted(days)
+        prefix = table_prefix(layer, table)
+        days = (day_of_folder(folder[len(prefix) :]) for folder in self.store.list_folders(prefix))
+        return sorted(day for day in days if day is not None)
 
     def raw_days(self, table: str) -> list[date]:
         return self._days(self.raw_prefix, table)
@@ -236,7 +250,7 @@ class SnapshotBuilder:
 
     def raw_inputs(self, table: str, day: date) -> list[ObjectInfo]:
         """The raw/ objects of ``table`` on ``day``: ``hour=HH/<name>.jsonl.gz``, in key order."""
-        prefix = f"{self.raw_prefix}/{table}/dt={day.isoformat()}/"
+        prefix = day_prefix(self.raw_prefix, table, day)
         return [item for item in self.store.list_objects(prefix) if _RAW_FILE.match(item.key[len(prefix) :])]
 
     def day_publication(self, table: str, day: date) -> Publication:
@@ -327,12 +341,12 @@ class SnapshotBuilder:
                     else self.base_of(table, day - timedelta(days=1), previous)
                 )
                 outcome = self.refresh_day(table, day, base, may_build=may_build)
-            except (SnapshotInputError, DeliveryError) as exc:
+            except (UnreadableInputError, DeliveryError) as exc:
                 result.failed = f"{table}/dt={day.isoformat()}: {exc}"
                 return
-            derived = self._derive_parquet(result, outcome, may_build)
+            derived = self._derive(result, outcome, may_build)
             _record(result, outcome)
-            if not derived:  # out of time before this day's Parquet: the hand-off derives it
+            if not derived:  # out of time before this day's derived copies: the hand-off derives them
                 result.stopped = True
                 return
             if outcome.status == "deferred":
@@ -352,43 +366,49 @@ class SnapshotBuilder:
             built = set(self.built_days(table))
             if origin.base.ref.kind == "bootstrap":
                 result.retired += self.retire_before(table, origin.day, built)
-        except (SnapshotInputError, DeliveryError) as exc:
+        except (UnreadableInputError, DeliveryError) as exc:
             result.failed = f"{table}: {exc}"
             return None
         return origin, built
 
-    def _derive_parquet(self, result: ChainResult, outcome: DayResult, may_build: Callable[[], bool]) -> bool:
-        """The Parquet of a day this run checked (``changelake.snapshot.parquet``); False, with nothing
-        written, when ``may_build`` says there is no time left for it (it reads the whole day again
-        and writes it: a build of its own). A failure is the Parquet's alone: the JSON day stays
-        published, later days are built, and the run reports it in ``parquet_failed`` and fails."""
-        if self.parquet is None or outcome.manifest is None:
+    def _derive(self, result: ChainResult, outcome: DayResult, may_build: Callable[[], bool]) -> bool:
+        """The derived copies of a day this run checked (``changelake.snapshot.derived``); False when
+        ``may_build`` says there is no time left for the next one (it reads the whole day again and
+        writes it: a build of its own). A failure is the format's alone: the JSON day stays
+        published, later days are built, and the run reports it in ``derived_failed`` and fails."""
+        if outcome.manifest is None:
             return True
-        if not may_build():
-            return False
-        failures = [failure for failure in result.parquet_failed if failure[0] != outcome.day]
-        try:
-            outcome.parquet = self.parquet.refresh(outcome.manifest)
-        # Any failure, DuckDB's own errors and a full /tmp included, not only ours: the JSON layer of
-        # this table and of every later table must not wait on an optional derived copy. Nothing is
-        # swallowed: the failure is in the summary, and the run raises at its end.
-        except Exception as exc:  # noqa: BLE001
-            ours = isinstance(exc, (SnapshotInputError, DeliveryError))  # they name the object already
-            detail = str(exc) if ours else f"{type(exc).__name__}: {exc}"
-            failures.append((outcome.day, f"{outcome.name} (parquet): {detail}"))
-        result.parquet_failed = failures
+        failures = [failure for failure in result.derived_failed if failure[0] != outcome.day]
+        for index, derived in enumerate(self.derived):
+            if not may_build():
+                if index:  # the copies tried so far replace the day's earlier failures
+                    result.derived_failed = failures
+                return False
+            try:
+                copy = derived.refresh(outcome.manifest)
+            # Any failure, DuckDB's own errors and a full /tmp included, not only ours: the JSON layer
+            # of this table and of every later table must not wait on an optional derived copy.
+            # Nothing is swallowed: the failure is in the summary, and the run raises at its end.
+            except Exception as exc:  # noqa: BLE001
+                ours = isinstance(exc, (UnreadableInputError, DeliveryError))  # they name the object already
+                detail = str(exc) if ours else f"{type(exc).__name__}: {exc}"
+                failures.append((outcome.day, f"{outcome.name} ({derived.name}): {detail}"))
+                continue
+            if copy is not None:
+                outcome.derived[derived.name] = copy
+        result.derived_failed = failures
         return True
 
     def retire_before(self, table: str, first: date, built: Iterable[date] | None = None) -> int:
         """Retire every snapshot day of ``table`` before ``first`` (its bootstrap day), and their
-        Parquet days; how many snapshot days were retired. ``built``: the table's snapshot days as
-        listed (listed here if None). The Parquet days go first and are listed on their own, so a run
+        derived days; how many snapshot days were retired. ``built``: the table's snapshot days as
+        listed (listed here if None). The derived days go first and are listed on their own, so a run
         that dies part way, or a run of an older origin that published one meanwhile, leaves nothing
         the next call does not find."""
-        if self.parquet is not None:
-            for day in self._days(self.parquet.prefix, table):
+        for derived in self.derived:
+            for day in self._days(derived.prefix, table):
                 if day < first:
-                    self.parquet.publication(table, day).retire()
+                    derived.publication(table, day).retire()
         days = sorted(day for day in (self.built_days(table) if built is None else built) if day < first)
         return sum(self.day_publication(table, day).retire() for day in days)
 
@@ -422,108 +442,80 @@ class SnapshotBuilder:
         self, table: str, day: date, base: Base, *, may_build: Callable[[], bool] = lambda: True
     ) -> DayResult:
         """Bring one day up to date on ``base`` (idempotent: an up-to-date day is not written)."""
-        try:
-            return self._refresh_once(table, day, base, may_build)
-        except PreconditionFailedError:
-            # Another run committed first (our uploads are aborted) or replaced our manifest while we
-            # promoted (the folder was brought to the newer one). Look again: usually done.
-            return self._refresh_once(table, day, base, may_build)
+        outcome = publish(_DayGeneration(self, table, day, base, may_build))
+        if outcome.status == "deferred" or outcome.manifest is None:
+            return DayResult(table, day, "deferred")
+        manifest = outcome.built or DayManifest.from_body(outcome.manifest.body)
+        return DayResult(table, day, outcome.status, manifest, outcome.writes, outcome.manifest.etag)
 
-    def _refresh_once(self, table: str, day: date, base: Base, may_build: Callable[[], bool]) -> DayResult:
-        # The manifest first, then the base and the inputs: whatever replaces this manifest was then
-        # built from inputs at least as new, so a commit over it never puts an older day back.
-        publication = self.day_publication(table, day)
-        current = publication.read()
-        manifest = DayManifest.from_body(current.body) if current is not None else None
+    def plan_day(self, table: str, day: date, base: Base) -> DayPlan:
+        """The day's inputs listed now and its generation, once its manifest was read: the base must
+        still be the one read (``_BaseMoved`` otherwise)."""
         self._check_base(day, base)
         inputs = self.raw_inputs(table, day)
-        generation = day_generation(table, day, base.ref, inputs)
-        if manifest is not None and current is not None and manifest.generation == generation:
-            promotion = publication.promote(current)
-            if promotion.status == "published":
-                status = "completed" if promotion.writes else "unchanged"
-                return DayResult(table, day, status, manifest, promotion.writes, current.etag)
-            if promotion.status == "superseded":
-                raise _not_published(publication, promotion)
-        if not may_build():
-            return DayResult(table, day, "deferred")
-        return self._build(table, day, base, inputs=inputs, generation=generation, current=current)
+        return DayPlan(inputs, day_generation(table, day, base.ref, inputs))
 
-    def _build(
-        self,
-        table: str,
-        day: date,
-        base: Base,
-        *,
-        inputs: list[ObjectInfo],
-        generation: str,
-        current: Manifest | None,
-    ) -> DayResult:
+    def write_day(
+        self, table: str, day: date, base: Base, plan: DayPlan, uploads: OpenUploads
+    ) -> Written[DayManifest]:
+        """The day (its items and its removed keys) as open parts, and the manifest naming them."""
         started = time.monotonic()
-        publication = self.day_publication(table, day)
-        folder = publication.folder
+        inputs, generation = plan.inputs, plan.generation
+        folder = self.day_folder(table, day)
         writer, removals = writers = [
             self._writer(folder + subfolder, generation) for subfolder in ("", REMOVED_FOLDER)
         ]
+        for each in writers:
+            uploads.on_abort(each.abort)
         merged = MergeCounts()
-        try:
-            with self._sorted_changes(table, day, inputs) as (sorter, hours_compacted):
-                winners = _Counted(latest_per_key(sorter.sorted_unique()))
-                changes = applied(winners)
-                with (
-                    Prefetcher(self.store, base.files) as items,
-                    Prefetcher(self.store, base.removed) as gone,
-                ):
-                    rows = self._base_rows(base.files, items)
-                    removed = self._base_rows(base.removed, gone) if base.removed else ()
-                    try:
-                        for line, removal in merge(rows, changes, merged, removed):
-                            (removals if removal else writer).write(line)
-                    except OrderError as exc:
-                        raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc}") from exc
-                    except RecordRejected as exc:
-                        raise SnapshotInputError(
-                            f"the base of {folder} ({base.ref.text}): {exc.reason}"
-                        ) from exc
-                parts = writer.close()
-                removed_parts = removals.close()
-            manifest = DayManifest(
-                table=table,
-                dt=day.isoformat(),
-                generation=generation,
-                base=base.ref,
-                inputs=tuple(FileRef.of(item) for item in inputs),
-                outputs=tuple(OutputPart.of(part) for part in parts),
-                removed=tuple(OutputPart.of(part) for part in removed_parts),
-                counts=DayCounts(
-                    items=merged.items,
-                    changes_read=sorter.rows_in,
-                    duplicates=sorter.duplicates,
-                    changes_applied=winners.count - merged.outdated,
-                    inserted=merged.inserted,
-                    updated=merged.updated,
-                    removed=merged.removed,
-                    kept=merged.kept,
-                    outdated=merged.outdated,
-                    removed_keys=merged.removed_keys,
-                    bytes_in=sum(item.size for item in inputs),
-                    bytes_out=sum(part.bytes for part in (*parts, *removed_parts)),
-                    uncompressed_bytes_out=sum(part.uncompressed_bytes for part in (*parts, *removed_parts)),
-                    spilled_runs=sorter.spilled_runs,
-                    hours_from_compacted=hours_compacted,
-                ),
-                built_at=self.clock().isoformat().replace("+00:00", "Z"),
-                seconds=round(time.monotonic() - started, 3),
-            )
-            committed = publication.commit(manifest.body(), replacing=current)
-        except BaseException:
-            for each in writers:
-                each.abort()
-            raise
-        promotion = publication.promote(committed)
-        if promotion.status != "published":  # replaced by a concurrent run, or an upload lost
-            raise _not_published(publication, promotion)
-        return DayResult(table, day, "built", manifest, 1 + promotion.writes, committed.etag)
+        with self._sorted_changes(table, day, inputs) as (sorter, hours_compacted):
+            winners = _Counted(latest_per_key(sorter.sorted_unique()))
+            changes = applied(winners)
+            with (
+                Prefetcher(self.store, base.files) as items,
+                Prefetcher(self.store, base.removed) as gone,
+            ):
+                rows = self._base_rows(base.files, items)
+                removed = self._base_rows(base.removed, gone) if base.removed else ()
+                try:
+                    kept_from = removals_kept_from(day)
+                    for line, removal in merge(rows, changes, merged, removed, removals_from=kept_from):
+                        (removals if removal else writer).write(line)
+                except OrderError as exc:
+                    raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc}") from exc
+                except RecordRejected as exc:
+                    raise SnapshotInputError(f"the base of {folder} ({base.ref.text}): {exc.reason}") from exc
+            parts = writer.close()
+            removed_parts = removals.close()
+        manifest = DayManifest(
+            table=table,
+            dt=day.isoformat(),
+            generation=generation,
+            base=base.ref,
+            inputs=tuple(FileRef.of(item) for item in inputs),
+            outputs=tuple(OutputPart.of(part) for part in parts),
+            removed=tuple(OutputPart.of(part) for part in removed_parts),
+            counts=DayCounts(
+                items=merged.items,
+                changes_read=sorter.rows_in,
+                duplicates=sorter.duplicates,
+                changes_applied=winners.count - merged.outdated,
+                inserted=merged.inserted,
+                updated=merged.updated,
+                removed=merged.removed,
+                kept=merged.kept,
+                outdated=merged.outdated,
+                removed_keys=merged.removed_keys,
+                bytes_in=sum(item.size for item in inputs),
+                bytes_out=sum(part.bytes for part in (*parts, *removed_parts)),
+                uncompressed_bytes_out=sum(part.uncompressed_bytes for part in (*parts, *removed_parts)),
+                spilled_runs=sorter.spilled_runs,
+                hours_from_compacted=hours_compacted,
+            ),
+            built_at=self.clock().isoformat().replace("+00:00", "Z"),
+            seconds=round(time.monotonic() - started, 3),
+        )
+        return Written(manifest.body(), manifest)
 
     def _writer(self, folder: str, generation: str) -> PartsWriter:
         return PartsWriter(
@@ -570,7 +562,8 @@ class SnapshotBuilder:
         keys: list[str] = []
         hours = 0
         for folder, raw in by_hour.items():
-            compacted = Publication(self.store, self.compacted_prefix + folder[len(self.raw_prefix) :]).read()
+            hour = parse_partition_prefix(self.raw_prefix, folder)
+            compacted = Publication(self.store, hour.prefix(self.compacted_prefix)).read()
             current = compacted is not None and compacted.body.get("inputs") == inputs_document(raw)
             if compacted is not None and compacted.outputs is not None and current:
                 keys += [output.key for output in compacted.outputs]
@@ -582,31 +575,25 @@ class SnapshotBuilder:
     def _read_changes(self, table: str, day: date, keys: list[str], sorter: DedupeSorter) -> None:
         """Add every change line of the objects ``keys`` to ``sorter``; a bad line names its file and line."""
         day_text = day.isoformat()
-        try:
-            with Prefetcher(self.store, keys) as prefetcher:
-                for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
-                    resource = f"s3://{self.store.bucket}/{key}"
-                    for number, line in enumerate(split_lines(chunks), start=1):
-                        try:
-                            sorter.add(change_entry(line, table=table, day=day_text))
-                        except RecordRejected as exc:
-                            raise SnapshotInputError(f"{resource} line {number}: {exc.reason}") from exc
-        except CompactionInputError as exc:  # bad gzip, named by the reader
-            raise SnapshotInputError(str(exc)) from exc
+        with Prefetcher(self.store, keys) as prefetcher:
+            for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
+                resource = f"s3://{self.store.bucket}/{key}"
+                for number, line in enumerate(split_lines(chunks), start=1):
+                    try:
+                        sorter.add(change_entry(line, table=table, day=day_text))
+                    except RecordRejected as exc:
+                        raise SnapshotInputError(f"{resource} line {number}: {exc.reason}") from exc
 
     def _base_rows(self, files: tuple[str, ...], prefetcher: Prefetcher) -> Iterator[tuple[str, bytes]]:
         """(key, line) of every line of the base's files, in order."""
-        try:
-            for key, chunks in zip(files, prefetcher.chunks(), strict=True):
-                for number, line in enumerate(split_lines(chunks), start=1):
-                    item_key = base_key(line)
-                    if item_key is None:
-                        raise SnapshotInputError(
-                            f"s3://{self.store.bucket}/{key} line {number}: not a snapshot line"
-                        )
-                    yield item_key, line
-        except CompactionInputError as exc:
-            raise SnapshotInputError(str(exc)) from exc
+        for key, chunks in zip(files, prefetcher.chunks(), strict=True):
+            for number, line in enumerate(split_lines(chunks), start=1):
+                item_key = base_key(line)
+                if item_key is None:
+                    raise SnapshotInputError(
+                        f"s3://{self.store.bucket}/{key} line {number}: not a snapshot line"
+                    )
+                yield item_key, line
 
 
 class _Counted:
@@ -629,18 +616,35 @@ def _record(result: ChainResult, outcome: DayResult) -> None:
     result.days = [day for day in result.days if day.day != outcome.day] + [outcome]
 
 
-# ---------------------------------------------------------------------- publication
-
-
-def _not_published(publication: Publication, promotion: Promotion) -> PreconditionFailedError:
-    """What a run raises when a concurrent run replaced its manifest while it promoted (the folder is
-    then brought to the newer one), or an upload was lost: ``refresh_day`` looks once more."""
-    resource = f"s3://{publication.store.bucket}/{publication.manifest_key}"
-    return PreconditionFailedError(f"{resource}: not published ({promotion.status})", promotion.status)
-
-
 def _etag(store: S3Store, key: str) -> str | None:
     try:
         return store.head(key).etag
     except ObjectNotFoundError:
         return None
+
+
+class _DayGeneration(Generation[DayPlan, DayManifest]):
+    """One snapshot day on one base as a generation."""
+
+    def __init__(
+        self, builder: SnapshotBuilder, table: str, day: date, base: Base, may_build: Callable[[], bool]
+    ) -> None:
+        self.builder = builder
+        self.table = table
+        self.day = day
+        self.base = base
+        self._may_build = may_build
+        self.publication = builder.day_publication(table, day)
+
+    def plan(self, current: Manifest | None) -> DayPlan:
+        return self.builder.plan_day(self.table, self.day, self.base)
+
+    def is_current(self, plan: DayPlan, current: Manifest) -> bool:
+        manifest = DayManifest.from_body(current.body)
+        return manifest is not None and manifest.generation == plan.generation
+
+    def may_build(self) -> bool:
+        return self._may_build()
+
+    def write(self, plan: DayPlan, uploads: OpenUploads) -> Written[DayManifest]:
+        return self.builder.write_day(self.table, self.day, self.base, plan, uploads)

@@ -190,13 +190,7 @@ def line_order(line: bytes) -> Order | None:
     """The (sequence number, event_id) of the change a line ``snapshot_line`` wrote holds; None for
     an item from a bootstrap export (no change yet: older than any). ``RecordRejected`` if the
     line does not end with the change fields."""
-    start = line.rfind(_CHANGE_FIELDS)
-    try:
-        fields = orjson.loads(b"{" + line[start + 1 :]) if start >= 0 else None
-    except orjson.JSONDecodeError:
-        fields = None
-    if type(fields) is not dict or not {"event_id", "sequence_number"} <= fields.keys():
-        raise RecordRejected("not a snapshot line: it does not end with its change fields")
+    fields = _change_fields(line)
     sequence, event_id = fields["sequence_number"], fields["event_id"]
     if sequence is None:
         return None
@@ -204,3 +198,26 @@ def line_order(line: bytes) -> Order | None:
     if not digits or type(event_id) is not str:
         raise RecordRejected("not a snapshot line: its sequence_number or event_id is not a string")
     return int(sequence), event_id
+
+
+def event_time_of(line: bytes) -> str:
+    """The event time of the change a line ``snapshot_line`` wrote holds ("" for an item from a
+    bootstrap export); ``RecordRejected`` if the line does not end with the change fields."""
+    event_time = _change_fields(line)["event_time"]
+    if event_time is None:
+        return ""
+    if type(event_time) is not str:
+        raise RecordRejected("not a snapshot line: its event_time is not a string")
+    return event_time
+
+
+def _change_fields(line: bytes) -> dict[str, Any]:
+    """The change fields that end a line ``snapshot_line`` wrote; ``RecordRejected`` without them."""
+    start = line.rfind(_CHANGE_FIELDS)
+    try:
+        fields = orjson.loads(b"{" + line[start + 1 :]) if start >= 0 else None
+    except orjson.JSONDecodeError:
+        fields = None
+    if type(fields) is not dict or not {"event_id", "event_time", "sequence_number"} <= fields.keys():
+        raise RecordRejected("not a snapshot line: it does not end with its change fields")
+    return fields

@@ -21,12 +21,11 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from changelake.compaction.manifest import OpenPart
+from changelake.formats.layout import DATA_PREFIX
 from changelake.integrations.s3 import ObjectInfo
-from changelake.publication import DATA_PREFIX, SideFiles
+from changelake.publication import SideFiles
+from changelake.storage.parts import OpenPart
 
-BOOTSTRAP_FOLDER = "_bootstrap"
-DATA_SUFFIX = ".jsonl.gz"
 #: Bumped when the snapshot line or the build changes, so every day checked is rebuilt in the new
 #: form. 2: days carry their removed keys (``REMOVED_FILES``) and a change older (by sequence
 #: number) than the previous day's state of its item is not applied.
@@ -219,7 +218,3 @@ def bootstrap_generation(
     return _digest(
         [f"bootstrap {BOOTSTRAP_FORMAT}", table, export_arn, ",".join(key_attributes), *_file_lines(files)]
     )
-
-
-def part_name(generation: str, index: int) -> str:
-    return f"{DATA_PREFIX}{generation}-{index:05d}{DATA_SUFFIX}"

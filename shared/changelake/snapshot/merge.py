@@ -2,7 +2,7 @@
 
 The inputs arrive sorted by key, so the merge holds one line of each at a time, whatever the
 size of the table: the previous snapshot and its removed keys are streamed from their files, and
-the day's changes come out of the external sorter (``changelake.compaction.sort.DedupeSorter``)
+the day's changes come out of the external sorter (``changelake.storage.sort.DedupeSorter``)
 in key order.
 
 The state of an item is its latest change (highest ``sequence_number``, compared as a number,
@@ -13,15 +13,28 @@ midnight can be older than one stamped just before it. The previous state of a r
 its removal line (the REMOVE's change fields), which the day's removed keys carry on; an item from
 a bootstrap export has no change yet, so any change replaces it. Images are whole items, so
 applying a change the base already reflects changes nothing.
+
+A removal line is carried only while a change older than its REMOVE can still come: such a change
+is stamped at most ``REMOVED_KEYS_HORIZON`` after the REMOVE, so a day keeps the removal lines
+stamped within that horizon before its end (``removals_kept_from``) and drops the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from heapq import merge as merge_sorted
 
-from changelake.snapshot.lines import Entry, Order, is_removal, line_order
+from changelake.snapshot.lines import Entry, Order, event_time_of, is_removal, line_order
+
+#: How long after a REMOVE an older change of its item (lower sequence number) can be stamped.
+#: Event times are DynamoDB's ApproximateCreationDateTime, off from the true order by at most
+#: seconds (it is rounded to the second, or to the millisecond when the stream asks for it), so
+#: a day is generous: a removal line stamped a day before a day's end cannot meet a change of a
+#: later day older than it, and the removed keys stay about one day's deletes instead of every
+#: key ever deleted.
+REMOVED_KEYS_HORIZON = timedelta(hours=24)
 
 #: One item of a snapshot, or one removed key: (canonical key, its line).
 Row = tuple[str, bytes]
@@ -51,7 +64,15 @@ class MergeCounts:
     removed: int = 0  # in the base, deleted by a REMOVE
     absent_removes: int = 0  # a REMOVE of a key the base did not hold (recorded as removed all the same)
     outdated: int = 0  # a change older than the base's state of its item: not applied
-    removed_keys: int = 0  # removal lines out: keys whose latest change is a REMOVE
+    removed_keys: int = 0  # removal lines out: keys whose latest change is a REMOVE within the horizon
+    expired_removals: int = 0  # removal lines dropped: their REMOVE is older than the horizon
+
+
+def removals_kept_from(day: date) -> str:
+    """The earliest event time (as change lines write it) of a removal line that ``day`` keeps:
+    ``REMOVED_KEYS_HORIZON`` before the day's end."""
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    return (end - REMOVED_KEYS_HORIZON).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def latest_per_key(entries: Iterable[Entry]) -> Iterator[Entry]:
@@ -91,8 +112,29 @@ def merge(
     changes: Iterable[Change],
     counts: MergeCounts,
     removed: Iterable[Row] = (),
+    *,
+    removals_from: str = "",
 ) -> Iterator[Written]:
-    """The lines of the new day, sorted by key: its items, and its removal lines (flagged).
+    """The lines of the new day, sorted by key: its items, and its removal lines (flagged) whose
+    event time is ``removals_from`` or later (``removals_kept_from``; all of them if empty).
+
+    Arguments as ``_merged``'s."""
+    for line, removal in _merged(base, changes, counts, removed):
+        if removal:
+            if event_time_of(line) < removals_from:
+                counts.expired_removals += 1
+                continue
+            counts.removed_keys += 1
+        yield line, removal
+
+
+def _merged(
+    base: Iterable[Row],
+    changes: Iterable[Change],
+    counts: MergeCounts,
+    removed: Iterable[Row],
+) -> Iterator[Written]:
+    """The lines of the new day, sorted by key: its items, and every removal line (flagged).
 
     ``base`` (the previous day's items) and ``removed`` (its removed keys) together, and
     ``changes``, must be strictly ascending by key (``OrderError`` otherwise, raised when met); a
@@ -129,7 +171,6 @@ def _apply(change: Change, line: bytes, gone: bool, counts: MergeCounts) -> Writ
         return _kept(line, gone, counts)
     if removes:
         counts.removed += 0 if gone else 1
-        counts.removed_keys += 1
         return new_line, True
     if gone:
         counts.inserted += 1
@@ -141,9 +182,7 @@ def _apply(change: Change, line: bytes, gone: bool, counts: MergeCounts) -> Writ
 
 def _kept(line: bytes, gone: bool, counts: MergeCounts) -> Written:
     """The base's state of an item, unchanged."""
-    if gone:
-        counts.removed_keys += 1
-    else:
+    if not gone:
         counts.kept += 1
         counts.items += 1
     return line, gone
@@ -154,7 +193,6 @@ def _insert(change: Change, counts: MergeCounts) -> Written:
     _, _, line, removes = change
     if removes:
         counts.absent_removes += 1
-        counts.removed_keys += 1
     else:
         counts.inserted += 1
         counts.items += 1

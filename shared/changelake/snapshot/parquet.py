@@ -39,19 +39,18 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from changelake.compaction.io import UPLOAD_PART_BYTES, Prefetcher, split_lines
 from changelake.exceptions import (
-    CompactionInputError,
     ConfigurationError,
-    PreconditionFailedError,
     SnapshotInputError,
 )
+from changelake.formats.layout import day_prefix, part_name
 from changelake.formats.schema_files import read_schemas
 from changelake.integrations.base import MultipartStore
-from changelake.publication import Output, Publication
+from changelake.publication import Generation, Manifest, OpenUploads, Output, Publication, Written, publish
 from changelake.snapshot.columns import ColumnLayout, ColumnTypeError
 from changelake.snapshot.lines import base_key, exact_loads
 from changelake.snapshot.manifest import DayManifest
+from changelake.storage.io import UPLOAD_PART_BYTES, Prefetcher, split_lines
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 #: Column texts per Parquet file before the next starts: bounds the scratch file and DuckDB's work.
@@ -109,7 +108,10 @@ def parquet_generation(day: DayManifest, layout: ColumnLayout) -> str:
 
 
 class ParquetSnapshots:
-    """Derives ``<prefix>/<table>/dt=D/`` from the published JSON snapshot day (see the module)."""
+    """Derives ``<prefix>/<table>/dt=D/`` from the published JSON snapshot day (see the module): a
+    ``changelake.snapshot.derived.DerivedFormat``."""
+
+    name = "parquet"
 
     def __init__(
         self,
@@ -127,27 +129,35 @@ class ParquetSnapshots:
         self.source_bytes = source_bytes
 
     def publication(self, table: str, day: date) -> Publication:
-        return Publication(self.store, f"{self.prefix}/{table}/dt={day.isoformat()}/")
+        return Publication(self.store, day_prefix(self.prefix, table, day))
 
     def refresh(self, day: DayManifest) -> ParquetDay | None:
         """Bring the Parquet of the published JSON ``day`` up to date; None for a table without schema."""
         layout = self.layouts.get(day.table)
         if layout is None:
             return None
-        try:
-            return self._refresh_once(day, layout)
-        except PreconditionFailedError:  # a concurrent run committed first: look again
-            return self._refresh_once(day, layout)
+        outcome = publish(_ParquetGeneration(self, day, layout))
+        if outcome.built is not None:
+            return outcome.built
+        status: ParquetStatus = "completed" if outcome.status == "completed" else "unchanged"
+        return ParquetDay(status, parquet_generation(day, layout))
 
-    def _refresh_once(self, day: DayManifest, layout: ColumnLayout) -> ParquetDay:
-        publication = self.publication(day.table, date.fromisoformat(day.dt))
-        current = publication.read()
+    def write_day(
+        self, day: DayManifest, layout: ColumnLayout, folder: str, uploads: OpenUploads
+    ) -> Written[ParquetDay]:
+        """Every item of the JSON day as open uploads of Parquet files, in key order, and the
+        manifest body that names them."""
         generation = parquet_generation(day, layout)
-        if current is not None and current.body.get("generation") == generation:
-            promotion = publication.promote(current)
-            if promotion.status == "published":
-                return ParquetDay("completed" if promotion.writes else "unchanged", generation)
-        files = self._write(day, layout, publication.folder, generation)
+        files: list[_File] = []
+        uploads.on_abort(lambda: self._abort(files))
+        with tempfile.TemporaryDirectory(dir=self.scratch_dir, prefix="parquet-") as scratch:
+            writer = ParquetWriter(layout, Path(scratch))
+            for row in self._rows(day, layout):
+                writer.add(row)
+                if writer.source_bytes >= self.source_bytes:
+                    files.append(self._upload(writer.finish(), folder, generation, len(files)))
+            if writer.rows or not files:
+                files.append(self._upload(writer.finish(), folder, generation, len(files)))
         rows = sum(file.rows for file in files)
         body = {
             "table": day.table,
@@ -158,53 +168,25 @@ class ParquetSnapshots:
             "rows": rows,
             "outputs": [file.document() for file in files],
         }
-        try:
-            committed = publication.commit(body, replacing=current)
-        except BaseException:
-            self._abort(files)
-            raise
-        promotion = publication.promote(committed)
-        if promotion.status != "published":
-            resource = f"s3://{self.store.bucket}/{publication.manifest_key}"
-            raise PreconditionFailedError(f"{resource}: not published ({promotion.status})", promotion.status)
-        return ParquetDay("built", generation, rows, sum(f.bytes for f in files), len(files))
-
-    def _write(self, day: DayManifest, layout: ColumnLayout, folder: str, generation: str) -> list[_File]:
-        """Every item of the JSON day as open uploads of Parquet files, in key order."""
-        files: list[_File] = []
-        try:
-            with tempfile.TemporaryDirectory(dir=self.scratch_dir, prefix="parquet-") as scratch:
-                writer = ParquetWriter(layout, Path(scratch))
-                for row in self._rows(day, layout):
-                    writer.add(row)
-                    if writer.source_bytes >= self.source_bytes:
-                        files.append(self._upload(writer.finish(), folder, generation, len(files)))
-                if writer.rows or not files:
-                    files.append(self._upload(writer.finish(), folder, generation, len(files)))
-        except BaseException:
-            self._abort(files)
-            raise
-        return files
+        built = ParquetDay("built", generation, rows, sum(f.bytes for f in files), len(files))
+        return Written(body, built)
 
     def _rows(self, day: DayManifest, layout: ColumnLayout) -> Iterator[dict[str, str | None]]:
         keys = [part.key for part in day.outputs]
-        try:
-            with Prefetcher(self.store, keys) as prefetcher:
-                for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
-                    for number, line in enumerate(split_lines(chunks), start=1):
-                        where = f"s3://{self.store.bucket}/{key} line {number}"
-                        item_key = base_key(line)
-                        if item_key is None:
-                            raise SnapshotInputError(f"{where}: not a snapshot line")
-                        try:
-                            yield layout.row(item_key, exact_loads(line))
-                        except ColumnTypeError as exc:
-                            raise SnapshotInputError(f"{where}: {exc}") from exc
-        except CompactionInputError as exc:
-            raise SnapshotInputError(str(exc)) from exc
+        with Prefetcher(self.store, keys) as prefetcher:
+            for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
+                for number, line in enumerate(split_lines(chunks), start=1):
+                    where = f"s3://{self.store.bucket}/{key} line {number}"
+                    item_key = base_key(line)
+                    if item_key is None:
+                        raise SnapshotInputError(f"{where}: not a snapshot line")
+                    try:
+                        yield layout.row(item_key, exact_loads(line))
+                    except ColumnTypeError as exc:
+                        raise SnapshotInputError(f"{where}: {exc}") from exc
 
     def _upload(self, written: _Written, folder: str, generation: str, index: int) -> _File:
-        key = f"{folder}part-{generation}-{index:05d}.parquet"
+        key = folder + part_name(generation, index, ".parquet")
         upload_id = self.store.create_multipart(
             key, content_type=PARQUET_CONTENT_TYPE, metadata={"generation": generation}
         )
@@ -289,3 +271,23 @@ class ParquetWriter:
 
 def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
+
+
+class _ParquetGeneration(Generation[str, ParquetDay]):
+    """The Parquet of one published JSON day as a generation: its name digests the JSON day's and
+    the column layout's."""
+
+    def __init__(self, snapshots: ParquetSnapshots, day: DayManifest, layout: ColumnLayout) -> None:
+        self.snapshots = snapshots
+        self.day = day
+        self.layout = layout
+        self.publication = snapshots.publication(day.table, date.fromisoformat(day.dt))
+
+    def plan(self, current: Manifest | None) -> str:
+        return parquet_generation(self.day, self.layout)
+
+    def is_current(self, plan: str, current: Manifest) -> bool:
+        return current.body.get("generation") == plan
+
+    def write(self, plan: str, uploads: OpenUploads) -> Written[ParquetDay]:
+        return self.snapshots.write_day(self.day, self.layout, self.publication.folder, uploads)

@@ -32,6 +32,7 @@ from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.late import Marker
 from changelake.snapshot.bootstrap import Bootstrapper, BootstrapResult
 from changelake.snapshot.builder import ChainResult, SnapshotBuilder
+from changelake.snapshot.derived import FORMATS
 from changelake.snapshot.events import BootstrapEvent, ManualEvent, parse_event
 
 #: The consumer name of the snapshot layer's late markers (``late/snapshot/...``).
@@ -58,7 +59,8 @@ class SnapshotSummary:
     days_completed: int = 0  # committed by an earlier run that died before finishing; rolled forward
     days_unchanged: int = 0
     days_retired: int = 0  # days before a later bootstrap's day taken away (with their Parquet days)
-    parquet_days_built: int = 0  # Parquet days derived (tables with a schema)
+    #: Derived days built, by format (``changelake.snapshot.derived.FORMATS``): ``<name>_days_built``.
+    derived_days_built: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FORMATS, 0))
     items: int = 0  # in the snapshots of the target days (yesterday, or the manual event's day)
     changes_read: int = 0
     changes_applied: int = 0
@@ -89,15 +91,16 @@ class SnapshotSummary:
                 self.days_completed += 1
             elif day.status == "unchanged":
                 self.days_unchanged += 1
-            if day.parquet is not None and day.parquet.status == "built":
-                self.parquet_days_built += 1
+            for name, copy in day.derived.items():
+                if copy.status == "built":
+                    self.derived_days_built[name] = self.derived_days_built.get(name, 0) + 1
         if chain.target_manifest is not None:
             self.items += chain.target_manifest.counts.items
         if chain.failed is not None:
             self.failed.append(
                 {"table": chain.table, "dt": chain.target.isoformat(), "error": chain.failed[:500]}
             )
-        for failed_day, error in chain.parquet_failed:
+        for failed_day, error in chain.derived_failed:
             self.failed.append({"table": chain.table, "dt": failed_day.isoformat(), "error": error[:500]})
 
     def add_bootstrap(self, result: BootstrapResult) -> None:
@@ -108,6 +111,8 @@ class SnapshotSummary:
 
     def as_dict(self) -> dict[str, Any]:
         document = asdict(self)
+        for name, count in document.pop("derived_days_built").items():
+            document[f"{name}_days_built"] = count
         if self.bootstrap is None:
             del document["bootstrap"]
         else:  # docs/contracts.md, "Invoking the functions by hand": items read, export time
@@ -122,7 +127,7 @@ class SnapshotSummary:
         return {
             "DaysBuilt": self.days_built,
             "DaysUnchanged": self.days_unchanged,
-            "ParquetDaysBuilt": self.parquet_days_built,
+            **{FORMATS[name]: count for name, count in self.derived_days_built.items()},
             "DaysFailed": len(self.failed),
             "DaysHandedOff": len(self.handed_off),
             "DaysRetired": self.days_retired,

@@ -71,7 +71,9 @@ def service(
     parquet: ParquetSnapshots | None = None,
 ) -> SnapshotService:
     store = S3Store(stack.bucket, client=client or stack.s3)
-    builder = SnapshotBuilder(store, spill_dir=tmp_path, parquet=parquet, clock=clock(now))
+    builder = SnapshotBuilder(
+        store, spill_dir=tmp_path, derived=[parquet] if parquet else (), clock=clock(now)
+    )
     return SnapshotService(builder, clock=clock(now))
 
 

@@ -141,17 +141,20 @@ def test_an_item_removed_before_midnight_is_not_brought_back_by_an_older_change_
     for day in (D1, D2, D3):
         assert {key[0][1] for key in read_snapshot(stack, day)} == {"z"}
         assert_snapshot_is(stack, day, changes)
-    # AND the removals are carried from day to day beside the data, in a folder that is not data,
-    # each the REMOVE's change fields with a null item
-    folder = "snapshot/orders/dt=2026-11-22/"
+    # AND the removals are kept beside the data of their day, in a folder that is not data, each the
+    # REMOVE's change fields with a null item, and dropped from the next day's (older than 24 hours
+    # before its end: no change older than them can come any more)
+    folder = "snapshot/orders/dt=2026-11-21/"
     removed = stack.keys(folder + "_removed/")
-    assert sorted(stack.keys(folder)) == sorted([folder + "_manifest.json", *data_keys(stack, D2), *removed])
+    assert sorted(stack.keys(folder)) == sorted([folder + "_manifest.json", *data_keys(stack, D1), *removed])
     removals = [exact(line) for key in removed for line in gzip.decompress(stack.read(key)).splitlines()]
     assert [(r["keys"]["pk"], r["item"], r["sequence_number"]) for r in removals] == [
         ("x", None, str(SEQ + 300)),
         ("y", None, str(SEQ + 500)),
     ]
-    assert manifest(stack, D2)["counts"]["removed_keys"] == 2
+    assert manifest(stack, D1)["counts"]["removed_keys"] == 2
+    assert [manifest(stack, day)["counts"]["removed_keys"] for day in (D2, D3)] == [0, 0]
+    assert stack.keys("snapshot/orders/dt=2026-11-22/_removed/") == []
 
 
 def test_redelivered_raw_files_and_a_quiet_day_change_nothing(stack: Stack, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from changelake.exceptions import PreconditionFailedError, SnapshotError
 from changelake.integrations.s3 import S3Store
+from changelake.snapshot.builder import DayResult
 from changelake.snapshot.columns import ColumnLayout
 from changelake.snapshot.manifest import DayManifest
 from changelake.snapshot.parquet import ParquetSnapshots
@@ -116,10 +117,10 @@ def test_each_day_as_parquet_equals_its_json_snapshot_in_duckdb_and_pyarrow(
     put_raw(stack, two_days())
 
     # WHEN the snapshot is brought up to day 2
-    chain = builder(stack, tmp_path, parquet=parquet(stack, tmp_path)).bring_up_to_date("orders", D2)
+    chain = builder(stack, tmp_path, derived=[parquet(stack, tmp_path)]).bring_up_to_date("orders", D2)
 
     # THEN each day has its Parquet, equal to the JSON day value for value in both readers
-    assert [(day.day, day.parquet and day.parquet.status) for day in chain.days] == [
+    assert [(day.day, _parquet_status(day)) for day in chain.days] == [
         (D1, "built"),
         (D2, "built"),
     ]
@@ -150,7 +151,7 @@ def test_a_day_past_the_source_size_is_split_into_files_that_together_equal_it(
     one_row_each = parquet(stack, tmp_path, source_bytes=1)
 
     # WHEN day 1 is built
-    builder(stack, tmp_path, parquet=one_row_each).bring_up_to_date("orders", D1)
+    builder(stack, tmp_path, derived=[one_row_each]).bring_up_to_date("orders", D1)
 
     # THEN it has one file per item, which read together equal the JSON day in key order
     assert len(parquet_keys(stack, D1)) == 2
@@ -162,10 +163,10 @@ def test_a_table_without_a_schema_gets_no_parquet(stack: Stack, tmp_path: Path) 
     put_raw(stack, [change("a", "2026-11-21T08:00:00+00:00", SEQ + 1, name="INSERT", table="plain")])
 
     # WHEN its snapshot is built with Parquet on for the tables that have one
-    chain = builder(stack, tmp_path, parquet=parquet(stack, tmp_path)).bring_up_to_date("plain", D1)
+    chain = builder(stack, tmp_path, derived=[parquet(stack, tmp_path)]).bring_up_to_date("plain", D1)
 
     # THEN its JSON day exists and no Parquet at all
-    assert [(day.status, day.parquet) for day in chain.days] == [("built", None)]
+    assert [(day.status, day.derived) for day in chain.days] == [("built", {})]
     assert chain.complete
     assert stack.keys("snapshot-parquet/") == []
 
@@ -182,13 +183,15 @@ def test_a_value_violating_its_declared_type_fails_the_parquet_day_only(stack: S
     put_raw(stack, two_days())
 
     # WHEN the snapshot is brought up to day 2
-    chain = builder(stack, tmp_path, parquet=parquet(stack, tmp_path, narrow)).bring_up_to_date("orders", D2)
+    chain = builder(stack, tmp_path, derived=[parquet(stack, tmp_path, narrow)]).bring_up_to_date(
+        "orders", D2
+    )
 
     # THEN no day has Parquet, each failure names the JSON file, the line, the attribute and the type
     assert stack.keys("snapshot-parquet/") == []
     assert not chain.complete
-    assert [day for day, _ in chain.parquet_failed] == [D1, D2]
-    error = chain.parquet_failed[0][1]
+    assert [day for day, _ in chain.derived_failed] == [D1, D2]
+    error = chain.derived_failed[0][1]
     assert error.startswith(
         f"orders/dt=2026-11-21 (parquet): s3://{stack.bucket}/snapshot/orders/dt=2026-11-21/part-"
     )
@@ -200,8 +203,8 @@ def test_a_value_violating_its_declared_type_fails_the_parquet_day_only(stack: S
     summary = SnapshotSummary("manual")
     summary.add(chain)
     assert [(failure["dt"], failure["error"]) for failure in summary.failed] == [
-        ("2026-11-21", chain.parquet_failed[0][1]),
-        ("2026-11-22", chain.parquet_failed[1][1]),
+        ("2026-11-21", chain.derived_failed[0][1]),
+        ("2026-11-22", chain.derived_failed[1][1]),
     ]
     with pytest.raises(SnapshotError):
         summary.raise_for_failures()
@@ -221,7 +224,7 @@ def test_a_rerun_replaces_a_parquet_day_whole_and_an_interrupted_one_leaves_the_
 ) -> None:
     # GIVEN day 1 built with its Parquet
     put_raw(stack, two_days()[:2])
-    builder(stack, tmp_path, parquet=parquet(stack, tmp_path)).bring_up_to_date("orders", D1)
+    builder(stack, tmp_path, derived=[parquet(stack, tmp_path)]).bring_up_to_date("orders", D1)
     first = parquet_keys(stack, D1)
 
     # WHEN the schema changes (a new column) and a run dies before committing the new Parquet
@@ -233,21 +236,17 @@ def test_a_rerun_replaces_a_parquet_day_whole_and_an_interrupted_one_leaves_the_
     # THEN the previous Parquet day is there whole, and nothing of the new one
     assert parquet_keys(stack, D1) == first
     # WHEN the next run checks the day
-    chain = builder(stack, tmp_path, parquet=parquet(stack, tmp_path, wider)).bring_up_to_date("orders", D1)
+    chain = builder(stack, tmp_path, derived=[parquet(stack, tmp_path, wider)]).bring_up_to_date("orders", D1)
 
     # THEN the JSON day is unchanged, its Parquet replaced by exactly one new generation, read back equal
-    assert [(day.status, day.parquet and day.parquet.status) for day in chain.days] == [
-        ("unchanged", "built")
-    ]
+    assert [(day.status, _parquet_status(day)) for day in chain.days] == [("unchanged", "built")]
     second = parquet_keys(stack, D1)
     assert len(second) == 1
     assert second != first
     assert_parquet_equals_json(stack, D1, tmp_path / "after")
     # AND a run with nothing new writes nothing
-    again = builder(stack, tmp_path, parquet=parquet(stack, tmp_path, wider)).bring_up_to_date("orders", D1)
-    assert [(day.status, day.parquet and day.parquet.status) for day in again.days] == [
-        ("unchanged", "unchanged")
-    ]
+    again = builder(stack, tmp_path, derived=[parquet(stack, tmp_path, wider)]).bring_up_to_date("orders", D1)
+    assert [(day.status, _parquet_status(day)) for day in again.days] == [("unchanged", "unchanged")]
     assert parquet_keys(stack, D1) == second
 
 
@@ -274,13 +273,13 @@ def test_a_foreign_parquet_failure_stays_the_parquets_own_and_the_json_days_go_o
     full = ScratchFull(S3Store(stack.bucket, client=stack.s3), {"orders": ColumnLayout.from_schema(SCHEMA)})
 
     # WHEN the snapshot is brought up to day 2
-    chain = builder(stack, tmp_path, parquet=full).bring_up_to_date("orders", D2)
+    chain = builder(stack, tmp_path, derived=[full]).bring_up_to_date("orders", D2)
 
     # THEN both JSON days are published, and the failure is reported per day (the run then raises)
     assert [day.status for day in chain.days] == ["built", "built"]
-    assert [day for day, _ in chain.parquet_failed] == [D1, D2]
+    assert [day for day, _ in chain.derived_failed] == [D1, D2]
     assert (
-        chain.parquet_failed[0][1]
+        chain.derived_failed[0][1]
         == "orders/dt=2026-11-21 (parquet): OSError: [Errno 28] No space left on device"
     )
     assert not chain.complete
@@ -294,7 +293,7 @@ def test_no_time_left_for_a_days_parquet_stops_the_chain_for_the_hand_off(
     budget = iter([True])
 
     # WHEN the snapshot is brought up to day 2
-    chain = builder(stack, tmp_path, parquet=parquet(stack, tmp_path)).bring_up_to_date(
+    chain = builder(stack, tmp_path, derived=[parquet(stack, tmp_path)]).bring_up_to_date(
         "orders", D2, may_build=lambda: next(budget, False)
     )
 
@@ -306,7 +305,12 @@ def test_no_time_left_for_a_days_parquet_stops_the_chain_for_the_hand_off(
     assert stack.keys("snapshot-parquet/") == []
 
     # AND the handed-off run, with time, derives day 1's Parquet and builds the rest
-    again = builder(stack, tmp_path, parquet=parquet(stack, tmp_path)).bring_up_to_date("orders", D2)
+    again = builder(stack, tmp_path, derived=[parquet(stack, tmp_path)]).bring_up_to_date("orders", D2)
     assert again.complete
     assert [day.status for day in again.days] == ["unchanged", "built"]
     assert (len(parquet_keys(stack, D1)), len(parquet_keys(stack, D2))) == (1, 1)
+
+
+def _parquet_status(day: DayResult) -> str | None:
+    copy = day.derived.get("parquet")
+    return None if copy is None else copy.status

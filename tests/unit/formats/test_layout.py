@@ -10,12 +10,15 @@ import pytest
 from changelake.exceptions import RecordRejected, UnsafeNameError
 from changelake.formats.layout import (
     Partition,
+    bootstrap_prefix,
     check_table_name,
     claim_key,
+    day_of_folder,
     day_prefix,
     lake_tables,
     loss_report_key,
     parse_partition_prefix,
+    part_name,
     partition_key,
     quarantine_key,
     table_prefix,
@@ -57,6 +60,17 @@ def test_table_and_day_folders_hold_the_hour_partitions() -> None:
     assert day_prefix("snapshot", "orders", date(2026, 1, 5)) == "snapshot/orders/dt=2026-01-05/"
     # AND an hour's partition folder lies inside its day's
     assert partition.prefix("raw").startswith(day_prefix("raw", "orders", partition.dt))
+
+
+def test_a_day_folder_reads_back_as_its_day_and_other_folders_as_none() -> None:
+    # GIVEN day folders as listed below a table, a day that does not exist, and other folders
+    # WHEN read THEN a day folder gives its day, every other folder None
+    assert day_of_folder("dt=2026-01-05/") == date(2026, 1, 5)
+    assert [day_of_folder(name) for name in ("dt=2026-02-30/", "_bootstrap/", "dt=2026-01-05")] == [None] * 3
+    # AND the bootstrap folder and the data files are named here too
+    assert bootstrap_prefix("snapshot", "orders") == "snapshot/orders/_bootstrap/"
+    assert part_name("g1", 3) == "part-g1-00003.jsonl.gz"
+    assert part_name("g1", 0, ".parquet") == "part-g1-00000.parquet"
 
 
 class Folders:

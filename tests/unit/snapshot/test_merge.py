@@ -2,35 +2,48 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from changelake.compaction.sort import DedupeSorter
 from changelake.exceptions import RecordRejected
 from changelake.snapshot.lines import Entry, snapshot_line
-from changelake.snapshot.merge import Change, MergeCounts, OrderError, Row, applied, latest_per_key, merge
+from changelake.snapshot.merge import (
+    Change,
+    MergeCounts,
+    OrderError,
+    Row,
+    applied,
+    latest_per_key,
+    merge,
+    removals_kept_from,
+)
+from changelake.storage.sort import DedupeSorter
+
+AT = "2026-11-22T00:00:00.000Z"
 
 
-def line(key: str, sequence: int | None, value: str | None = "v", event_id: str = "") -> bytes:
-    """The snapshot line of item ``key`` after change ``sequence`` (None: from an export), or its
-    removal line (``value`` None)."""
+def line(key: str, sequence: int | None, value: str | None = "v", event_id: str = "", at: str = AT) -> bytes:
+    """The snapshot line of item ``key`` after change ``sequence`` stamped ``at`` (None: from an
+    export), or its removal line (``value`` None)."""
     return snapshot_line(
         "orders",
         f'{{"pk":"{key}"}}',
         b"null" if value is None else f'{{"v":"{value}"}}'.encode(),
         event_id=None if sequence is None else event_id or f"e{sequence}",
-        event_time=None if sequence is None else "2026-11-22T00:00:00.000Z",
+        event_time=None if sequence is None else at,
         sequence_number=None if sequence is None else str(sequence),
     )
 
 
-def row(key: str, sequence: int | None, value: str | None = "v", event_id: str = "") -> Row:
-    return f'{{"pk":"{key}"}}', line(key, sequence, value, event_id)
+def row(key: str, sequence: int | None, value: str | None = "v", event_id: str = "", at: str = AT) -> Row:
+    return f'{{"pk":"{key}"}}', line(key, sequence, value, event_id, at)
 
 
-def changed(key: str, sequence: int, value: str | None = "new", event_id: str = "") -> Change:
-    entry = (f'{{"pk":"{key}"}}', sequence, event_id or f"e{sequence}", line(key, sequence, value, event_id))
+def changed(key: str, sequence: int, value: str | None = "new", event_id: str = "", at: str = AT) -> Change:
+    new_line = line(key, sequence, value, event_id, at)
+    entry = (f'{{"pk":"{key}"}}', sequence, event_id or f"e{sequence}", new_line)
     (result,) = applied([entry])
     return result
 
@@ -106,6 +119,29 @@ def test_a_change_older_than_the_state_it_meets_is_not_applied() -> None:
     assert counts == MergeCounts(
         items=4, kept=1, inserted=1, updated=2, removed=1, outdated=2, removed_keys=2
     )
+
+
+def test_removal_lines_older_than_the_horizon_before_the_days_end_are_dropped() -> None:
+    # GIVEN removed keys of the day before stamped 25 hours and 23 hours before the end of
+    # 2026-11-22, and REMOVEs of the day itself, one of a key the base held, one of an absent key
+    removed = [
+        row("a", 1, None, at="2026-11-21T22:59:59.999Z"),
+        row("b", 2, None, at="2026-11-22T01:00:00.000Z"),
+    ]
+    base = [row("c", 3)]
+    changes = [changed("c", 4, None, at="2026-11-22T23:59:59.000Z"), changed("d", 5, None)]
+    counts = MergeCounts()
+    # WHEN merged into 2026-11-22
+    kept_from = removals_kept_from(date(2026, 11, 22))
+    written = list(merge(base, changes, counts, removed, removals_from=kept_from))
+    # THEN the removal line older than the horizon is dropped, those within it are kept
+    assert kept_from == "2026-11-22T00:00:00.000Z"
+    assert written == [
+        (line("b", 2, None, at="2026-11-22T01:00:00.000Z"), True),
+        (line("c", 4, None, at="2026-11-22T23:59:59.000Z"), True),
+        (line("d", 5, None), True),
+    ]
+    assert counts == MergeCounts(removed=1, absent_removes=1, removed_keys=3, expired_removals=1)
 
 
 @pytest.mark.parametrize(

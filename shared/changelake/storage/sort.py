@@ -1,4 +1,4 @@
-"""External merge sort with on-the-fly deduplication, for compaction. Pure local I/O, no AWS.
+"""External merge sort with on-the-fly deduplication. Pure local I/O, no AWS.
 
 Entries are a change's ``order_key`` (``changelake.formats.change_line``: event_time, then
 sequence_number as a number, then event_id) followed by its line, so ties are broken by the

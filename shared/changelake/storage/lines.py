@@ -1,12 +1,12 @@
-"""Reading gzip JSON Lines a chunk at a time, for compaction (pure: no AWS, so its checking process
-stays small; ``changelake.compaction.io`` adds S3)."""
+"""Reading gzip JSON Lines a chunk at a time (pure: no AWS, so compaction's checking process stays
+small; ``changelake.storage.io`` adds S3)."""
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 
-from changelake.exceptions import CompactionInputError
+from changelake.exceptions import UnreadableInputError
 
 #: Compressed bytes read per step while decompressing a raw object.
 READ_CHUNK_BYTES = 256 * 1024
@@ -27,7 +27,7 @@ def gzip_chunks(
             try:
                 data = decompressor.decompress(compressed)
             except zlib.error as exc:
-                raise CompactionInputError(f"{resource}: not valid gzip ({exc})") from exc
+                raise UnreadableInputError(f"{resource}: not valid gzip ({exc})") from exc
             pending = not decompressor.eof
             if decompressor.eof:
                 compressed = decompressor.unused_data
@@ -37,7 +37,7 @@ def gzip_chunks(
             if data:
                 yield data
     if pending:
-        raise CompactionInputError(f"{resource}: gzip stream is truncated")
+        raise UnreadableInputError(f"{resource}: gzip stream is truncated")
 
 
 def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:

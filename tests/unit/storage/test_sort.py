@@ -1,4 +1,4 @@
-"""External merge sort with deduplication (compaction.sort)."""
+"""External merge sort with deduplication (storage.sort)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from changelake.compaction.sort import _FRAME, DedupeSorter, Entry
+from changelake.storage.sort import _FRAME, DedupeSorter, Entry
 
 
 def entries(count: int, seed: int = 1) -> list[Entry]:
@@ -71,7 +71,7 @@ def test_sorter_compares_sequence_numbers_as_numbers(tmp_path: Path) -> None:
 
 
 def test_sorter_merges_in_passes_past_the_fan_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("changelake.compaction.sort.MAX_FAN_IN", 3)
+    monkeypatch.setattr("changelake.storage.sort.MAX_FAN_IN", 3)
     data = entries(300, seed=3)
     with DedupeSorter(tmp_path, 3_000) as sorter:
         for entry in data:
@@ -84,7 +84,7 @@ def test_spilled_runs_are_plain_until_the_plain_limit_then_compressed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a plain-spill limit a few runs large and a budget that spills many runs
-    monkeypatch.setattr("changelake.compaction.sort.SPILL_PLAIN_BYTES", 60_000)
+    monkeypatch.setattr("changelake.storage.sort.SPILL_PLAIN_BYTES", 60_000)
     data = entries(1500, seed=4)
     with DedupeSorter(tmp_path, 20_000) as sorter:
         for entry in data:

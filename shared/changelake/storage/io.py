@@ -1,10 +1,10 @@
-"""Streaming I/O for compaction: gzip JSON Lines in from S3, gzip parts out as multipart uploads.
+"""Streaming I/O: gzip JSON Lines in from S3, gzip parts out as multipart uploads.
 
-Memory stays flat: raw objects are decompressed a chunk at a time, and output is compressed and
+Memory stays flat: objects are decompressed a chunk at a time, and output is compressed and
 uploaded in 8 MiB multipart parts by a background thread (zlib releases the GIL, so compression
 overlaps the merge on a second core). The uploads are *left open*: an open multipart upload is
-invisible to every reader, so nothing is published until compaction commits its manifest and
-then completes the uploads (see ``changelake.compaction.compactor``).
+invisible to every reader, so nothing is published until its writer commits a manifest and then
+completes the uploads (``changelake.publication``).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import IO, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from changelake.compaction.lines import READ_CHUNK_BYTES, gzip_chunks, split_lines
-from changelake.compaction.manifest import OpenPart
 from changelake.exceptions import map_client_error
 from changelake.formats.change_line import escape_line_break_bytes
 from changelake.integrations.base import MultipartStore, ObjectStore
+from changelake.storage.lines import READ_CHUNK_BYTES, gzip_chunks, split_lines
+from changelake.storage.parts import OpenPart
 
 #: Uncompressed bytes handed to the compression thread at once (always whole lines).
 WRITE_CHUNK_BYTES = 1024 * 1024
@@ -57,7 +57,7 @@ class Prefetcher:
 
     S3 reads and zlib release the GIL, so both overlap the parsing on a second core. At most
     ``depth`` decompressed chunks wait in memory. An error of the thread (a mapped S3 error, a
-    ``CompactionInputError`` for bad gzip) is raised by the reader at the same point of the stream
+    ``UnreadableInputError`` for bad gzip) is raised by the reader at the same point of the stream
     as reading inline would raise it. Use as a context manager (the thread is stopped on exit).
     """
 

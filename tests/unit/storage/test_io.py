@@ -1,4 +1,4 @@
-"""Reading gzip JSON Lines a chunk at a time (compaction.io)."""
+"""Reading gzip JSON Lines a chunk at a time (storage.io)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from changelake.compaction.io import iter_gzip_lines
-from changelake.exceptions import CompactionInputError
+from changelake.exceptions import UnreadableInputError
+from changelake.storage.io import iter_gzip_lines
 
 
 def test_gzip_lines_are_read_across_chunks_and_members() -> None:
@@ -25,5 +25,5 @@ def test_gzip_lines_are_read_across_chunks_and_members() -> None:
     "body", [gzip.compress(b"a\nb\n")[:-6], b"not gzip at all"], ids=["truncated", "garbage"]
 )
 def test_gzip_lines_refuse_a_broken_stream(body: bytes) -> None:
-    with pytest.raises(CompactionInputError):
+    with pytest.raises(UnreadableInputError):
         list(iter_gzip_lines(io.BytesIO(body), resource="r"))
