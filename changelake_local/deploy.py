@@ -45,13 +45,17 @@ def sam_python() -> Path:
     return path
 
 
-def translate(template: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """``template`` with the SAM transform applied, and each function's local code folder."""
+def translate(
+    template: Path, parameters: dict[str, str] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``template`` with the language extensions (``Fn::ForEach`` over these parameter values) and
+    the SAM transform applied, and each function's local code folder."""
     if not template.is_file():
         raise TemplateError(f"no template at {template}")
     script = Path(__file__).with_name("sam_translate.py")
+    overrides = json.dumps(parameters or {})
     completed = subprocess.run(  # noqa: S603 - our own script, our own interpreter
-        [str(sam_python()), str(script), str(template), ARTIFACTS_BUCKET],
+        [str(sam_python()), str(script), str(template), ARTIFACTS_BUCKET, overrides],
         capture_output=True,
         text=True,
         env={**os.environ, "AWS_DEFAULT_REGION": REGION},
@@ -97,7 +101,7 @@ def deploy(
     timeout: float = 120.0,
 ) -> DeployedStack:
     """Translate, package and create the stack on ``endpoint``; raise TemplateError on failure."""
-    translated, code = translate(template)
+    translated, code = translate(template, parameters)
     values = parameter_values(translated, parameters or {})
     s3 = client("s3", endpoint)
     if seed is not None:
@@ -159,8 +163,10 @@ def deploy(
         physical_ids=physical,
         outputs=outputs,
     )
-    for logical_id in ("ChangeTable", "ChangeQueue", "ChangeDLQ", "DataBucket"):
+    for logical_id in ("ChangeQueue", "ChangeDLQ", "DataBucket"):
         deployed.physical(logical_id)
+    if deployed.creates_change_table:
+        deployed.physical("ChangeTable")
     register_alarms(deployed)
     return deployed
 

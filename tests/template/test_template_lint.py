@@ -53,7 +53,13 @@ def test_samconfig_deploys_default_and_prod_stacks(repo_root: Path) -> None:
     assert config["version"] == 0.1
     assert default["global"]["parameters"]["stack_name"] == "changelake"
     assert prod["global"]["parameters"]["stack_name"] == "changelake-prod"
-    assert default["build"]["parameters"] == {"cached": True, "parallel": True}
+    # (the template's AWS::LanguageExtensions expanded by `sam build`, as CloudFormation does)
+    for environment in (default, prod):
+        assert environment["build"]["parameters"] == {
+            "cached": True,
+            "parallel": True,
+            "language_extensions": True,
+        }
     assert default["validate"]["parameters"]["lint"] is True
     for environment in (default, prod):
         deploy = environment["deploy"]["parameters"]
