@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.template.conftest import ATTACHED_STREAMS
+
 pytestmark = pytest.mark.template
 
 
@@ -37,6 +39,37 @@ def test_cfn_lint_has_zero_findings_including_informational(repo_root: Path) -> 
     matches = lint_file(repo_root / "template.yaml", {"include_checks": ["I"], "regions": ["us-east-1"]})
 
     # THEN there is no error, no warning and no informational finding
+    assert [str(match) for match in matches] == []
+
+
+def test_both_linters_are_clean_with_attached_tables(
+    sam_bin: Path, repo_root: Path, sam_env: dict[str, str], tmp_path: Path
+) -> None:
+    # GIVEN the template with SourceStreamArns naming two streams (as its default, so that the
+    # linters, which take no parameter values, evaluate Fn::ForEach over them)
+    text = (repo_root / "template.yaml").read_text(encoding="utf-8")
+    declaration = '  SourceStreamArns:\n    Type: CommaDelimitedList\n    Default: ""\n'
+    assert declaration in text
+    attached = tmp_path / "template.yaml"
+    value = ",".join(ATTACHED_STREAMS)
+    attached.write_text(text.replace(declaration, declaration.replace('""', value)), encoding="utf-8")
+    from cfnlint.api import lint_file
+
+    # WHEN `sam validate --lint` and cfn-lint (informational checks on) check it
+    completed = subprocess.run(
+        [str(sam_bin), "validate", "--lint", "--template", str(attached)],
+        capture_output=True,
+        text=True,
+        env=sam_env,
+        cwd=repo_root,
+        timeout=300,
+        check=False,
+    )
+    matches = lint_file(attached, {"include_checks": ["I"], "regions": ["us-east-1"]})
+
+    # THEN neither finds anything
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert len(completed.stdout.strip().splitlines()) == 1, completed.stdout
     assert [str(match) for match in matches] == []
 
 
