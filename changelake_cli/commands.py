@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
+from changelake.exceptions import DeliveryError
+from changelake_cli import bootstrap as bootstraps
 from changelake_cli import invoke as invocations
 from changelake_cli import render
 from changelake_cli.download import PROGRESS_FROM_BYTES, Progress, partition_ref
 from changelake_cli.download import download as fetch
 from changelake_cli.errors import Exit, UsageError
-from changelake_cli.output import Output
+from changelake_cli.output import Output, Styled
 from changelake_cli.query import run_query
 from changelake_cli.stack import Aws
 from changelake_cli.status import Operator, collect_status
@@ -76,6 +79,46 @@ def snapshot(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
     operator.stack.function("SnapshotFunction")
     event = invocations.snapshot_event(operator, args.table, args.dt, args.bootstrap)
     return _run(operator, o, "SnapshotFunction", event)
+
+
+def _source_table(operator: Operator, name: str) -> tuple[bootstraps.Tables, bootstraps.SourceTable]:
+    tables = bootstraps.Tables(client=operator.aws.client("dynamodb"))
+    try:
+        return tables, tables.describe(name)
+    except DeliveryError as exc:
+        if exc.code == "ResourceNotFoundException":
+            raise UsageError(f"no DynamoDB table {name!r} at {operator.aws.target.where()}") from exc
+        raise
+
+
+def bootstrap(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
+    """Export the table (found or started), wait for it, hand it to SnapshotFunction."""
+    tables, table = _source_table(operator, args.table)
+    stack = operator.stack
+    bootstraps.check_followed(table, stack.name, stack.outputs)
+    stack.function("SnapshotFunction")
+
+    def progress(state: bootstraps.ExportState, elapsed: float) -> None:
+        o.message(f"export {state.arn}: {state.status} after {elapsed:.0f} s")
+
+    outcome = bootstraps.export_table(
+        tables, table, stack.bucket, progress=progress, sleep=time.sleep, monotonic=time.monotonic
+    )
+    invocation = None
+    if outcome.export.status == "COMPLETED":
+        event = {"table": table.name, "bootstrap": outcome.export.summary_url()}
+        invocation = invocations.invoke(operator, invoker_of(operator), "SnapshotFunction", event)
+    result = {"method": "export", "export": outcome, "snapshot": invocation}
+    if o.as_json:
+        o.json(result)
+    else:
+        reused = "an export already there" if outcome.resumed else "a new export"
+        o.line(f"table {table.name}: {reused}, {outcome.export.status} ({outcome.export.arn})")
+        if outcome.export.failure:
+            o.line(Styled(f"export failed: {outcome.export.failure}", "bad"))
+        if invocation is not None:
+            render.render_invocation(o, invocation)
+    return Exit.OK if invocation is not None and invocation.ok else Exit.ATTENTION
 
 
 def redrive(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:

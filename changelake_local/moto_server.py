@@ -19,7 +19,8 @@ child at 300 changes/s: about a third of its time went to these, none of it to A
   backend; the answer for a host never changes while the server runs.
 
 And one place where moto departs from S3 (``behave_like_s3``, applied by the test suite's moto
-server too): CompleteMultipartUpload of an upload that no longer exists.
+server too): CompleteMultipartUpload of an upload that no longer exists. And DynamoDB exports
+written and described as AWS does (``changelake_local.exports.emulate_exports``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from moto.moto_server.werkzeug_app import (
 from moto.s3.exceptions import NoSuchUpload
 from moto.s3.models import S3Backend
 from werkzeug.serving import ThreadedWSGIServer
+
+from changelake_local.exports import emulate_exports
 
 
 def _get_records(self: DynamoDBStreamsHandler) -> str:
@@ -74,6 +77,7 @@ def _complete_multipart_upload(self: S3Backend, bucket_name: str, multipart_id: 
 def behave_like_s3() -> None:
     """Patch moto (in this process) where it departs from S3 in a way our code meets."""
     S3Backend.complete_multipart_upload = _complete_multipart_upload  # type: ignore[method-assign]
+    emulate_exports()
 
 
 class CachedDispatcher(DomainDispatcherApplication):
