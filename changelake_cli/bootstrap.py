@@ -1,5 +1,9 @@
 """``changelake bootstrap``: a table's items from before its stream, as the base of its snapshots.
 
+Without point-in-time recovery, the table is scanned instead, by SnapshotFunction in parallel
+segments at a limited read rate (``changelake.snapshot.scan_export``: the plan, the rate, when it
+is exact), then the Scan is committed in the layout of an export and handed over the same way.
+
 A table with point-in-time recovery is exported in full (``ExportTableToPointInTime``,
 ``DYNAMODB_JSON``) to the stack's bucket under ``exports/<table>`` (the one prefix SnapshotFunction
 may read exports from), the export is waited for with its progress shown, and its
@@ -13,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from changelake.integrations.base import AwsAdapter
 from changelake.snapshot.bootstrap import EXPORT_PREFIX
+from changelake.snapshot.scan_export import ScanPlan
 from changelake_cli.errors import UsageError
 
 #: Seconds between two DescribeExport calls while an export runs. AWS exports take minutes (at
@@ -36,6 +41,8 @@ class SourceTable:
     stream_arn: str | None
     view_type: str | None
     point_in_time_recovery: bool
+    size_bytes: int = 0
+    provisioned_read_units: int = 0  # 0: on demand
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,8 @@ class Tables(AwsAdapter):
             stream_arn=table.get("LatestStreamArn") if stream.get("StreamEnabled") else None,
             view_type=stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
             point_in_time_recovery=recovery.get("PointInTimeRecoveryStatus") == "ENABLED",
+            size_bytes=int(table.get("TableSizeBytes", 0)),
+            provisioned_read_units=int(table.get("ProvisionedThroughput", {}).get("ReadCapacityUnits", 0)),
         )
 
     def find_export(self, table_arn: str, bucket: str, prefix: str) -> ExportState | None:
@@ -189,3 +198,25 @@ def check_followed(table: SourceTable, stack_name: str, outputs: dict[str, str])
         f"stack {stack_name} does not follow table {table.name}: attach it first "
         f"(`changelake attach --table {table.name}`, docs/first-table.md)"
     )
+
+
+def scan_events(table: str, started: datetime, plan: ScanPlan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """SnapshotFunction's events for a bootstrap Scan started at ``started``: each segment's, then
+    the commit's."""
+    export_id = f"scan-{int(started.timestamp() * 1000):014d}"
+    common = {"export_id": export_id, "segments": plan.segments}
+    segments = [
+        {
+            "table": table,
+            "scan": {**common, "segment": k, "read_units_per_second": plan.read_units_per_second},
+        }
+        for k in range(plan.segments)
+    ]
+    commit = {"table": table, "scan": {**common, "commit": True, "started": started.isoformat()}}
+    return segments, commit
+
+
+def crosses_midnight(started: datetime, seconds: float) -> bool:
+    """Whether a Scan estimated to take ``seconds`` ends on a later UTC day than it starts (then it
+    is not exact: changes of its first day before the items were read are not applied)."""
+    return (started + timedelta(seconds=seconds)).astimezone(UTC).date() != started.astimezone(UTC).date()

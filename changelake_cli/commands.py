@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from changelake.exceptions import DeliveryError
+from changelake.snapshot.scan_export import SCAN_CONCURRENCY, scan_plan
 from changelake_cli import bootstrap as bootstraps
 from changelake_cli import invoke as invocations
 from changelake_cli import render
@@ -92,33 +94,75 @@ def _source_table(operator: Operator, name: str) -> tuple[bootstraps.Tables, boo
 
 
 def bootstrap(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
-    """Export the table (found or started), wait for it, hand it to SnapshotFunction."""
+    """Export the table (found or started) or, without point-in-time recovery, scan it; then hand
+    the export to SnapshotFunction."""
     tables, table = _source_table(operator, args.table)
     stack = operator.stack
     bootstraps.check_followed(table, stack.name, stack.outputs)
     stack.function("SnapshotFunction")
+    if table.point_in_time_recovery:
+        method, detail, summary_url = _export(operator, o, tables, table)
+    else:
+        method, detail, summary_url = _scan(operator, o, table)
+    invocation = None
+    if summary_url is not None:
+        event = {"table": table.name, "bootstrap": summary_url}
+        invocation = invocations.invoke(operator, invoker_of(operator), "SnapshotFunction", event)
+    if o.as_json:
+        o.json({"method": method, method: detail, "snapshot": invocation})
+    elif invocation is not None:
+        render.render_invocation(o, invocation)
+    return Exit.OK if invocation is not None and invocation.ok else Exit.ATTENTION
 
+
+def _export(
+    operator: Operator, o: Output, tables: bootstraps.Tables, table: bootstraps.SourceTable
+) -> tuple[str, Any, str | None]:
     def progress(state: bootstraps.ExportState, elapsed: float) -> None:
         o.message(f"export {state.arn}: {state.status} after {elapsed:.0f} s")
 
     outcome = bootstraps.export_table(
-        tables, table, stack.bucket, progress=progress, sleep=time.sleep, monotonic=time.monotonic
+        tables, table, operator.stack.bucket, progress=progress, sleep=time.sleep, monotonic=time.monotonic
     )
-    invocation = None
-    if outcome.export.status == "COMPLETED":
-        event = {"table": table.name, "bootstrap": outcome.export.summary_url()}
-        invocation = invocations.invoke(operator, invoker_of(operator), "SnapshotFunction", event)
-    result = {"method": "export", "export": outcome, "snapshot": invocation}
-    if o.as_json:
-        o.json(result)
-    else:
+    if not o.as_json:
         reused = "an export already there" if outcome.resumed else "a new export"
         o.line(f"table {table.name}: {reused}, {outcome.export.status} ({outcome.export.arn})")
         if outcome.export.failure:
             o.line(Styled(f"export failed: {outcome.export.failure}", "bad"))
-        if invocation is not None:
-            render.render_invocation(o, invocation)
-    return Exit.OK if invocation is not None and invocation.ok else Exit.ATTENTION
+    done = outcome.export.status == "COMPLETED"
+    return "export", outcome, outcome.export.summary_url() if done else None
+
+
+def _scan(operator: Operator, o: Output, table: bootstraps.SourceTable) -> tuple[str, Any, str | None]:
+    """The Scan's segments run by SnapshotFunction (as many at once as it may run), then its commit."""
+    started = operator.clock()
+    plan = scan_plan(table.size_bytes, table.provisioned_read_units)
+    o.message(
+        f"table {table.name} has no point-in-time recovery: scanning it in {plan.segments} segment(s) "
+        f"at {plan.read_units_per_second * SCAN_CONCURRENCY:.0f} read units/s (about {plan.seconds:.0f} s)"
+    )
+    if bootstraps.crosses_midnight(started, plan.seconds):
+        o.message("changelake: note: the Scan may end after midnight UTC; exact only within one day")
+    segments, commit = bootstraps.scan_events(table.name, started, plan)
+    invoker = invoker_of(operator)
+    workers = 1 if operator.aws.target.is_local else SCAN_CONCURRENCY  # the local functions share a process
+
+    def run(event: dict[str, Any]) -> invocations.Invocation:
+        done = invocations.invoke(operator, invoker, "SnapshotFunction", event)
+        o.message(f"segment {event['scan']['segment'] + 1} of {plan.segments}: {done.error or 'done'}")
+        return done
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        ran = list(pool.map(run, segments))
+    failed = [done for done in ran if not done.ok]
+    committed = None if failed else invocations.invoke(operator, invoker, "SnapshotFunction", commit)
+    detail = {"plan": plan, "segments": ran, "commit": committed}
+    if committed is None or not committed.ok:
+        if not o.as_json:
+            why = failed[0].error if failed else committed.error if committed else None
+            o.line(Styled(f"scan failed: {why}", "bad"))
+        return "scan", detail, None
+    return "scan", detail, str(committed.result["bootstrap"])
 
 
 def redrive(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:

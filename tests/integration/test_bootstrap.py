@@ -149,15 +149,23 @@ def test_an_interrupted_bootstrap_resumes_its_export(attached: Attached) -> None
     assert exports_of(attached, "invoices") == [started]
 
 
-def test_a_table_without_point_in_time_recovery_is_refused_with_how_to_turn_it_on(attached: Attached) -> None:
-    # GIVEN an attached table without point-in-time recovery
+def test_a_table_without_point_in_time_recovery_is_scanned_in_segments_by_the_function(
+    attached: Attached,
+) -> None:
+    # GIVEN an attached table without point-in-time recovery (3 items from before its stream)
     # WHEN it is bootstrapped
-    ran = attached.cli("bootstrap", "--table", "ledger")
+    ran = attached.cli("bootstrap", "--table", "ledger", "--json")
 
-    # THEN the command says what is missing and how to turn it on; nothing is exported
-    assert ran.code == Exit.USAGE
-    assert "no point-in-time recovery" in ran.err
-    assert "update-continuous-backups --table-name ledger" in ran.err
+    # THEN SnapshotFunction scanned it in segments and committed them in the export layout, which
+    # the bootstrap then read whole; no DynamoDB export was made
+    assert ran.code == Exit.OK, ran.err
+    result = json.loads(ran.out)
+    assert result["method"] == "scan"
+    segments = result["scan"]["segments"]
+    assert len(segments) == result["scan"]["plan"]["segments"] >= 2
+    assert sum(segment["result"]["items"] for segment in segments) == ITEMS["ledger"]
+    assert "no point-in-time recovery: scanning it" in ran.err
+    assert result["snapshot"]["result"]["items_read"] == ITEMS["ledger"]
     assert exports_of(attached, "ledger") == []
 
 

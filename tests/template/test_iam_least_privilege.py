@@ -328,6 +328,13 @@ def run_snapshot(
     export_summary = f"s3://{stack.bucket}/exports/orders/AWSDynamoDB/{EXPORT_ID}/manifest-summary.json"
     manual = {"table": "orders", "dt": "2026-11-27"}
     night = clock("2026-11-28T01:45:00+00:00")
+    scan = {"export_id": "scan-1", "segments": 2}
+    with recorder.recording():  # a bootstrap Scan: two segments and their commit
+        for segment in range(2):
+            segment_event = {**scan, "segment": segment, "read_units_per_second": 1000.0}
+            snapshot.lambda_handler({"table": "orders", "scan": segment_event}, context)
+        committed = {**scan, "commit": True, "started": "2026-11-27T12:00:00Z"}
+        snapshot.lambda_handler({"table": "orders", "scan": committed}, context)
     with recorder.recording():
         snapshot.lambda_handler({"table": "orders", "bootstrap": export_summary}, context)
         snapshot.lambda_handler(manual, context)
@@ -503,7 +510,9 @@ def test_attached_tables_grant_only_their_streams_and_tables(
         "StreamConsumerFunction": {(a, s) for a in poller for s in streams} | {("dynamodb:ListStreams", "*")},
         "AggregatorFunction": set(),
         "CompactionFunction": set(),
-        "SnapshotFunction": {("dynamodb:DescribeTable", table) for table in tables},
+        "SnapshotFunction": {
+            (a, table) for a in ("dynamodb:DescribeTable", "dynamodb:Scan") for table in tables
+        },
         "DlqRedriveFunction": {
             (a, s) for a in ("dynamodb:GetShardIterator", "dynamodb:GetRecords") for s in streams
         },

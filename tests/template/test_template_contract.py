@@ -134,6 +134,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:DeleteObject", f"{BUCKET}/late/snapshot/*"),
         ("s3:PutObject", f"{BUCKET}/_runs/snapshot/*"),  # run records (changelake.runs)
         ("dynamodb:DescribeTable", "ChangeTable.Arn"),  # the bootstrap's key attributes
+        ("dynamodb:Scan", "ChangeTable.Arn"),  # the bootstrap Scan of a table without PITR
+        ("s3:PutObject", f"{BUCKET}/exports/*"),  # its segments and manifests
         (
             "lambda:InvokeFunction",
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-snapshot",
