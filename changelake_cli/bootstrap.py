@@ -117,6 +117,27 @@ class Tables(AwsAdapter):
         )["ExportDescription"]
         return _export_state(described)
 
+    def enable_stream(self, name: str, had_stream: bool) -> None:
+        """Turn the table's stream on with both images (off first when it has one of another view
+        type), waiting for the table to be ACTIVE after each change."""
+        if had_stream:
+            self._request(
+                "update_table", f"table {name}", TableName=name, StreamSpecification={"StreamEnabled": False}
+            )
+            self._wait_active(name)
+        self._request(
+            "update_table",
+            f"table {name}",
+            TableName=name,
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        self._wait_active(name)
+
+    def _wait_active(self, name: str) -> None:
+        self.client.get_waiter("table_exists").wait(
+            TableName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 60}
+        )
+
     def describe_export(self, arn: str) -> ExportState:
         return _export_state(
             self._request("describe_export", f"export {arn}", ExportArn=arn)["ExportDescription"]

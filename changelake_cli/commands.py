@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,12 +11,13 @@ from typing import Any
 
 from changelake.exceptions import DeliveryError
 from changelake.snapshot.scan_export import SCAN_CONCURRENCY, scan_plan
+from changelake_cli import attach as attaching
 from changelake_cli import bootstrap as bootstraps
 from changelake_cli import invoke as invocations
 from changelake_cli import render
 from changelake_cli.download import PROGRESS_FROM_BYTES, Progress, partition_ref
 from changelake_cli.download import download as fetch
-from changelake_cli.errors import Exit, UsageError
+from changelake_cli.errors import DeployError, Exit, UsageError
 from changelake_cli.output import Output, Styled
 from changelake_cli.query import run_query
 from changelake_cli.stack import Aws
@@ -163,6 +165,64 @@ def _scan(operator: Operator, o: Output, table: bootstraps.SourceTable) -> tuple
             o.line(Styled(f"scan failed: {why}", "bad"))
         return "scan", detail, None
     return "scan", detail, str(committed.result["bootstrap"])
+
+
+def attach(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:
+    """Check the table, print or run the deploy that follows it too, then bootstrap it."""
+    tables, table = _source_table(operator, args.table)
+    if args.enable_stream and attaching.stream_problem(table) is not None:
+        tables.enable_stream(table.name, had_stream=table.stream_arn is not None)
+        table = tables.describe(table.name)
+        o.message(f"changelake: the stream of {table.name} is on ({table.view_type}): {table.stream_arn}")
+    stack = operator.stack
+    own_stream = stack.outputs.get("ChangeTableStreamArn") if "ChangeTable" in stack.physical else None
+    plan = attaching.plan_attach(table, stack.outputs, own_stream)
+    command = plan.printable(stack.name, None if operator.aws.target.is_local else operator.aws.region)
+    if plan.drops_own_table is not None and not plan.already_followed:
+        o.message(
+            f"changelake: note: with SourceStreamArns set the stack no longer creates its own table "
+            f"{stack.physical['ChangeTable']}: the deploy deletes it (its changes stay in the lake)"
+        )
+    if not plan.point_in_time_recovery:
+        o.message(f"changelake: note: {table.name} has no point-in-time recovery: its bootstrap will Scan it")
+    if not args.deploy:
+        if o.as_json:
+            o.json({"plan": plan, "deploy": None if plan.already_followed else command})
+        elif plan.already_followed:
+            o.line(f"stack {stack.name} already follows {table.name}; bootstrap it with:")
+            o.line(f"  changelake bootstrap --table {table.name}")
+        else:
+            o.line(f"to follow {table.name}, deploy with its stream added to SourceStreamArns:")
+            o.line(f"  {command}")
+            o.line("(keep the value in parameter_overrides of samconfig.toml), then bootstrap it with:")
+            o.line(f"  changelake bootstrap --table {table.name}")
+        return Exit.OK
+    if not plan.already_followed:
+        _deploy(operator, o, plan)
+    return bootstrap(connect(operator.aws), o, args)
+
+
+def _deploy(operator: Operator, o: Output, plan: attaching.AttachPlan) -> None:
+    """The deploy with the new SourceStreamArns: the local deploy's update on a local endpoint,
+    ``sam build`` and ``sam deploy`` for AWS (which asks before it changes anything)."""
+    target = operator.aws.target
+    o.message(f"changelake: deploying {target.stack} with SourceStreamArns={plan.parameter} ...")
+    if target.is_local:
+        from changelake_local.deploy import deploy as local_deploy
+        from changelake_local.errors import TemplateError
+
+        assert target.endpoint is not None
+        parameters = {**operator.stack.parameters, "SourceStreamArns": plan.parameter}
+        try:
+            local_deploy(
+                target.endpoint, stack_name=target.stack, parameters=parameters, seed=None, update=True
+            )
+        except TemplateError as exc:
+            raise DeployError(f"the local deploy failed: {exc}") from exc
+        return
+    for command in (["sam", "build"], plan.sam_command(target.stack, target.region)):
+        if subprocess.run(command, check=False).returncode != 0:  # noqa: S603 - the SAM CLI, our arguments
+            raise DeployError(f"`{' '.join(command[:2])}` failed; the stack is unchanged or as sam left it")
 
 
 def redrive(operator: Operator, o: Output, args: argparse.Namespace) -> Exit:

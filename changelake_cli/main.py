@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--dt", metavar="YYYY-MM-DD")
     which.add_argument("--bootstrap", metavar="s3://.../manifest-summary.json")
 
+    attach = command("attach", "follow one more table: check it, deploy with its stream, bootstrap it")
+    attach.add_argument("--table", required=True)
+    attach.add_argument(
+        "--enable-stream", action="store_true", help="turn its stream on (NEW_AND_OLD_IMAGES)"
+    )
+    attach.add_argument("--deploy", action="store_true", help="run the deploy, then the bootstrap")
+
     bootstrap = command("bootstrap", "export a table's items from before its stream and start its snapshots")
     bootstrap.add_argument("--table", required=True)
 
@@ -129,6 +136,7 @@ def _dispatch(args: argparse.Namespace, output: Output) -> Exit:
         "compact": commands.compact,
         "snapshot": commands.snapshot,
         "bootstrap": commands.bootstrap,
+        "attach": commands.attach,
         "redrive": commands.redrive,
         "download": commands.download,
         "ui": commands.ui,

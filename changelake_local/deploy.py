@@ -99,8 +99,10 @@ def deploy(
     parameters: dict[str, str] | None = None,
     seed: int | None = NAME_SEED,
     timeout: float = 120.0,
+    update: bool = False,
 ) -> DeployedStack:
-    """Translate, package and create the stack on ``endpoint``; raise TemplateError on failure."""
+    """Translate, package and create the stack on ``endpoint`` (``update``: update the one there,
+    as a second ``sam deploy`` does); raise TemplateError on failure."""
     translated, code = translate(template, parameters)
     values = parameter_values(translated, parameters or {})
     s3 = client("s3", endpoint)
@@ -131,22 +133,13 @@ def deploy(
     else:
         create["TemplateBody"] = body
     try:
-        cloudformation.create_stack(**create)
+        if update:
+            cloudformation.update_stack(**create)
+        else:
+            cloudformation.create_stack(**create)
     except cloudformation.exceptions.ClientError as exc:
         raise TemplateError(f"CloudFormation refused the template: {exc}") from exc
-    deadline = time.monotonic() + timeout
-    while True:
-        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            break
-        if time.monotonic() > deadline:
-            raise TemplateError(f"stack {stack_name} still {stack['StackStatus']} after {timeout:.0f} s")
-        time.sleep(0.2)
-    if stack["StackStatus"] != "CREATE_COMPLETE":
-        raise TemplateError(
-            f"stack {stack_name} ended {stack['StackStatus']}: "
-            f"{stack.get('StackStatusReason', 'no reason given')}"
-        )
+    stack = _settled(cloudformation, stack_name, "UPDATE_COMPLETE" if update else "CREATE_COMPLETE", timeout)
     resources = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
     physical = {
         item["LogicalResourceId"]: item["PhysicalResourceId"]
@@ -169,6 +162,24 @@ def deploy(
         deployed.physical("ChangeTable")
     register_alarms(deployed)
     return deployed
+
+
+def _settled(cloudformation: Any, stack_name: str, expected: str, timeout: float) -> dict[str, Any]:
+    """The stack once it is no longer in progress; TemplateError unless it ended ``expected``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stack: dict[str, Any] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            break
+        if time.monotonic() > deadline:
+            raise TemplateError(f"stack {stack_name} still {stack['StackStatus']} after {timeout:.0f} s")
+        time.sleep(0.2)
+    if stack["StackStatus"] != expected:
+        raise TemplateError(
+            f"stack {stack_name} ended {stack['StackStatus']}: "
+            f"{stack.get('StackStatusReason', 'no reason given')}"
+        )
+    return stack
 
 
 def alarm_name(stack_name: str, logical_id: str) -> str:

@@ -1,5 +1,5 @@
-"""`changelake bootstrap` against the local stack deployed with SourceStreamArns: tables the user
-already had (items from before their streams), exported, waited for and handed to SnapshotFunction."""
+"""`changelake attach` and `bootstrap` against the local stack deployed with SourceStreamArns: tables
+the user already had (items from before their streams), exported or scanned, handed to SnapshotFunction."""
 
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ class Attached:
         return run_cli("--endpoint", self.endpoint, "--stack", STACK, *argv)
 
 
-def existing_table(dynamodb: Any, name: str, items: int) -> str:
-    """A table with ``items`` items, its stream (both images) turned on afterwards; its stream ARN."""
+def existing_table(dynamodb: Any, name: str, items: int, view_type: str | None = "NEW_AND_OLD_IMAGES") -> str:
+    """A table with ``items`` items, its stream (``view_type``; None: none) turned on afterwards; its
+    stream ARN."""
     dynamodb.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
@@ -54,8 +55,10 @@ def existing_table(dynamodb: Any, name: str, items: int) -> str:
         dynamodb.update_continuous_backups(
             TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
         )
+    if view_type is None:
+        return ""
     described = dynamodb.update_table(
-        TableName=name, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        TableName=name, StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type}
     )
     return str(described["TableDescription"]["LatestStreamArn"])
 
@@ -75,6 +78,8 @@ def attached(local_stack: LocalStack) -> Attached:
         for name in ("dynamodb", "s3")
     }
     streams = {name: existing_table(clients["dynamodb"], name, count) for name, count in ITEMS.items()}
+    existing_table(clients["dynamodb"], "unstreamed", 4, view_type=None)
+    existing_table(clients["dynamodb"], "keys-only", 1, view_type="KEYS_ONLY")
     with applied_environment(aws_environment(url)):
         stack = deploy(
             url,
@@ -180,3 +185,63 @@ def test_a_table_the_stack_does_not_follow_or_that_does_not_exist_is_refused(att
     assert "does not follow table elsewhere: attach it first" in unattached.err
     assert "no DynamoDB table 'no-such-table'" in missing.err
     assert exports_of(attached, "elsewhere") == []
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ("unstreamed", "table unstreamed has no stream: changelake needs one with NEW_AND_OLD_IMAGES"),
+        ("keys-only", "table keys-only streams KEYS_ONLY, and changelake needs NEW_AND_OLD_IMAGES"),
+    ],
+)
+def test_attach_refuses_a_table_without_a_stream_of_both_images_saying_how_to_fix_it(
+    attached: Attached, table: str, said: str
+) -> None:
+    # GIVEN a table without a stream, and one whose stream has only the keys
+    # WHEN either is attached without --enable-stream
+    ran = attached.cli("attach", "--table", table)
+
+    # THEN it is refused as a usage error naming what is missing and the option that fixes it
+    assert ran.code == Exit.USAGE
+    assert said in ran.err
+    assert "--enable-stream" in ran.err
+
+
+def test_attach_prints_the_deploy_with_the_stream_added_to_what_the_stack_follows(attached: Attached) -> None:
+    # GIVEN a table with a stream of both images the stack does not follow yet
+    followed = attached.stack.outputs["FollowedStreamArns"]
+    stream = attached.dynamodb.describe_table(TableName="elsewhere")["Table"]["LatestStreamArn"]
+
+    # WHEN it is attached without --deploy
+    ran = attached.cli("attach", "--table", "elsewhere", "--json")
+
+    # THEN the deploy command names the streams followed now plus this one; nothing changed yet
+    assert ran.code == Exit.OK, ran.err
+    result = json.loads(ran.out)
+    assert result["plan"]["streams"] == [*followed.split(","), stream]
+    assert result["deploy"].endswith(f"--parameter-overrides SourceStreamArns={followed},{stream}")
+    assert "no point-in-time recovery" in ran.err
+
+
+def test_attach_enables_the_stream_deploys_and_bootstraps(attached: Attached) -> None:
+    # GIVEN a table with 4 items and no stream, no point-in-time recovery
+    # WHEN it is attached with --enable-stream --deploy
+    ran = attached.cli("attach", "--table", "unstreamed", "--enable-stream", "--deploy", "--json")
+
+    # THEN its stream is on, the stack (redeployed) follows it besides the others, and its bootstrap
+    # (a Scan) read every item
+    assert ran.code == Exit.OK, ran.err
+    stream = attached.dynamodb.describe_table(TableName="unstreamed")["Table"]["LatestStreamArn"]
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=attached.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    outputs = cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]
+    followed = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "FollowedStreamArns").split(",")
+    assert len(followed) == len(ATTACHED) + 1
+    assert stream in followed
+    result = json.loads(ran.out)
+    assert (result["method"], result["snapshot"]["result"]["items_read"]) == ("scan", 4)
