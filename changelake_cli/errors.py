@@ -28,3 +28,9 @@ class UsageError(CliError):
 
 class UnreachableError(CliError):
     exit_code = Exit.UNREACHABLE
+
+
+class DeployError(CliError):
+    """The deploy ``changelake attach --deploy`` ran failed: the stack needs a look."""
+
+    exit_code = Exit.ATTENTION

@@ -68,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--dt", metavar="YYYY-MM-DD")
     which.add_argument("--bootstrap", metavar="s3://.../manifest-summary.json")
 
+    attach = command("attach", "follow one more table: check it, deploy with its stream, bootstrap it")
+    attach.add_argument("--table", required=True)
+    attach.add_argument(
+        "--enable-stream", action="store_true", help="turn its stream on (NEW_AND_OLD_IMAGES)"
+    )
+    attach.add_argument("--deploy", action="store_true", help="run the deploy, then the bootstrap")
+
+    bootstrap = command("bootstrap", "export a table's items from before its stream and start its snapshots")
+    bootstrap.add_argument("--table", required=True)
+
     redrive = command("redrive", "run DlqRedriveFunction (dead letters, failed stream ranges)")
     redrive.add_argument("--dry-run", action="store_true")
     redrive.add_argument("--max", type=int, dest="max_messages")
@@ -125,6 +135,8 @@ def _dispatch(args: argparse.Namespace, output: Output) -> Exit:
         "history": commands.history,
         "compact": commands.compact,
         "snapshot": commands.snapshot,
+        "bootstrap": commands.bootstrap,
+        "attach": commands.attach,
         "redrive": commands.redrive,
         "download": commands.download,
         "ui": commands.ui,

@@ -45,13 +45,17 @@ def sam_python() -> Path:
     return path
 
 
-def translate(template: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """``template`` with the SAM transform applied, and each function's local code folder."""
+def translate(
+    template: Path, parameters: dict[str, str] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``template`` with the language extensions (``Fn::ForEach`` over these parameter values) and
+    the SAM transform applied, and each function's local code folder."""
     if not template.is_file():
         raise TemplateError(f"no template at {template}")
     script = Path(__file__).with_name("sam_translate.py")
+    overrides = json.dumps(parameters or {})
     completed = subprocess.run(  # noqa: S603 - our own script, our own interpreter
-        [str(sam_python()), str(script), str(template), ARTIFACTS_BUCKET],
+        [str(sam_python()), str(script), str(template), ARTIFACTS_BUCKET, overrides],
         capture_output=True,
         text=True,
         env={**os.environ, "AWS_DEFAULT_REGION": REGION},
@@ -95,9 +99,11 @@ def deploy(
     parameters: dict[str, str] | None = None,
     seed: int | None = NAME_SEED,
     timeout: float = 120.0,
+    update: bool = False,
 ) -> DeployedStack:
-    """Translate, package and create the stack on ``endpoint``; raise TemplateError on failure."""
-    translated, code = translate(template)
+    """Translate, package and create the stack on ``endpoint`` (``update``: update the one there,
+    as a second ``sam deploy`` does); raise TemplateError on failure."""
+    translated, code = translate(template, parameters)
     values = parameter_values(translated, parameters or {})
     s3 = client("s3", endpoint)
     if seed is not None:
@@ -127,22 +133,13 @@ def deploy(
     else:
         create["TemplateBody"] = body
     try:
-        cloudformation.create_stack(**create)
+        if update:
+            cloudformation.update_stack(**create)
+        else:
+            cloudformation.create_stack(**create)
     except cloudformation.exceptions.ClientError as exc:
         raise TemplateError(f"CloudFormation refused the template: {exc}") from exc
-    deadline = time.monotonic() + timeout
-    while True:
-        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            break
-        if time.monotonic() > deadline:
-            raise TemplateError(f"stack {stack_name} still {stack['StackStatus']} after {timeout:.0f} s")
-        time.sleep(0.2)
-    if stack["StackStatus"] != "CREATE_COMPLETE":
-        raise TemplateError(
-            f"stack {stack_name} ended {stack['StackStatus']}: "
-            f"{stack.get('StackStatusReason', 'no reason given')}"
-        )
+    stack = _settled(cloudformation, stack_name, "UPDATE_COMPLETE" if update else "CREATE_COMPLETE", timeout)
     resources = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
     physical = {
         item["LogicalResourceId"]: item["PhysicalResourceId"]
@@ -159,10 +156,30 @@ def deploy(
         physical_ids=physical,
         outputs=outputs,
     )
-    for logical_id in ("ChangeTable", "ChangeQueue", "ChangeDLQ", "DataBucket"):
+    for logical_id in ("ChangeQueue", "ChangeDLQ", "DataBucket"):
         deployed.physical(logical_id)
+    if deployed.creates_change_table:
+        deployed.physical("ChangeTable")
     register_alarms(deployed)
     return deployed
+
+
+def _settled(cloudformation: Any, stack_name: str, expected: str, timeout: float) -> dict[str, Any]:
+    """The stack once it is no longer in progress; TemplateError unless it ended ``expected``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stack: dict[str, Any] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            break
+        if time.monotonic() > deadline:
+            raise TemplateError(f"stack {stack_name} still {stack['StackStatus']} after {timeout:.0f} s")
+        time.sleep(0.2)
+    if stack["StackStatus"] != expected:
+        raise TemplateError(
+            f"stack {stack_name} ended {stack['StackStatus']}: "
+            f"{stack.get('StackStatusReason', 'no reason given')}"
+        )
+    return stack
 
 
 def alarm_name(stack_name: str, logical_id: str) -> str:

@@ -84,6 +84,11 @@ class DeployedStack:
                 physical_ids=self.physical_ids,
                 conditions=self.template.get("Conditions", {}),
                 attribute=self.attribute,
+                list_parameters=frozenset(
+                    name
+                    for name, spec in self.template.get("Parameters", {}).items()
+                    if spec.get("Type") == "CommaDelimitedList"
+                ),
                 pseudo={
                     "AWS::StackName": self.name,
                     "AWS::Region": REGION,
@@ -160,6 +165,16 @@ class DeployedStack:
     @property
     def table(self) -> str:
         return self.physical("ChangeTable")
+
+    @property
+    def creates_change_table(self) -> bool:
+        """Whether the stack made its own ChangeTable (SourceStreamArns empty), not attached tables."""
+        return "ChangeTable" in self.template["Resources"] and self.resolver.condition("CreatesChangeTable")
+
+    @property
+    def source_streams(self) -> list[str]:
+        """The streams the stack follows: ChangeTable's, or those SourceStreamArns names."""
+        return [spec.source_arn for spec in self.mappings() if spec.is_stream]
 
     def functions(self) -> list[str]:
         return [

@@ -2,7 +2,8 @@
 
 Enough of CloudFormation's language for what the runner reads from the translated template
 (function environments, event source mappings, schedules): Ref, Fn::GetAtt, Fn::Sub, Fn::If,
-Fn::Join, Fn::Select, Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition and AWS::NoValue.
+Fn::Join, Fn::Select, Fn::Split, Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition and AWS::NoValue.
+A Ref to a ``CommaDelimitedList`` parameter is a list, as in CloudFormation ("" is ``[""]``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ class Resolver:
         conditions: Mapping[str, Any],
         attribute: AttributeLookup,
         pseudo: Mapping[str, str],
+        list_parameters: frozenset[str] = frozenset(),
     ) -> None:
         self._parameters = parameters
+        self._list_parameters = list_parameters
         self._physical = physical_ids
         self._conditions_source = conditions
         self._conditions: dict[str, bool] = {}
@@ -71,6 +74,9 @@ class Resolver:
             if name == "Fn::Join":
                 separator, items = argument
                 return separator.join(str(item) for item in self._resolve(items))
+            if name == "Fn::Split":
+                separator, text = argument
+                return str(self._resolve(text)).split(separator)
             if name == "Fn::Select":
                 index, items = argument
                 return self._resolve(items)[int(self._resolve(index))]
@@ -95,6 +101,8 @@ class Resolver:
             return _NO_VALUE
         if name in self._pseudo:
             return self._pseudo[name]
+        if name in self._list_parameters:
+            return self._parameters[name].split(",")
         if name in self._parameters:
             return self._parameters[name]
         if name in self._physical:

@@ -34,7 +34,6 @@ def attach(
     endpoint: str, *, template: Path = DEFAULT_TEMPLATE, stack_name: str = DEFAULT_STACK_NAME
 ) -> DeployedStack:
     """The stack already deployed on ``endpoint`` (by ``serve`` or ``run``)."""
-    translated, code = translate(template)
     cloudformation = client("cloudformation", endpoint)
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
@@ -46,6 +45,8 @@ def attach(
     except Exception as exc:
         raise LocalRunError(f"cannot reach the local endpoint {endpoint}: {exc}") from exc
     given = {item["ParameterKey"]: item["ParameterValue"] for item in stacks[0].get("Parameters", [])}
+    # translated as deployed: Fn::ForEach over the stack's own SourceStreamArns
+    translated, code = translate(template, {k: v for k, v in given.items() if k == "SourceStreamArns"})
     return DeployedStack(
         name=stack_name,
         endpoint=endpoint,

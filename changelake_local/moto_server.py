@@ -19,7 +19,8 @@ child at 300 changes/s: about a third of its time went to these, none of it to A
   backend; the answer for a host never changes while the server runs.
 
 And one place where moto departs from S3 (``behave_like_s3``, applied by the test suite's moto
-server too): CompleteMultipartUpload of an upload that no longer exists.
+server too): CompleteMultipartUpload of an upload that no longer exists. And DynamoDB exports
+written and described as AWS does (``changelake_local.exports.emulate_exports``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import traceback
 from functools import lru_cache
 from typing import Any
 
+from moto.cloudformation.models import Stack as FakeStack
 from moto.dynamodb.models.utilities import dynamo_json_dump
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.moto_server.werkzeug_app import (
@@ -43,6 +45,8 @@ from moto.moto_server.werkzeug_app import (
 from moto.s3.exceptions import NoSuchUpload
 from moto.s3.models import S3Backend
 from werkzeug.serving import ThreadedWSGIServer
+
+from changelake_local.exports import emulate_exports
 
 
 def _get_records(self: DynamoDBStreamsHandler) -> str:
@@ -71,9 +75,26 @@ def _complete_multipart_upload(self: S3Backend, bucket_name: str, multipart_id: 
     return _MOTO_COMPLETE_MULTIPART_UPLOAD(self, bucket_name, multipart_id, body)
 
 
+def _parameter_list(self: FakeStack) -> list[dict[str, Any]]:
+    """moto's, except that a list parameter (``CommaDelimitedList``) is given back comma-separated,
+    as CloudFormation's DescribeStacks does (moto 5 answers Python's ``repr`` of the list)."""
+    return [
+        {**parameter, "ParameterValue": ",".join(map(str, parameter["ParameterValue"]))}
+        if isinstance(parameter["ParameterValue"], list)
+        else parameter
+        for parameter in _MOTO_PARAMETER_LIST.fget(self)  # type: ignore[attr-defined]
+    ]
+
+
+_MOTO_PARAMETER_LIST = FakeStack.parameter_list
+
+
 def behave_like_s3() -> None:
-    """Patch moto (in this process) where it departs from S3 in a way our code meets."""
+    """Patch moto (in this process) where it departs from AWS in a way our code meets: S3's
+    CompleteMultipartUpload, DynamoDB's exports, CloudFormation's list parameters."""
     S3Backend.complete_multipart_upload = _complete_multipart_upload  # type: ignore[method-assign]
+    FakeStack.parameter_list = property(_parameter_list)  # type: ignore[assignment,method-assign]
+    emulate_exports()
 
 
 class CachedDispatcher(DomainDispatcherApplication):

@@ -1,11 +1,15 @@
 """Translate a SAM template to plain CloudFormation with the SAM translator (run by the SAM venv).
 
 Run as a script by ``.venv-sam/bin/python`` (aws-sam-translator pins a pydantic the dev venv does
-not use, so it lives in the SAM CLI's venv): ``python sam_translate.py TEMPLATE BUCKET``. Local
-``CodeUri``/``ContentUri`` folders are replaced by ``s3://BUCKET/<LogicalId>.zip`` first (what
-``sam package`` does); stdout is ``{"template": <translated>, "code": {LogicalId: folder}}``.
-A template error exits with status 2 and the translator's messages on stderr.
-Only the standard library and samtranslator are imported here.
+not use, so it lives in the SAM CLI's venv): ``python sam_translate.py TEMPLATE BUCKET [PARAMETERS]``.
+The ``AWS::LanguageExtensions`` transform comes first, as CloudFormation applies it: its
+``Fn::ForEach`` loops are expanded with the SAM CLI's own processor (what ``sam build`` runs), over
+the collections the parameter values (``PARAMETERS``, a JSON object; defaults otherwise) give;
+nothing else is resolved, so the result keeps its Refs. Local ``CodeUri``/``ContentUri`` folders
+are then replaced by ``s3://BUCKET/<LogicalId>.zip`` (what ``sam package`` does); stdout is
+``{"template": <translated>, "code": {LogicalId: folder}}``. A template error exits with status 2
+and the translator's messages on stderr.
+Only the standard library, samtranslator and the SAM CLI are imported here.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
 _CODE_PROPERTIES = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
 
 
@@ -25,11 +30,34 @@ class _NoManagedPolicies:
         return {}
 
 
-def translate(template_path: Path, bucket: str) -> dict[str, Any]:
+def expand_language_extensions(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """``template`` with its ``Fn::ForEach`` loops expanded and ``AWS::LanguageExtensions`` removed
+    from its transforms; unchanged when it does not declare that transform."""
+    transforms = template.get("Transform")
+    names = transforms if isinstance(transforms, list) else [transforms]
+    if LANGUAGE_EXTENSIONS not in names:
+        return template
+    from samcli.lib.cfn_language_extensions.api import create_default_intrinsic_resolver
+    from samcli.lib.cfn_language_extensions.models import ResolutionMode, TemplateProcessingContext
+    from samcli.lib.cfn_language_extensions.processors.foreach import ForEachProcessor
+    from samcli.lib.cfn_language_extensions.processors.parsing import TemplateParsingProcessor
+
+    context = TemplateProcessingContext(
+        fragment=template, parameter_values=dict(parameters), resolution_mode=ResolutionMode.PARTIAL
+    )
+    TemplateParsingProcessor().process_template(context)
+    ForEachProcessor(create_default_intrinsic_resolver(context)).process_template(context)
+    expanded: dict[str, Any] = context.fragment
+    rest = [name for name in names if name != LANGUAGE_EXTENSIONS]
+    expanded["Transform"] = rest[0] if len(rest) == 1 else rest
+    return expanded
+
+
+def translate(template_path: Path, bucket: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
     from samtranslator.translator.transform import transform
     from samtranslator.yaml_helper import yaml_parse
 
-    template = yaml_parse(template_path.read_text())
+    template = expand_language_extensions(yaml_parse(template_path.read_text()), parameters or {})
     code: dict[str, str] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
         prop = _CODE_PROPERTIES.get(resource.get("Type", ""))
@@ -44,13 +72,18 @@ def translate(template_path: Path, bucket: str) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: sam_translate.py TEMPLATE BUCKET", file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage: sam_translate.py TEMPLATE BUCKET [PARAMETERS]", file=sys.stderr)
         return 64
+    from samcli.lib.cfn_language_extensions.exceptions import InvalidTemplateException
     from samtranslator.model.exceptions import InvalidDocumentException
 
     try:
-        result = translate(Path(argv[0]), argv[1])
+        parameters = json.loads(argv[2]) if len(argv) == 3 else {}
+        result = translate(Path(argv[0]), argv[1], parameters)
+    except InvalidTemplateException as exc:
+        print(f"template error: {exc}", file=sys.stderr)
+        return 2
     except InvalidDocumentException as exc:
         for cause in exc.causes:
             print(f"template error: {cause.message}", file=sys.stderr)

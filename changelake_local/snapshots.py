@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 from changelake.snapshot.bootstrap import EXPORT_PREFIX
 from changelake_local.aws import client
 from changelake_local.endpoint import ACCOUNT, REGION
+from changelake_local.exports import export_id_at, export_objects
 
 Key = tuple[tuple[str, Any], ...]
 SNAPSHOT_PREFIX = "snapshot"
@@ -102,52 +102,24 @@ def item_key(keys: dict[str, Any]) -> Key:
 def write_export(endpoint: str, bucket: str, table: str, items: list[dict[str, Any]], at: datetime) -> str:
     """``items`` as a DynamoDB full export of ``table`` at ``at``; returns its manifest-summary URL."""
     s3 = client("s3", endpoint)
-    millis = int(at.timestamp() * 1000)
-    export_id = f"{millis:014d}-{hashlib.sha256(str(millis).encode()).hexdigest()[:8]}"
-    folder = f"{EXPORT_PREFIX}/{table}/AWSDynamoDB/{export_id}"
-    halves = [items[: len(items) // 2], [], items[len(items) // 2 :]]  # one empty file, as exports have
-    files = []
-    for index, part in enumerate(halves):
-        lines = "".join(
-            json.dumps({"Item": {k: _dynamodb_json(v) for k, v in item.items()}}, ensure_ascii=False) + "\n"
-            for item in part
-        )
-        body = gzip.compress(lines.encode(), mtime=0)
-        key = f"{folder}/data/{hashlib.sha256(body).hexdigest()[:26]}-{index}.json.gz"
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
-        digest = hashlib.md5(body, usedforsecurity=False)
-        files.append(
-            {
-                "itemCount": len(part),
-                "md5Checksum": base64.b64encode(digest.digest()).decode(),
-                "etag": digest.hexdigest(),
-                "dataFileS3Key": key,
-            }
-        )
-    s3.put_object(
-        Bucket=bucket,
-        Key=f"{folder}/manifest-files.json",
-        Body="".join(json.dumps(entry) + "\n" for entry in files).encode(),
+    export_id = export_id_at(at)
+    lines = [
+        json.dumps({"Item": {k: _dynamodb_json(v) for k, v in item.items()}}, ensure_ascii=False)
+        for item in items
+    ]
+    prefix = f"{EXPORT_PREFIX}/{table}"
+    objects = export_objects(
+        table_arn=f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}",
+        bucket=bucket,
+        prefix=prefix,
+        export_id=export_id,
+        lines=lines,
+        start=at,
+        end=datetime.now(UTC),
     )
-    table_arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
-    exported = at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    summary = {
-        "version": "2020-06-30",
-        "exportArn": f"{table_arn}/export/{export_id}",
-        "startTime": exported,
-        "endTime": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "tableArn": table_arn,
-        "exportTime": exported,
-        "s3Bucket": bucket,
-        "s3Prefix": f"{EXPORT_PREFIX}/{table}",
-        "s3SseAlgorithm": "AES256",
-        "manifestFilesS3Key": f"{folder}/manifest-files.json",
-        "itemCount": len(items),
-        "outputFormat": "DYNAMODB_JSON",
-        "exportType": "FULL_EXPORT",
-    }
-    s3.put_object(Bucket=bucket, Key=f"{folder}/manifest-summary.json", Body=json.dumps(summary).encode())
-    return f"s3://{bucket}/{folder}/manifest-summary.json"
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return f"s3://{bucket}/{prefix}/AWSDynamoDB/{export_id}/manifest-summary.json"
 
 
 @dataclass

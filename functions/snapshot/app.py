@@ -2,7 +2,9 @@
 
 Events: the EventBridge scheduled event (every table's previous UTC day, with the look-back window
 and the days named by late markers), the manual ``{"table", "dt"}`` event (that day and every
-missing or stale day before it), and ``{"table", "bootstrap": "s3://.../manifest-summary.json"}``.
+missing or stale day before it), ``{"table", "bootstrap": "s3://.../manifest-summary.json"}``, and
+the bootstrap Scan's ``{"table", "scan": {...}}`` (a segment, or the commit of all of them:
+``changelake.snapshot.scan_export``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from changelake.runs import snapshot_outcome
 from changelake.settings import SnapshotSettings
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.parquet import ParquetSnapshots, layouts_from_directory
+from changelake.snapshot.scan_export import ScanExporter
 from changelake.snapshot.service import SnapshotService
 
 settings = SnapshotSettings.from_environ()
@@ -47,6 +50,7 @@ service = SnapshotService(
     reserve_seconds=settings.reserve_seconds,
 )
 runs = run_recorder(store, "snapshot", logger, metrics)
+scans = ScanExporter(store)
 
 
 # Events name tables and days, never items; LOG_ITEM_DATA decides as for every function.
@@ -54,6 +58,10 @@ runs = run_recorder(store, "snapshot", logger, metrics)
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event, dict) and "scan" in event:  # a bootstrap Scan's segment or commit: no snapshot run
+        result = scans.handle(event)
+        logger.info("bootstrap scan", extra={"summary": result})
+        return result
     with runs.recording(context.aws_request_id) as run:
         summary = service.handle(event, context)
         finish_run(metrics, run, "snapshot", snapshot_outcome(summary, event), summary)

@@ -16,26 +16,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
 REGION = "us-east-1"
 
-# Runs inside an interpreter that has samtranslator (the SAM CLI's own environment when the dev
-# environment lacks it). Local CodeUri/ContentUri paths become fake S3 URIs, as `sam validate` does.
-_TRANSLATE = """
-import json, sys
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
-class NoManagedPolicies:
-    def load(self):
-        return {}
-
-with open(sys.argv[1], encoding="utf-8") as handle:
-    template = yaml_parse(handle.read())
-for resource in template.get("Resources", {}).values():
-    properties = resource.get("Properties") or {}
-    for key in ("CodeUri", "ContentUri"):
-        if isinstance(properties.get(key), str):
-            properties[key] = "s3://placeholder-bucket/" + properties[key].strip("/")
-json.dump(transform(template, {}, NoManagedPolicies()), sys.stdout)
-"""
+# changelake_local/sam_translate.py runs inside an interpreter that has samtranslator and the SAM
+# CLI (whose processor expands AWS::LanguageExtensions), as the local deploy does.
+_TRANSLATE = REPO_ROOT / "changelake_local" / "sam_translate.py"
+#: The artifacts bucket the translation's CodeUri/ContentUri point at, as `sam package` would.
+CODE_BUCKET = "placeholder-bucket"
 
 
 def sam_environment() -> dict[str, str]:
@@ -58,8 +43,9 @@ def resolve_sam_bin() -> Path:
 
 
 def interpreter_with_samtranslator(sam_bin: Path) -> str:
-    """This interpreter if it can import samtranslator, else the one the SAM CLI script runs on."""
-    if importlib.util.find_spec("samtranslator") is not None:
+    """This interpreter if it can import samtranslator and the SAM CLI, else the one the SAM CLI
+    script runs on."""
+    if all(importlib.util.find_spec(name) is not None for name in ("samtranslator", "samcli")):
         return sys.executable
     first_line = sam_bin.read_text(encoding="utf-8", errors="replace").splitlines()[0]
     if first_line.startswith("#!") and "python" in first_line:
@@ -80,11 +66,18 @@ def template_text() -> str:
     return TEMPLATE.read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="session")
-def translated(sam_bin: Path) -> dict[str, Any]:
-    """The CloudFormation template the SAM transform produces from template.yaml."""
+def translate(sam_bin: Path, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The CloudFormation template the language extensions and the SAM transform produce from
+    template.yaml with these parameter values (defaults for the others), and under ``"code"`` each
+    function's and layer's local folder."""
     completed = subprocess.run(
-        [interpreter_with_samtranslator(sam_bin), "-c", _TRANSLATE, str(TEMPLATE)],
+        [
+            interpreter_with_samtranslator(sam_bin),
+            str(_TRANSLATE),
+            str(TEMPLATE),
+            CODE_BUCKET,
+            json.dumps(parameters or {}),
+        ],
         capture_output=True,
         text=True,
         env=sam_environment(),
@@ -95,6 +88,41 @@ def translated(sam_bin: Path) -> dict[str, Any]:
     assert completed.returncode == 0, completed.stderr
     result: dict[str, Any] = json.loads(completed.stdout)
     return result
+
+
+@pytest.fixture(scope="session")
+def translation(sam_bin: Path) -> dict[str, Any]:
+    return translate(sam_bin)
+
+
+@pytest.fixture(scope="session")
+def translated(translation: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation template of template.yaml with its defaults: the stack's own ChangeTable."""
+    template: dict[str, Any] = translation["template"]
+    return template
+
+
+@pytest.fixture(scope="session")
+def code_folders(translation: dict[str, Any]) -> dict[str, str]:
+    """Logical ID -> the local folder of its CodeUri or ContentUri."""
+    folders: dict[str, str] = translation["code"]
+    return folders
+
+
+#: Two tables the user already has, attached by SourceStreamArns.
+ATTACHED_STREAMS = (
+    "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-11-20T08:00:00.000",
+    "arn:aws:dynamodb:us-east-1:123456789012:table/customer-profiles/stream/2026-11-21T09:30:00.000",
+)
+
+
+@pytest.fixture(scope="session")
+def translated_attached(sam_bin: Path) -> dict[str, Any]:
+    """The CloudFormation template with SourceStreamArns naming two existing tables' streams."""
+    template: dict[str, Any] = translate(sam_bin, {"SourceStreamArns": ",".join(ATTACHED_STREAMS)})[
+        "template"
+    ]
+    return template
 
 
 @pytest.fixture(scope="session")

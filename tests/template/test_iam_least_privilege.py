@@ -9,6 +9,7 @@ paths: success, quarantine, claim checks, hand-off, aborts, deletes, loss report
 from __future__ import annotations
 
 import base64
+import json
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +40,8 @@ from tests.functional.recovery.test_async_failures import COMPACTION_ARN, destin
 from tests.functional.recovery.test_stream_failures import failure_record, shard_records
 from tests.functional.snapshot.support import clock
 from tests.functional.snapshot.test_bootstrap import EXPORT_ID
-from tests.template.test_template_contract import FUNCTIONS, as_list, render, role_of, walk
+from tests.template.conftest import ATTACHED_STREAMS
+from tests.template.test_template_contract import FUNCTIONS, as_list, in_mode, render, role_of, walk
 
 pytestmark = pytest.mark.template
 
@@ -56,6 +58,7 @@ REQUIRED_WILDCARDS = {
     "AccountAdministersAndDelegatesToIam": "AWS's default key statement: kms:* for the account, Resource *",
     "CloudWatchAlarmsPublishToTheTopic": "key policy: Resource * is the key itself",
     "LogsEncryptTheStackLogGroups": "key policy: Resource * is the key itself",
+    "LambdaListsStreams": "dynamodb:ListStreams has no resource-level permissions (Lambda's stream poller)",
 }
 # AWS managed policies SAM attaches to every execution role it builds: logs, X-Ray, and the
 # pollers of the event source mappings (which Lambda runs with the function's role). Replacing
@@ -68,7 +71,14 @@ SAM_MANAGED_POLICIES = {
 }
 # Used by the Lambda service with the role, never by our code: the on-failure destinations.
 SERVICE_GRANTS: dict[str, set[Grant]] = {
-    "StreamConsumerFunction": {("sqs:SendMessage", "StreamFailureQueue")},
+    "StreamConsumerFunction": {
+        ("sqs:SendMessage", "StreamFailureQueue"),
+        # Lambda's stream poller reads the followed stream with the function's role
+        ("dynamodb:DescribeStream", "ChangeTable"),
+        ("dynamodb:GetRecords", "ChangeTable"),
+        ("dynamodb:GetShardIterator", "ChangeTable"),
+        ("dynamodb:ListStreams", "*"),
+    },
     "CompactionFunction": {("sqs:SendMessage", "AsyncFailureQueue")},
     "SnapshotFunction": {("sqs:SendMessage", "AsyncFailureQueue")},
     "DlqRedriveFunction": {("sqs:SendMessage", "AsyncFailureQueue")},
@@ -318,6 +328,13 @@ def run_snapshot(
     export_summary = f"s3://{stack.bucket}/exports/orders/AWSDynamoDB/{EXPORT_ID}/manifest-summary.json"
     manual = {"table": "orders", "dt": "2026-11-27"}
     night = clock("2026-11-28T01:45:00+00:00")
+    scan = {"export_id": "scan-1", "segments": 2}
+    with recorder.recording():  # a bootstrap Scan: two segments and their commit
+        for segment in range(2):
+            segment_event = {**scan, "segment": segment, "read_units_per_second": 1000.0}
+            snapshot.lambda_handler({"table": "orders", "scan": segment_event}, context)
+        committed = {**scan, "commit": True, "started": "2026-11-27T12:00:00Z"}
+        snapshot.lambda_handler({"table": "orders", "scan": committed}, context)
     with recorder.recording():
         snapshot.lambda_handler({"table": "orders", "bootstrap": export_summary}, context)
         snapshot.lambda_handler(manual, context)
@@ -365,9 +382,15 @@ class TrimmedStream(WrappingClient):
 # ---------------------------------------------------------------- the tests
 
 
-def test_no_allow_statement_has_a_wildcard_aws_does_not_require(translated: dict[str, Any]) -> None:
-    # GIVEN every Allow statement of the translated template (roles, key policy, resource policies)
-    statements = [node for node in walk(translated["Resources"]) if node.get("Effect") == "Allow"]
+@pytest.mark.parametrize("attaches", [False, True], ids=["ChangeTable", "attached tables"])
+def test_no_allow_statement_has_a_wildcard_aws_does_not_require(
+    translated: dict[str, Any], translated_attached: dict[str, Any], attaches: bool
+) -> None:
+    # GIVEN every Allow statement of the translated template (roles, key policy, resource policies),
+    # with the stack's own table or with SourceStreamArns naming two tables
+    template = translated_attached if attaches else translated
+    resources = in_mode(template["Resources"], attaches=attaches)
+    statements = [node for node in walk(resources) if node.get("Effect") == "Allow"]
 
     # WHEN the ones with a wildcard action, or a resource wider than a bucket prefix, are listed
     def wide(statement: dict[str, Any]) -> bool:
@@ -430,3 +453,83 @@ def test_every_permission_is_used_by_the_code_and_every_call_is_permitted(
     refused = {f: {c for c in recorded[f] if not any(covers(g, c) for g in grants[f])} for f in FUNCTIONS}
     assert unused == {function_id: set() for function_id in FUNCTIONS}
     assert refused == {function_id: set() for function_id in FUNCTIONS}
+
+
+def table_of(stream_arn: str) -> str:
+    """``<table ARN>/stream/<label>`` -> the table ARN."""
+    return stream_arn.split("/stream/", 1)[0]
+
+
+def evaluate(value: Any) -> Any:
+    """Fn::Join, Fn::Select and Fn::Split over literals (what the per-table grants derive) and the
+    Ref to SourceStreamArns (the list it was given), evaluated."""
+    if isinstance(value, list):
+        return [evaluate(item) for item in value]
+    if value == {"Ref": "SourceStreamArns"}:
+        return list(ATTACHED_STREAMS)
+    if isinstance(value, dict) and len(value) == 1:
+        ((name, argument),) = value.items()
+        if name == "Fn::Join":
+            return argument[0].join(evaluate(argument[1]))
+        if name == "Fn::Select":
+            return evaluate(argument[1])[argument[0]]
+        if name == "Fn::Split":
+            return str(evaluate(argument[1])).split(argument[0])
+    return value
+
+
+def dynamodb_grants(role: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (action, str(evaluate(resource)))
+        for policy in role["Policies"]
+        for statement in as_list(policy["PolicyDocument"]["Statement"])
+        for action in as_list(statement["Action"])
+        if action.startswith("dynamodb:")
+        for resource in as_list(evaluate(statement["Resource"]))
+    }
+
+
+def test_attached_tables_grant_only_their_streams_and_tables(
+    resources: dict[str, dict[str, Any]], translated_attached: dict[str, Any]
+) -> None:
+    # GIVEN the template with SourceStreamArns naming two existing tables' streams
+    attached = translated_attached["Resources"]
+
+    # WHEN each role's DynamoDB grants are read in that mode (per-table policies included)
+    found = {f: dynamodb_grants(role_of(attached, f, attaches=True)) for f in FUNCTIONS}
+    rest = {
+        f: {g for g in role_grants(role_of(attached, f, attaches=True)) if not g[0].startswith("dynamodb:")}
+        for f in FUNCTIONS
+    }
+
+    # THEN the poller reads those streams, redrive replays them, bootstrap describes those tables,
+    # nothing names ChangeTable or any other stream or table; every other grant is unchanged
+    streams, tables = set(ATTACHED_STREAMS), {table_of(arn) for arn in ATTACHED_STREAMS}
+    poller = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+    assert found == {
+        "StreamConsumerFunction": {(a, s) for a in poller for s in streams} | {("dynamodb:ListStreams", "*")},
+        "AggregatorFunction": set(),
+        "CompactionFunction": set(),
+        "SnapshotFunction": {
+            (a, table) for a in ("dynamodb:DescribeTable", "dynamodb:Scan") for table in tables
+        },
+        "DlqRedriveFunction": {
+            (a, s) for a in ("dynamodb:GetShardIterator", "dynamodb:GetRecords") for s in streams
+        },
+    }
+    own = {
+        f: {g for g in role_grants(role_of(resources, f)) if not g[0].startswith("dynamodb:")}
+        for f in FUNCTIONS
+    }
+    assert rest == own
+    assert "ChangeTable" not in json.dumps([role_of(attached, f, attaches=True) for f in FUNCTIONS])
+
+
+def role_grants(role: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (action, json.dumps(resource, sort_keys=True))
+        for policy in role["Policies"]
+        for statement in as_list(policy["PolicyDocument"]["Statement"])
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    }

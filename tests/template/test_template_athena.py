@@ -57,7 +57,7 @@ def test_glue_tables_are_the_rendered_athena_tables(translated: dict[str, Any]) 
     for logical_id, definition in zip(GLUE_TABLES, rendered, strict=True):
         resource = resources[logical_id]
         assert resource["Type"] == "AWS::Glue::Table"
-        assert resource["Condition"] == "HasAthenaDatabase"
+        assert resource["Condition"] == "HasAthenaTables"  # the database named, over ChangeTable
         assert resource["Properties"]["DatabaseName"] == {"Ref": "LakeDatabase"}
         table_input = _resolved(resource["Properties"]["TableInput"], since)
         assert json.dumps(table_input, sort_keys=True) == json.dumps(definition.glue_input(), sort_keys=True)
@@ -71,6 +71,10 @@ def test_glue_database_only_when_a_name_is_given(translated: dict[str, Any]) -> 
     # THEN the default creates nothing, and the database is named by the parameter
     assert parameter["Default"] == ""
     assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AthenaDatabaseName"}, ""]}]}
+    # (the Glue tables only over the stack's own table: an attached table's keys are not in the template)
+    assert translated["Conditions"]["HasAthenaTables"] == {
+        "Fn::And": [{"Condition": "HasAthenaDatabase"}, {"Condition": "CreatesChangeTable"}]
+    }
     database = translated["Resources"]["LakeDatabase"]
     assert database["Condition"] == "HasAthenaDatabase"
     assert database["Properties"]["DatabaseInput"]["Name"] == {"Ref": "AthenaDatabaseName"}

@@ -11,6 +11,7 @@ import pytest
 
 from changelake.runs import RunKind, success_metric_name
 from changelake.settings import RedriveSettings
+from tests.template.conftest import ATTACHED_STREAMS
 
 pytestmark = pytest.mark.template
 
@@ -84,7 +85,13 @@ DLQS = ("ChangeDLQ.Arn", "StreamFailureQueue.Arn", "AsyncFailureQueue.Arn")
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "StreamConsumerFunction": {
         ("sqs:SendMessage", "ChangeQueue.Arn"),
-        ("sqs:SendMessage", "StreamFailureQueue.Arn"),  # the on-failure destination (added by SAM)
+        ("sqs:SendMessage", "StreamFailureQueue.Arn"),  # the stream mappings' on-failure destination
+        # what Lambda's stream poller does with the role, on the followed stream only
+        *{
+            (action, "ChangeTable.StreamArn")
+            for action in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+        },
+        ("dynamodb:ListStreams", "*"),  # no resource-level permissions
         ("s3:PutObject", f"{BUCKET}/quarantine/*"),
         ("s3:PutObject", f"{BUCKET}/claims/*"),
     },
@@ -127,6 +134,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:DeleteObject", f"{BUCKET}/late/snapshot/*"),
         ("s3:PutObject", f"{BUCKET}/_runs/snapshot/*"),  # run records (changelake.runs)
         ("dynamodb:DescribeTable", "ChangeTable.Arn"),  # the bootstrap's key attributes
+        ("dynamodb:Scan", "ChangeTable.Arn"),  # the bootstrap Scan of a table without PITR
+        ("s3:PutObject", f"{BUCKET}/exports/*"),  # its segments and manifests
         (
             "lambda:InvokeFunction",
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-snapshot",
@@ -188,11 +197,48 @@ def walk(node: Any) -> Iterator[dict[str, Any]]:
             yield from walk(child)
 
 
-def role_of(resources: dict[str, dict[str, Any]], function_id: str) -> dict[str, Any]:
+def in_mode(node: Any, *, attaches: bool = False) -> Any:
+    """``node`` with the ``Fn::If`` of the conditions SourceStreamArns decides resolved (the stack's
+    own ChangeTable, or attached tables) and ``AWS::NoValue`` dropped; other conditions stay."""
+    truth = {"CreatesChangeTable": not attaches, "AttachesTables": attaches}
+    if isinstance(node, list):
+        items = [in_mode(item, attaches=attaches) for item in node]
+        return [item for item in items if item != {"Ref": "AWS::NoValue"}]
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"} and node["Fn::If"][0] in truth:
+            condition, when_true, when_false = node["Fn::If"]
+            return in_mode(when_true if truth[condition] else when_false, attaches=attaches)
+        return {key: in_mode(value, attaches=attaches) for key, value in node.items()}
+    return node
+
+
+def deployed(resource: dict[str, Any], *, attaches: bool = False) -> bool:
+    """Whether CloudFormation creates ``resource`` in that mode (conditions of other parameters: yes)."""
+    condition = str(resource.get("Condition", ""))
+    decided = {
+        "CreatesChangeTable": not attaches,
+        "AttachesTables": attaches,
+        "HasAthenaTables": not attaches,
+    }
+    return decided.get(condition, True)
+
+
+def role_of(
+    resources: dict[str, dict[str, Any]], function_id: str, *, attaches: bool = False
+) -> dict[str, Any]:
+    """The function's execution role in that mode, with the inline policies of the
+    ``AWS::IAM::Policy`` resources attached to it (the grants per attached table) among its own."""
     role_ref = resources[function_id]["Properties"]["Role"]
     assert role_ref == {"Fn::GetAtt": [f"{function_id}Role", "Arn"]}
-    role: dict[str, Any] = resources[f"{function_id}Role"]["Properties"]
-    return role
+    role: dict[str, Any] = in_mode(resources[f"{function_id}Role"]["Properties"], attaches=attaches)
+    attached = [
+        in_mode(resource["Properties"], attaches=attaches)
+        for resource in resources.values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        and deployed(resource, attaches=attaches)
+        and {"Ref": f"{function_id}Role"} in resource["Properties"]["Roles"]
+    ]
+    return {**role, "Policies": [*role.get("Policies", []), *attached]}
 
 
 def grants(role: dict[str, Any]) -> set[tuple[str, str]]:
@@ -205,13 +251,31 @@ def grants(role: dict[str, Any]) -> set[tuple[str, str]]:
     return found
 
 
-def mapping_of(resources: dict[str, dict[str, Any]], function_id: str) -> dict[str, Any]:
-    mappings = [
-        resource["Properties"]
+def mappings_of(
+    resources: dict[str, dict[str, Any]], function_id: str, *, attaches: bool = False
+) -> list[dict[str, Any]]:
+    """The properties of the function's event source mappings in that mode."""
+    return [
+        in_mode(resource["Properties"], attaches=attaches)
         for resource in resources.values()
         if resource["Type"] == "AWS::Lambda::EventSourceMapping"
         and resource["Properties"]["FunctionName"] == {"Ref": function_id}
+        and deployed(resource, attaches=attaches)
     ]
+
+
+def mapping_ids(resources: dict[str, dict[str, Any]]) -> list[str]:
+    """The logical IDs of the stream mappings."""
+    return [
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+        and resource["Properties"]["FunctionName"] == {"Ref": "StreamConsumerFunction"}
+    ]
+
+
+def mapping_of(resources: dict[str, dict[str, Any]], function_id: str) -> dict[str, Any]:
+    mappings = mappings_of(resources, function_id)
     assert len(mappings) == 1, mappings
     return mappings[0]
 
@@ -267,7 +331,12 @@ def test_every_function_runs_python313_on_arm64_traced_with_the_layer(
     ],
 )
 def test_function_code_timeout_and_memory(
-    resources: dict[str, dict[str, Any]], function_id: str, code_dir: str, timeout: int, memory: int
+    resources: dict[str, dict[str, Any]],
+    code_folders: dict[str, str],
+    function_id: str,
+    code_dir: str,
+    timeout: int,
+    memory: int,
 ) -> None:
     # GIVEN the translated function
     properties = resources[function_id]["Properties"]
@@ -276,7 +345,8 @@ def test_function_code_timeout_and_memory(
     code_key = properties["Code"]["S3Key"]
 
     # THEN the code comes from functions/<dir>/ and the limits are the documented ones
-    assert code_key == f"functions/{code_dir}"
+    assert code_key == f"{function_id}.zip"
+    assert code_folders[function_id].rstrip("/") == f"functions/{code_dir}"
     assert properties["Timeout"] == timeout
     assert properties["MemorySize"] == memory
 
@@ -324,6 +394,7 @@ def test_stream_mapping_bisects_retries_finitely_and_sends_failures_to_the_failu
 
     # THEN a poison batch is bisected, retried a finite number of times, and then recorded
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["ChangeTable", "StreamArn"]}
+    assert mapping_ids(resources) == ["StreamConsumerFunctionChangeTableStream"]  # as SAM named it before
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BisectBatchOnFunctionError"] is True
@@ -336,6 +407,54 @@ def test_stream_mapping_bisects_retries_finitely_and_sends_failures_to_the_failu
     }
     assert parameter(translated, mapping["BatchSize"])["Default"] == 1000
     assert parameter(translated, mapping["MaximumBatchingWindowInSeconds"])["Default"] == 5
+
+
+def test_attached_streams_are_followed_with_the_same_safety_settings(
+    resources: dict[str, dict[str, Any]], translated_attached: dict[str, Any]
+) -> None:
+    # GIVEN the template with SourceStreamArns naming two existing tables' streams
+    attached = translated_attached["Resources"]
+
+    # WHEN the consumer's mappings in that mode are read
+    mappings = mappings_of(attached, "StreamConsumerFunction", attaches=True)
+
+    # THEN there is one per stream, each with exactly the settings of ChangeTable's mapping
+    own = mapping_of(resources, "StreamConsumerFunction")
+    assert sorted(mapping["EventSourceArn"] for mapping in mappings) == sorted(ATTACHED_STREAMS)
+    for mapping in mappings:
+        assert {**mapping, "EventSourceArn": own["EventSourceArn"]} == own
+
+
+def test_attached_tables_mode_creates_no_table_and_refers_to_none(
+    translated_attached: dict[str, Any],
+) -> None:
+    # GIVEN the template with SourceStreamArns set
+    resources, outputs = translated_attached["Resources"], translated_attached["Outputs"]
+
+    # WHEN what CloudFormation creates in that mode is listed, its conditions decided
+    created = {
+        logical_id: in_mode(resource, attaches=True)
+        for logical_id, resource in resources.items()
+        if deployed(resource, attaches=True)
+    }
+    shown = {
+        key: in_mode(output, attaches=True)
+        for key, output in outputs.items()
+        if deployed(output, attaches=True)
+    }
+
+    # THEN there is no ChangeTable, and nothing created or output refers to it
+    assert resources["ChangeTable"]["Condition"] == "CreatesChangeTable"
+    assert "ChangeTable" not in created
+    references = [
+        node
+        for node in walk({**created, **shown})
+        if node.get("Ref") == "ChangeTable"
+        or as_list(node.get("Fn::GetAtt", [""]))[0].startswith("ChangeTable")
+        or "${ChangeTable" in json.dumps(node.get("Fn::Sub", ""))
+    ]
+    assert references == []
+    assert shown["FollowedStreamArns"]["Value"] == {"Fn::Join": [",", {"Ref": "SourceStreamArns"}]}
 
 
 def test_sqs_mapping_reports_partial_failures_and_batches(
@@ -775,7 +894,7 @@ def test_every_parameter_is_bounded(translated: dict[str, Any]) -> None:
         if not (
             "AllowedValues" in spec
             or ("MinValue" in spec and "MaxValue" in spec)
-            or (spec["Type"] == "String" and "AllowedPattern" in spec)
+            or (spec["Type"] in ("String", "CommaDelimitedList") and "AllowedPattern" in spec)
         )
     ]
 

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.template.conftest import ATTACHED_STREAMS
+
 pytestmark = pytest.mark.template
 
 
@@ -40,6 +42,37 @@ def test_cfn_lint_has_zero_findings_including_informational(repo_root: Path) -> 
     assert [str(match) for match in matches] == []
 
 
+def test_both_linters_are_clean_with_attached_tables(
+    sam_bin: Path, repo_root: Path, sam_env: dict[str, str], tmp_path: Path
+) -> None:
+    # GIVEN the template with SourceStreamArns naming two streams (as its default, so that the
+    # linters, which take no parameter values, evaluate Fn::ForEach over them)
+    text = (repo_root / "template.yaml").read_text(encoding="utf-8")
+    declaration = '  SourceStreamArns:\n    Type: CommaDelimitedList\n    Default: ""\n'
+    assert declaration in text
+    attached = tmp_path / "template.yaml"
+    value = ",".join(ATTACHED_STREAMS)
+    attached.write_text(text.replace(declaration, declaration.replace('""', value)), encoding="utf-8")
+    from cfnlint.api import lint_file
+
+    # WHEN `sam validate --lint` and cfn-lint (informational checks on) check it
+    completed = subprocess.run(
+        [str(sam_bin), "validate", "--lint", "--template", str(attached)],
+        capture_output=True,
+        text=True,
+        env=sam_env,
+        cwd=repo_root,
+        timeout=300,
+        check=False,
+    )
+    matches = lint_file(attached, {"include_checks": ["I"], "regions": ["us-east-1"]})
+
+    # THEN neither finds anything
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert len(completed.stdout.strip().splitlines()) == 1, completed.stdout
+    assert [str(match) for match in matches] == []
+
+
 def test_samconfig_deploys_default_and_prod_stacks(repo_root: Path) -> None:
     # GIVEN samconfig.toml
     with (repo_root / "samconfig.toml").open("rb") as handle:
@@ -53,7 +86,13 @@ def test_samconfig_deploys_default_and_prod_stacks(repo_root: Path) -> None:
     assert config["version"] == 0.1
     assert default["global"]["parameters"]["stack_name"] == "changelake"
     assert prod["global"]["parameters"]["stack_name"] == "changelake-prod"
-    assert default["build"]["parameters"] == {"cached": True, "parallel": True}
+    # (the template's AWS::LanguageExtensions expanded by `sam build`, as CloudFormation does)
+    for environment in (default, prod):
+        assert environment["build"]["parameters"] == {
+            "cached": True,
+            "parallel": True,
+            "language_extensions": True,
+        }
     assert default["validate"]["parameters"]["lint"] is True
     for environment in (default, prod):
         deploy = environment["deploy"]["parameters"]
