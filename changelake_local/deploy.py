@@ -31,6 +31,8 @@ ARTIFACTS_BUCKET = "changelake-local-artifacts"
 #: moto's generated names (queue and bucket suffixes) follow this seed, so events/env.json holds.
 NAME_SEED = 20261122
 _MAX_TEMPLATE_BODY = 51_200
+#: What the local pipeline needs from the template; ``deploy`` checks they were created.
+PIPELINE_RESOURCES = ("ChangeTable", "ChangeQueue", "ChangeDLQ", "DataBucket")
 
 
 def sam_python() -> Path:
@@ -95,6 +97,7 @@ def deploy(
     parameters: dict[str, str] | None = None,
     seed: int | None = NAME_SEED,
     timeout: float = 120.0,
+    required: tuple[str, ...] = PIPELINE_RESOURCES,
 ) -> DeployedStack:
     """Translate, package and create the stack on ``endpoint``; raise TemplateError on failure."""
     translated, code = translate(template)
@@ -159,7 +162,7 @@ def deploy(
         physical_ids=physical,
         outputs=outputs,
     )
-    for logical_id in ("ChangeTable", "ChangeQueue", "ChangeDLQ", "DataBucket"):
+    for logical_id in required:
         deployed.physical(logical_id)
     register_alarms(deployed)
     return deployed
