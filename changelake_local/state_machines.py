@@ -89,12 +89,13 @@ class LocalStateMachines:
         poll_interval: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        sfn: Any = None,
     ) -> None:
         self.stack = stack
         self.poll_interval = poll_interval
         self._clock = clock
         self._sleep = sleep
-        self._sfn = client("stepfunctions", stack.endpoint)
+        self._sfn = sfn if sfn is not None else client("stepfunctions", stack.endpoint)
 
     def logical_ids(self) -> list[str]:
         return [
