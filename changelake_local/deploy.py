@@ -31,6 +31,9 @@ ARTIFACTS_BUCKET = "changelake-local-artifacts"
 #: moto's generated names (queue and bucket suffixes) follow this seed, so events/env.json holds.
 NAME_SEED = 20261122
 _MAX_TEMPLATE_BODY = 51_200
+#: What the local pipeline needs from the template; ``deploy`` checks they were created (and
+#: ChangeTable, when the stack makes its own: SourceStreamArns empty).
+PIPELINE_RESOURCES = ("ChangeQueue", "ChangeDLQ", "DataBucket")
 
 
 def sam_python() -> Path:
@@ -100,6 +103,7 @@ def deploy(
     seed: int | None = NAME_SEED,
     timeout: float = 120.0,
     update: bool = False,
+    required: tuple[str, ...] = PIPELINE_RESOURCES,
 ) -> DeployedStack:
     """Translate, package and create the stack on ``endpoint`` (``update``: update the one there,
     as a second ``sam deploy`` does); raise TemplateError on failure."""
@@ -156,7 +160,7 @@ def deploy(
         physical_ids=physical,
         outputs=outputs,
     )
-    for logical_id in ("ChangeQueue", "ChangeDLQ", "DataBucket"):
+    for logical_id in required:
         deployed.physical(logical_id)
     if deployed.creates_change_table:
         deployed.physical("ChangeTable")

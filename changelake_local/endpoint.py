@@ -2,6 +2,8 @@
 
 A child process (not a thread) gives moto its own interpreter and core, so the functions running
 in-process do not compete with it for the GIL, and stopping it is a plain terminate/kill.
+Lambda invocations made inside moto (a state machine's Lambda tasks) come back to this process
+through ``MotoEndpoint.lambdas`` (invoke_server.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import TracebackType
 from typing import IO
 
 from changelake_local.errors import LocalRunError
+from changelake_local.invoke_server import LambdaInvokeServer
 
 #: The fixed port of ``make run`` (events/env.json points Docker containers at it).
 DEFAULT_PORT = 4566
@@ -95,19 +98,31 @@ class MotoEndpoint:
     startup_timeout: float = 30.0
     log_path: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _lambdas: LambdaInvokeServer | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
+    @property
+    def lambdas(self) -> LambdaInvokeServer:
+        """Where the functions the state machines' Lambda tasks reach are registered (``serve``)."""
+        if self._lambdas is None:
+            raise LocalRunError("the local endpoint is not started")
+        return self._lambdas
+
     def start(self) -> MotoEndpoint:
         if self.port == 0:
             self.port = free_port()
         check_port_free(self.port)
+        self._lambdas = LambdaInvokeServer().start()
         log: IO[bytes] | int = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self._process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
-                [sys.executable, "-m", "changelake_local.moto_server", "-H", HOST, "-p", str(self.port)],
+                [
+                    *(sys.executable, "-m", "changelake_local.moto_server", "-H", HOST, "-p", str(self.port)),
+                    *("--lambda-invoke-url", self._lambdas.url),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -115,6 +130,9 @@ class MotoEndpoint:
                 start_new_session=True,  # Ctrl-C reaches us only; we stop the child ourselves
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
             )
+        except BaseException:
+            self._stop_lambdas()
+            raise
         finally:
             if not isinstance(log, int):
                 log.close()
@@ -128,6 +146,7 @@ class MotoEndpoint:
             if self._process.poll() is not None:
                 code = self._process.returncode
                 self._process = None
+                self._stop_lambdas()
                 raise LocalRunError(
                     f"the moto server on port {self.port} exited at start-up (status {code}); "
                     "is the port in use or moto[server] missing?"
@@ -147,9 +166,15 @@ class MotoEndpoint:
         """Make moto's generated names (queue and bucket suffixes) the same on every run."""
         moto_api(self.url, f"seed?a={value}", method="POST")
 
+    def _stop_lambdas(self) -> None:
+        lambdas, self._lambdas = self._lambdas, None
+        if lambdas is not None:
+            lambdas.stop()
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
+            self._stop_lambdas()
             return
         process.terminate()
         try:
@@ -157,6 +182,7 @@ class MotoEndpoint:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+        self._stop_lambdas()
 
     def __enter__(self) -> MotoEndpoint:
         return self.start()

