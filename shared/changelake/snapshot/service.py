@@ -27,13 +27,14 @@ from datetime import timedelta
 from typing import Any, ClassVar, Literal, Protocol
 
 from changelake.clock import Clock, utc_now
-from changelake.exceptions import DeliveryError, InvalidEventError, SnapshotError
+from changelake.exceptions import DeliveryError, InvalidEventError, RunError, SnapshotError
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.late import Marker
 from changelake.snapshot.bootstrap import Bootstrapper, BootstrapResult
 from changelake.snapshot.builder import ChainResult, SnapshotBuilder
 from changelake.snapshot.derived import FORMATS
 from changelake.snapshot.events import BootstrapEvent, ManualEvent, parse_event
+from changelake.summary import RunSummary
 
 #: The consumer name of the snapshot layer's late markers (``late/snapshot/...``).
 MARKER_CONSUMER: Literal["snapshot"] = "snapshot"
@@ -48,12 +49,12 @@ class LateMarkerSource(Protocol):
 
 
 @dataclass(slots=True)
-class SnapshotSummary:
-    """A run's summary: what was built, checked, failed and handed on."""
+class SnapshotSummary(RunSummary):
+    """A snapshot run's summary: the days built, checked, failed and handed on."""
 
-    BYTES_METRICS: ClassVar[frozenset[str]] = frozenset({"BytesIn", "BytesOut"})
+    ERROR: ClassVar[type[RunError]] = SnapshotError
+    UNDONE: ClassVar[str] = "table(s) not brought up to date"
 
-    trigger: str
     tables: int = 0
     days_built: int = 0
     days_completed: int = 0  # committed by an earlier run that died before finishing; rolled forward
@@ -65,12 +66,7 @@ class SnapshotSummary:
     changes_read: int = 0
     changes_applied: int = 0
     removed: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    seconds: float = 0.0
     built: list[str] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)
-    handed_off: list[str] = field(default_factory=list)
     markers_cleared: int = 0
     bootstrap: dict[str, Any] | None = None
 
@@ -110,7 +106,7 @@ class SnapshotSummary:
         self.bootstrap = asdict(result) | {"gap": result.gap.model_dump()}
 
     def as_dict(self) -> dict[str, Any]:
-        document = asdict(self)
+        document = RunSummary.as_dict(self)
         for name, count in document.pop("derived_days_built").items():
             document[f"{name}_days_built"] = count
         if self.bootstrap is None:
@@ -138,13 +134,6 @@ class SnapshotSummary:
             "BootstrapGaps": int(bool(self.bootstrap and self.bootstrap["gap"]["missing_possible"])),
             "Seconds": round(self.seconds, 3),
         }
-
-    def raise_for_failures(self) -> None:
-        """``SnapshotError`` if a day failed (so Lambda retries the event)."""
-        if self.failed:
-            raise SnapshotError(
-                f"{len(self.failed)} table(s) not brought up to date: {self.failed[:5]}", self.as_dict()
-            )
 
 
 def self_invoker(invoker: LambdaInvoker) -> Callable[[str, list[ManualEvent]], int]:
