@@ -61,6 +61,40 @@ def finish_run(metrics: Metrics, run: RunDraft, kind: RunKind, outcome: RunOutco
     publish_run(metrics, kind, outcome)
 
 
+class BatchSummary(Measured, Protocol):
+    """A batch run's summary (``changelake.summary.RunSummary``)."""
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+    def raise_for_failures(self) -> None: ...
+
+
+Summary = TypeVar("Summary", bound=BatchSummary)
+
+
+def run_batch(
+    runs: RunRecorder,
+    metrics: Metrics,
+    logger: Logger,
+    request_id: str,
+    *,
+    run: Callable[[], Summary],
+    outcome: Callable[[Summary], RunOutcome],
+    warn: Callable[[Summary], None] | None = None,
+) -> dict[str, Any]:
+    """One invocation of a batch function (compaction, the snapshot): ``run`` recorded as a run of
+    ``runs.kind``, its metrics and ``<Kind>Succeeded`` published, ``warn`` given the summary (for
+    warnings of its own), the summary logged, and ``raise_for_failures`` (so Lambda retries)."""
+    with runs.recording(request_id) as record:
+        summary = run()
+        finish_run(metrics, record, runs.kind, outcome(summary), summary)
+        if warn is not None:
+            warn(summary)
+        logger.info(f"{runs.kind} run", extra={"summary": summary.as_dict()})
+        summary.raise_for_failures()
+    return summary.as_dict()
+
+
 def report_unrecorded_run(logger: Logger, metrics: Metrics, record: RunRecord, error: DeliveryError) -> None:
     """A run record that could not be stored: an ERROR log line with the record, and ``RunRecordsFailed``."""
     logger.error(
