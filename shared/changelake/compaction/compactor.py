@@ -64,6 +64,7 @@ from datetime import date
 from pathlib import Path
 from typing import ClassVar
 
+from changelake.budget import Deadline
 from changelake.clock import Clock, utc_now
 from changelake.compaction.check import FullCheck
 from changelake.compaction.events import ManualEvent, scheduled_days
@@ -397,13 +398,12 @@ class Compactor:
         partitions: Iterable[Partition],
         *,
         trigger: str,
-        time_left: Callable[[], float] | None = None,
-        reserve_seconds: float = 0.0,
+        deadline: Deadline | None = None,
         hand_off: Callable[[list[Partition]], int] | None = None,
         settled: Callable[[Partition], None] | None = None,
         unsettled: Callable[[Partition], None] | None = None,
     ) -> CompactionSummary:
-        """Compact ``partitions`` in order; when ``time_left()`` (seconds) drops under the reserve,
+        """Compact ``partitions`` in order; when the ``deadline`` (its reserve kept) has expired,
         ``hand_off`` the rest (it returns the invocations made) and stop. After each partition
         that succeeded, ``settled(partition)``; its failure is reported like a failed partition.
         After each that failed, ``unsettled(partition)`` (leaves it for a later run to retry); its
@@ -412,7 +412,7 @@ class Compactor:
         summary = CompactionSummary(trigger)
         todo = list(partitions)
         for index, partition in enumerate(todo):
-            if time_left is not None and hand_off is not None and time_left() < reserve_seconds:
+            if deadline is not None and hand_off is not None and deadline.expired():
                 rest = todo[index:]
                 summary.handoff_invocations = hand_off(rest)
                 summary.handed_off = [p.path for p in rest]

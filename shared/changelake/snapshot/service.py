@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, Literal, Protocol
 
+from changelake.budget import Deadline
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, InvalidEventError, RunError, SnapshotError
 from changelake.integrations.lambda_invoke import LambdaInvoker
@@ -147,22 +148,6 @@ def self_invoker(invoker: LambdaInvoker) -> Callable[[str, list[ManualEvent]], i
     return hand_off
 
 
-class _Deadline:
-    """Whether there is time for another build: Lambda's time left above the reserve, or nothing
-    built yet by this invocation (so every invocation makes progress)."""
-
-    def __init__(self, time_left: Callable[[], float], reserve_seconds: float) -> None:
-        self.time_left = time_left
-        self.reserve_seconds = reserve_seconds
-        self.builds = 0
-
-    def __call__(self) -> bool:
-        if self.builds and self.time_left() < self.reserve_seconds:
-            return False
-        self.builds += 1
-        return True
-
-
 class SnapshotService:
     """Turns a Lambda event into a snapshot run (see the module)."""
 
@@ -189,7 +174,7 @@ class SnapshotService:
         """Run ``event``; a malformed one raises ``InvalidEventError`` before anything is written."""
         started = time.monotonic()
         parsed = parse_event(event)
-        deadline = _Deadline(lambda: context.get_remaining_time_in_millis() / 1000.0, self.reserve_seconds)
+        deadline = Deadline.of_context(context, margin_ms=int(self.reserve_seconds * 1000))
 
         def hand_off(events: list[ManualEvent]) -> int:
             return self.invoker(context.function_name, events)
@@ -198,9 +183,9 @@ class SnapshotService:
             summary = SnapshotSummary("bootstrap")
             summary.add_bootstrap(self.bootstrapper.run(parsed))
         elif isinstance(parsed, ManualEvent):
-            summary = self.manual(parsed, deadline, hand_off)
+            summary = self.manual(parsed, deadline.may_build, hand_off)
         else:
-            summary = self.scheduled(deadline, hand_off)
+            summary = self.scheduled(deadline.may_build, hand_off)
         summary.seconds = time.monotonic() - started
         return summary
 
