@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from changelake.compaction.compactor import Compactor
 from changelake.compaction.service import CompactionService
 from changelake.integrations.s3 import S3Store
-from changelake.observability import run_batch, run_recorder, traced
+from changelake.observability import BatchRun, run_recorder, traced
 from changelake.runs import compaction_outcome
 from changelake.settings import CompactionSettings
 
@@ -34,6 +34,7 @@ service = CompactionService(
     reserve_seconds=settings.reserve_seconds,
 )
 runs = run_recorder(S3Store(settings.bucket_name), "compaction", logger, metrics)
+batch = BatchRun(runs, metrics, logger, service, compaction_outcome)
 
 
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
@@ -42,11 +43,4 @@ runs = run_recorder(S3Store(settings.bucket_name), "compaction", logger, metrics
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return run_batch(
-        runs,
-        metrics,
-        logger,
-        context.aws_request_id,
-        run=lambda: service.handle(event, context),
-        outcome=lambda summary: compaction_outcome(summary, event),
-    )
+    return batch(event, context)

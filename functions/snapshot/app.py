@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
-from changelake.observability import run_batch, run_recorder, traced
+from changelake.observability import BatchRun, run_recorder, traced
 from changelake.runs import snapshot_outcome
 from changelake.settings import SnapshotSettings
 from changelake.snapshot.builder import SnapshotBuilder
@@ -46,7 +46,15 @@ service = SnapshotService(
     lookback_days=settings.lookback_days,
     reserve_seconds=settings.reserve_seconds,
 )
+
+
+def _warn_of_a_gap(summary: SnapshotSummary) -> None:
+    if summary.bootstrap is not None and summary.bootstrap["gap"]["missing_possible"]:
+        logger.warning("bootstrap gap: changes after the export may be missing", extra=summary.bootstrap)
+
+
 runs = run_recorder(store, "snapshot", logger, metrics)
+batch = BatchRun(runs, metrics, logger, service, snapshot_outcome, warn=_warn_of_a_gap)
 
 
 # Events name tables and days, never items; LOG_ITEM_DATA decides as for every function.
@@ -54,17 +62,4 @@ runs = run_recorder(store, "snapshot", logger, metrics)
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return run_batch(
-        runs,
-        metrics,
-        logger,
-        context.aws_request_id,
-        run=lambda: service.handle(event, context),
-        outcome=lambda summary: snapshot_outcome(summary, event),
-        warn=_warn_of_a_gap,
-    )
-
-
-def _warn_of_a_gap(summary: SnapshotSummary) -> None:
-    if summary.bootstrap is not None and summary.bootstrap["gap"]["missing_possible"]:
-        logger.warning("bootstrap gap: changes after the export may be missing", extra=summary.bootstrap)
+    return batch(event, context)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -70,29 +70,45 @@ class BatchSummary(Measured, Protocol):
 
 
 Summary = TypeVar("Summary", bound=BatchSummary)
+Summary_co = TypeVar("Summary_co", bound=BatchSummary, covariant=True)
 
 
-def run_batch(
-    runs: RunRecorder,
-    metrics: Metrics,
-    logger: Logger,
-    request_id: str,
-    *,
-    run: Callable[[], Summary],
-    outcome: Callable[[Summary], RunOutcome],
-    warn: Callable[[Summary], None] | None = None,
-) -> dict[str, Any]:
-    """One invocation of a batch function (compaction, the snapshot): ``run`` recorded as a run of
-    ``runs.kind``, its metrics and ``<Kind>Succeeded`` published, ``warn`` given the summary (for
-    warnings of its own), the summary logged, and ``raise_for_failures`` (so Lambda retries)."""
-    with runs.recording(request_id) as record:
-        summary = run()
-        finish_run(metrics, record, runs.kind, outcome(summary), summary)
-        if warn is not None:
-            warn(summary)
-        logger.info(f"{runs.kind} run", extra={"summary": summary.as_dict()})
-        summary.raise_for_failures()
-    return summary.as_dict()
+class BatchService(Protocol[Summary_co]):
+    """What a batch function's handler delegates to."""
+
+    def handle(self, event: Any, context: Any) -> Summary_co: ...
+
+
+class BatchRun(Generic[Summary]):
+    """The invocations of a batch function (compaction, the snapshot), wired once at cold start:
+    each runs ``service`` recorded as a run of ``runs.kind``, publishes its metrics and
+    ``<Kind>Succeeded``, gives its summary to ``warn`` (warnings of its own), logs it, and raises
+    for its failures (so Lambda retries the event)."""
+
+    def __init__(
+        self,
+        runs: RunRecorder,
+        metrics: Metrics,
+        logger: Logger,
+        service: BatchService[Summary],
+        outcome: Callable[[Summary, object], RunOutcome],
+        *,
+        warn: Callable[[Summary], None] | None = None,
+    ) -> None:
+        self.runs, self.metrics, self.logger = runs, metrics, logger
+        self.service = service
+        self.outcome = outcome
+        self.warn = warn
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        with self.runs.recording(context.aws_request_id) as record:
+            summary = self.service.handle(event, context)
+            finish_run(self.metrics, record, self.runs.kind, self.outcome(summary, event), summary)
+            if self.warn is not None:
+                self.warn(summary)
+            self.logger.info(f"{self.runs.kind} run", extra={"summary": summary.as_dict()})
+            summary.raise_for_failures()
+        return summary.as_dict()
 
 
 def report_unrecorded_run(logger: Logger, metrics: Metrics, record: RunRecord, error: DeliveryError) -> None:
