@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from changelake.compaction.compactor import Compactor
 from changelake.compaction.service import CompactionService
 from changelake.integrations.s3 import S3Store
-from changelake.observability import finish_run, run_recorder, traced
+from changelake.observability import BatchRun, run_recorder, traced
 from changelake.runs import compaction_outcome
 from changelake.settings import CompactionSettings
 
@@ -34,6 +34,7 @@ service = CompactionService(
     reserve_seconds=settings.reserve_seconds,
 )
 runs = run_recorder(S3Store(settings.bucket_name), "compaction", logger, metrics)
+batch = BatchRun(runs, metrics, logger, service, compaction_outcome)
 
 
 # Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
@@ -42,9 +43,4 @@ runs = run_recorder(S3Store(settings.bucket_name), "compaction", logger, metrics
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    with runs.recording(context.aws_request_id) as run:
-        summary = service.handle(event, context)
-        finish_run(metrics, run, "compaction", compaction_outcome(summary, event), summary)
-        logger.info("compaction run", extra={"summary": summary.as_dict()})
-        summary.raise_for_failures()
-    return summary.as_dict()
+    return batch(event, context)

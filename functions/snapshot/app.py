@@ -16,13 +16,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
-from changelake.observability import finish_run, run_recorder, traced
+from changelake.observability import BatchRun, run_recorder, traced
 from changelake.runs import snapshot_outcome
 from changelake.settings import SnapshotSettings
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.parquet import ParquetSnapshots, layouts_from_directory
 from changelake.snapshot.scan_export import ScanExporter
-from changelake.snapshot.service import SnapshotService
+from changelake.snapshot.service import SnapshotService, SnapshotSummary
 
 settings = SnapshotSettings.from_environ()
 logger, metrics = Logger(), Metrics()
@@ -49,7 +49,15 @@ service = SnapshotService(
     lookback_days=settings.lookback_days,
     reserve_seconds=settings.reserve_seconds,
 )
+
+
+def _warn_of_a_gap(summary: SnapshotSummary) -> None:
+    if summary.bootstrap is not None and summary.bootstrap["gap"]["missing_possible"]:
+        logger.warning("bootstrap gap: changes after the export may be missing", extra=summary.bootstrap)
+
+
 runs = run_recorder(store, "snapshot", logger, metrics)
+batch = BatchRun(runs, metrics, logger, service, snapshot_outcome, warn=_warn_of_a_gap)
 scans = ScanExporter(store)
 
 
@@ -62,11 +70,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         result = scans.handle(event)
         logger.info("bootstrap scan", extra={"summary": result})
         return result
-    with runs.recording(context.aws_request_id) as run:
-        summary = service.handle(event, context)
-        finish_run(metrics, run, "snapshot", snapshot_outcome(summary, event), summary)
-        if summary.bootstrap is not None and summary.bootstrap["gap"]["missing_possible"]:
-            logger.warning("bootstrap gap: changes after the export may be missing", extra=summary.bootstrap)
-        logger.info("snapshot run", extra={"summary": summary.as_dict()})
-        summary.raise_for_failures()
-    return summary.as_dict()
+    return batch(event, context)

@@ -164,16 +164,20 @@ _ERROR_BY_CODE: dict[str, type[DeliveryError]] = {
 }
 
 
-class CompactionError(ChangelakeError):
-    """A compaction run left work undone (a partition failed); raised after its summary is logged.
+class RunError(ChangelakeError):
+    """A run left work undone; raised after its summary (``summary``) is logged.
 
     Raising makes Lambda's asynchronous retry (and the schedule's retry policy) run the event again;
-    partitions already compacted are then no-ops.
+    the work already done is then a no-op.
     """
 
     def __init__(self, message: str, summary: dict[str, object]) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+class CompactionError(RunError):
+    """A compaction run left a partition undone (partitions already compacted are no-ops on retry)."""
 
 
 class UnreadableInputError(ChangelakeError):
@@ -191,16 +195,8 @@ class CompactionInputError(UnreadableInputError):
     """
 
 
-class SnapshotError(ChangelakeError):
-    """A snapshot run left work undone (a day failed); raised after its summary is logged.
-
-    Raising makes Lambda's asynchronous retry (and the schedule's retry policy) run the event again;
-    days already built are then no-ops.
-    """
-
-    def __init__(self, message: str, summary: dict[str, object]) -> None:
-        super().__init__(message)
-        self.summary = summary
+class SnapshotError(RunError):
+    """A snapshot run left a day undone (days already built are no-ops on retry)."""
 
 
 class SnapshotInputError(UnreadableInputError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -59,6 +59,56 @@ def finish_run(metrics: Metrics, run: RunDraft, kind: RunKind, outcome: RunOutco
     run.finish(outcome)
     publish(metrics, result)
     publish_run(metrics, kind, outcome)
+
+
+class BatchSummary(Measured, Protocol):
+    """A batch run's summary (``changelake.summary.RunSummary``)."""
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+    def raise_for_failures(self) -> None: ...
+
+
+Summary = TypeVar("Summary", bound=BatchSummary)
+Summary_co = TypeVar("Summary_co", bound=BatchSummary, covariant=True)
+
+
+class BatchService(Protocol[Summary_co]):
+    """What a batch function's handler delegates to."""
+
+    def handle(self, event: Any, context: Any) -> Summary_co: ...
+
+
+class BatchRun(Generic[Summary]):
+    """The invocations of a batch function (compaction, the snapshot), wired once at cold start:
+    each runs ``service`` recorded as a run of ``runs.kind``, publishes its metrics and
+    ``<Kind>Succeeded``, gives its summary to ``warn`` (warnings of its own), logs it, and raises
+    for its failures (so Lambda retries the event)."""
+
+    def __init__(
+        self,
+        runs: RunRecorder,
+        metrics: Metrics,
+        logger: Logger,
+        service: BatchService[Summary],
+        outcome: Callable[[Summary, object], RunOutcome],
+        *,
+        warn: Callable[[Summary], None] | None = None,
+    ) -> None:
+        self.runs, self.metrics, self.logger = runs, metrics, logger
+        self.service = service
+        self.outcome = outcome
+        self.warn = warn
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        with self.runs.recording(context.aws_request_id) as record:
+            summary = self.service.handle(event, context)
+            finish_run(self.metrics, record, self.runs.kind, self.outcome(summary, event), summary)
+            if self.warn is not None:
+                self.warn(summary)
+            self.logger.info(f"{self.runs.kind} run", extra={"summary": summary.as_dict()})
+            summary.raise_for_failures()
+        return summary.as_dict()
 
 
 def report_unrecorded_run(logger: Logger, metrics: Metrics, record: RunRecord, error: DeliveryError) -> None:

@@ -59,11 +59,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from changelake.budget import Deadline
 from changelake.clock import Clock, utc_now
 from changelake.compaction.check import FullCheck
 from changelake.compaction.events import ManualEvent, scheduled_days
@@ -78,6 +79,7 @@ from changelake.exceptions import (
     CompactionInputError,
     DeliveryError,
     RecordRejected,
+    RunError,
     UnreadableInputError,
     UnsafeNameError,
 )
@@ -95,6 +97,7 @@ from changelake.publication import Generation, Manifest, OpenUploads, Publicatio
 from changelake.storage.io import PartsWriter, Prefetcher, split_lines
 from changelake.storage.parts import OpenPart
 from changelake.storage.sort import DedupeSorter
+from changelake.summary import RunSummary
 
 RAW_SUFFIX = ".jsonl.gz"
 #: Compressed input bytes from which a partition takes the fast path (see ``Compactor.write_parts``).
@@ -131,25 +134,20 @@ class PartitionResult:
 
 
 @dataclass(slots=True)
-class CompactionSummary:
-    """A run's summary: what was done and what was handed on."""
+class CompactionSummary(RunSummary):
+    """A compaction run's summary: the partitions compacted, unchanged, failed and handed on."""
 
-    BYTES_METRICS: ClassVar[frozenset[str]] = frozenset({"BytesIn", "BytesOut"})
+    ERROR: ClassVar[type[RunError]] = CompactionError
+    UNDONE: ClassVar[str] = "partition(s) not compacted"
 
-    trigger: str
     partitions: int = 0
     unchanged: int = 0
     rows_in: int = 0
     rows_out: int = 0
     duplicates_removed: int = 0
     conflicts: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    seconds: float = 0.0
     compacted: list[str] = field(default_factory=list)
-    handed_off: list[str] = field(default_factory=list)
     handoff_invocations: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
     #: Hours a scheduled run planned because late-data markers named them (any age).
     late: list[str] = field(default_factory=list)
 
@@ -166,9 +164,6 @@ class CompactionSummary:
         self.bytes_in += result.bytes_in
         self.bytes_out += result.bytes_out
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def metrics(self) -> dict[str, int | float]:
         return {
             "PartitionsCompacted": self.partitions,
@@ -183,13 +178,6 @@ class CompactionSummary:
             "BytesOut": self.bytes_out,
             "Seconds": round(self.seconds, 3),
         }
-
-    def raise_for_failures(self) -> None:
-        """``CompactionError`` if a partition failed (so Lambda retries the event)."""
-        if self.failed:
-            raise CompactionError(
-                f"{len(self.failed)} partition(s) not compacted: {self.failed[:5]}", self.as_dict()
-            )
 
 
 class _Unverified(Exception):
@@ -410,13 +398,12 @@ class Compactor:
         partitions: Iterable[Partition],
         *,
         trigger: str,
-        time_left: Callable[[], float] | None = None,
-        reserve_seconds: float = 0.0,
+        deadline: Deadline | None = None,
         hand_off: Callable[[list[Partition]], int] | None = None,
         settled: Callable[[Partition], None] | None = None,
         unsettled: Callable[[Partition], None] | None = None,
     ) -> CompactionSummary:
-        """Compact ``partitions`` in order; when ``time_left()`` (seconds) drops under the reserve,
+        """Compact ``partitions`` in order; when the ``deadline`` (its reserve kept) has expired,
         ``hand_off`` the rest (it returns the invocations made) and stop. After each partition
         that succeeded, ``settled(partition)``; its failure is reported like a failed partition.
         After each that failed, ``unsettled(partition)`` (leaves it for a later run to retry); its
@@ -425,7 +412,7 @@ class Compactor:
         summary = CompactionSummary(trigger)
         todo = list(partitions)
         for index, partition in enumerate(todo):
-            if time_left is not None and hand_off is not None and time_left() < reserve_seconds:
+            if deadline is not None and hand_off is not None and deadline.expired():
                 rest = todo[index:]
                 summary.handoff_invocations = hand_off(rest)
                 summary.handed_off = [p.path for p in rest]

@@ -9,38 +9,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from changelake.exceptions import InvalidEventError, UnsafeNameError
-from changelake.formats.layout import Partition, check_table_name, parse_partition_prefix
+from changelake.formats.lambda_events import TableDayEvent
+from changelake.formats.layout import Partition, parse_partition_prefix
 
 #: Partitions named in one hand-off invocation (keeps the async payload far below Lambda's limit).
 HANDOFF_BATCH = 1000
-_DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _HOUR = re.compile(r"\d{2}\Z")
 
 
-class ManualEvent(BaseModel):
+class ManualEvent(TableDayEvent):
     """``{"table": ..., "dt": "YYYY-MM-DD", "hour": "HH"}`` (hour optional: the whole day)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    table: StrictStr
-    dt: StrictStr
     hour: StrictStr | None = None
-
-    @field_validator("table")
-    @classmethod
-    def _table(cls, value: str) -> str:
-        try:
-            return check_table_name(value)
-        except UnsafeNameError as exc:
-            raise ValueError(exc.reason) from None
-
-    @field_validator("dt")
-    @classmethod
-    def _dt(cls, value: str) -> str:
-        if _DT.match(value) is None:
-            raise ValueError("must be a date YYYY-MM-DD")
-        date.fromisoformat(value)  # ValueError for 2026-02-30
-        return value
 
     @field_validator("hour")
     @classmethod

@@ -6,6 +6,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from changelake.budget import Deadline
 from changelake.clock import Clock, utc_now
 from changelake.compaction.compactor import CompactionSummary, Compactor
 from changelake.compaction.events import (
@@ -65,8 +66,7 @@ class CompactionService:
         summary = self.compactor.run(
             partitions,
             trigger=trigger,
-            time_left=lambda: context.get_remaining_time_in_millis() / 1000.0,
-            reserve_seconds=self.reserve_seconds,
+            deadline=Deadline.of_context(context, margin_ms=int(self.reserve_seconds * 1000)),
             hand_off=lambda rest: self.hand_off(context.function_name, rest),
             settled=lambda partition: self.late_markers.clear(late.get(partition, ())),
             # A failed hour with no marker gets one, so later runs retry it past the look-back window.

@@ -15,15 +15,22 @@ when a batch fails past its retries. It holds only the range, never the records:
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypedDict, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
-from changelake.exceptions import InvalidEventError, MalformedFailureRecordError, RecordRejected
+from changelake.exceptions import (
+    InvalidEventError,
+    MalformedFailureRecordError,
+    RecordRejected,
+    UnsafeNameError,
+)
 from changelake.formats.change_line import table_from_arn
+from changelake.formats.layout import check_table_name
 from changelake.formats.strict_json import loads_checked, rejecting
 
 _DIGITS = r"^[0-9]{1,64}$"
@@ -31,6 +38,43 @@ _DIGITS = r"^[0-9]{1,64}$"
 #: document is written again (indented, by json's recursive pure-Python encoder) in a loss report.
 FAILURE_RECORD_NESTING = 32
 Model = TypeVar("Model", bound=BaseModel)
+
+
+_DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+
+
+class TableEvent(BaseModel):
+    """A manual event naming a table: a safe table name (``check_table_name``), nothing unknown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    table: StrictStr
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        try:
+            return check_table_name(value)
+        except UnsafeNameError as exc:
+            raise ValueError(exc.reason) from None
+
+
+class TableDayEvent(TableEvent):
+    """A manual event naming a table and a UTC day ``dt`` (``YYYY-MM-DD``, a day that exists)."""
+
+    dt: StrictStr
+
+    @field_validator("dt")
+    @classmethod
+    def _dt(cls, value: str) -> str:
+        if _DT.match(value) is None:
+            raise ValueError("must be a date YYYY-MM-DD")
+        date.fromisoformat(value)  # ValueError for 2026-02-30
+        return value
+
+    @property
+    def day(self) -> date:
+        return date.fromisoformat(self.dt)
 
 
 def validated_event(model: type[Model], event: dict[str, Any]) -> Model:

@@ -13,57 +13,22 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
+from changelake.budget import Deadline
 from changelake.exceptions import DeliveryError
 from changelake.integrations.base import Queue
 from changelake.integrations.sqs import MAX_BATCH_ENTRIES
 
 Message = dict[str, Any]
+__all__ = ["DEFAULT_SAFETY_MARGIN_MS", "Deadline", "HoldingRun", "RateLimiter", "RecoveryResult"]
 
 #: Stop this long before the Lambda deadline: one batch (receive, send, delete) fits well within.
 DEFAULT_SAFETY_MARGIN_MS = 15_000
-#: Longest visibility timeout SQS allows (12 hours).
-MAX_VISIBILITY_SECONDS = 43_200
 #: How many sampled messages a dry run returns (one receive).
 SAMPLE_SIZE = 10
 #: Message ids listed in a summary per category, so the response stays small.
 MAX_LISTED_IDS = 50
-
-
-class _RemainingTime(Protocol):
-    def get_remaining_time_in_millis(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """When a run must stop: ``margin_ms`` before the invocation's remaining time runs out."""
-
-    remaining_ms: Callable[[], int]
-    margin_ms: int = DEFAULT_SAFETY_MARGIN_MS
-
-    @classmethod
-    def of_context(cls, context: _RemainingTime, margin_ms: int = DEFAULT_SAFETY_MARGIN_MS) -> Deadline:
-        return cls(context.get_remaining_time_in_millis, margin_ms)
-
-    @classmethod
-    def after_seconds(
-        cls, seconds: float, *, monotonic: Callable[[], float] = time.monotonic, margin_ms: int = 0
-    ) -> Deadline:
-        """A deadline ``seconds`` from now (for runs outside Lambda)."""
-        end = monotonic() + seconds
-        return cls(lambda: int((end - monotonic()) * 1000), margin_ms)
-
-    def seconds_left(self) -> float:
-        """Seconds of work left before the run must stop (never negative)."""
-        return max(0.0, (self.remaining_ms() - self.margin_ms) / 1000)
-
-    def expired(self) -> bool:
-        return self.remaining_ms() <= self.margin_ms
-
-    def hold_seconds(self) -> int:
-        """A visibility timeout that hides a received message until just after this run ends."""
-        return int(min(MAX_VISIBILITY_SECONDS, self.remaining_ms() / 1000 + 30))
 
 
 class RateLimiter:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from changelake.budget import Deadline
 from changelake.recovery.async_failures import AsyncFailureReplayer, AsyncReplayResult
 from changelake.recovery.dlq import DlqRedriver, RedriveResult
 from changelake.recovery.events import RedriveRequest, parse_request
-from changelake.recovery.receive import Deadline
+from changelake.recovery.receive import DEFAULT_SAFETY_MARGIN_MS
 from changelake.recovery.stream_failures import ReplayResult, StreamFailureReplayer
 
 
@@ -87,7 +88,11 @@ class RedriveService:
     def handle(self, event: object, context: _Invocation) -> RedriveSummary:
         """``InvalidEventError`` names a bad field of ``event`` before anything is touched."""
         request = parse_request(event)
-        return self.run(request, Deadline.of_context(context), own_function_name=context.function_name)
+        return self.run(
+            request,
+            Deadline.of_context(context, DEFAULT_SAFETY_MARGIN_MS),
+            own_function_name=context.function_name,
+        )
 
     def run(
         self, request: RedriveRequest, deadline: Deadline, *, own_function_name: str = ""

@@ -117,16 +117,28 @@ EMPTY = Base(EMPTY_BASE)
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """A table's first snapshot day and what that day builds on."""
+    """A table's first snapshot day and what that day builds on. ``moved``: its bootstrap was
+    replaced by a newer one while this run read it (the chain is checked again from its day)."""
 
     day: date
     base: Base
+    moved: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """The chain must be checked again: from ``day``, whose snapshot a concurrent run replaced after
+    this run read it (building on it could put an outdated day back), or from its origin (None: a
+    base not checked in this run has no readable, complete manifest, so it is rebuilt)."""
+
+    day: date | None
 
 
 @dataclass(slots=True)
 class DayResult:
     """What bringing one day up to date did. ``status``: built, completed (rolled forward),
-    unchanged, or deferred (it needed a build and the run had no time left)."""
+    unchanged, deferred (it needed a build and the run had no time left), or moved (its base was
+    replaced after this run read it: nothing was written)."""
 
     table: str
     day: date
@@ -173,19 +185,6 @@ class DayPlan:
 
     inputs: list[ObjectInfo]
     generation: str
-
-
-class _BaseLost(Exception):
-    """A day's base (a day not checked in this run) has no readable, complete manifest."""
-
-
-class _BaseMoved(Exception):
-    """A day's base was replaced by a concurrent run after this run read it: building on it could put
-    an outdated day back, so the chain is checked again from ``day`` (the base's)."""
-
-    def __init__(self, day: date) -> None:
-        super().__init__(day.isoformat())
-        self.day = day
 
 
 #: Times a chain is checked again because concurrent runs kept replacing its days under this one.
@@ -274,8 +273,7 @@ class SnapshotBuilder:
         if bootstrap is not None and current is not None and bootstrap.table == table:
             publication = self.bootstrap_publication(table)
             promotion = publication.promote(current)
-            if promotion.status == "superseded":  # a newer bootstrap meanwhile: look again
-                raise _BaseMoved(bootstrap.day)
+            moved = promotion.status == "superseded"  # a newer bootstrap meanwhile: look again
             if promotion.status == "lost":
                 raise SnapshotInputError(
                     f"s3://{self.store.bucket}/{publication.folder}: the bootstrap's files are lost (its "
@@ -283,7 +281,7 @@ class SnapshotBuilder:
                 )
             files = tuple(output.key for output in bootstrap.outputs)
             base = Base(bootstrap.as_base(), files, publication.manifest_key, current.etag)
-            return Origin(bootstrap.day, base)
+            return Origin(bootstrap.day, base, moved)
         days = self.raw_days(table)
         return Origin(days[0], EMPTY) if days else None
 
@@ -308,22 +306,22 @@ class SnapshotBuilder:
         result = ChainResult(table, target)
         check = check_from
         for _ in range(MAX_CHAIN_ATTEMPTS):
-            try:
-                self._chain(result, check, may_build)
-            except _BaseLost:
-                check = None  # check every day, so the lost one is rebuilt
-            except _BaseMoved as moved:
-                check = moved.day if check is None else min(check, moved.day)
-            else:
+            recheck = self._chain(result, check, may_build)
+            if recheck is None:
                 return result
+            check = _recheck_from(check, recheck)
         result.failed = f"{table}: concurrent runs kept replacing its days; left to the next run"
         return result
 
-    def _chain(self, result: ChainResult, check_from: date | None, may_build: Callable[[], bool]) -> None:
-        table = result.table
+    def _chain(
+        self, result: ChainResult, check_from: date | None, may_build: Callable[[], bool]
+    ) -> Recheck | None:
+        """Bring the days up to date, oldest first; a ``Recheck`` when a base moved or was lost."""
         start = self._start(result)
+        if isinstance(start, Recheck):
+            return start
         if start is None or result.target < start[0].day:
-            return
+            return None
         origin, built = start
         result.origin = origin.day
         checking = False  # once set (the window starts, a day is missing or rebuilt), every later day
@@ -334,28 +332,42 @@ class SnapshotBuilder:
             if not checking and day != origin.day:
                 previous = None
                 continue
-            try:
-                base = (
-                    origin.base
-                    if day == origin.day
-                    else self.base_of(table, day - timedelta(days=1), previous)
-                )
-                outcome = self.refresh_day(table, day, base, may_build=may_build)
-            except (UnreadableInputError, DeliveryError) as exc:
-                result.failed = f"{table}/dt={day.isoformat()}: {exc}"
-                return
-            derived = self._derive(result, outcome, may_build)
-            _record(result, outcome)
-            if not derived:  # out of time before this day's derived copies: the hand-off derives them
-                result.stopped = True
-                return
-            if outcome.status == "deferred":
-                result.stopped = True
-                return
+            outcome = self._check_day(result, origin, day, previous, may_build)
+            if isinstance(outcome, Recheck) or outcome is None:
+                return outcome
             checking = checking or outcome.status == "built"
             previous = outcome
+        return None
 
-    def _start(self, result: ChainResult) -> tuple[Origin, set[date]] | None:
+    def _check_day(
+        self,
+        result: ChainResult,
+        origin: Origin,
+        day: date,
+        previous: DayResult | None,
+        may_build: Callable[[], bool],
+    ) -> DayResult | Recheck | None:
+        """Bring ``day`` up to date on the day before it (``previous``, as this run left it, or read)
+        and derive its copies; None when the chain stops there (``failed`` or ``stopped`` set)."""
+        table = result.table
+        try:
+            before = day - timedelta(days=1)
+            base = origin.base if day == origin.day else self.base_of(table, before, previous)
+            if isinstance(base, Recheck):
+                return base
+            outcome = self.refresh_day(table, day, base, may_build=may_build)
+        except (UnreadableInputError, DeliveryError) as exc:
+            result.failed = f"{table}/dt={day.isoformat()}: {exc}"
+            return None
+        if outcome.status == "moved":
+            return Recheck(day - timedelta(days=1))
+        derived = self._derive(result, outcome, may_build)
+        _record(result, outcome)
+        # Out of time before the day's build, or before its derived copies: the hand-off does them.
+        result.stopped = not derived or outcome.status == "deferred"
+        return None if result.stopped else outcome
+
+    def _start(self, result: ChainResult) -> tuple[Origin, set[date]] | Recheck | None:
         """The table's origin and its snapshot days as listed, once the days before a bootstrap's are
         retired; None for a table without history, or (``failed`` set) one that cannot be read."""
         table = result.table
@@ -363,6 +375,8 @@ class SnapshotBuilder:
             origin = self.origin(table)
             if origin is None:
                 return None
+            if origin.moved:
+                return Recheck(origin.day)
             built = set(self.built_days(table))
             if origin.base.ref.kind == "bootstrap":
                 result.retired += self.retire_before(table, origin.day, built)
@@ -412,29 +426,28 @@ class SnapshotBuilder:
         days = sorted(day for day in (self.built_days(table) if built is None else built) if day < first)
         return sum(self.day_publication(table, day).retire() for day in days)
 
-    def base_of(self, table: str, day: date, previous: DayResult | None = None) -> Base:
+    def base_of(self, table: str, day: date, previous: DayResult | None = None) -> Base | Recheck:
         """The snapshot of ``day`` as a base: as this run left it (``previous``), or read (and
-        rolled forward); ``_BaseLost`` / ``_BaseMoved`` when it cannot be built on as it is."""
+        rolled forward); a ``Recheck`` when it cannot be built on as it is."""
         publication = self.day_publication(table, day)
         manifest, etag = (previous.manifest, previous.etag) if previous is not None else (None, None)
         if manifest is None:
             manifest, current = self.read_day(table, day)
             if manifest is None or current is None:
-                raise _BaseLost
+                return Recheck(None)
             promotion = publication.promote(current)
             if promotion.status == "superseded":
-                raise _BaseMoved(day)
+                return Recheck(day)
             if promotion.status == "lost":
-                raise _BaseLost
+                return Recheck(None)
             etag = current.etag
         files = tuple(output.key for output in manifest.outputs)
         removed = tuple(output.key for output in manifest.removed)
         return Base(manifest.as_base(), files, publication.manifest_key, etag, removed)
 
-    def _check_base(self, day: date, base: Base) -> None:
-        """``_BaseMoved`` unless the base's manifest is still the one it was read from."""
-        if base.manifest_key is not None and _etag(self.store, base.manifest_key) != base.etag:
-            raise _BaseMoved(day - timedelta(days=1))
+    def _base_moved(self, base: Base) -> bool:
+        """Whether the base's manifest is no longer the one it was read from."""
+        return base.manifest_key is not None and _etag(self.store, base.manifest_key) != base.etag
 
     # ------------------------------------------------------------------ one day
 
@@ -443,15 +456,18 @@ class SnapshotBuilder:
     ) -> DayResult:
         """Bring one day up to date on ``base`` (idempotent: an up-to-date day is not written)."""
         outcome = publish(_DayGeneration(self, table, day, base, may_build))
+        if outcome.status == "empty":  # the base moved: nothing to publish on it
+            return DayResult(table, day, "moved")
         if outcome.status == "deferred" or outcome.manifest is None:
             return DayResult(table, day, "deferred")
         manifest = outcome.built or DayManifest.from_body(outcome.manifest.body)
         return DayResult(table, day, outcome.status, manifest, outcome.writes, outcome.manifest.etag)
 
-    def plan_day(self, table: str, day: date, base: Base) -> DayPlan:
-        """The day's inputs listed now and its generation, once its manifest was read: the base must
-        still be the one read (``_BaseMoved`` otherwise)."""
-        self._check_base(day, base)
+    def plan_day(self, table: str, day: date, base: Base) -> DayPlan | None:
+        """The day's inputs listed now and its generation, once its manifest was read; None if the
+        base is no longer the one read (whatever replaced it may be newer than this day's manifest)."""
+        if self._base_moved(base):
+            return None
         inputs = self.raw_inputs(table, day)
         return DayPlan(inputs, day_generation(table, day, base.ref, inputs))
 
@@ -612,6 +628,14 @@ class _Counted:
         return entry
 
 
+def _recheck_from(check: date | None, recheck: Recheck) -> date | None:
+    """The day a chain is checked from again: every day when a base was lost (so it is rebuilt),
+    else from the moved day on, or from where it was checked already if that is earlier."""
+    if recheck.day is None:
+        return None
+    return recheck.day if check is None else min(check, recheck.day)
+
+
 def _record(result: ChainResult, outcome: DayResult) -> None:
     result.days = [day for day in result.days if day.day != outcome.day] + [outcome]
 
@@ -636,7 +660,7 @@ class _DayGeneration(Generation[DayPlan, DayManifest]):
         self._may_build = may_build
         self.publication = builder.day_publication(table, day)
 
-    def plan(self, current: Manifest | None) -> DayPlan:
+    def plan(self, current: Manifest | None) -> DayPlan | None:
         return self.builder.plan_day(self.table, self.day, self.base)
 
     def is_current(self, plan: DayPlan, current: Manifest) -> bool:

@@ -11,16 +11,13 @@ A malformed event raises ``InvalidEventError`` naming the field, before anything
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
 
 from changelake.compaction.events import is_scheduled_event
-from changelake.exceptions import InvalidEventError, UnsafeNameError
-from changelake.formats.lambda_events import validated_event
-from changelake.formats.layout import check_table_name
+from changelake.exceptions import InvalidEventError
+from changelake.formats.lambda_events import TableDayEvent, TableEvent, validated_event
 
-_DT = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 #: The bootstrap URL (docs/contracts.md): an S3 bucket name, an optional prefix, AWSDynamoDB/<export id>/.
 _EXPORT_SUMMARY = re.compile(
     r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/"
@@ -28,39 +25,11 @@ _EXPORT_SUMMARY = re.compile(
 )
 
 
-class _TableEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    table: StrictStr
-
-    @field_validator("table")
-    @classmethod
-    def _table(cls, value: str) -> str:
-        try:
-            return check_table_name(value)
-        except UnsafeNameError as exc:
-            raise ValueError(exc.reason) from None
-
-
-class ManualEvent(_TableEvent):
+class ManualEvent(TableDayEvent):
     """``{"table", "dt"}``: the snapshot of ``table`` at the end of the UTC day ``dt``."""
 
-    dt: StrictStr
 
-    @field_validator("dt")
-    @classmethod
-    def _dt(cls, value: str) -> str:
-        if _DT.match(value) is None:
-            raise ValueError("must be a date YYYY-MM-DD")
-        date.fromisoformat(value)  # ValueError for 2026-02-30
-        return value
-
-    @property
-    def day(self) -> date:
-        return date.fromisoformat(self.dt)
-
-
-class BootstrapEvent(_TableEvent):
+class BootstrapEvent(TableEvent):
     """``{"table", "bootstrap"}``: start ``table``'s snapshots from a DynamoDB full export."""
 
     bootstrap: StrictStr

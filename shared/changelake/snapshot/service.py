@@ -26,14 +26,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, Literal, Protocol
 
+from changelake.budget import Deadline
 from changelake.clock import Clock, utc_now
-from changelake.exceptions import DeliveryError, InvalidEventError, SnapshotError
+from changelake.exceptions import DeliveryError, InvalidEventError, RunError, SnapshotError
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.late import Marker
 from changelake.snapshot.bootstrap import Bootstrapper, BootstrapResult
 from changelake.snapshot.builder import ChainResult, SnapshotBuilder
 from changelake.snapshot.derived import FORMATS
 from changelake.snapshot.events import BootstrapEvent, ManualEvent, parse_event
+from changelake.summary import RunSummary
 
 #: The consumer name of the snapshot layer's late markers (``late/snapshot/...``).
 MARKER_CONSUMER: Literal["snapshot"] = "snapshot"
@@ -48,12 +50,12 @@ class LateMarkerSource(Protocol):
 
 
 @dataclass(slots=True)
-class SnapshotSummary:
-    """A run's summary: what was built, checked, failed and handed on."""
+class SnapshotSummary(RunSummary):
+    """A snapshot run's summary: the days built, checked, failed and handed on."""
 
-    BYTES_METRICS: ClassVar[frozenset[str]] = frozenset({"BytesIn", "BytesOut"})
+    ERROR: ClassVar[type[RunError]] = SnapshotError
+    UNDONE: ClassVar[str] = "table(s) not brought up to date"
 
-    trigger: str
     tables: int = 0
     days_built: int = 0
     days_completed: int = 0  # committed by an earlier run that died before finishing; rolled forward
@@ -65,12 +67,7 @@ class SnapshotSummary:
     changes_read: int = 0
     changes_applied: int = 0
     removed: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    seconds: float = 0.0
     built: list[str] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)
-    handed_off: list[str] = field(default_factory=list)
     markers_cleared: int = 0
     bootstrap: dict[str, Any] | None = None
 
@@ -110,7 +107,7 @@ class SnapshotSummary:
         self.bootstrap = asdict(result) | {"gap": result.gap.model_dump()}
 
     def as_dict(self) -> dict[str, Any]:
-        document = asdict(self)
+        document = RunSummary.as_dict(self)
         for name, count in document.pop("derived_days_built").items():
             document[f"{name}_days_built"] = count
         if self.bootstrap is None:
@@ -139,13 +136,6 @@ class SnapshotSummary:
             "Seconds": round(self.seconds, 3),
         }
 
-    def raise_for_failures(self) -> None:
-        """``SnapshotError`` if a day failed (so Lambda retries the event)."""
-        if self.failed:
-            raise SnapshotError(
-                f"{len(self.failed)} table(s) not brought up to date: {self.failed[:5]}", self.as_dict()
-            )
-
 
 def self_invoker(invoker: LambdaInvoker) -> Callable[[str, list[ManualEvent]], int]:
     """Hands days still to build to new asynchronous invocations of this function, one per table."""
@@ -156,22 +146,6 @@ def self_invoker(invoker: LambdaInvoker) -> Callable[[str, list[ManualEvent]], i
         return len(events)
 
     return hand_off
-
-
-class _Deadline:
-    """Whether there is time for another build: Lambda's time left above the reserve, or nothing
-    built yet by this invocation (so every invocation makes progress)."""
-
-    def __init__(self, time_left: Callable[[], float], reserve_seconds: float) -> None:
-        self.time_left = time_left
-        self.reserve_seconds = reserve_seconds
-        self.builds = 0
-
-    def __call__(self) -> bool:
-        if self.builds and self.time_left() < self.reserve_seconds:
-            return False
-        self.builds += 1
-        return True
 
 
 class SnapshotService:
@@ -200,7 +174,7 @@ class SnapshotService:
         """Run ``event``; a malformed one raises ``InvalidEventError`` before anything is written."""
         started = time.monotonic()
         parsed = parse_event(event)
-        deadline = _Deadline(lambda: context.get_remaining_time_in_millis() / 1000.0, self.reserve_seconds)
+        deadline = Deadline.of_context(context, margin_ms=int(self.reserve_seconds * 1000))
 
         def hand_off(events: list[ManualEvent]) -> int:
             return self.invoker(context.function_name, events)
@@ -209,9 +183,9 @@ class SnapshotService:
             summary = SnapshotSummary("bootstrap")
             summary.add_bootstrap(self.bootstrapper.run(parsed))
         elif isinstance(parsed, ManualEvent):
-            summary = self.manual(parsed, deadline, hand_off)
+            summary = self.manual(parsed, deadline.may_build, hand_off)
         else:
-            summary = self.scheduled(deadline, hand_off)
+            summary = self.scheduled(deadline.may_build, hand_off)
         summary.seconds = time.monotonic() - started
         return summary
 
