@@ -28,6 +28,13 @@ def _not_dots_only(value: str) -> str:
 
 Prefix = Annotated[str, Field(pattern=_SEGMENT), AfterValidator(_not_dots_only)]
 QueueUrl = Annotated[str, Field(pattern=_QUEUE_URL)]
+#: Compressed bytes of one output part (S3's multipart minimum is 5 MiB).
+PartBytes = Annotated[int, Field(ge=5 * 1024 * 1024)]
+#: Bytes of sorted entries a run holds in memory before it spills a sorted run to disk.
+MemoryBudget = Annotated[int, Field(ge=1024 * 1024)]
+#: Seconds of the Lambda deadline kept free: below it, the work still to do is handed on.
+ReserveSeconds = Annotated[float, Field(ge=0, le=880)]
+_MIB_128 = 128 * 1024 * 1024
 
 #: SQS's own bounds on a message body.
 MIN_MESSAGE_BYTES = 1024
@@ -80,42 +87,35 @@ class AggregatorSettings(_EnvironmentSettings):
     quarantine_prefix: Prefix = Field(default="quarantine", alias="QUARANTINE_PREFIX")
 
 
-class CompactionSettings(_EnvironmentSettings):
-    """CompactionFunction."""
+class _BatchSettings(_EnvironmentSettings):
+    """What compaction and the snapshot both read: where raw/ and compacted/ lie, and how many
+    days before yesterday the nightly run checks."""
 
     raw_prefix: Prefix = Field(default="raw", alias="RAW_PREFIX")
     compacted_prefix: Prefix = Field(default="compacted", alias="COMPACTED_PREFIX")
     lookback_days: int = Field(default=2, alias="LOOKBACK_DAYS", ge=0, le=366)
-    target_part_bytes: int = Field(
-        default=128 * 1024 * 1024, alias="COMPACTION_TARGET_BYTES", ge=5 * 1024 * 1024
-    )
-    memory_budget_bytes: int = Field(
-        default=128 * 1024 * 1024, alias="COMPACTION_MEMORY_BUDGET_BYTES", ge=1024 * 1024
-    )
+
+
+class CompactionSettings(_BatchSettings):
+    """CompactionFunction."""
+
+    target_part_bytes: PartBytes = Field(default=_MIB_128, alias="COMPACTION_TARGET_BYTES")
+    memory_budget_bytes: MemoryBudget = Field(default=_MIB_128, alias="COMPACTION_MEMORY_BUDGET_BYTES")
     spill_dir: Path = Field(default=Path("/tmp"), alias="COMPACTION_SPILL_DIR")  # noqa: S108 - Lambda's scratch
-    #: Seconds of the Lambda deadline kept free: below it, remaining partitions are handed on.
-    reserve_seconds: float = Field(default=240.0, alias="COMPACTION_RESERVE_SECONDS", ge=0, le=880)
+    reserve_seconds: ReserveSeconds = Field(default=240.0, alias="COMPACTION_RESERVE_SECONDS")
 
 
-class SnapshotSettings(_EnvironmentSettings):
+class SnapshotSettings(_BatchSettings):
     """SnapshotFunction."""
 
-    raw_prefix: Prefix = Field(default="raw", alias="RAW_PREFIX")
-    compacted_prefix: Prefix = Field(default="compacted", alias="COMPACTED_PREFIX")
     snapshot_prefix: Prefix = Field(default="snapshot", alias="SNAPSHOT_PREFIX")
     #: Where the Parquet of the tables with a JSON Schema (in ``SCHEMA_DIR``) goes, beside snapshot/.
     parquet_prefix: Prefix = Field(default="snapshot-parquet", alias="PARQUET_SNAPSHOT_PREFIX")
     schema_dir: Path | None = Field(default=None, alias="SCHEMA_DIR")
-    lookback_days: int = Field(default=2, alias="LOOKBACK_DAYS", ge=0, le=366)
-    target_part_bytes: int = Field(
-        default=128 * 1024 * 1024, alias="SNAPSHOT_TARGET_BYTES", ge=5 * 1024 * 1024
-    )
-    memory_budget_bytes: int = Field(
-        default=128 * 1024 * 1024, alias="SNAPSHOT_MEMORY_BUDGET_BYTES", ge=1024 * 1024
-    )
+    target_part_bytes: PartBytes = Field(default=_MIB_128, alias="SNAPSHOT_TARGET_BYTES")
+    memory_budget_bytes: MemoryBudget = Field(default=_MIB_128, alias="SNAPSHOT_MEMORY_BUDGET_BYTES")
     spill_dir: Path = Field(default=Path("/tmp"), alias="SNAPSHOT_SPILL_DIR")  # noqa: S108 - Lambda's scratch
-    #: Seconds of the Lambda deadline kept free: below it, the days still to build are handed on.
-    reserve_seconds: float = Field(default=240.0, alias="SNAPSHOT_RESERVE_SECONDS", ge=0, le=880)
+    reserve_seconds: ReserveSeconds = Field(default=240.0, alias="SNAPSHOT_RESERVE_SECONDS")
 
 
 class RedriveSettings(_EnvironmentSettings):
