@@ -17,6 +17,7 @@ point-in-time recovery, by Scan without), and each table's snapshot is checked a
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import threading
 import time
 import uuid
@@ -181,6 +182,10 @@ class LocalPipeline:
         self.snapshots = 0
         #: SnapshotFunction's answer to each table's bootstrap, by table.
         self.bootstraps: dict[str, dict[str, Any]] = {}
+        self.bootstrapped = False
+        #: The user's tables' bootstraps run beside the writes (each a ``changelake`` process that
+        #: takes seconds), so the writing still lasts ``duration``; joined before the drain.
+        self.user_bootstraps: threading.Thread | None = None
         self.depths = {"ChangeQueue": 0, "ChangeDLQ": 0, "StreamFailureQueue": 0}
         self.problems: list[str] = []
         self.started = self.started_wall = 0.0
@@ -204,6 +209,8 @@ class LocalPipeline:
         interrupted = self.stream(stop_requested)
         writing_seconds = time.monotonic() - self.started
         self.generator.stop()
+        if self.user_bootstraps is not None:
+            self.user_bootstraps.join()
         # what each table's snapshot must equal
         table_at_stop = {table: scan(self.stack.endpoint, table) for table in self.tables}
         self.drain()
@@ -226,7 +233,7 @@ class LocalPipeline:
                 self.check_mappings()
                 self.refresh(full=ticks % FULL_SCAN_EVERY == 0)
                 ticks += 1
-                if not self.bootstraps and time.monotonic() >= bootstrap_at:
+                if not self.bootstrapped and time.monotonic() >= bootstrap_at:
                     self.bootstrap(datetime.now(UTC))
                 if time.monotonic() >= next_night:
                     self.report("compacting")
@@ -432,15 +439,12 @@ class LocalPipeline:
         function = self.functions.get("SnapshotFunction")
         if function is None:
             return
+        self.bootstrapped = True
         if self.user_tables:
-            for user_table in self.user_tables:
-                ran = bootstrap_with_cli(self.stack.endpoint, self.stack.name, user_table.name)
-                self.bootstraps[user_table.name] = ran.snapshot_result
-                if ran.exit_code != 0:
-                    self.problems.append(
-                        f"changelake bootstrap --table {user_table.name} exited {ran.exit_code}: "
-                        f"{ran.messages.strip()[-300:]}"
-                    )
+            self.user_bootstraps = threading.Thread(
+                target=self.bootstrap_user_tables, name="user-bootstraps", daemon=True
+            )
+            self.user_bootstraps.start()
             return
         table = self.stack.table
         items = scan(self.stack.endpoint, table)
@@ -450,6 +454,22 @@ class LocalPipeline:
         except Exception as exc:  # noqa: BLE001 - shown in the summary; the snapshot check then says more
             result = {"error": f"{type(exc).__name__}: {exc}"}
         self.bootstraps[table] = result if isinstance(result, dict) else {"result": result}
+
+    def bootstrap_user_tables(self) -> None:
+        """``changelake bootstrap --table NAME`` for each of the user's tables, one after the other."""
+        for user_table in self.user_tables:
+            try:
+                ran = bootstrap_with_cli(self.stack.endpoint, self.stack.name, user_table.name)
+            except subprocess.TimeoutExpired as exc:  # the run goes on; the summary names it
+                self.bootstraps[user_table.name] = {"method": user_table.method, "error": str(exc)}
+                self.problems.append(f"changelake bootstrap --table {user_table.name}: {exc}")
+                continue
+            self.bootstraps[user_table.name] = ran.snapshot_result
+            if ran.exit_code != 0:
+                self.problems.append(
+                    f"changelake bootstrap --table {user_table.name} exited {ran.exit_code}: "
+                    f"{ran.messages.strip()[-300:]}"
+                )
 
     def redrive(self) -> None:
         function = self.functions.get("DlqRedriveFunction")
