@@ -10,6 +10,8 @@ SAM := $(SAM_VENV)/bin/sam
 DURATION ?= 0
 RATE ?= 50
 NIGHT ?= 60
+# 0: the stack's own ChangeTable; N: N tables of your own, followed through SourceStreamArns
+TABLES ?= 0
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
@@ -22,7 +24,7 @@ export SAM_CLI_TELEMETRY := 0
 .PHONY: help setup environments browser run soak test lint typecheck template-check workflow-check unit functional integration bench lock clean invoke
 
 help:
-	@echo "make run        run the whole pipeline locally (DURATION=seconds, RATE=changes/s, NIGHT=seconds)"
+	@echo "make run        run the whole pipeline locally (DURATION=seconds, RATE=changes/s, NIGHT=seconds, TABLES=n)"
 	@echo "make test       lint, type-check, check the template and run every test"
 	@echo "make soak       the local pipeline with faults for DURATION (default 600) s: memory, lag, nothing lost"
 	@echo "make bench      run the benchmark suite (bench/)"
@@ -89,7 +91,7 @@ integration: setup
 	SAM_BIN=$(abspath $(SAM)) $(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 run: environments
-	$(PY) -m changelake_local run --duration $(DURATION) --rate $(RATE) --night $(NIGHT) $(RUN_ARGS)
+	$(PY) -m changelake_local run --duration $(DURATION) --rate $(RATE) --night $(NIGHT) --tables $(TABLES) $(RUN_ARGS)
 
 # The soak (tests/integration/test_soak.py, marked slow): DURATION defaults to 600 s here, RATE to
 # 50/s, FAULTS to flaky; the report is printed and written to SOAK_REPORT.

@@ -31,7 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="stream the whole pipeline locally, then drain, compact and verify")
     run.add_argument("--duration", type=float, default=0, help="seconds of writing (0: until Ctrl-C)")
-    run.add_argument("--rate", type=float, default=50, help="changes per second written to ChangeTable")
+    run.add_argument("--rate", type=float, default=50, help="changes per second written to the tables")
+    run.add_argument(
+        "--tables",
+        type=int,
+        default=0,
+        help="follow this many tables of your own, made outside the stack and bootstrapped with "
+        "changelake bootstrap (0: the stack's own ChangeTable)",
+    )
     run.add_argument(
         "--night", type=float, default=60, help="seconds of a local 'night' (compaction schedule)"
     )
@@ -137,6 +144,8 @@ def _run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_interrupt)
+    if args.tables < 0:
+        raise SystemExit(f"--tables takes a number of tables, 0 or more, not {args.tables}")
     if args.faults not in PROFILES:
         raise SystemExit(f"--faults takes one of {', '.join(PROFILES)}, not {args.faults!r}")
     injector = FaultInjector(PROFILES[args.faults], seed=args.fault_seed)
@@ -145,6 +154,7 @@ def _run(args: argparse.Namespace) -> int:
             hooks=hooks,
             duration=args.duration,
             rate=args.rate,
+            tables=args.tables,
             night=args.night,
             port=DEFAULT_PORT if args.port is None else args.port,
             parameters=parameters,

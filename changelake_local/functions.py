@@ -120,7 +120,13 @@ class LocalFunction:
             return
         service = self._environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
         for handler in logging.getLogger(service).handlers:
-            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
+                continue
+            if getattr(handler.stream, "closed", False):
+                # a previous run's log file in this process (the logger is the process's), closed when
+                # that run ended: setStream would flush it and fail
+                handler.stream = self._log_stream
+            else:
                 handler.setStream(self._log_stream)
 
     def another_environment(self) -> LocalFunction:

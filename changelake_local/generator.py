@@ -1,4 +1,4 @@
-"""The load generator: a realistic mix of changes written to ChangeTable at a set rate.
+"""The load generator: a realistic mix of changes written to one or more tables at a set rate.
 
 INSERT (a put of a new key), MODIFY (a put that replaces a live key's item with a changed one;
 DynamoDB streams it as MODIFY with both images), REMOVE (a delete of a live key) and TTL-style
@@ -11,7 +11,8 @@ The changes go out as BatchWriteItem requests of up to 25 (no key twice in one r
 DynamoDB requires), which is how a bulk writer talks to DynamoDB and 25 times fewer round trips
 to the single moto process than one request per change (the profile's biggest cost at 300/s).
 Every write changes the item (``amount`` is unique per write), so each one yields exactly one
-stream record.
+stream record. With several tables (``make run TABLES=2``), writer ``i`` writes to table ``i`` modulo
+their number, and there is at least one writer per table, so the rate is spread over them evenly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +71,12 @@ POOL_SIZE = 256
 
 
 class LoadGenerator:
-    """``rate`` changes per second into ``table`` from ``writers`` threads until stopped."""
+    """``rate`` changes per second into ``tables`` from ``writers`` threads until stopped."""
 
     def __init__(
         self,
         endpoint: str,
-        table: str,
+        tables: Sequence[str],
         *,
         rate: float,
         item_bytes: int = 1024,
@@ -83,12 +85,15 @@ class LoadGenerator:
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
+        if not tables:
+            raise ValueError("the load generator needs at least one table")
         self.endpoint = endpoint
-        self.table = table
+        self.tables = list(tables)
         self.rate = rate
         self.item_bytes = item_bytes
-        # one writer thread per 100 changes/s (each waits on its round trips), from 2 to 6
-        self.writers = writers or max(2, min(6, int(rate) // 100))
+        # one writer thread per 100 changes/s (each waits on its round trips), from 2 to 6, and at
+        # least one per table (each writer writes to one table)
+        self.writers = max(writers or max(2, min(6, int(rate) // 100)), len(self.tables))
         # about 10 requests per second per writer, at most 25 changes each
         self.batch = max(1, min(BATCH_LIMIT, round(rate / self.writers / 10)))
         self.seed = seed
@@ -126,6 +131,7 @@ class LoadGenerator:
     def _write_loop(self, index: int) -> None:
         rng = random.Random(self.seed * 1000 + index)  # noqa: S311 - test data, not secrets
         dynamodb = client("dynamodb", self.endpoint)
+        table = self.tables[index % len(self.tables)]
         keys = _Keys()
         interval = self.batch * self.writers / self.rate
         next_at = time.monotonic()
@@ -144,7 +150,7 @@ class LoadGenerator:
                 requests.append(request)
                 kinds[kind] += 1
             try:
-                self._send(dynamodb, requests)
+                self._send(dynamodb, table, requests)
             except Exception as exc:  # noqa: BLE001 - counted and shown; the run goes on, as a client's would
                 with self._lock:
                     self.counts.errors += len(requests)
@@ -154,9 +160,9 @@ class LoadGenerator:
                 for kind, count in kinds.items():
                     setattr(self.counts, kind, getattr(self.counts, kind) + count)
 
-    def _send(self, dynamodb: Any, requests: list[dict[str, Any]]) -> None:
-        """One BatchWriteItem, then its UnprocessedItems again until none are left."""
-        pending: dict[str, list[dict[str, Any]]] = {self.table: requests}
+    def _send(self, dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> None:
+        """One BatchWriteItem to ``table``, then its UnprocessedItems again until none are left."""
+        pending: dict[str, list[dict[str, Any]]] = {table: requests}
         while pending:
             pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 

@@ -6,15 +6,22 @@ throughput and lag (``changelake_local.summary``, which renders it). A run has t
 a method of ``LocalPipeline``: ``stream`` (write load, let the mappings carry it, compact every
 local night), ``drain`` (stop writing, redrive, wait for the queues to empty) and ``finish``
 (compact, verify, summarize).
+
+With ``RunOptions.tables`` (``make run TABLES=2``) the run follows the user's own tables instead of
+ChangeTable: ``changelake_local.user_tables`` makes them as a user's already exist (items from before
+their streams), the stack is deployed with ``SourceStreamArns`` naming their streams, the load is
+spread over them, each is bootstrapped with ``changelake bootstrap --table NAME`` (by export with
+point-in-time recovery, by Scan without), and each table's snapshot is checked against a Scan of it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +40,7 @@ from changelake_local.lake import LakeState, LakeWatcher, StreamLedger, Verifica
 from changelake_local.snapshots import SnapshotChecker, SnapshotVerification, scan, write_export
 from changelake_local.state_machines import serve_stack_functions
 from changelake_local.summary import Summary, print_summary, to_json
+from changelake_local.user_tables import UserTable, bootstrap_with_cli, create_user_tables
 
 #: Environment of every in-process function on top of the template's (what differs from Lambda).
 LOCAL_FUNCTION_ENVIRONMENT = {
@@ -60,8 +68,11 @@ class RunOptions:
 
     #: Seconds of writing (0: until ``stop_requested`` is set or Ctrl-C).
     duration: float = 60.0
-    #: Changes per second written to ChangeTable.
+    #: Changes per second written (to ChangeTable, or spread over the user's tables).
     rate: float = 50.0
+    #: The user's own tables to create and follow through ``SourceStreamArns`` (0: the stack's own
+    #: ChangeTable, as ``make run`` without TABLES).
+    tables: int = 0
     #: Seconds of a local "night": the compaction schedule's period (0: only at the end).
     night: float = 60.0
     #: Seconds after the start when the table is exported and the snapshot bootstrapped from it
@@ -137,8 +148,12 @@ class LocalPipeline:
         *,
         log_stream: TextIO | None = None,
         on_progress: ProgressCallback | None = None,
+        user_tables: Sequence[UserTable] = (),
     ) -> None:
         self.stack = stack
+        self.user_tables = list(user_tables)
+        #: The tables written to and checked: the user's, or the stack's own ChangeTable.
+        self.tables = [table.name for table in self.user_tables] or [stack.table]
         self.options = options
         self.on_progress = on_progress
         self.stop = threading.Event()
@@ -158,7 +173,7 @@ class LocalPipeline:
         self.mappings = [self._mapping(spec) for spec in stack.mappings()]
         self.generator = LoadGenerator(
             stack.endpoint,
-            stack.table,
+            self.tables,
             rate=options.rate,
             item_bytes=options.item_bytes,
             writers=options.writers,
@@ -168,7 +183,12 @@ class LocalPipeline:
         self.redriven: list[dict[str, Any]] = []
         self.compactions = 0
         self.snapshots = 0
-        self.bootstrap_result: dict[str, Any] | None = None
+        #: SnapshotFunction's answer to each table's bootstrap, by table.
+        self.bootstraps: dict[str, dict[str, Any]] = {}
+        self.bootstrapped = False
+        #: The user's tables' bootstraps run beside the writes (each a ``changelake`` process that
+        #: takes seconds), so the writing still lasts ``duration``; joined before the drain.
+        self.user_bootstraps: threading.Thread | None = None
         self.depths = {"ChangeQueue": 0, "ChangeDLQ": 0, "StreamFailureQueue": 0}
         self.problems: list[str] = []
         self.started = self.started_wall = 0.0
@@ -201,7 +221,10 @@ class LocalPipeline:
         interrupted = self.stream(stop_requested)
         writing_seconds = time.monotonic() - self.started
         self.generator.stop()
-        table_at_stop = scan(self.stack.endpoint, self.stack.table)  # what the snapshot must equal
+        if self.user_bootstraps is not None:
+            self.user_bootstraps.join()
+        # what each table's snapshot must equal
+        table_at_stop = {table: scan(self.stack.endpoint, table) for table in self.tables}
         self.drain()
         return self.finish(writing_seconds, table_at_stop, interrupted=interrupted)
 
@@ -222,7 +245,7 @@ class LocalPipeline:
                 self.check_mappings()
                 self.refresh(full=ticks % FULL_SCAN_EVERY == 0)
                 ticks += 1
-                if self.bootstrap_result is None and time.monotonic() >= bootstrap_at:
+                if not self.bootstrapped and time.monotonic() >= bootstrap_at:
                     self.bootstrap(datetime.now(UTC))
                 if time.monotonic() >= next_night:
                     self.report("compacting")
@@ -262,10 +285,10 @@ class LocalPipeline:
         )
 
     def finish(
-        self, writing_seconds: float, table_at_stop: list[dict[str, Any]], *, interrupted: bool
+        self, writing_seconds: float, table_at_stop: dict[str, list[dict[str, Any]]], *, interrupted: bool
     ) -> Summary:
-        """Stop the mappings, compact and snapshot what is in raw/, verify the lake (the last snapshot
-        against ``table_at_stop``, a Scan taken when the writes stopped) and summarize the run."""
+        """Stop the mappings, compact and snapshot what is in raw/, verify the lake (each table's last
+        snapshot against ``table_at_stop``, its Scan taken when the writes stopped) and summarize."""
         self.stop.set()
         self.refresh()
         self.report("compacting")
@@ -274,10 +297,13 @@ class LocalPipeline:
         state = self.refresh()
         self.report("verifying")
         verification = verify(self.ledger.ids(), state)
-        snapshot = (
-            SnapshotChecker(self.stack.endpoint, self.stack.bucket, self.stack.table).verify(table_at_stop)
+        snapshots = (
+            [
+                SnapshotChecker(self.stack.endpoint, self.stack.bucket, table).verify(table_at_stop[table])
+                for table in self.tables
+            ]
             if "SnapshotFunction" in self.functions
-            else None
+            else []
         )
         counts = self.generator.counts
         if len(self.ledger) != counts.total:
@@ -295,7 +321,7 @@ class LocalPipeline:
         return self._summary(
             state,
             verification=verification,
-            snapshot=snapshot,
+            snapshots=snapshots,
             writing_seconds=writing_seconds,
             query=query,
             sample=sample,
@@ -314,7 +340,7 @@ class LocalPipeline:
         state: LakeState,
         *,
         verification: Verification,
-        snapshot: SnapshotVerification | None,
+        snapshots: list[SnapshotVerification],
         writing_seconds: float,
         query: str | None,
         sample: str | None,
@@ -323,7 +349,7 @@ class LocalPipeline:
         stored_span = (state.last_raw_at or self.started_wall) - self.started_wall  # start -> last in raw/
         ok = (
             verification.ok
-            and (snapshot is None or snapshot.ok)
+            and all(snapshot.ok for snapshot in snapshots)
             and not any(p for p in self.problems if not p.startswith("interrupted"))
         )
         return Summary(
@@ -355,9 +381,9 @@ class LocalPipeline:
             duckdb_query=query,
             duckdb_sample=sample,
             problems=self.problems,
-            snapshot=snapshot,
+            snapshots=snapshots,
             snapshot_invocations=self.snapshots,
-            bootstrap=self.bootstrap_result,
+            bootstraps=self.bootstraps,
         )
 
     # ------------------------------------------------------------------ pieces
@@ -420,17 +446,42 @@ class LocalPipeline:
         return len(events)
 
     def bootstrap(self, now: datetime) -> None:
-        """Bootstrap ChangeTable's snapshots from an export written from a Scan started at ``now``."""
+        """Bootstrap each table's snapshots: the user's tables with ``changelake bootstrap --table``,
+        ChangeTable from an export written from a Scan started at ``now``."""
         function = self.functions.get("SnapshotFunction")
         if function is None:
             return
-        items = scan(self.stack.endpoint, self.stack.table)
-        url = write_export(self.stack.endpoint, self.stack.bucket, self.stack.table, items, now)
+        self.bootstrapped = True
+        if self.user_tables:
+            self.user_bootstraps = threading.Thread(
+                target=self.bootstrap_user_tables, name="user-bootstraps", daemon=True
+            )
+            self.user_bootstraps.start()
+            return
+        table = self.stack.table
+        items = scan(self.stack.endpoint, table)
+        url = write_export(self.stack.endpoint, self.stack.bucket, table, items, now)
         try:
-            result = function.invoke({"table": self.stack.table, "bootstrap": url})
+            result = function.invoke({"table": table, "bootstrap": url})
         except Exception as exc:  # noqa: BLE001 - shown in the summary; the snapshot check then says more
             result = {"error": f"{type(exc).__name__}: {exc}"}
-        self.bootstrap_result = result if isinstance(result, dict) else {"result": result}
+        self.bootstraps[table] = result if isinstance(result, dict) else {"result": result}
+
+    def bootstrap_user_tables(self) -> None:
+        """``changelake bootstrap --table NAME`` for each of the user's tables, one after the other."""
+        for user_table in self.user_tables:
+            try:
+                ran = bootstrap_with_cli(self.stack.endpoint, self.stack.name, user_table.name)
+            except subprocess.TimeoutExpired as exc:  # the run goes on; the summary names it
+                self.bootstraps[user_table.name] = {"method": user_table.method, "error": str(exc)}
+                self.problems.append(f"changelake bootstrap --table {user_table.name}: {exc}")
+                continue
+            self.bootstraps[user_table.name] = ran.snapshot_result
+            if ran.exit_code != 0:
+                self.problems.append(
+                    f"changelake bootstrap --table {user_table.name} exited {ran.exit_code}: "
+                    f"{ran.messages.strip()[-300:]}"
+                )
 
     def redrive(self) -> None:
         function = self.functions.get("DlqRedriveFunction")
@@ -473,7 +524,8 @@ class LocalPipeline:
         stream = [m for m in self.mappings if isinstance(m, StreamMapping)]
         queues = [m for m in self.mappings if isinstance(m, SqsMapping)]
         return (
-            all(m.idle and m.records_read >= self.generator.counts.total for m in stream)
+            all(m.idle for m in stream)
+            and sum(m.records_read for m in stream) >= self.generator.counts.total  # over the tables
             and all(m.idle for m in queues)
             and self.depths["ChangeQueue"] == 0
             and self.depths["ChangeDLQ"] == 0
@@ -508,13 +560,19 @@ def run_pipeline(
             MotoEndpoint(port=options.port, log_path=(lake_dir / "logs" / "moto.log") if lake_dir else None)
         )
         environment = aws_environment(endpoint.url)
+        parameters = dict(options.parameters)
+        user_tables = create_user_tables(endpoint.url, options.tables) if options.tables > 0 else []
+        if user_tables:
+            parameters["SourceStreamArns"] = ",".join(table.stream_arn for table in user_tables)
         with applied_environment(environment):
-            stack = deploy(endpoint.url, template=options.template, parameters=dict(options.parameters))
+            stack = deploy(endpoint.url, template=options.template, parameters=parameters)
         if on_deployed is not None:
             on_deployed(stack)
         # The handlers' boto3 clients (built lazily, in the mappings' threads) read it all run long.
         cleanup.enter_context(applied_environment({**environment, **LOCAL_FUNCTION_ENVIRONMENT}))
-        pipeline = LocalPipeline(stack, options, log_stream=log_stream, on_progress=on_progress)
+        pipeline = LocalPipeline(
+            stack, options, log_stream=log_stream, on_progress=on_progress, user_tables=user_tables
+        )
         cleanup.callback(pipeline.shutdown)
         pipeline.serve_state_machines(endpoint.lambdas)
         return pipeline.run(stop_requested or threading.Event())

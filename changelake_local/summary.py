@@ -1,5 +1,5 @@
 """What a local run did, as the terminal and ``--json`` show it: the ``Summary`` of a run and its
-rendering (counts, lag, verification, the snapshot check, the verdict)."""
+rendering (counts, lag, verification, the snapshot check of each table, the verdict)."""
 
 from __future__ import annotations
 
@@ -45,9 +45,21 @@ class Summary:
     duckdb_query: str | None = None
     duckdb_sample: str | None = None
     problems: list[str] = field(default_factory=list)
-    snapshot: SnapshotVerification | None = None
+    #: The snapshot check of each table (ChangeTable's, or each of the user's tables).
+    snapshots: list[SnapshotVerification] = field(default_factory=list)
     snapshot_invocations: int = 0
-    bootstrap: dict[str, Any] | None = None
+    #: SnapshotFunction's answer to each table's bootstrap, by table.
+    bootstraps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def snapshot(self) -> SnapshotVerification | None:
+        """The first table's snapshot check (the only one when the stack follows its ChangeTable)."""
+        return self.snapshots[0] if self.snapshots else None
+
+    @property
+    def bootstrap(self) -> dict[str, Any] | None:
+        """The first table's bootstrap."""
+        return self.bootstraps.get(self.snapshots[0].table) if self.snapshots else None
 
     def render(self) -> str:
         v = self.verification
@@ -82,35 +94,58 @@ class Summary:
         return "\n".join(lines)
 
     def _snapshot_lines(self) -> list[str]:
-        s = self.snapshot
-        if s is None:
-            return []
-        days = f"{min(s.days)} .. {max(s.days)}" if s.days else "none"
-        bootstrap = self.bootstrap or {}
-        based = (
-            f"bootstrap: {bootstrap.get('items_read')} items exported at {bootstrap.get('export_time')}"
-            if "items_read" in bootstrap
-            else f"bootstrap: {bootstrap.get('error', 'none')}"
-        )
-        return [
-            f"in snapshot/               {len(s.days)} days ({days}), {s.items} items on the last "
-            f"({self.snapshot_invocations} snapshot invocations; {based})",
-            f"snapshot vs Scan/replay    missing {len(s.missing)} {s.missing[:3]}, unexpected "
-            f"{len(s.unexpected)} {s.unexpected[:3]}, different {len(s.different)} {s.different[:3]}, "
-            f"twice {len(s.twice)}, days missing {s.missing_days[:5]}; quarantined items left out "
-            f"{s.quarantined_items}",
-        ]
+        lines = []
+        several = len(self.snapshots) > 1
+        for s in self.snapshots:
+            days = f"{min(s.days)} .. {max(s.days)}" if s.days else "none"
+            bootstrap = self.bootstraps.get(s.table) or {}
+            method = f" by {bootstrap['method']}" if bootstrap.get("method") else ""
+            based = (
+                f"bootstrap{method}: {bootstrap.get('items_read')} items exported at "
+                f"{bootstrap.get('export_time')}"
+                if "items_read" in bootstrap
+                else f"bootstrap{method}: {bootstrap.get('error', 'none')}"
+            )
+            # one table: the lines as they always were; several: each names its table
+            layer, check = (
+                (f"in snapshot/{s.table}/", "  vs Scan/replay")
+                if several
+                else (
+                    "in snapshot/",
+                    "snapshot vs Scan/replay",
+                )
+            )
+            lines += [
+                f"{layer:<27}{len(s.days)} days ({days}), {s.items} items on the last "
+                f"({self.snapshot_invocations} snapshot invocations; {based})",
+                f"{check:<27}missing {len(s.missing)} {s.missing[:3]}, unexpected "
+                f"{len(s.unexpected)} {s.unexpected[:3]}, different {len(s.different)} {s.different[:3]}, "
+                f"twice {len(s.twice)}, days missing {s.missing_days[:5]}; quarantined items left out "
+                f"{s.quarantined_items}",
+            ]
+        return lines
 
     def _verdict(self) -> str:
         if not self.ok:
             return "VERIFICATION FAILED"
         verdict = "VERIFIED: every change is in raw/ (or quarantined) and exactly once in compacted/"
-        s = self.snapshot
-        if s is not None:
+        if len(self.snapshots) == 1:
+            s = self.snapshots[0]
             verdict += (
                 f", and snapshot/{s.table}/dt={s.last_day} equals a Scan of ChangeTable taken when the "
                 f"writes stopped ({s.items} items, exact values; {len(s.days) - 1} earlier days equal "
                 "their replay of raw/)"
+            )
+        elif self.snapshots:
+            each = "; ".join(
+                f"snapshot/{s.table}/dt={s.last_day} equals a Scan of {s.table} ({s.items} items, "
+                f"bootstrapped by {(self.bootstraps.get(s.table) or {}).get('method', '?')})"
+                for s in self.snapshots
+            )
+            verdict += (
+                f", for each of the {len(self.snapshots)} tables; each table's snapshot equals a Scan of "
+                f"it taken when the writes stopped (exact values; earlier days equal their replay of "
+                f"raw/): {each}"
             )
         return verdict
 
@@ -132,9 +167,11 @@ def to_json(summary: Summary) -> str:
     data = {
         key: value
         for key, value in summary.__dict__.items()
-        if key not in ("verification", "lake_dir", "snapshot")
+        if key not in ("verification", "lake_dir", "snapshots")
     }
     data["verification"] = summary.verification.__dict__
     data["snapshot"] = summary.snapshot.__dict__ if summary.snapshot is not None else None
+    data["bootstrap"] = summary.bootstrap
+    data["snapshots"] = [snapshot.__dict__ for snapshot in summary.snapshots]
     data["lake_dir"] = str(summary.lake_dir) if summary.lake_dir else None
     return json.dumps(data, default=str, indent=2)

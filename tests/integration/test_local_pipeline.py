@@ -25,6 +25,7 @@ from changelake_local.deploy import DeployedStack
 from changelake_local.endpoint import HOST, MotoEndpoint, PortInUseError, check_port_free, moto_api
 from changelake_local.errors import TemplateError
 from changelake_local.esm import lambda_stream_record
+from changelake_local.user_tables import ITEMS_BEFORE_STREAM
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +122,42 @@ def test_poison_and_failing_aggregator_lose_nothing(tmp_path: Path) -> None:
     assert summary.snapshot.items > 0
     assert summary.duckdb_query is not None
     assert "snapshot" in summary.duckdb_query
+
+
+def test_two_user_tables_are_attached_bootstrapped_and_verified_each(tmp_path: Path) -> None:
+    # GIVEN two tables made as a user's exist (items before their streams; the first with
+    # point-in-time recovery, the second without), and the stack deployed following both
+    deployed: list[DeployedStack] = []
+    # WHEN the pipeline streams into both for 10 s, bootstraps each with `changelake bootstrap`,
+    # then drains, compacts and verifies
+    summary = run_pipeline(
+        RunOptions(duration=10, rate=25, night=0, tables=2, parameters=FAST, lake_dir=tmp_path / "lake"),
+        on_deployed=deployed.append,
+    )
+    # THEN the run is VERIFIED for both: every change in raw/ and once in compacted/, each snapshot
+    # equal to a Scan of its table, which holds the items from before its stream too
+    assert summary.ok, summary.render()
+    assert "for each of the 2 tables" in summary.render().splitlines()[-1]
+    (stack,) = deployed
+    assert not stack.creates_change_table
+    assert sorted(spec.source_arn.split("/")[1] for spec in stack.mappings() if spec.is_stream) == [
+        "user-table-1",
+        "user-table-2",
+    ]
+    assert summary.stream_records == summary.written == summary.compacted_records > 0
+    assert {s.table: s.ok for s in summary.snapshots} == {"user-table-1": True, "user-table-2": True}
+    assert all(s.items >= ITEMS_BEFORE_STREAM for s in summary.snapshots)
+    # AND one table was bootstrapped by export, the other by Scan, each with its items from before
+    assert {table: b["method"] for table, b in summary.bootstraps.items()} == {
+        "user-table-1": "export",
+        "user-table-2": "scan",
+    }
+    assert all(b["items_read"] >= ITEMS_BEFORE_STREAM for b in summary.bootstraps.values())
+    # AND the writes went to both tables
+    assert {partition.split("/")[0] for partition in summary.files_per_partition} == {
+        "user-table-1",
+        "user-table-2",
+    }
 
 
 @pytest.mark.parametrize("listener_reuses_address", [False, True], ids=["plain", "like-our-server"])

@@ -38,9 +38,9 @@ def summary(**overrides: Any) -> Summary:
         "lag_p99": 7.1,
         "verification": Verification(1028, [], [], [], [], []),
         "lake_dir": Path("lake"),
-        "snapshot": SnapshotVerification("orders", "2026-12-05", 297, {"2026-12-05": 297}),
+        "snapshots": [SnapshotVerification("orders", "2026-12-05", 297, {"2026-12-05": 297})],
         "snapshot_invocations": 2,
-        "bootstrap": {"items_read": 145, "export_time": "2026-12-05T21:39:39.576Z"},
+        "bootstraps": {"orders": {"items_read": 145, "export_time": "2026-12-05T21:39:39.576Z"}},
     }
     return Summary(**{**figures, **overrides})
 
@@ -63,6 +63,36 @@ def test_a_verified_run_says_what_it_counted_and_what_it_verified() -> None:
     assert "snapshot/orders/dt=2026-12-05 equals a Scan of ChangeTable" in lines[-1]
 
 
+def test_a_run_over_two_user_tables_checks_and_names_each_snapshot() -> None:
+    # GIVEN a run over two of the user's tables, one bootstrapped by export and one by Scan
+    two = summary(
+        snapshots=[
+            SnapshotVerification("user-table-1", "2026-12-05", 160, {"2026-12-05": 160}),
+            SnapshotVerification("user-table-2", "2026-12-05", 150, {"2026-12-05": 150}),
+        ],
+        bootstraps={
+            "user-table-1": {"method": "export", "items_read": 100, "export_time": "2026-12-05T23:10:00Z"},
+            "user-table-2": {"method": "scan", "items_read": 100, "export_time": "2026-12-05T23:10:01Z"},
+        },
+    )
+    # WHEN it is rendered
+    lines = two.render().splitlines()
+    # THEN each table has its snapshot line with its bootstrap method, and the verdict covers both
+    assert (
+        "in snapshot/user-table-2/  1 days (2026-12-05 .. 2026-12-05), 150 items on the last "
+        "(2 snapshot invocations; bootstrap by scan: 100 items exported at 2026-12-05T23:10:01Z)"
+    ) in lines
+    assert any(line.startswith("in snapshot/user-table-1/  1 days") for line in lines)
+    assert "for each of the 2 tables" in lines[-1]
+    for table, items, method in (("user-table-1", 160, "export"), ("user-table-2", 150, "scan")):
+        said = f"snapshot/{table}/dt=2026-12-05 equals a Scan of {table} "
+        said += f"({items} items, bootstrapped by {method})"
+        assert said in lines[-1]
+    # AND the JSON has both checks
+    checked = [check["table"] for check in json.loads(to_json(two))["snapshots"]]
+    assert checked == ["user-table-1", "user-table-2"]
+
+
 def test_a_failed_run_names_its_problems_and_errors() -> None:
     # GIVEN a run with a lost change, a function error and no lag measured
     failed = summary(
@@ -71,7 +101,7 @@ def test_a_failed_run_names_its_problems_and_errors() -> None:
         last_errors={"AggregatorFunction": "RuntimeError: boom"},
         problems=["messages remain in ChangeDLQ or StreamFailureQueue (not redriven)"],
         lag_p50=None,
-        snapshot=None,
+        snapshots=[],
     )
     # WHEN it is rendered
     lines = failed.render().splitlines()
