@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import io
 import json
 import math
 import re
@@ -52,8 +53,13 @@ SCAN_READ_SHARE = 0.25
 ON_DEMAND_SCAN_READ_UNITS = 1000.0
 #: An eventually consistent Scan reads 8 KB per read unit (4 KB per unit, half a unit each).
 BYTES_PER_READ_UNIT = 8192
-#: Each segment is sized to finish in about 10 minutes at its rate (SnapshotFunction's limit is 15).
+#: Each segment is sized to finish in about 10 minutes at its rate (SnapshotFunction's limit is 15)...
 SEGMENT_SECONDS = 600
+#: ...and to at most this many bytes of items, since a segment's gzip file is built in memory before
+#: its one PUT: DynamoDB JSON of 256 MiB of items compresses to a few tens of MB (about 100 MB if it
+#: would not compress at all), well inside SnapshotFunction's 1,769 MB. At 10 minutes, an on-demand
+#: segment would read 2.46 GB (500 units/s x 8 KB x 600 s), which no function holds.
+MAX_SEGMENT_BYTES = 256 * 1024 * 1024
 #: SnapshotFunction's reserved concurrency: segments run this many at a time.
 SCAN_CONCURRENCY = 2
 MAX_SEGMENTS = 1000
@@ -75,7 +81,7 @@ def scan_plan(table_bytes: int, provisioned_read_units: int, concurrency: int = 
         provisioned_read_units * SCAN_READ_SHARE if provisioned_read_units > 0 else ON_DEMAND_SCAN_READ_UNITS
     )
     per_segment = total / concurrency
-    segment_bytes = per_segment * BYTES_PER_READ_UNIT * SEGMENT_SECONDS
+    segment_bytes = min(per_segment * BYTES_PER_READ_UNIT * SEGMENT_SECONDS, MAX_SEGMENT_BYTES)
     segments = min(MAX_SEGMENTS, max(concurrency, math.ceil(table_bytes / segment_bytes)))
     return ScanPlan(segments, per_segment, table_bytes / (total * BYTES_PER_READ_UNIT))
 
@@ -212,26 +218,29 @@ class ScanExporter:
         assert spec.segment is not None
         assert spec.read_units_per_second is not None
         bucket = TokenBucket(spec.read_units_per_second, self.monotonic, self.sleep)
-        lines: list[str] = []
-        units = 0.0
-        for items, consumed in self.scanner.pages(event.table, spec.segment, spec.segments):
-            lines.extend(
-                json.dumps({"Item": item}, default=_export_value, ensure_ascii=False) for item in items
-            )
-            units += consumed
-            bucket.take(consumed)
-        body = gzip.compress("".join(line + "\n" for line in lines).encode(), mtime=0)
+        compressed = io.BytesIO()
+        count, units = 0, 0.0
+        # Lines go through gzip as they are read, so only the compressed file is held in memory.
+        with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0) as segment_file:
+            for items, consumed in self.scanner.pages(event.table, spec.segment, spec.segments):
+                for item in items:
+                    line = json.dumps({"Item": item}, default=_export_value, ensure_ascii=False)
+                    segment_file.write((line + "\n").encode())
+                    count += 1
+                units += consumed
+                bucket.take(consumed)
+        body = compressed.getvalue()
         data_key, entry_key = event.segment_keys(spec.segment)
         self.store.put(data_key, body)
         digest = hashlib.md5(body, usedforsecurity=False)
         entry = {
-            "itemCount": len(lines),
+            "itemCount": count,
             "md5Checksum": base64.b64encode(digest.digest()).decode(),
             "etag": digest.hexdigest(),
             "dataFileS3Key": data_key,
         }
         self.store.put(entry_key, json.dumps(entry).encode(), content_type="application/json")
-        return {"table": event.table, "segment": spec.segment, "items": len(lines), "read_units": units}
+        return {"table": event.table, "segment": spec.segment, "items": count, "read_units": units}
 
     def commit(self, event: ScanEvent) -> dict[str, Any]:
         spec = event.scan

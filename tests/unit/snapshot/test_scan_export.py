@@ -7,6 +7,7 @@ import pytest
 from changelake.exceptions import InvalidEventError
 from changelake.snapshot.scan_export import (
     BYTES_PER_READ_UNIT,
+    MAX_SEGMENT_BYTES,
     ON_DEMAND_SCAN_READ_UNITS,
     SCAN_CONCURRENCY,
     SCAN_READ_SHARE,
@@ -37,8 +38,19 @@ def test_an_on_demand_table_is_read_at_the_documented_fixed_rate_and_a_small_one
 
     # THEN the rate is the fixed one, and even a tiny table gets one segment per running function
     assert large.read_units_per_second * SCAN_CONCURRENCY == ON_DEMAND_SCAN_READ_UNITS
-    assert large.segments == 5  # 2.46 GB per segment: 500 units/s x 8 KB x 600 s
+    assert large.segments == 38  # 10 GB in segments of 256 MiB (10 minutes would be 2.46 GB)
     assert tiny.segments == SCAN_CONCURRENCY
+
+
+def test_no_segment_holds_more_items_than_a_function_builds_in_memory() -> None:
+    # GIVEN on-demand and generously provisioned tables of 1 GB to 200 GB
+    for table_bytes in (GB, 10 * GB, 200 * GB):
+        for read_units in (0, 40_000):
+            # WHEN each Scan is planned
+            plan = scan_plan(table_bytes, read_units)
+
+            # THEN its segments together cover the table and none is over MAX_SEGMENT_BYTES
+            assert table_bytes / plan.segments <= MAX_SEGMENT_BYTES
 
 
 def test_the_token_bucket_waits_off_the_units_a_page_consumed_beyond_the_rate() -> None:
