@@ -38,9 +38,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from changelake.exceptions import InvalidEventError, ObjectNotFoundError, UnsafeNameError
-from changelake.formats.lambda_events import validated_event
-from changelake.formats.layout import check_table_name
+from changelake.exceptions import InvalidEventError, ObjectNotFoundError
+from changelake.formats.lambda_events import TableEvent, validated_event
 from changelake.integrations.base import AwsAdapter, ObjectStore
 from changelake.snapshot.bootstrap import EXPORT_PREFIX
 
@@ -104,19 +103,10 @@ class ScanSpec(BaseModel):
         return value
 
 
-class ScanEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+class ScanEvent(TableEvent):
+    """A bootstrap Scan's event: the table (validated as every manual event's) and its scan."""
 
-    table: StrictStr
     scan: ScanSpec
-
-    @field_validator("table")
-    @classmethod
-    def _table(cls, value: str) -> str:
-        try:
-            return check_table_name(value)
-        except UnsafeNameError as exc:
-            raise ValueError(exc.reason) from None
 
     @property
     def folder(self) -> str:
