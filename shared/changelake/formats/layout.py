@@ -113,8 +113,12 @@ def day_of_folder(name: str) -> date | None:
         return None
 
 
-def part_name(generation: str, index: int, suffix: str = ".jsonl.gz") -> str:
-    """The name of data file ``index`` of ``generation`` in a published folder."""
+def part_name(generation: str, index: int, suffix: str = ".jsonl.gz", *, piece: str | None = None) -> str:
+    """The name of data file ``index`` of ``generation`` in a published folder; a folder built in
+    pieces (``changelake.pieces``) names the piece too (``Piece.name``), so that the names sort in
+    piece order and each piece's files in their own order."""
+    if piece is not None:
+        return f"{DATA_PREFIX}{generation}-{piece}-{index:05d}{suffix}"
     return f"{DATA_PREFIX}{generation}-{index:05d}{suffix}"
 
 
