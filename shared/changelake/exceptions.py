@@ -105,6 +105,10 @@ class StreamRangeIncompleteError(DeliveryError):
     """The shard did not (yet) hold the whole range; the failure record is kept for a later run."""
 
 
+class AlreadyStartedError(DeliveryError):
+    """A state machine execution of that name was started already (by an earlier try of this run)."""
+
+
 _THROTTLING_CODES = frozenset(
     {
         "Throttling",
@@ -131,6 +135,7 @@ _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchUpload", "404"
 _PRECONDITION_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 _ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "KMS.AccessDeniedException"})
 _EXPIRED_CODES = frozenset({"TrimmedDataAccessException", "ExpiredIteratorException"})
+_STARTED_CODES = frozenset({"ExecutionAlreadyExists"})
 
 #: Codes worth retrying after a pause: throttling and the service's own transient faults.
 RETRYABLE_CODES = _THROTTLING_CODES | frozenset(
@@ -161,6 +166,7 @@ _ERROR_BY_CODE: dict[str, type[DeliveryError]] = {
     **dict.fromkeys(_PRECONDITION_CODES, PreconditionFailedError),
     **dict.fromkeys(_ACCESS_CODES, AccessDeniedError),
     **dict.fromkeys(_EXPIRED_CODES, StreamRangeExpiredError),
+    **dict.fromkeys(_STARTED_CODES, AlreadyStartedError),
 }
 
 

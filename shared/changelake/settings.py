@@ -11,9 +11,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from changelake.exceptions import ConfigurationError
+from changelake.fan_out import FanOut
+from changelake.pieces import MAX_PIECES
+from changelake.storage.limits import BuildLimits
 
 _SEGMENT = r"^[A-Za-z0-9_.\-]{1,128}$"
 _BUCKET = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
@@ -35,6 +46,7 @@ MemoryBudget = Annotated[int, Field(ge=1024 * 1024)]
 #: Seconds of the Lambda deadline kept free: below it, the work still to do is handed on.
 ReserveSeconds = Annotated[float, Field(ge=0, le=880)]
 _MIB_128 = 128 * 1024 * 1024
+_GIB = 1024**3
 
 #: SQS's own bounds on a message body.
 MIN_MESSAGE_BYTES = 1024
@@ -94,6 +106,15 @@ class _BatchSettings(_EnvironmentSettings):
     raw_prefix: Prefix = Field(default="raw", alias="RAW_PREFIX")
     compacted_prefix: Prefix = Field(default="compacted", alias="COMPACTED_PREFIX")
     lookback_days: int = Field(default=2, alias="LOOKBACK_DAYS", ge=0, le=366)
+    #: The fan-out state machine (``changelake.fan_out``); empty: every day and hour in one invocation.
+    fan_out_state_machine_arn: str | None = Field(default=None, alias="FAN_OUT_STATE_MACHINE_ARN")
+    #: A fixed count of pieces for whatever is handed off (local runs); empty: from the input bytes.
+    fan_out_pieces: int | None = Field(default=None, alias="FAN_OUT_PIECES", ge=1, le=MAX_PIECES)
+
+    @field_validator("fan_out_state_machine_arn", "fan_out_pieces", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 class CompactionSettings(_BatchSettings):
@@ -103,6 +124,10 @@ class CompactionSettings(_BatchSettings):
     memory_budget_bytes: MemoryBudget = Field(default=_MIB_128, alias="COMPACTION_MEMORY_BUDGET_BYTES")
     spill_dir: Path = Field(default=Path("/tmp"), alias="COMPACTION_SPILL_DIR")  # noqa: S108 - Lambda's scratch
     reserve_seconds: ReserveSeconds = Field(default=240.0, alias="COMPACTION_RESERVE_SECONDS")
+    #: An hour of 4 GiB of raw/ objects or more is compacted in pieces, 2 GiB each: one invocation
+    #: compacts about 13 GB in its 15 minutes (docs/compaction.md), so a piece takes a fraction of it.
+    fan_out_min_bytes: int = Field(default=4 * _GIB, alias="FAN_OUT_MIN_BYTES", ge=0)
+    fan_out_piece_bytes: int = Field(default=2 * _GIB, alias="FAN_OUT_PIECE_BYTES", ge=1)
 
 
 class SnapshotSettings(_BatchSettings):
@@ -116,6 +141,26 @@ class SnapshotSettings(_BatchSettings):
     memory_budget_bytes: MemoryBudget = Field(default=_MIB_128, alias="SNAPSHOT_MEMORY_BUDGET_BYTES")
     spill_dir: Path = Field(default=Path("/tmp"), alias="SNAPSHOT_SPILL_DIR")  # noqa: S108 - Lambda's scratch
     reserve_seconds: ReserveSeconds = Field(default=240.0, alias="SNAPSHOT_RESERVE_SECONDS")
+    #: A day whose input (the previous day's snapshot and the day's changes) is 8 GiB or more is built
+    #: in buckets of 4 GiB: one invocation snapshots about 20 GB in its 15 minutes (docs/snapshot.md,
+    #: "Scale": 31.6 MB of input per CPU second), so a bucket takes a fraction of it.
+    fan_out_min_bytes: int = Field(default=8 * _GIB, alias="FAN_OUT_MIN_BYTES", ge=0)
+    fan_out_piece_bytes: int = Field(default=4 * _GIB, alias="FAN_OUT_PIECE_BYTES", ge=1)
+
+
+def build_limits(settings: CompactionSettings | SnapshotSettings) -> BuildLimits:
+    """How a batch function's builders write parts, sort and spill."""
+    return BuildLimits(settings.target_part_bytes, settings.memory_budget_bytes, settings.spill_dir)
+
+
+def fan_out(settings: CompactionSettings | SnapshotSettings) -> FanOut:
+    """When a batch function's days or hours are built in pieces."""
+    return FanOut(
+        settings.fan_out_state_machine_arn,
+        settings.fan_out_min_bytes,
+        settings.fan_out_piece_bytes,
+        settings.fan_out_pieces,
+    )
 
 
 class RedriveSettings(_EnvironmentSettings):
