@@ -33,7 +33,6 @@ from changelake.integrations.base import ObjectStore, Queue
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.recovery.failure_queues import FailureQueueReader, Redone
 from changelake.recovery.receive import (
-    MAX_LISTED_IDS,
     Deadline,
     HoldingRun,
     Message,
@@ -101,19 +100,6 @@ class AsyncReplayResult(RecoveryResult):
     malformed: int = 0
     failed: int = 0
     functions: list[str] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "reinvoked": self.reinvoked,
-            "superseded": self.superseded,
-            "malformed": self.malformed,
-            "failed": self.failed,
-            "delete_failed": self.delete_failed,
-            "remaining_estimate": self.remaining_estimate,
-            "stopped": self.stopped,
-            "functions": self.functions[:MAX_LISTED_IDS],
-            "errors": self.errors[:10],
-        }
 
 
 class AsyncFailureReplayer(FailureQueueReader[FailedInvocation, AsyncReplayResult]):

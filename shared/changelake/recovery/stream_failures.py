@@ -31,7 +31,6 @@ from changelake.integrations.base import ObjectStore, Queue
 from changelake.integrations.streams import LostPart, StreamReader
 from changelake.recovery.failure_queues import FailureQueueReader, Redone
 from changelake.recovery.receive import (
-    MAX_LISTED_IDS,
     Deadline,
     HoldingRun,
     Message,
@@ -60,23 +59,6 @@ class ReplayResult(RecoveryResult):
     ranges_failed: int = 0
     malformed: int = 0
     loss_reports: list[str] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "ranges_replayed": self.ranges_replayed,
-            "records_replayed": self.records_replayed,
-            "records_quarantined": self.records_quarantined,
-            "ranges_lost": self.ranges_lost,
-            "ranges_partly_lost": self.ranges_partly_lost,
-            "ranges_lost_already_reported": self.ranges_lost_already_reported,
-            "ranges_failed": self.ranges_failed,
-            "malformed": self.malformed,
-            "delete_failed": self.delete_failed,
-            "remaining_estimate": self.remaining_estimate,
-            "stopped": self.stopped,
-            "loss_reports": self.loss_reports[:MAX_LISTED_IDS],
-            "errors": self.errors[:10],
-        }
 
 
 class StreamFailureReplayer(FailureQueueReader[tuple[FailedRange, dict[str, Any]], ReplayResult]):
