@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from changelake.formats.lambda_events import records_of
 from changelake.ingest.aggregator import Aggregator
 from changelake.integrations.s3 import S3Store
-from changelake.observability import SourceBatchAnswer, traced
+from changelake.observability import SourceBatchAnswer, entry_point
 from changelake.settings import AggregatorSettings
 
 settings = AggregatorSettings.from_environ()
@@ -27,10 +27,6 @@ answer = SourceBatchAnswer(metrics, logger, done="batch stored", failed="message
 gc.freeze()
 
 
-# Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
-# POWERTOOLS_LOGGER_LOG_EVENT says).
-@logger.inject_lambda_context(log_event=settings.log_item_data)
-@traced
-@metrics.log_metrics
+@entry_point(logger, metrics, log_item_data=settings.log_item_data)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return answer(aggregator.process(records_of(event)))

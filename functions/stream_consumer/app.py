@@ -12,7 +12,7 @@ from changelake.formats.lambda_events import records_of
 from changelake.ingest.consumer import consumer_from_settings
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
-from changelake.observability import SourceBatchAnswer, traced
+from changelake.observability import SourceBatchAnswer, entry_point
 from changelake.settings import ConsumerSettings
 
 settings = ConsumerSettings.from_environ()
@@ -24,10 +24,6 @@ answer = SourceBatchAnswer(metrics, logger, done="batch forwarded", failed="batc
 gc.freeze()
 
 
-# Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
-# POWERTOOLS_LOGGER_LOG_EVENT says).
-@logger.inject_lambda_context(log_event=settings.log_item_data)
-@traced
-@metrics.log_metrics
+@entry_point(logger, metrics, log_item_data=settings.log_item_data)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return answer(consumer.process(records_of(event)))

@@ -30,6 +30,19 @@ def traced(handler: Handler) -> Handler:
     return cast(Handler, Tracer().capture_lambda_handler(handler))
 
 
+def entry_point(logger: Logger, metrics: Metrics, *, log_item_data: bool) -> Callable[[Handler], Handler]:
+    """How every function wraps its handler: Powertools' Lambda context in each log line, the event
+    itself logged only when ``log_item_data`` (LOG_ITEM_DATA) says so, whatever
+    POWERTOOLS_LOGGER_LOG_EVENT says (events hold item images and key values); then ``traced``; and
+    the metrics flushed after each invocation."""
+
+    def wrap(handler: Handler) -> Handler:
+        with_context = logger.inject_lambda_context(log_event=log_item_data)
+        return cast(Handler, with_context(traced(metrics.log_metrics(handler))))
+
+    return wrap
+
+
 class Measured(Protocol):
     """A function's result: its metrics by name, and the names among them that count bytes."""
 

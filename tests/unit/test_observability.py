@@ -3,18 +3,28 @@ source mapping answer a batch the same way (changelake.observability)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from changelake.compaction.compactor import CompactionSummary
 from changelake.ingest.aggregator import AggregatorResult
 from changelake.ingest.consumer import ConsumerResult
-from changelake.observability import Measured, SourceBatchAnswer, SourceBatchResult, publish, traced
+from changelake.observability import (
+    Measured,
+    SourceBatchAnswer,
+    SourceBatchResult,
+    entry_point,
+    publish,
+    traced,
+)
 from changelake.recovery.service import RedriveSummary
 from changelake.snapshot.service import SnapshotSummary
+from tests.conftest import FakeLambdaContext
 
 
 @dataclass
@@ -116,3 +126,35 @@ def test_an_aggregator_batch_with_unstored_messages_logs_how_many() -> None:
     response, _, logger = answer_of(result)
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
     assert logger.lines[0] == ("ERROR", "batch partly failed", {"failed": 2, "errors": ["s3: slow down"]})
+
+
+@pytest.mark.parametrize("log_item_data", [False, True])
+def test_an_entry_point_logs_the_event_only_when_item_data_may_be_logged(
+    log_item_data: bool,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN Powertools told to log every event, and a handler wrapped as every function wraps it
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    logger, metrics = Logger(service="entry-test"), Metrics(namespace="EntryTest", service="entry-test")
+    caplog.set_level(logging.INFO, logger="entry-test")
+    keys_seen: dict[str, Any] = {}
+
+    @entry_point(logger, metrics, log_item_data=log_item_data)
+    def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+        metrics.add_metric(name="Handled", unit=MetricUnit.Count, value=1)
+        logger.info("handled")
+        keys_seen.update(logger.get_current_keys())
+        return {"ok": True}
+
+    # WHEN it is invoked with an event carrying an item's value
+    assert handler({"note": "im4ge-v4lue"}, FakeLambdaContext()) == {"ok": True}
+
+    # THEN the value is logged only with LOG_ITEM_DATA, the log lines carry the invocation's
+    # context, and the metrics were flushed
+    logs = "\n".join(f"{record.getMessage()} {record.__dict__!r}" for record in caplog.records)
+    assert ("im4ge-v4lue" in logs) is log_item_data
+    assert "handled" in logs
+    assert keys_seen["function_request_id"] == FakeLambdaContext.aws_request_id
+    assert '"Handled"' in capsys.readouterr().out
