@@ -178,14 +178,7 @@ class StreamFailureReplayer(FailureQueueReader[tuple[FailedRange, dict[str, Any]
 
     def describe(self, failure: tuple[FailedRange, dict[str, Any]]) -> dict[str, Any]:
         failed, _ = failure
-        return {
-            "table": failed.table,
-            "shard_id": failed.shard_id,
-            "start_sequence_number": failed.start,
-            "end_sequence_number": failed.end,
-            "batch_size": failed.batch_size,
-            "approximate_arrival_of_first_record": failed.first_arrival,
-        }
+        return failed.described()
 
     def count_malformed(self, result: ReplayResult) -> None:
         result.malformed += 1
@@ -221,12 +214,7 @@ def loss_report(
         "lost_parts": [part.bounds(failed) for part in replayed.lost],
         "records_replayed": replayed.sent,
         "stream_arn": failed.stream_arn,
-        "table": failed.table,
-        "shard_id": failed.shard_id,
-        "start_sequence_number": failed.start,
-        "end_sequence_number": failed.end,
-        "batch_size": failed.batch_size,
-        "approximate_arrival_of_first_record": failed.first_arrival,
+        **failed.described(),
         "detected_at": now.isoformat().replace("+00:00", "Z"),
         "failure_message_id": message_id,
         "failure_record": document,
