@@ -24,6 +24,7 @@ from changelake_cli.stack import Aws, Target
 from changelake_cli.status import Operator
 from changelake_cli.web.server import TOKEN_HEADER, PageApp, make_server
 from changelake_local.snapshots import write_export
+from changelake_testing.tables import pk_sk_table
 from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, days_ago, this_hour
 
 pytestmark = pytest.mark.integration
@@ -58,15 +59,7 @@ def export_of_other_table(stack: LocalStack, at: datetime) -> str:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    dynamodb.create_table(
-        TableName=OTHER,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb.create_table(**pk_sk_table(OTHER))
     items = [
         {"pk": {"S": f"customer#{i}"}, "sk": {"S": "profile"}, "name": {"S": f"n{i}"}}
         for i in range(EXPORTED_ITEMS)
