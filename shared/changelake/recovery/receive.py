@@ -88,18 +88,24 @@ class RecoveryResult:
     def summary(self) -> dict[str, Any]:
         """The run's response: the variant's counts, then what every run reports, then the
         variant's lists (the first ``MAX_LISTED_IDS`` of each) and the first errors."""
-        shared = {common.name for common in fields(RecoveryResult)}
-        own = {
-            name: getattr(self, name) for name in (each.name for each in fields(self)) if name not in shared
-        }
         return {
-            **{name: value for name, value in own.items() if not isinstance(value, list)},
+            **self.counts(),
             "delete_failed": self.delete_failed,
             "remaining_estimate": self.remaining_estimate,
             "stopped": self.stopped,
-            **{name: value[:MAX_LISTED_IDS] for name, value in own.items() if isinstance(value, list)},
+            **{
+                name: value[:MAX_LISTED_IDS] for name, value in self._own().items() if isinstance(value, list)
+            },
             "errors": self.errors[:MAX_LISTED_ERRORS],
         }
+
+    def counts(self) -> dict[str, int]:
+        """The variant's own counts, by field name."""
+        return {name: value for name, value in self._own().items() if isinstance(value, int)}
+
+    def _own(self) -> dict[str, Any]:
+        shared = {common.name for common in fields(RecoveryResult)}
+        return {each.name: getattr(self, each.name) for each in fields(self) if each.name not in shared}
 
 
 Result = TypeVar("Result", bound=RecoveryResult)

@@ -320,3 +320,15 @@ def test_each_recovery_reports_its_fields_in_the_order_of_its_response(
     result: RecoveryResult, keys: str
 ) -> None:
     assert list(result.summary()) == keys.split()
+
+
+def test_a_variant_s_counts_are_its_own_integer_fields() -> None:
+    # GIVEN a DLQ run that moved two messages WHEN its counts are read
+    # THEN they are the variant's own counters (what a dry run reports as zero), not its lists
+    # or what every run reports
+    assert RedriveResult(moved=2, delete_failed=1, left_message_ids=["m"]).counts() == {
+        "moved": 2,
+        "failed": 0,
+        "skipped": 0,
+        "left_too_many_redrives": 0,
+    }
