@@ -18,7 +18,6 @@ from changelake.formats.layout import Partition, partition_key
 from changelake.ingest.aggregator import raw_object
 from changelake.integrations.s3 import S3Store
 from changelake.snapshot.builder import SnapshotBuilder
-from changelake_testing.tables import pk_sk_table
 from tests.conftest import REGION, Stack
 
 TABLE = "orders"
@@ -26,8 +25,16 @@ TABLE = "orders"
 
 def create_table(table: str = TABLE) -> None:
     """``table`` on the moto server with ChangeTable's key schema (pk, sk), for DescribeTable."""
-    # range key first: the bootstrap must not rely on DescribeTable's order
-    boto3.client("dynamodb", region_name=REGION).create_table(**pk_sk_table(table, range_key_first=True))
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=table,
+        # range key first: the bootstrap must not rely on DescribeTable's order
+        KeySchema=[{"AttributeName": "sk", "KeyType": "RANGE"}, {"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def put_raw(stack: Stack, lines: list[ChangeLine]) -> list[str]:
