@@ -112,19 +112,38 @@ class _BatchSettings(_EnvironmentSettings):
     #: A fixed count of pieces for whatever is handed off (local runs); empty: from the input bytes.
     fan_out_pieces: int | None = Field(default=None, alias="FAN_OUT_PIECES", ge=1, le=MAX_PIECES)
 
+    # How the function builds; the variables carry its name (``_named_after``).
+    target_part_bytes: PartBytes = _MIB_128
+    memory_budget_bytes: MemoryBudget = _MIB_128
+    spill_dir: Path = Path("/tmp")  # noqa: S108 - Lambda's scratch
+    reserve_seconds: ReserveSeconds = 240.0
+
     @field_validator("fan_out_state_machine_arn", "fan_out_pieces", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
 
+#: The variable of each of a batch function's build settings, after the function's name.
+_BUILD_VARIABLES = {
+    "target_part_bytes": "TARGET_BYTES",
+    "memory_budget_bytes": "MEMORY_BUDGET_BYTES",
+    "spill_dir": "SPILL_DIR",
+    "reserve_seconds": "RESERVE_SECONDS",
+}
+
+
+def _named_after(function: str) -> ConfigDict:
+    """A batch function's settings whose build variables carry its name (``COMPACTION_TARGET_BYTES``,
+    ``SNAPSHOT_SPILL_DIR``, ...); every other field names its variable itself."""
+    return ConfigDict(alias_generator=lambda field: f"{function}_{_BUILD_VARIABLES[field]}")
+
+
 class CompactionSettings(_BatchSettings):
     """CompactionFunction."""
 
-    target_part_bytes: PartBytes = Field(default=_MIB_128, alias="COMPACTION_TARGET_BYTES")
-    memory_budget_bytes: MemoryBudget = Field(default=_MIB_128, alias="COMPACTION_MEMORY_BUDGET_BYTES")
-    spill_dir: Path = Field(default=Path("/tmp"), alias="COMPACTION_SPILL_DIR")  # noqa: S108 - Lambda's scratch
-    reserve_seconds: ReserveSeconds = Field(default=240.0, alias="COMPACTION_RESERVE_SECONDS")
+    model_config = _named_after("COMPACTION")
+
     #: Compressed bytes of an hour's raw/ objects from which it is compacted in slices, and per slice.
     #: Change lines compress about 7.5x (gzip level 6), so 512 MiB is about 3.8 GB of changes, a
     #: quarter of the 13-15 GB one invocation compacts in its 15 minutes at 1,024 MB (0.58 vCPU;
@@ -136,14 +155,12 @@ class CompactionSettings(_BatchSettings):
 class SnapshotSettings(_BatchSettings):
     """SnapshotFunction."""
 
+    model_config = _named_after("SNAPSHOT")
+
     snapshot_prefix: Prefix = Field(default="snapshot", alias="SNAPSHOT_PREFIX")
     #: Where the Parquet of the tables with a JSON Schema (in ``SCHEMA_DIR``) goes, beside snapshot/.
     parquet_prefix: Prefix = Field(default="snapshot-parquet", alias="PARQUET_SNAPSHOT_PREFIX")
     schema_dir: Path | None = Field(default=None, alias="SCHEMA_DIR")
-    target_part_bytes: PartBytes = Field(default=_MIB_128, alias="SNAPSHOT_TARGET_BYTES")
-    memory_budget_bytes: MemoryBudget = Field(default=_MIB_128, alias="SNAPSHOT_MEMORY_BUDGET_BYTES")
-    spill_dir: Path = Field(default=Path("/tmp"), alias="SNAPSHOT_SPILL_DIR")  # noqa: S108 - Lambda's scratch
-    reserve_seconds: ReserveSeconds = Field(default=240.0, alias="SNAPSHOT_RESERVE_SECONDS")
     #: Compressed bytes of a day's input (the previous day's snapshot and the day's changes) from
     #: which it is built in buckets, and per bucket. Lines compress about 7.5x, so 1 GiB is about 8 GB
     #: of table, under half the 20 GB one invocation snapshots in its 15 minutes (docs/snapshot.md,

@@ -66,6 +66,16 @@ class AggregatorResult:
             "MessagesFailed": len(self.failed_message_ids),
         }
 
+    def report(self) -> dict[str, Any]:
+        """What the handler logs of a batch."""
+        return {"records_stored": self.records_stored, "objects": self.objects_written}
+
+    def failure_report(self) -> dict[str, Any] | None:
+        """How many messages Lambda delivers again, for the handler's ERROR line; None when all are stored."""
+        if not self.failed_message_ids:
+            return None
+        return {"failed": len(self.failed_message_ids)}
+
     def response(self) -> PartialItemFailureResponse:
         """The partial batch response for an SQS event source with ReportBatchItemFailures."""
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(self.failed_message_ids)]}
