@@ -9,7 +9,8 @@ the bootstrap Scan's ``{"table", "scan": {...}}`` (a segment, or the commit of a
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,11 +19,13 @@ from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
 from changelake.observability import BatchRun, run_recorder, traced
 from changelake.runs import snapshot_outcome
-from changelake.settings import SnapshotSettings
+from changelake.settings import SnapshotSettings, build_limits
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.parquet import ParquetSnapshots, layouts_from_directory
-from changelake.snapshot.scan_export import ScanExporter
 from changelake.snapshot.service import SnapshotService, SnapshotSummary
+
+if TYPE_CHECKING:
+    from changelake.snapshot.scan_export import ScanExporter
 
 settings = SnapshotSettings.from_environ()
 logger, metrics = Logger(), Metrics()
@@ -33,9 +36,7 @@ service = SnapshotService(
         raw_prefix=settings.raw_prefix,
         compacted_prefix=settings.compacted_prefix,
         snapshot_prefix=settings.snapshot_prefix,
-        target_part_bytes=settings.target_part_bytes,
-        memory_budget_bytes=settings.memory_budget_bytes,
-        spill_dir=settings.spill_dir,
+        limits=build_limits(settings),
         derived=[
             ParquetSnapshots(
                 store,
@@ -58,7 +59,14 @@ def _warn_of_a_gap(summary: SnapshotSummary) -> None:
 
 runs = run_recorder(store, "snapshot", logger, metrics)
 batch = BatchRun(runs, metrics, logger, service, snapshot_outcome, warn=_warn_of_a_gap)
-scans = ScanExporter(store)
+
+
+@cache
+def _scans() -> ScanExporter:
+    # Imported here: only the bootstrap Scan's events need it, the nightly run's cold start does not.
+    from changelake.snapshot.scan_export import ScanExporter
+
+    return ScanExporter(store)
 
 
 # Events name tables and days, never items; LOG_ITEM_DATA decides as for every function.
@@ -67,7 +75,7 @@ scans = ScanExporter(store)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and "scan" in event:  # a bootstrap Scan's segment or commit: no snapshot run
-        result = scans.handle(event)
+        result = _scans().handle(event)
         logger.info("bootstrap scan", extra={"summary": result})
         return result
     return batch(event, context)

@@ -18,6 +18,7 @@ from changelake.late import LateMarkers
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.events import ManualEvent
 from changelake.snapshot.service import SnapshotService
+from changelake.storage.limits import BuildLimits
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.snapshot.support import assert_snapshot_is, clock, manifest, put_raw, read_snapshot
 from tests.snapshot_support import change
@@ -46,7 +47,9 @@ def one_change_a_day(table: str = "orders") -> list:
 
 
 def service(stack: Stack, tmp_path: Path, **options: Any) -> SnapshotService:
-    builder = SnapshotBuilder(S3Store(stack.bucket, client=stack.s3), spill_dir=tmp_path, clock=clock(NIGHT))
+    builder = SnapshotBuilder(
+        S3Store(stack.bucket, client=stack.s3), limits=BuildLimits(spill_dir=tmp_path), clock=clock(NIGHT)
+    )
     return SnapshotService(builder, clock=clock(NIGHT), lookback_days=2, **options)
 
 
