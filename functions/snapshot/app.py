@@ -1,9 +1,12 @@
 """SnapshotFunction: raw/ changes -> snapshot/, the table as of the end of each UTC day.
 
 Events: the EventBridge scheduled event (every table's previous UTC day, with the look-back window
-and the days named by late markers), the manual ``{"table", "dt"}`` event (that day and every
-missing or stale day before it), ``{"table", "bootstrap": "s3://.../manifest-summary.json"}``, and
-the bootstrap Scan's ``{"table", "scan": {...}}`` (a segment, or the commit of all of them:
+and the days named by late markers; a day past the fan-out threshold is handed to the state
+machine), the manual ``{"table", "dt"}`` event (that day and every missing or stale day before it),
+the fan-out's ``{"table", "dt", "plan": true}``, ``{..., "buckets": N, "bucket": K}`` and
+``{..., "buckets": N, "commit": true}`` (``changelake.snapshot.bucketed``),
+``{"table", "bootstrap": "s3://.../manifest-summary.json"}``, and the bootstrap Scan's
+``{"table", "scan": {...}}`` (a segment, or the commit of all of them:
 ``changelake.snapshot.scan_export``).
 """
 
@@ -16,10 +19,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.integrations.s3 import S3Store
+from changelake.integrations.step_functions import StateMachine
 from changelake.late import LateMarkers
 from changelake.observability import BatchRun, run_recorder, traced
 from changelake.runs import snapshot_outcome
-from changelake.settings import SnapshotSettings, build_limits
+from changelake.settings import SnapshotSettings, build_limits, fan_out
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.parquet import ParquetSnapshots, layouts_from_directory
 from changelake.snapshot.service import SnapshotService, SnapshotSummary
@@ -49,6 +53,10 @@ service = SnapshotService(
     markers=LateMarkers(store),
     lookback_days=settings.lookback_days,
     reserve_seconds=settings.reserve_seconds,
+    fan_out=fan_out(settings),
+    state_machine=(
+        StateMachine(settings.fan_out_state_machine_arn) if settings.fan_out_state_machine_arn else None
+    ),
 )
 
 

@@ -52,9 +52,11 @@ from datetime import date
 
 from changelake.clock import Clock, utc_now
 from changelake.integrations.s3 import S3Store
+from changelake.pieces import Piece
 from changelake.publication import OpenUploads, Written
+from changelake.snapshot.bucketed import BucketedDays, BucketResult
 from changelake.snapshot.chain import MAX_CHAIN_ATTEMPTS, ChainResult, DayChain
-from changelake.snapshot.day import DayBuilder, DayPlan, DayResult
+from changelake.snapshot.day import DayBuilder, DayPlan, DayResult, Split
 from changelake.snapshot.derived import DerivedFormat
 from changelake.snapshot.inputs import DayInputs
 from changelake.snapshot.layout import EMPTY, Base, Origin, Recheck, SnapshotLayout, day_range
@@ -65,12 +67,14 @@ __all__ = [
     "EMPTY",
     "MAX_CHAIN_ATTEMPTS",
     "Base",
+    "BucketResult",
     "ChainResult",
     "DayPlan",
     "DayResult",
     "Origin",
     "Recheck",
     "SnapshotBuilder",
+    "Split",
     "day_range",
 ]
 
@@ -98,6 +102,7 @@ class SnapshotBuilder(SnapshotLayout):
         self.inputs = DayInputs(self, limits)
         self.days = DayBuilder(self, self.inputs, limits, clock)
         self.chain = DayChain(self, self.days, self.derived)
+        self.bucketed = BucketedDays(self, self.days, self.chain)
 
     def bring_up_to_date(
         self,
@@ -106,9 +111,12 @@ class SnapshotBuilder(SnapshotLayout):
         *,
         check_from: date | None = None,
         may_build: Callable[[], bool] = lambda: True,
+        split: Split | None = None,
     ) -> ChainResult:
         """``DayChain.bring_up_to_date``: every day of ``table`` from its origin to ``target``."""
-        return self.chain.bring_up_to_date(table, target, check_from=check_from, may_build=may_build)
+        return self.chain.bring_up_to_date(
+            table, target, check_from=check_from, may_build=may_build, split=split
+        )
 
     def retire_before(self, table: str, first: date, built: Iterable[date] | None = None) -> int:
         return self.chain.retire_before(table, first, built)
@@ -128,3 +136,11 @@ class SnapshotBuilder(SnapshotLayout):
         self, table: str, day: date, base: Base, plan: DayPlan, uploads: OpenUploads
     ) -> Written[DayManifest]:
         return self.days.write_day(table, day, base, plan, uploads)
+
+    def build_bucket(self, table: str, day: date, bucket: Piece) -> BucketResult:
+        """``BucketedDays.build_bucket``: one bucket of ``day``, recorded, not published."""
+        return self.bucketed.build_bucket(table, day, bucket)
+
+    def commit_buckets(self, table: str, day: date, buckets: int) -> ChainResult:
+        """``BucketedDays.commit``: ``day`` published from its recorded buckets."""
+        return self.bucketed.commit(table, day, buckets)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from changelake.exceptions import DeliveryError, UnreadableInputError
-from changelake.snapshot.day import DayBuilder, DayResult
+from changelake.snapshot.day import DayBuilder, DayResult, Split
 from changelake.snapshot.derived import DerivedFormat
 from changelake.snapshot.layout import Base, Origin, Recheck, SnapshotLayout, day_range
 from changelake.snapshot.manifest import DayManifest
@@ -31,6 +31,12 @@ class ChainResult:
     @property
     def complete(self) -> bool:
         return self.failed is None and not self.stopped and not self.derived_failed
+
+    @property
+    def split(self) -> DayResult | None:
+        """The day the chain stopped at to be built in buckets, if it did."""
+        last = self.days[-1] if self.days else None
+        return last if last is not None and last.status == "split" else None
 
     @property
     def target_manifest(self) -> DayManifest | None:
@@ -59,6 +65,7 @@ class DayChain:
         *,
         check_from: date | None = None,
         may_build: Callable[[], bool] = lambda: True,
+        split: Split | None = None,
     ) -> ChainResult:
         """Make every day of ``table`` from its origin to ``target`` exist and be up to date.
 
@@ -67,11 +74,13 @@ class DayChain:
         move ``check_from``). A missing day is built wherever it is, and every day after a built
         one is checked. ``may_build()`` is asked before each build; when it says no, the chain
         stops (``stopped``). A day that fails stops the chain (``failed``): later days build on it.
+        ``split`` (``DayBuilder.refresh_day``): the first day it splits stops the chain (``stopped``,
+        and ``split`` names the day: it is to be built in buckets, and the later days after it).
         """
         result = ChainResult(table, target)
         check = check_from
         for _ in range(MAX_CHAIN_ATTEMPTS):
-            recheck = self._chain(result, check, may_build)
+            recheck = self._chain(result, check, may_build, split)
             if recheck is None:
                 return result
             check = _recheck_from(check, recheck)
@@ -79,7 +88,11 @@ class DayChain:
         return result
 
     def _chain(
-        self, result: ChainResult, check_from: date | None, may_build: Callable[[], bool]
+        self,
+        result: ChainResult,
+        check_from: date | None,
+        may_build: Callable[[], bool],
+        split: Split | None,
     ) -> Recheck | None:
         """Bring the days up to date, oldest first; a ``Recheck`` when a base moved or was lost."""
         start = self._start(result)
@@ -97,7 +110,7 @@ class DayChain:
             if not checking and day != origin.day:
                 previous = None
                 continue
-            outcome = self._check_day(result, origin, day, previous, may_build)
+            outcome = self._check_day(result, origin, day, previous, (may_build, split))
             if isinstance(outcome, Recheck) or outcome is None:
                 return outcome
             checking = checking or outcome.status == "built"
@@ -110,26 +123,27 @@ class DayChain:
         origin: Origin,
         day: date,
         previous: DayResult | None,
-        may_build: Callable[[], bool],
+        allowed: tuple[Callable[[], bool], Split | None],
     ) -> DayResult | Recheck | None:
         """Bring ``day`` up to date on the day before it (``previous``, as this run left it, or read)
         and derive its copies; None when the chain stops there (``failed`` or ``stopped`` set)."""
         table = result.table
+        may_build, split = allowed
         try:
             before = day - timedelta(days=1)
             base = origin.base if day == origin.day else self.base_of(table, before, previous)
             if isinstance(base, Recheck):
                 return base
-            outcome = self.days.refresh_day(table, day, base, may_build=may_build)
+            outcome = self.days.refresh_day(table, day, base, may_build=may_build, split=split)
         except (UnreadableInputError, DeliveryError) as exc:
             result.failed = f"{table}/dt={day.isoformat()}: {exc}"
             return None
         if outcome.status == "moved":
             return Recheck(day - timedelta(days=1))
-        derived = self._derive(result, outcome, may_build)
+        derived = self.derive(result, outcome, may_build)
         _record(result, outcome)
         # Out of time before the day's build, or before its derived copies: the hand-off does them.
-        result.stopped = not derived or outcome.status == "deferred"
+        result.stopped = not derived or outcome.status in ("deferred", "split")
         return None if result.stopped else outcome
 
     def _start(self, result: ChainResult) -> tuple[Origin, set[date]] | Recheck | None:
@@ -150,7 +164,7 @@ class DayChain:
             return None
         return origin, built
 
-    def _derive(self, result: ChainResult, outcome: DayResult, may_build: Callable[[], bool]) -> bool:
+    def derive(self, result: ChainResult, outcome: DayResult, may_build: Callable[[], bool]) -> bool:
         """The derived copies of a day this run checked (``changelake.snapshot.derived``); False when
         ``may_build`` says there is no time left for the next one (it reads the whole day again and
         writes it: a build of its own). A failure is the format's alone: the JSON day stays
@@ -208,9 +222,7 @@ class DayChain:
             if promotion.status == "lost":
                 return Recheck(None)
             etag = current.etag
-        files = tuple(output.key for output in manifest.outputs)
-        removed = tuple(output.key for output in manifest.removed)
-        return Base(manifest.as_base(), files, publication.manifest_key, etag, removed)
+        return Base.of_day(manifest, publication.manifest_key, etag)
 
 
 def _recheck_from(check: date | None, recheck: Recheck) -> date | None:

@@ -3,20 +3,28 @@ else from raw/) through a bounded-memory sorter, and the lines of its base in ke
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import date
 
 from changelake.compaction.manifest import inputs_document
 from changelake.exceptions import ObjectNotFoundError, RecordRejected, SnapshotInputError
 from changelake.formats.layout import parse_partition_prefix
 from changelake.integrations.s3 import ObjectInfo
+from changelake.pieces import Piece
 from changelake.publication import Publication
+from changelake.snapshot.buckets import SortedFiles, bucket_of
 from changelake.snapshot.layout import SnapshotLayout
 from changelake.snapshot.lines import base_key, change_entry
-from changelake.storage.io import Prefetcher, split_lines
+from changelake.storage.io import Prefetcher, iter_gzip_lines, split_lines
 from changelake.storage.limits import BuildLimits
 from changelake.storage.sort import DedupeSorter
+
+Row = tuple[str, bytes]
+#: Compressed bytes read at a time from each bucket's stream when a base built in buckets is merged
+#: (one open object per bucket: N of these, and their decompressed chunks, are what the merge holds).
+MERGED_READ_BYTES = 64 * 1024
 
 
 class DayInputs:
@@ -29,9 +37,10 @@ class DayInputs:
 
     @contextmanager
     def sorted_changes(
-        self, table: str, day: date, inputs: list[ObjectInfo]
+        self, table: str, day: date, inputs: list[ObjectInfo], bucket: Piece | None = None
     ) -> Iterator[tuple[DedupeSorter, int]]:
-        """A sorter holding the day's changes, and how many hours were read from compacted/.
+        """A sorter holding the day's changes (of the keys of ``bucket`` only, if given), and how many
+        hours were read from compacted/.
 
         An hour is read from its compacted/ parts when its compaction manifest was built from exactly
         the hour's raw/ objects listed now (the same changes, duplicates removed, in fewer and larger
@@ -43,7 +52,7 @@ class DayInputs:
         for attempt in (keys, raw_keys) if hours else (raw_keys,):
             sorter = DedupeSorter(self.limits.spill_dir, self.limits.memory_budget_bytes)
             try:
-                self._read_changes(table, day, attempt, sorter)
+                self._read_changes(table, day, attempt, sorter, bucket)
             except ObjectNotFoundError:
                 sorter.close()
                 if attempt is raw_keys:
@@ -74,22 +83,56 @@ class DayInputs:
                 keys += [item.key for item in raw]
         return keys, hours
 
-    def _read_changes(self, table: str, day: date, keys: list[str], sorter: DedupeSorter) -> None:
-        """Add every change line of the objects ``keys`` to ``sorter``; a bad line names its file and line."""
+    def _read_changes(
+        self, table: str, day: date, keys: list[str], sorter: DedupeSorter, bucket: Piece | None
+    ) -> None:
+        """Add every change line of the objects ``keys`` (of ``bucket``'s keys, if given) to ``sorter``;
+        a bad line names its file and line, whatever its bucket."""
         day_text = day.isoformat()
         with Prefetcher(self.store, keys) as prefetcher:
             for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
                 resource = f"s3://{self.store.bucket}/{key}"
                 for number, line in enumerate(split_lines(chunks), start=1):
                     try:
-                        sorter.add(change_entry(line, table=table, day=day_text))
+                        entry = change_entry(line, table=table, day=day_text)
                     except RecordRejected as exc:
                         raise SnapshotInputError(f"{resource} line {number}: {exc.reason}") from exc
+                    if bucket is None or bucket_of(entry[0], bucket.count) == bucket.index:
+                        sorter.add(entry)
 
-    def base_rows(self, files: tuple[str, ...], prefetcher: Prefetcher) -> Iterator[tuple[str, bytes]]:
-        """(key, line) of every line of the base's files, in order."""
-        for key, chunks in zip(files, prefetcher.chunks(), strict=True):
-            for number, line in enumerate(split_lines(chunks), start=1):
+    @contextmanager
+    def sorted_rows(self, files: SortedFiles) -> Iterator[Iterator[Row]]:
+        """(key, line) of every line of ``files`` in key order (of the bucket they keep, if any).
+
+        One stream is read ahead by a ``Prefetcher``; the streams of a day built in buckets are read
+        inline, a small chunk at a time each, and merged by ``heapq.merge``: memory grows with the
+        count of buckets, never with the day."""
+        with ExitStack() as stack:
+            if len(files.streams) == 1:
+                keys = files.streams[0]
+                prefetcher = stack.enter_context(Prefetcher(self.store, keys))
+                rows = self._rows(
+                    zip(keys, (split_lines(chunks) for chunks in prefetcher.chunks()), strict=True)
+                )
+            else:
+                rows = heapq.merge(*(self._rows(self._opened(keys)) for keys in files.streams))
+            keep = files.keep
+            if keep is None:
+                yield rows
+            else:
+                yield (row for row in rows if bucket_of(row[0], keep.count) == keep.index)
+
+    def _opened(self, keys: tuple[str, ...]) -> Iterator[tuple[str, Iterator[bytes]]]:
+        """Each object of ``keys`` with its lines, opened when the previous one is read."""
+        for key in keys:
+            resource = f"s3://{self.store.bucket}/{key}"
+            yield key, iter_gzip_lines(self.store.open(key), resource=resource, chunk_bytes=MERGED_READ_BYTES)
+
+    def _rows(self, objects: Iterator[tuple[str, Iterator[bytes]]]) -> Iterator[Row]:
+        """(key, line) of every line of the objects, in order; a line that is not a snapshot line is
+        refused, naming its file and line."""
+        for key, lines in objects:
+            for number, line in enumerate(lines, start=1):
                 item_key = base_key(line)
                 if item_key is None:
                     raise SnapshotInputError(

@@ -12,7 +12,9 @@ from datetime import date, timedelta
 from changelake.exceptions import ObjectNotFoundError, SnapshotInputError
 from changelake.formats.layout import bootstrap_prefix, day_of_folder, day_prefix, lake_tables, table_prefix
 from changelake.integrations.s3 import ObjectInfo, S3Store
+from changelake.pieces import Piece
 from changelake.publication import Manifest, Publication
+from changelake.snapshot.buckets import SortedFiles
 from changelake.snapshot.manifest import EMPTY_BASE, REMOVED_FILES, BaseRef, BootstrapManifest, DayManifest
 
 _RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
@@ -22,13 +24,42 @@ _RAW_FILE = re.compile(r"hour=(?:[01][0-9]|2[0-3])/[^/]+\.jsonl\.gz\Z")
 class Base:
     """What a day builds on: its reference (for the generation), its data files in key order, the
     manifest it was read from with that manifest's ETag (None for the empty base), and its removed
-    keys' files in key order."""
+    keys' files in key order. A day built in ``buckets`` (``changelake.snapshot.buckets``) has its
+    files in key order within each bucket: ``file_buckets`` and ``removed_buckets`` give each file's."""
 
     ref: BaseRef
     files: tuple[str, ...] = ()
     manifest_key: str | None = None
     etag: str | None = None
     removed: tuple[str, ...] = ()
+    buckets: int | None = None
+    file_buckets: tuple[int, ...] = ()
+    removed_buckets: tuple[int, ...] = ()
+    #: Compressed bytes of its files (what a day built on it reads besides its changes).
+    size: int = 0
+
+    @classmethod
+    def of_day(cls, manifest: DayManifest, manifest_key: str, etag: str | None) -> Base:
+        """A published day as the base of the next."""
+        return cls(
+            manifest.as_base(),
+            tuple(output.key for output in manifest.outputs),
+            manifest_key,
+            etag,
+            tuple(output.key for output in manifest.removed),
+            manifest.buckets,
+            tuple(output.piece or 0 for output in manifest.outputs),
+            tuple(output.piece or 0 for output in manifest.removed),
+            sum(output.bytes for output in (*manifest.outputs, *manifest.removed)),
+        )
+
+    def data(self, keep: Piece | None = None) -> SortedFiles:
+        """Its data files as read by bucket ``keep`` (None: by a single invocation)."""
+        return SortedFiles.of(self.files, self.buckets, self.file_buckets, keep)
+
+    def removed_keys(self, keep: Piece | None = None) -> SortedFiles:
+        """Its removed keys' files as read by bucket ``keep`` (None: by a single invocation)."""
+        return SortedFiles.of(self.removed, self.buckets, self.removed_buckets, keep)
 
 
 EMPTY = Base(EMPTY_BASE)
@@ -130,7 +161,8 @@ class SnapshotLayout:
                     "uploads expired before they were completed); bootstrap the table again"
                 )
             files = tuple(output.key for output in bootstrap.outputs)
-            base = Base(bootstrap.as_base(), files, publication.manifest_key, current.etag)
+            size = sum(output.bytes for output in bootstrap.outputs)
+            base = Base(bootstrap.as_base(), files, publication.manifest_key, current.etag, size=size)
             return Origin(bootstrap.day, base, moved)
         days = self.raw_days(table)
         return Origin(days[0], EMPTY) if days else None
