@@ -56,6 +56,8 @@ class SortedFiles:
         ``file_buckets`` is ignored, else it gives each file's bucket) as read by bucket ``keep``
         (None: a single invocation, every line). A bucket of a day built in as many buckets reads its
         own bucket's files only; any other reader reads them all, and keeps its own keys."""
+        if keep is not None and keep.count == 1:  # the one bucket holds every key: nothing to hash
+            keep = None
         if buckets is None:
             return cls((tuple(keys),) if keys else (), keep)
         streams: list[list[str]] = [[] for _ in range(buckets)]

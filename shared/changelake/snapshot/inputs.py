@@ -16,7 +16,7 @@ from changelake.pieces import Piece
 from changelake.publication import Publication
 from changelake.snapshot.buckets import SortedFiles, bucket_of
 from changelake.snapshot.layout import SnapshotLayout
-from changelake.snapshot.lines import base_key, change_entry
+from changelake.snapshot.lines import base_key, change_entry, change_key_hint
 from changelake.storage.io import Prefetcher, iter_gzip_lines, split_lines
 from changelake.storage.limits import BuildLimits
 from changelake.storage.sort import DedupeSorter
@@ -87,12 +87,18 @@ class DayInputs:
         self, table: str, day: date, keys: list[str], sorter: DedupeSorter, bucket: Piece | None
     ) -> None:
         """Add every change line of the objects ``keys`` (of ``bucket``'s keys, if given) to ``sorter``;
-        a bad line names its file and line, whatever its bucket."""
+        a bad line names its file and line (a line whose key tells another bucket is that bucket's
+        to refuse: each bucket reads every line, so some bucket refuses it and the day is not
+        published)."""
         day_text = day.isoformat()
+        if bucket is not None and bucket.count == 1:  # the one bucket holds every key: nothing to hash
+            bucket = None
         with Prefetcher(self.store, keys) as prefetcher:
             for key, chunks in zip(keys, prefetcher.chunks(), strict=True):
                 resource = f"s3://{self.store.bucket}/{key}"
                 for number, line in enumerate(split_lines(chunks), start=1):
+                    if bucket is not None and not _may_be_in(line, bucket):
+                        continue  # another bucket's change: that bucket checks it in full
                     try:
                         entry = change_entry(line, table=table, day=day_text)
                     except RecordRejected as exc:
@@ -139,3 +145,10 @@ class DayInputs:
                         f"s3://{self.store.bucket}/{key} line {number}: not a snapshot line"
                     )
                 yield item_key, line
+
+
+def _may_be_in(line: bytes, bucket: Piece) -> bool:
+    """False only when the line's key is read fast and is another bucket's: the full parse of a
+    change costs about as much as reading its share of the base, so a bucket skips the others'."""
+    hint = change_key_hint(line)
+    return hint is None or bucket_of(hint, bucket.count) == bucket.index
