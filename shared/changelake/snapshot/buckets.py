@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from changelake.pieces import CommitRefusedError, Piece
 
+#: The most buckets a day is built in: the largest power of two within ``MAX_PIECES``.
+MAX_BUCKETS = 512
 #: Bytes of the digest that make the bucket's integer: 64 bits leave no measurable skew for any
 #: N up to ``changelake.pieces.MAX_PIECES``.
 _HASH_BYTES = 8
@@ -54,8 +56,13 @@ class SortedFiles:
     ) -> SortedFiles:
         """The files ``keys`` of a day built in ``buckets`` (None: one invocation; then
         ``file_buckets`` is ignored, else it gives each file's bucket) as read by bucket ``keep``
-        (None: a single invocation, every line). A bucket of a day built in as many buckets reads its
-        own bucket's files only; any other reader reads them all, and keeps its own keys."""
+        (None: a single invocation, every line).
+
+        Since ``hash % M == K`` implies ``hash % N == K % N`` whenever N divides M, a bucket reads
+        only the files it can need: its own bucket's when the counts are equal; bucket ``K % N``'s,
+        keeping its own keys, when N (the day before's count) divides M (its own); the buckets
+        ``j`` with ``j % M == K``, all of whose keys are its own, when M divides N; otherwise every
+        file, keeping its own keys."""
         if keep is not None and keep.count == 1:  # the one bucket holds every key: nothing to hash
             keep = None
         if buckets is None:
@@ -63,6 +70,19 @@ class SortedFiles:
         streams: list[list[str]] = [[] for _ in range(buckets)]
         for key, bucket in zip(keys, file_buckets, strict=True):
             streams[bucket].append(key)
-        if keep is not None and keep.count == buckets:
-            return cls((tuple(streams[keep.index]),) if streams[keep.index] else ())
-        return cls(tuple(tuple(stream) for stream in streams if stream), keep)
+        chosen = range(buckets)
+        if keep is not None and keep.count % buckets == 0:
+            chosen = range(keep.index % buckets, keep.index % buckets + 1)
+            keep = None if keep.count == buckets else keep
+        elif keep is not None and buckets % keep.count == 0:
+            chosen = range(keep.index, buckets, keep.count)
+            keep = None
+        return cls(tuple(tuple(streams[index]) for index in chosen if streams[index]), keep)
+
+
+def bucket_count(pieces: int) -> int:
+    """The buckets a day is built in when ``changelake.fan_out`` asks for ``pieces``: the next power
+    of two, at most ``MAX_BUCKETS``. A growing table's count then changes only by doubling, so each
+    bucket reads one bucket of the day before (``SortedFiles.of``), never the whole day: with any
+    other change of count, each of N buckets would decompress the whole of the day before."""
+    return min(1 << (pieces - 1).bit_length(), MAX_BUCKETS)

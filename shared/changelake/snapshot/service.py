@@ -33,6 +33,7 @@ from changelake.fan_out import FanOut, execution_name
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.late import Marker
 from changelake.snapshot.bootstrap import Bootstrapper, BootstrapResult
+from changelake.snapshot.buckets import bucket_count
 from changelake.snapshot.builder import BucketResult, ChainResult, DayResult, SnapshotBuilder, Split
 from changelake.snapshot.derived import FORMATS
 from changelake.snapshot.events import (
@@ -258,8 +259,9 @@ class SnapshotService:
         events and their commit (``done`` false); out of time, no pieces (``done`` false: plan
         again); ``done`` true once every day up to ``dt`` is current."""
         self._check_day_event(event)
-        split = self.fan_out.pieces_for if self.fan_out is not None else None
-        chain = self.builder.bring_up_to_date(event.table, event.day, may_build=may_build, split=split)
+        chain = self.builder.bring_up_to_date(
+            event.table, event.day, may_build=may_build, split=self._split()
+        )
         summary = SnapshotSummary("plan")
         summary.add(chain)
         plan: dict[str, Any] = {"done": chain.complete, "table": event.table, "dt": event.dt, "pieces": []}
@@ -335,10 +337,21 @@ class SnapshotService:
     def _nightly_split(self) -> Split | None:
         """Which days the nightly run hands to the state machine: those ``fan_out`` builds in buckets,
         when there is a state machine to hand them to."""
-        fan_out = self.fan_out
-        if fan_out is None or fan_out.state_machine_arn is None or self.state_machine is None:
+        if self.fan_out is None or self.fan_out.state_machine_arn is None or self.state_machine is None:
             return None
-        return fan_out.pieces_for
+        return self._split()
+
+    def _split(self) -> Split | None:
+        """How many buckets a day of so many input bytes is built in (None: here)."""
+        fan_out = self.fan_out
+        if fan_out is None:
+            return None
+
+        def buckets(input_bytes: int) -> int | None:
+            pieces = fan_out.pieces_for(input_bytes)
+            return None if pieces is None else bucket_count(pieces)
+
+        return buckets
 
     def _start_fan_out(self, summary: SnapshotSummary, split: DayResult, target: date) -> None:
         """Hand the table's chain from ``split``'s day up to ``target`` to the state machine: one

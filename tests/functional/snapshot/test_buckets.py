@@ -345,19 +345,20 @@ def test_the_plan_builds_small_days_here_and_hands_back_large_ones_in_buckets(
     # WHEN the state machine runs for day 3
     plans = execute(run, "orders", D3.isoformat())
 
-    # THEN the first plan built day 1 and handed back day 2 in 3 buckets, the next day 3, then done
+    # THEN the first plan built day 1 and handed back day 2 in 4 buckets (3, rounded up to a power of
+    # two), the next day 3, then done
     assert [(plan["done"], plan["dt"], len(plan["pieces"])) for plan in plans] == [
-        (False, "2026-11-22", 3),
-        (False, "2026-11-23", 3),
+        (False, "2026-11-22", 4),
+        (False, "2026-11-23", 4),
         (True, "2026-11-23", 0),
     ]
     assert plans[0]["built"] == ["orders/dt=2026-11-21"]
-    assert plans[0]["pieces"][2] == {"table": "orders", "dt": "2026-11-22", "buckets": 3, "bucket": 2}
-    assert plans[0]["commit"] == {"table": "orders", "dt": "2026-11-22", "buckets": 3, "commit": True}
+    assert plans[0]["pieces"][2] == {"table": "orders", "dt": "2026-11-22", "buckets": 4, "bucket": 2}
+    assert plans[0]["commit"] == {"table": "orders", "dt": "2026-11-22", "buckets": 4, "commit": True}
     # ... and the days equal single invocations'
     for day in (D1, D2, D3):
         assert lines_of(stack, "snapshot", day) == lines_of(stack, "single", day)
-    assert (manifest(stack, D1)["buckets"], manifest(stack, D2)["buckets"]) == (None, 3)
+    assert (manifest(stack, D1)["buckets"], manifest(stack, D2)["buckets"]) == (None, 4)
 
 
 def test_the_nightly_run_hands_a_large_day_to_the_state_machine_and_goes_on(
