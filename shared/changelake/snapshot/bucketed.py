@@ -141,10 +141,14 @@ class BucketedDays:
     def commit(self, table: str, day: date, buckets: int) -> ChainResult:
         """Publish ``day`` from its ``buckets`` recorded pieces, then clear the records and refresh its
         derived formats; ``CommitRefusedError`` (nothing changed) when a piece is missing or stale."""
-        base = self.current_base(table, day)
+        try:
+            base = self.current_base(table, day)
+        except BaseNotCurrentError as exc:
+            # Refused as every commit is (the state machine plans again on this error's name).
+            raise CommitRefusedError(str(exc)) from exc
         outcome = publish(_BucketsCommit(self, table, day, base, buckets))
         if outcome.manifest is None:  # the base moved after it was checked ("empty")
-            raise BaseNotCurrentError(f"{table}/dt={day}: its base was replaced meanwhile; plan again")
+            raise CommitRefusedError(f"{table}/dt={day}: its base was replaced meanwhile; plan again")
         PieceRecords(self.layout.store, self.layout.day_folder(table, day)).clear()
         manifest = outcome.built or DayManifest.from_body(outcome.manifest.body)
         result = DayResult(table, day, outcome.status, manifest, outcome.writes, outcome.manifest.etag)

@@ -15,7 +15,7 @@ from changelake.pieces import CommitRefusedError, Piece
 from changelake.snapshot.buckets import BaseNotCurrentError
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.service import SnapshotService
-from tests.conftest import FakeLambdaContext, Stack
+from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import WrappingClient
 from tests.functional.snapshot.support import builder, clock, data_keys, manifest, put_raw
 from tests.functional.snapshot.test_days import D1, D2, D3, SEQ, three_days
@@ -398,3 +398,52 @@ def test_without_a_state_machine_the_nightly_run_builds_every_day_itself(
     summary = run.handle({"detail-type": "Scheduled Event"}, FakeLambdaContext()).as_dict()
     assert summary["built"] == [f"orders/dt={day.isoformat()}" for day in (D1, D2, D3)]
     assert summary["handed_off"] == []
+
+
+def test_a_commit_on_a_day_before_gone_stale_is_refused_by_the_name_the_state_machine_catches(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # GIVEN day 1 built, day 2's buckets built, then a late change of day 1
+    put_raw(stack, three_days())
+    snapshots = builder(stack, tmp_path)
+    snapshots.bring_up_to_date("orders", D1)
+    for index in range(2):
+        snapshots.build_bucket("orders", D2, Piece(index, 2))
+    put_raw(stack, [change("late", "2026-11-21T23:00:00+00:00", 10**30, name="INSERT")])
+
+    # WHEN day 2 is committed THEN it is refused as a CommitRefusedError itself (its Lambda error
+    # type is what the state machine's Catch names), and nothing of day 2 is published
+    with pytest.raises(CommitRefusedError, match="is stale") as refused:
+        snapshots.commit_buckets("orders", D2, 2)
+    assert type(refused.value) is CommitRefusedError
+    assert data_keys(stack, D2) == []
+
+
+def test_the_handler_runs_the_plan_the_buckets_and_the_commit(
+    stack: Stack, load_handler: HandlerLoader
+) -> None:
+    # GIVEN SnapshotFunction with a threshold every day passes and 2 pieces (as `make run --pieces 2`)
+    put_raw(stack, three_days())
+    handler = load_handler("snapshot", stack.environment, FAN_OUT_MIN_BYTES="1", FAN_OUT_PIECES="2")
+
+    # WHEN the state machine's events come in: a plan, its buckets, its commit
+    plan = handler.lambda_handler({"table": "orders", "dt": "2026-11-21", "plan": True}, FakeLambdaContext())
+    pieces = [handler.lambda_handler(piece, FakeLambdaContext()) for piece in plan["pieces"]]
+    commit = handler.lambda_handler(plan["commit"], FakeLambdaContext())
+    again = handler.lambda_handler({"table": "orders", "dt": "2026-11-21", "plan": True}, FakeLambdaContext())
+
+    # THEN the plan hands back day 1 in 2 buckets, each bucket reports its parts, the commit the
+    # day, and the next plan is done
+    assert (plan["done"], plan["dt"], len(plan["pieces"])) == (False, "2026-11-21", 2)
+    assert [(piece["trigger"], piece["bucket"], piece["status"]) for piece in pieces] == [
+        ("bucket", 0, "built"),
+        ("bucket", 1, "built"),
+    ]
+    assert sum(piece["items"] for piece in pieces) == commit["items"] == 3
+    assert all(piece["parts_written"] >= 1 for piece in pieces)
+    assert (commit["trigger"], commit["status"], commit["built"]) == (
+        "commit",
+        "built",
+        ["orders/dt=2026-11-21"],
+    )
+    assert again["done"] is True
