@@ -61,7 +61,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import ClassVar
 
 from changelake.budget import Deadline
@@ -95,6 +94,7 @@ from changelake.formats.layout import (
 from changelake.integrations.base import MultipartStore, ObjectInfo
 from changelake.publication import Generation, Manifest, OpenUploads, Publication, Written, publish
 from changelake.storage.io import PartsWriter, Prefetcher, split_lines
+from changelake.storage.limits import BuildLimits
 from changelake.storage.parts import OpenPart
 from changelake.storage.sort import DedupeSorter
 from changelake.summary import RunSummary
@@ -106,31 +106,17 @@ FAST_PATH_MIN_BYTES = 8 * 1024 * 1024
 
 @dataclass(slots=True)
 class PartitionResult:
-    """What compacting one partition did. ``status``: compacted, completed, unchanged or empty."""
+    """What compacting one partition did. ``status``: compacted, completed, unchanged or empty.
+    ``counts`` are the manifest's (``Counts``); the rest is what the build measured besides."""
 
     partition: Partition
     status: str
     generation: str = ""
-    rows_in: int = 0
-    rows_out: int = 0
-    duplicates_removed: int = 0
-    conflicts: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
+    counts: Counts = field(default_factory=Counts)
     uncompressed_bytes_in: int = 0
     spilled_runs: int = 0
     writes: int = 0
     check_peak_rss_kb: int = 0  # of the fast path's checking process, if it ran
-
-    def counts(self) -> Counts:
-        return Counts(
-            self.rows_in,
-            self.rows_out,
-            self.duplicates_removed,
-            self.conflicts,
-            self.bytes_in,
-            self.bytes_out,
-        )
 
 
 @dataclass(slots=True)
@@ -157,12 +143,13 @@ class CompactionSummary(RunSummary):
             self.compacted.append(result.partition.path)
         elif result.status == "unchanged":
             self.unchanged += 1
-        self.rows_in += result.rows_in
-        self.rows_out += result.rows_out
-        self.duplicates_removed += result.duplicates_removed
-        self.conflicts += result.conflicts
-        self.bytes_in += result.bytes_in
-        self.bytes_out += result.bytes_out
+        counts = result.counts
+        self.rows_in += counts.rows_in
+        self.rows_out += counts.rows_out
+        self.duplicates_removed += counts.duplicates_removed
+        self.conflicts += counts.conflicts
+        self.bytes_in += counts.bytes_in
+        self.bytes_out += counts.bytes_out
 
     def metrics(self) -> dict[str, int | float]:
         return {
@@ -199,17 +186,13 @@ class Compactor:
         *,
         raw_prefix: str = "raw",
         compacted_prefix: str = "compacted",
-        target_part_bytes: int = 128 * 1024 * 1024,
-        memory_budget_bytes: int = 128 * 1024 * 1024,
-        spill_dir: Path = Path("/tmp"),  # noqa: S108 - Lambda's scratch space
+        limits: BuildLimits | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.store = store
         self.raw_prefix = raw_prefix
         self.compacted_prefix = compacted_prefix
-        self.target_part_bytes = target_part_bytes
-        self.memory_budget_bytes = memory_budget_bytes
-        self.spill_dir = spill_dir
+        self.limits = limits or BuildLimits()
         self.clock = clock
 
     # -- planning
@@ -296,7 +279,7 @@ class Compactor:
         writer = PartsWriter(
             self.store,
             lambda index: partition_key(self.compacted_prefix, partition, part_name(generation, index)),
-            target_bytes=self.target_part_bytes,
+            target_bytes=self.limits.target_part_bytes,
             metadata={"generation": generation},
         )
         uploads.on_abort(writer.abort)
@@ -308,7 +291,7 @@ class Compactor:
             seconds=round(time.monotonic() - started, 3),
             inputs=tuple(inputs),
             outputs=tuple(parts),
-            counts=result.counts(),
+            counts=result.counts,
         )
         return Written(manifest.to_json(), result)
 
@@ -324,23 +307,28 @@ class Compactor:
         """Every line of ``inputs``, sorted and each change once, written as parts left open; the
         counts go to ``result``. On the fast path (``strict`` False) a second process checks every
         line in full, and anything but its agreement raises ``_Unverified``."""
-        result.bytes_in = sum(item.size for item in inputs)
-        check = None if strict else FullCheck(self.spill_dir)
+        limits = self.limits
+        check = None if strict else FullCheck(limits.spill_dir)
         try:
-            with DedupeSorter(self.spill_dir, self.memory_budget_bytes) as sorter:
+            with DedupeSorter(limits.spill_dir, limits.memory_budget_bytes) as sorter:
                 result.uncompressed_bytes_in = self._read_all(partition, inputs, sorter, check, strict=strict)
                 for entry in sorter.sorted_unique():
                     writer.write(entry[3])
                 parts = writer.close()
-                result.rows_in, result.rows_out = sorter.rows_in, sorter.rows_out
-                result.duplicates_removed, result.conflicts = sorter.duplicates, sorter.conflicts
                 result.spilled_runs = sorter.spilled_runs
             _confirm(check)
         finally:
             if check is not None:
                 check.close()
                 result.check_peak_rss_kb = check.maxrss_kb
-        result.bytes_out = sum(part.bytes for part in parts)
+        result.counts = Counts(
+            sorter.rows_in,
+            sorter.rows_out,
+            sorter.duplicates,
+            sorter.conflicts,
+            bytes_in=sum(item.size for item in inputs),
+            bytes_out=sum(part.bytes for part in parts),
+        )
         return parts
 
     def _read_all(

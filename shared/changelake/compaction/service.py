@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, Protocol
 
 from changelake.budget import Deadline
 from changelake.clock import Clock, utc_now
@@ -19,28 +20,71 @@ from changelake.exceptions import InvalidEventError
 from changelake.formats.lambda_events import validated_event
 from changelake.formats.layout import Partition
 from changelake.integrations.lambda_invoke import LambdaInvoker
-from changelake.late import LateMarkers, Marker
+from changelake.late import Marker
+
+#: The consumer name of compaction's late markers (``late/compaction/...``).
+MARKER_CONSUMER: Literal["compaction"] = "compaction"
+
+
+class LateMarkerSource(Protocol):
+    """The late markers of compaction (``changelake.late.LateMarkers``)."""
+
+    def pending(self, consumer: Literal["compaction"]) -> Sequence[Marker]: ...
+
+    def clear(self, markers: Iterable[Marker]) -> None: ...
+
+    def keep_for_retry(self, consumer: Literal["compaction"], partition: Partition) -> None: ...
+
+
+class _NoMarkers:
+    """No late markers: a run plans its window only and leaves no retry marker."""
+
+    def pending(self, consumer: Literal["compaction"]) -> Sequence[Marker]:
+        return ()
+
+    def clear(self, markers: Iterable[Marker]) -> None:
+        pass
+
+    def keep_for_retry(self, consumer: Literal["compaction"], partition: Partition) -> None:
+        pass
+
+
+def self_invoker(invoker: LambdaInvoker) -> Callable[[str, list[Partition]], int]:
+    """Hands partitions still to compact to new asynchronous invocations of this function,
+    ``HANDOFF_BATCH`` per invocation; returns how many invocations."""
+
+    def hand_off(function_name: str, partitions: list[Partition]) -> int:
+        invocations = 0
+        for start in range(0, len(partitions), HANDOFF_BATCH):
+            event = HandoffEvent.of(partitions[start : start + HANDOFF_BATCH])
+            invoker.invoke_event(function_name, json.dumps(event.model_dump()).encode())
+            invocations += 1
+        return invocations
+
+    return hand_off
 
 
 class CompactionService:
-    """Turns a Lambda event into a compaction run: scheduled, manual or hand-off."""
+    """Turns a Lambda event into a compaction run: scheduled, manual or hand-off. The handler
+    injects the late markers (``markers``; None: none are read or written) and the hand-off
+    (``invoker``; default: asynchronous invocations of this function)."""
 
     def __init__(
         self,
         compactor: Compactor,
         *,
+        markers: LateMarkerSource | None = None,
         lookback_days: int = 2,
         reserve_seconds: float = 240.0,
-        invoker: LambdaInvoker | None = None,
+        invoker: Callable[[str, list[Partition]], int] | None = None,
         clock: Clock = utc_now,
-        late_markers: LateMarkers | None = None,
     ) -> None:
         self.compactor = compactor
+        self.markers: LateMarkerSource = markers or _NoMarkers()
         self.lookback_days = lookback_days
         self.reserve_seconds = reserve_seconds
-        self.invoker = invoker or LambdaInvoker()
+        self.invoker = invoker or self_invoker(LambdaInvoker())
         self.clock = clock
-        self.late_markers = late_markers or LateMarkers(compactor.store)
 
     def plan(self, event: object) -> tuple[str, list[Partition]]:
         """The trigger and the partitions of ``event``; ``InvalidEventError`` names a bad field."""
@@ -59,7 +103,7 @@ class CompactionService:
         # Listed before any partition's inputs are read: a marker cleared after its partition was
         # compacted names a raw file that compaction saw (it is written before its marker).
         late: dict[Partition, list[Marker]] = defaultdict(list)
-        for marker in self.late_markers.pending("compaction"):
+        for marker in self.markers.pending(MARKER_CONSUMER):
             late[marker.partition].append(marker)
         if trigger == "scheduled":
             partitions = sorted({*partitions, *late})
@@ -67,22 +111,13 @@ class CompactionService:
             partitions,
             trigger=trigger,
             deadline=Deadline.of_context(context, margin_ms=int(self.reserve_seconds * 1000)),
-            hand_off=lambda rest: self.hand_off(context.function_name, rest),
-            settled=lambda partition: self.late_markers.clear(late.get(partition, ())),
+            hand_off=lambda rest: self.invoker(context.function_name, rest),
+            settled=lambda partition: self.markers.clear(late.get(partition, ())),
             # A failed hour with no marker gets one, so later runs retry it past the look-back window.
             unsettled=lambda partition: (
-                None if partition in late else self.late_markers.keep_for_retry("compaction", partition)
+                None if partition in late else self.markers.keep_for_retry(MARKER_CONSUMER, partition)
             ),
         )
         if trigger == "scheduled":
             summary.late = sorted(partition.path for partition in late)
         return summary
-
-    def hand_off(self, function_name: str, partitions: list[Partition]) -> int:
-        """Hand ``partitions`` to new asynchronous invocations of this function; returns how many."""
-        invocations = 0
-        for start in range(0, len(partitions), HANDOFF_BATCH):
-            event = HandoffEvent.of(partitions[start : start + HANDOFF_BATCH])
-            self.invoker.invoke_event(function_name, json.dumps(event.model_dump()).encode())
-            invocations += 1
-        return invocations
