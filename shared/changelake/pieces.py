@@ -67,13 +67,16 @@ class Piece:
 @dataclass(frozen=True, slots=True)
 class PieceRecord:
     """What one piece wrote, left open: its data files (``outputs``), its side files (``side``, such
-    as a snapshot day's removed keys), and its counts, for the generation it was built from."""
+    as a snapshot day's removed keys), and its counts, for the generation it was built from;
+    ``output_counts``, when the variant's manifest counts each data file (rows, bytes), those counts,
+    one mapping per output in output order."""
 
     piece: Piece
     generation: str
     outputs: tuple[Output, ...]
     side: tuple[Output, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
+    output_counts: tuple[Mapping[str, int], ...] = ()
 
     def body(self) -> dict[str, Any]:
         return {
@@ -83,6 +86,7 @@ class PieceRecord:
             "outputs": [output.document() for output in self.outputs],
             "side": [output.document() for output in self.side],
             "counts": dict(self.counts),
+            "output_counts": [dict(counts) for counts in self.output_counts],
         }
 
     @classmethod
@@ -96,10 +100,15 @@ class PieceRecord:
                 str(body["generation"]),
                 _outputs(body["outputs"]),
                 _outputs(body["side"]),
-                {str(name): int(value) for name, value in body["counts"].items()},
+                _counts(body["counts"]),
+                tuple(_counts(counts) for counts in body.get("output_counts", [])),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
+
+
+def _counts(document: dict[str, Any]) -> dict[str, int]:
+    return {str(name): int(value) for name, value in document.items()}
 
 
 def _outputs(entries: list[dict[str, Any]]) -> tuple[Output, ...]:

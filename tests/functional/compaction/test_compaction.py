@@ -630,8 +630,8 @@ def test_deadline_hands_remaining_partitions_to_a_new_invocation(stack: Stack) -
     )
     original = service.compactor.compact
 
-    def compact_and_age(partition: Partition) -> Any:
-        result = original(partition)
+    def compact_and_age(partition: Partition, **options: Any) -> Any:
+        result = original(partition, **options)
         context.remaining_ms = 200_000
         return result
 
