@@ -54,19 +54,30 @@ class Copy:
     variant: int
 
 
-def line(change: int, milliseconds: int, sequence: int, variant: int) -> bytes:
-    """A change line as the consumer writes it (our own prefix first)."""
+def clock(milliseconds: int) -> str:
     minutes, rest = divmod(milliseconds, 60_000)
-    event_time = f"2026-11-22T12:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}Z"
+    return f"2026-11-22T12:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}Z"
+
+
+def line(
+    change: int, milliseconds: int, sequence: int, variant: int, tail: str = "", name: str = "e"
+) -> bytes:
+    """A change line as the consumer writes it (our own prefix first), with ``tail`` after its last field."""
     return (
-        f'{{"event_id":"e{change}","event_name":"MODIFY","table":"orders","event_time":"{event_time}",'
+        f'{{"event_id":"{name}{change}","event_name":"MODIFY","table":"orders","event_time":"{clock(milliseconds)}",'
         f'"sequence_number":"{sequence}","keys":{{"pk":{{"S":"k{change % 5}"}}}},'
         f'"new_image":{{"v":{{"N":"{variant}"}}}},"old_image":null,"size_bytes":{10 + variant},'
-        f'"user_identity":null}}'
+        f'"user_identity":null{tail}}}'
     ).encode()
 
 
+#: A second ``event_time`` key after the prefix: JSON readers take the last, so the full parse
+#: disagrees with the prefix (spelled literally, or with an escape the prefix cannot see).
+SECOND_KEYS = ('"event_time"', '"event\\u005ftime"')
+
+
 times = st.one_of(st.sampled_from(BOUNDARIES), st.integers(0, HOUR_MS - 1))
+hostile = st.lists(st.tuples(times, times, st.sampled_from(SECOND_KEYS)), max_size=2)
 hours = st.lists(st.tuples(times, st.integers(1, 10**21)), min_size=1, max_size=40)
 
 
@@ -91,6 +102,8 @@ def raw_hours(draw: st.DrawFn) -> tuple[list[list[bytes]], int]:
         files[index % 4].append(line(index, *changes[index], 0))
     for copy in copies:
         files[copy.file].append(line(copy.change, *changes[copy.change], copy.variant))
+    for index, (prefix_ms, full_ms, key) in enumerate(draw(hostile)):
+        files[index % 4].append(line(index, prefix_ms, 7, 0, tail=f',{key}:"{clock(full_ms)}"', name="h"))
     for lines in files:
         draw(st.randoms()).shuffle(lines)
     return [lines for lines in files if lines], draw(st.integers(1, 6))

@@ -374,7 +374,7 @@ class Compactor:
         counts go to ``result``. On the fast path (``strict`` False) a second process checks every
         line in full, and anything but its agreement raises ``_Unverified``."""
         limits = self.limits
-        check = None if strict else FullCheck(limits.spill_dir)
+        check = None if strict else FullCheck(limits.spill_dir, share)
         try:
             with DedupeSorter(limits.spill_dir, limits.memory_budget_bytes) as sorter:
                 result.uncompressed_bytes_in = self._read_all(

@@ -61,7 +61,7 @@ class SlicedHours:
             return PartitionResult(partition, "unchanged", generation=generation)
         uploads = OpenUploads()  # this slice's own: aborted if it fails before its record is stored
         try:
-            built = compactor.write_parts(partition, inputs, uploads, share=Slice(piece)).built
+            built = compactor.write_parts(partition, inputs, uploads, share=Slice.of(piece)).built
             self.records(partition).put(
                 PieceRecord(
                     piece,

@@ -9,14 +9,17 @@ slices in order, each sorted, give the hour's order: concatenating the parts of 
 slices, in name order (the names carry the slice, ``changelake.pieces.Piece.name``), gives the very
 lines one invocation writes.
 
-Pure: no I/O.
+Pure: no I/O, and nothing but the standard library at import (compaction's checking process
+imports it, and must stay small).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from changelake.pieces import Piece
+if TYPE_CHECKING:
+    from changelake.pieces import Piece
 
 HOUR_MS = 3_600_000
 
@@ -30,26 +33,39 @@ def _clock_text(milliseconds: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Slice:
-    """Slice ``piece.index`` of ``piece.count`` of an hour."""
+    """Slice ``index`` of ``count`` of an hour (``Slice.of(piece)``; 0 <= index < count)."""
 
-    piece: Piece
+    index: int
+    count: int
     #: The bounds as ``event_time`` spells them from the minutes on (the last slice has no end).
     _first: str = field(init=False, repr=False, compare=False)
     _last: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"slice {self.index} of {self.count} does not exist")
         object.__setattr__(self, "_first", _clock_text(self.start_ms))
         object.__setattr__(self, "_last", None if self.end_ms == HOUR_MS else _clock_text(self.end_ms))
+
+    @classmethod
+    def of(cls, piece: Piece) -> Slice:
+        return cls(piece.index, piece.count)
+
+    @property
+    def piece(self) -> Piece:
+        from changelake.pieces import Piece  # here: the module imports boto3 (see the module doc)
+
+        return Piece(self.index, self.count)
 
     @property
     def start_ms(self) -> int:
         """Milliseconds after the hour's start where the slice begins (included)."""
-        return self.piece.index * HOUR_MS // self.piece.count
+        return self.index * HOUR_MS // self.count
 
     @property
     def end_ms(self) -> int:
         """Milliseconds after the hour's start where the slice ends (excluded)."""
-        return (self.piece.index + 1) * HOUR_MS // self.piece.count
+        return (self.index + 1) * HOUR_MS // self.count
 
     def holds(self, event_time: str) -> bool:
         """Whether a change of the hour with this ``event_time`` (``YYYY-MM-DDTHH:MM:SS.mmmZ``, as
