@@ -99,11 +99,15 @@ class PieceRecord:
                 str(body["generation"]),
                 _outputs(body["outputs"]),
                 _outputs(body["side"]),
-                {str(name): int(value) for name, value in body["counts"].items()},
+                _counts(body["counts"]),
                 dict(body.get("detail", {})),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
+
+
+def _counts(document: dict[str, Any]) -> dict[str, int]:
+    return {str(name): int(value) for name, value in document.items()}
 
 
 def _outputs(entries: list[dict[str, Any]]) -> tuple[Output, ...]:

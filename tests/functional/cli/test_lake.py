@@ -43,7 +43,7 @@ def test_a_lake_under_other_prefixes_is_read_where_the_functions_write(stack: St
     put_hour(stack, 8, [change("a", "2026-11-21T08:00:00+00:00", SEQ + 1, name="INSERT")])
     put_hour(stack, 9, [change("b", "2026-11-21T09:00:00+00:00", SEQ + 2, name="INSERT")])
     store = S3Store(stack.bucket, client=stack.s3)
-    compactor = Compactor(store, raw_prefix="r", compacted_prefix="c", spill_dir=tmp_path)
+    compactor = Compactor(store, raw_prefix="r", compacted_prefix="c", limits=BuildLimits(spill_dir=tmp_path))
     for hour in (8, 9):
         compactor.compact(Partition("orders", DAY, hour))
     SnapshotBuilder(
