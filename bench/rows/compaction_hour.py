@@ -189,8 +189,14 @@ def local_store(root: Path) -> Any:
     return LocalStore()
 
 
-def _generate(client: Any, local: Any, size_bytes: int, workdir: Path) -> dict[str, Any]:
-    """Write the raw/ hour to moto and the local store; returns counts and the concatenated raw bytes."""
+def _generate(
+    client: Any, local: Any, size_bytes: int, workdir: Path, *, arrival: bool = False
+) -> dict[str, Any]:
+    """Write the raw/ hour to moto and the local store; returns counts and the concatenated raw bytes.
+
+    Event times are spread over the whole hour in every file, the worst case for the sort; with
+    ``arrival``, they rise through the hour as the bytes are written, each up to 30 s late, as a
+    stream delivers them (each raw file then covers a few seconds: what slices are read by)."""
     from changelake.formats.change_line import ChangeLine
     from changelake.formats.layout import Partition, partition_key
     from changelake.ingest.aggregator import raw_object
@@ -218,6 +224,8 @@ def _generate(client: Any, local: Any, size_bytes: int, workdir: Path) -> dict[s
         while total < size_bytes:
             sequence += 1
             millis = (sequence * 7919) % 3_600_000
+            if arrival:
+                millis = max(0, min(3_599_999, total * 3_600_000 // size_bytes - millis % 30_000))
             event_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(HOUR_START + millis // 1000))
             event_time += f".{millis % 1000:03d}Z"
             event_id = f"{TABLE}-{sequence}"

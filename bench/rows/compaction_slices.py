@@ -1,7 +1,9 @@
 """Benchmark: one hour compacted by slice workers and their commit, against one invocation.
 
 The hour is generated as ``bench.rows.compaction_hour`` generates it (aggregator-sized raw files,
-about 5 % redelivered) into a local folder store (``compaction_hour.local_store``: the store
+about 5 % redelivered), in arrival order (event times rising through the hour, each up to 30 s late,
+so each raw file covers seconds, as a stream writes them, and a slice reads the files its range
+meets) into a local folder store (``compaction_hour.local_store``: the store
 interface over files, so what is measured is compaction itself, not an S3 emulator). Then, each in
 a fresh child process (its CPU seconds include its checking process; peak RSS is ``VmHWM`` of the
 process plus that of its checking process):
@@ -148,7 +150,7 @@ def run(size_bytes: int = DEFAULT_BYTES, workdir: Path | None = None) -> dict[st
         root = work / "local-store"
         environ = child_environment()
         started = time.perf_counter()
-        generated = _generate(_Discard(), local_store(root), size_bytes, work)
+        generated = _generate(_Discard(), local_store(root), size_bytes, work, arrival=True)
         generation_seconds = time.perf_counter() - started
         Path(generated["concatenated"]).unlink()
         single = _step("single", root, "0/1", environ)

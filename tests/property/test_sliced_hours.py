@@ -13,6 +13,7 @@ the same bytes, and the manifests the same counts.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -25,7 +26,8 @@ from hypothesis import strategies as st
 from changelake.compaction.compactor import Compactor
 from changelake.compaction.sliced_hours import SlicedHours
 from changelake.compaction.slices import HOUR_MS
-from changelake.formats.layout import Partition
+from changelake.formats.change_line import parse_change_line
+from changelake.formats.layout import Partition, raw_file_name
 from changelake.integrations.s3 import S3Store
 from changelake.pieces import Piece
 from tests.functional.memory_s3 import InMemoryS3
@@ -109,11 +111,17 @@ def raw_hours(draw: st.DrawFn) -> tuple[list[list[bytes]], int]:
     return [lines for lines in files if lines], draw(st.integers(1, 6))
 
 
-def lake(files: list[list[bytes]]) -> tuple[S3Store, Compactor]:
+def lake(files: list[list[bytes]], *, named: bool = False) -> tuple[S3Store, Compactor]:
+    """The raw/ objects in a bucket of their own; ``named``: as the aggregator names them, with the
+    event times of their first and last lines (so a slice skips those that do not meet it)."""
     store = S3Store(BUCKET, client=InMemoryS3())
     for index, lines in enumerate(files):
         body = gzip.compress(b"".join(text + b"\n" for text in lines), mtime=0)
-        store.put(f"{PARTITION.prefix('raw')}raw-{index}.jsonl.gz", body)
+        name = f"raw-{index}.jsonl.gz"
+        if named:
+            times = sorted(parse_change_line(text).event_time for text in lines)
+            name = raw_file_name(times[0], times[-1], hashlib.sha256(body).hexdigest()[:32])
+        store.put(f"{PARTITION.prefix('raw')}{name}", body)
     return store, Compactor(store)
 
 
@@ -133,17 +141,18 @@ EXAMPLES = 40
 
 
 @settings(max_examples=EXAMPLES)
-@given(raw_hours(), st.booleans())
-@example(([[line(0, 0, 1, 0), line(1, HOUR_MS - 1, 2, 0), line(0, 0, 1, 1)]], 3), False)
+@given(raw_hours(), st.booleans(), st.booleans())
+@example(([[line(0, 0, 1, 0), line(1, HOUR_MS - 1, 2, 0), line(0, 0, 1, 1)]], 3), False, False)
+@example(([[line(0, 0, 1, 0), line(1, HOUR_MS - 1, 2, 0), line(0, 0, 1, 1)]], 3), False, True)
 def test_an_hour_built_in_slices_holds_what_one_invocation_writes(
-    hour: tuple[list[list[bytes]], int], fast_path: bool
+    hour: tuple[list[list[bytes]], int], fast_path: bool, named: bool
 ) -> None:
     files, count = hour
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("changelake.compaction.compactor.FAST_PATH_MIN_BYTES", 0 if fast_path else 10**15)
-        # GIVEN the same raw/ objects in two buckets
-        single_store, single = lake(files)
-        sliced_store, sliced = lake(files)
+        # GIVEN the same raw/ objects in two buckets (named with their times or not)
+        single_store, single = lake(files, named=named)
+        sliced_store, sliced = lake(files, named=named)
 
         # WHEN one bucket's hour is compacted by one invocation, the other's in N slices and a commit
         single.compact(PARTITION)

@@ -73,7 +73,7 @@ from changelake.compaction.manifest import (
     Counts,
     generation_of,
 )
-from changelake.compaction.slices import Slice
+from changelake.compaction.slices import Slice, named_clocks
 from changelake.exceptions import (
     CompactionError,
     CompactionInputError,
@@ -91,6 +91,7 @@ from changelake.formats.layout import (
     parse_partition_prefix,
     part_name,
     partition_key,
+    raw_file_times,
 )
 from changelake.integrations.base import MultipartStore, ObjectInfo
 from changelake.publication import Generation, Manifest, OpenUploads, Publication, Written, publish
@@ -413,10 +414,17 @@ class Compactor:
         """Add every line of ``inputs`` to ``sorter`` (a copy of each object goes to ``check``);
         returns their uncompressed size."""
         size = 0
+        named = [self._named_clocks(partition, item) for item in inputs]
+        if share is not None:  # only the objects whose names' times meet the slice (or give none)
+            kept = [index for index, clocks in enumerate(named) if clocks is None or share.meets(*clocks)]
+            inputs, named = [inputs[index] for index in kept], [named[index] for index in kept]
         try:
             with Prefetcher(self.store, [item.key for item in inputs], copy_to=check) as prefetcher:
-                for item, chunks in zip(inputs, prefetcher.chunks(), strict=True):
-                    size += self._read_into(partition, item, chunks, sorter, strict=strict, share=share)
+                for item, clocks, chunks in zip(inputs, named, prefetcher.chunks(), strict=True):
+                    read = self._read_into(
+                        partition, item, chunks, sorter, strict=strict, share=share, clocks=clocks
+                    )
+                    size += read
         except UnreadableInputError as exc:
             if strict:
                 raise
@@ -432,9 +440,12 @@ class Compactor:
         *,
         strict: bool,
         share: Slice | None,
+        clocks: tuple[str, str] | None = None,
     ) -> int:
         """Add every line of ``item`` (its decompressed ``chunks``; of ``share`` only, if given) to
-        ``sorter``; returns its size."""
+        ``sorter``; returns its size. A slice refuses an object holding a line outside the times its
+        name gives (``clocks``): the slices its name does not meet skipped it, so such a line would
+        be lost to them."""
         hour_prefix = f"{partition.dt.isoformat()}T{partition.hour:02d}"
         resource = f"s3://{self.store.bucket}/{item.key}"
         size = 0
@@ -447,10 +458,21 @@ class Compactor:
                     raise CompactionInputError(f"{resource} line {number}: {exc.reason}") from exc
             if change.table != partition.table or not change.event_time.startswith(hour_prefix):
                 raise CompactionInputError(f"{resource} line {number}: change of another partition")
+            if (
+                share is not None
+                and clocks is not None
+                and not clocks[0] <= change.event_time[14:23] <= clocks[1]
+            ):
+                raise CompactionInputError(f"{resource} line {number}: outside the times its name gives")
             size += len(line) + 1
             if share is None or share.holds(change.event_time):
                 sorter.add((*order_key(change), line))
         return size
+
+    def _named_clocks(self, partition: Partition, item: ObjectInfo) -> tuple[str, str] | None:
+        """The times of an object's first and last lines within the hour, from its name (or None)."""
+        hour_text = f"{partition.dt:%Y%m%d}T{partition.hour:02d}"
+        return named_clocks(hour_text, raw_file_times(item.key.rsplit("/", 1)[-1]))
 
     # -- a run
 

@@ -73,3 +73,18 @@ class Slice:
         compare as text as they do as numbers (fixed width), so no number is built per line."""
         clock = event_time[14:23]
         return self._first <= clock and (self._last is None or clock < self._last)
+
+    def meets(self, first_clock: str, last_clock: str) -> bool:
+        """Whether changes timed from ``first_clock`` to ``last_clock`` (``MM:SS.mmm``, both included)
+        may hold one of the slice's: a raw/ object whose name gives these times is read by exactly
+        the slices it meets (``changelake.formats.layout.raw_file_times``)."""
+        return last_clock >= self._first and (self._last is None or first_clock < self._last)
+
+
+def named_clocks(hour_text: str, times: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The ``MM:SS.mmm`` of the compact times a raw/ object's name gives (``raw_file_times``), when
+    both lie in the hour ``hour_text`` (``YYYYMMDDTHH``); None when there are none, or they name
+    another hour (then the object is read whole, and its lines are checked as any object's)."""
+    if times is None or not all(time.startswith(hour_text) for time in times):
+        return None
+    return tuple(f"{time[11:13]}:{time[13:15]}.{time[15:18]}" for time in times)  # type: ignore[return-value]

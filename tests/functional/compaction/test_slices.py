@@ -3,6 +3,7 @@ the fan-out's plan, and the nightly run handing busy hours to the state machine.
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -12,8 +13,9 @@ import pytest
 from changelake.compaction.compactor import Compactor
 from changelake.compaction.service import CompactionService
 from changelake.compaction.sliced_hours import SlicedHours
-from changelake.exceptions import InvalidEventError
+from changelake.exceptions import CompactionInputError, InvalidEventError
 from changelake.fan_out import FanOut
+from changelake.ingest.aggregator import raw_object
 from changelake.integrations.s3 import S3Store
 from changelake.late import LateMarkers
 from changelake.pieces import CommitRefusedError, Piece
@@ -28,7 +30,7 @@ from tests.functional.compaction.test_compaction import (
     partition_of,
     put_raw,
 )
-from tests.functional.fakes import FailingPutS3
+from tests.functional.fakes import FailingPutS3, WrappingClient
 
 HOUR = {"table": "orders", "dt": "2026-11-22", "hour": "12"}
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:changelake-fan-out"
@@ -337,3 +339,56 @@ def test_the_nightly_run_hands_busy_hours_to_the_state_machine_and_keeps_their_l
     again = service.handle(scheduled, FakeLambdaContext())
     assert (again.unchanged, again.handed_off) == (1, [])
     assert stack.keys("late/compaction/") == []
+
+
+class ReadKeys(WrappingClient):
+    """Records the key of every object read."""
+
+    def __init__(self, real: Any) -> None:
+        super().__init__(real)
+        self.read: list[str] = []
+
+    def get_object(self, **kwargs: Any) -> Any:
+        self.read.append(kwargs["Key"])
+        return self.real.get_object(**kwargs)
+
+
+def test_a_slice_reads_only_the_raw_objects_whose_named_times_meet_its_range(stack: Stack) -> None:
+    # GIVEN an hour in 6 raw objects as the aggregator writes them, each of ten consecutive minutes
+    batch = sorted(changes(62, 300), key=lambda change: change.event_time)
+    keys = [put_raw(stack, batch[index * 50 : (index + 1) * 50]) for index in range(6)]
+
+    # WHEN it is built in 3 slices, each reading through its own client
+    readers = [ReadKeys(stack.s3) for _ in range(3)]
+    for index, reader in enumerate(readers):
+        sliced(stack, reader).build(partition_of(), Piece(index, 3))
+    sliced(stack).commit(partition_of(), 3)
+
+    # THEN each slice read only the objects of its 20 minutes (and one at most on each border),
+    # not the whole hour, and every object was read by some slice
+    raw_read = [[key for key in reader.read if key in keys] for reader in readers]
+    assert all(2 <= len(read) <= 4 for read in raw_read), raw_read
+    assert set().union(*raw_read) == set(keys)
+    # AND the hour holds what one invocation writes
+    assert glob_lines(stack, partition_of()) == expected_lines(batch)
+
+
+def test_a_raw_object_holding_a_change_outside_the_times_its_name_gives_is_refused(stack: Stack) -> None:
+    # GIVEN a raw object named for 12:00 to 12:10 that also holds a change of 12:50 (not written by
+    # the aggregator: a name that lies), so slice 2 of 3 (12:40 to 13:00) skips it
+    batch = sorted(changes(63, 60), key=lambda change: change.event_time)
+    early = [change for change in batch if change.event_time < "2026-11-22T12:10"]
+    late = [change for change in batch if change.event_time >= "2026-11-22T12:40"]
+    name, body = raw_object(early)
+    mixed = gzip.compress(gzip.decompress(body) + late[0].line + b"\n", mtime=0)
+    stack.s3.put_object(Bucket=stack.bucket, Key=partition_of().prefix("raw") + name, Body=mixed)
+
+    # WHEN slice 0 of 3 (which its name meets) is built THEN it refuses the object, naming it
+    with pytest.raises(CompactionInputError, match="outside the times its name gives"):
+        sliced(stack).build(partition_of(), Piece(0, 3))
+    # AND the commit is refused for the missing slice: the change of 12:50 is never left out
+    for index in (1, 2):
+        sliced(stack).build(partition_of(), Piece(index, 3))
+    with pytest.raises(CommitRefusedError, match="piece 0"):
+        sliced(stack).commit(partition_of(), 3)
+    assert part_keys(stack, partition_of()) == []
