@@ -56,13 +56,25 @@ class Job:
     memory_gb: float
     piece_gb: float
     input_object_bytes: int
+    #: What every piece reads beyond its share (a snapshot bucket: every change of the day, to find
+    #: its own), in uncompressed GB, and its CPU seconds per GB.
+    reread_gb: float = 0.0
+    reread_cpu_s_per_gb: float = 0.0
+    #: Snapshot days round their count of buckets up to a power of two, at most 512.
+    power_of_two: bool = False
 
     @property
     def pieces(self) -> int:
-        return max(1, math.ceil(self.input_gb / self.piece_gb))
+        count = max(1, math.ceil(self.input_gb / self.piece_gb))
+        return min(512, 1 << (count - 1).bit_length()) if self.power_of_two else count
 
     @property
     def cpu_seconds(self) -> float:
+        return self.input_gb * self.cpu_s_per_gb + self.pieces * self.reread_gb * self.reread_cpu_s_per_gb
+
+    @property
+    def single_cpu_seconds(self) -> float:
+        """What one invocation would spend (had it the time): no piece reads another's share."""
         return self.input_gb * self.cpu_s_per_gb
 
     @property
@@ -95,7 +107,7 @@ def athena_dollars(job: Job) -> float:
 
 
 def emr_dollars(job: Job, engine_cpu_ratio: float) -> float:
-    vcpu_hours = job.cpu_seconds * engine_cpu_ratio / 3600
+    vcpu_hours = job.single_cpu_seconds * engine_cpu_ratio / 3600
     return vcpu_hours * (p.EMR_SERVERLESS_ARM_PER_VCPU_HOUR + 4 * p.EMR_SERVERLESS_ARM_PER_GB_HOUR)
 
 
@@ -107,14 +119,15 @@ def hours_at(job: Job, concurrency: int) -> float:
 
 def report(jobs: list[Job], concurrency: int, engine_cpu_ratio: float) -> None:
     print(
-        "| job | pieces | wall at concurrency | Lambda | Step Functions | S3 requests | changelake |"
-        " Athena CTAS | EMR Serverless |"
+        "| job | pieces | CPU x one invocation | wall at concurrency | Lambda | Step Functions |"
+        " S3 requests | changelake | Athena CTAS | EMR Serverless |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for job in jobs:
         ours = lambda_dollars(job) + step_functions_dollars(job) + s3_dollars(job)
         print(
-            f"| {job.name} | {job.pieces} | {hours_at(job, concurrency) * 60:.0f} min at {concurrency} |"
+            f"| {job.name} | {job.pieces} | {job.cpu_seconds / job.single_cpu_seconds:.2f}x |"
+            f" {hours_at(job, concurrency) * 60:.0f} min at {concurrency} |"
             f" ${lambda_dollars(job):.2f} | ${step_functions_dollars(job):.3f} | ${s3_dollars(job):.3f} |"
             f" ${ours:.2f} | ${athena_dollars(job):.2f} | ${emr_dollars(job, engine_cpu_ratio):.2f} |"
         )
@@ -126,8 +139,9 @@ def main() -> None:
     parser.add_argument("--compaction-cpu-s-per-gb", type=float, required=True)
     parser.add_argument("--snapshot-compression", type=float, required=True)
     parser.add_argument("--compaction-compression", type=float, required=True)
+    parser.add_argument("--change-read-cpu-s-per-gb", type=float, default=0.0)
+    parser.add_argument("--change-share-of-bytes", type=float, default=0.09)
     parser.add_argument("--table-gb", type=float, default=1000.0)
-    parser.add_argument("--changed-share", type=float, default=0.05)
     parser.add_argument("--hour-gb", type=float, default=100.0)
     # The functions' FAN_OUT_PIECE_BYTES defaults: compressed bytes of input per piece.
     parser.add_argument("--snapshot-piece-compressed-gb", type=float, default=0.5 * 1.073741824)
@@ -135,7 +149,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=40)
     parser.add_argument("--engine-cpu-ratio", type=float, default=1.9)
     args = parser.parse_args()
-    day_input = args.table_gb * (1 + args.changed_share)
+    changes_gb = args.table_gb * args.change_share_of_bytes
+    day_input = args.table_gb + changes_gb
     jobs = [
         Job(
             f"snapshot day, {args.table_gb:.0f} GB table",
@@ -146,6 +161,9 @@ def main() -> None:
             SNAPSHOT_MEMORY_GB,
             args.snapshot_piece_compressed_gb * args.snapshot_compression,
             LAKE_PART_BYTES,
+            reread_gb=changes_gb,
+            reread_cpu_s_per_gb=args.change_read_cpu_s_per_gb,
+            power_of_two=True,
         ),
         Job(
             f"compacted hour, {args.hour_gb:.0f} GB",
