@@ -59,6 +59,7 @@ REQUIRED_WILDCARDS = {
     "CloudWatchAlarmsPublishToTheTopic": "key policy: Resource * is the key itself",
     "LogsEncryptTheStackLogGroups": "key policy: Resource * is the key itself",
     "LambdaListsStreams": "dynamodb:ListStreams has no resource-level permissions (Lambda's stream poller)",
+    "DistributedMapWatchesItsChildExecutions": "a Distributed Map's child executions are named at run time",
 }
 # AWS managed policies SAM attaches to every execution role it builds: logs, X-Ray, and the
 # pollers of the event source mappings (which Lambda runs with the function's role). Replacing
