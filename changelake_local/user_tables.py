@@ -21,6 +21,7 @@ from typing import Any
 from changelake_local.aws import client
 from changelake_local.generator import _as_boto3
 from changelake_testing.stream_records import realistic_item
+from changelake_testing.tables import pk_sk_table
 
 #: Items each table has before its stream is enabled (the part only the bootstrap brings in).
 ITEMS_BEFORE_STREAM = 100
@@ -53,18 +54,7 @@ def create_user_tables(endpoint: str, count: int, *, seed: int = 11) -> list[Use
     tables = []
     for index in range(count):
         name = user_table_name(index)
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-        )
+        dynamodb.create_table(**pk_sk_table(name))
         for serial in range(ITEMS_BEFORE_STREAM):
             item = _as_boto3(realistic_item(rng, f"existing#{serial:04d}", ITEM_BYTES))
             dynamodb.put_item(TableName=name, Item=item)

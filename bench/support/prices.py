@@ -48,3 +48,16 @@ DYNAMODB_CDC_PER_MILLION_UNITS = 0.10
 DYNAMODB_CDC_UNIT_BYTES = 1 * KB
 
 HOURS_PER_MONTH = 730
+
+#: AWS Step Functions pricing (aws.amazon.com/step-functions/pricing): Standard workflows, per state
+#: transition (a Distributed Map's child executions are Standard too: each of their states counts).
+STEP_FUNCTIONS_PER_THOUSAND_TRANSITIONS = 0.025
+
+#: Amazon Athena pricing (aws.amazon.com/athena/pricing): SQL queries, per TB of data scanned
+#: (compressed bytes as stored; 10 MB minimum per query).
+ATHENA_PER_TB_SCANNED = 5.0
+
+#: Amazon EMR Serverless pricing (aws.amazon.com/emr/pricing, "Amazon EMR Serverless"): Arm (Graviton)
+#: workers, per vCPU-hour and per GB-hour, billed per second with a one-minute minimum per worker.
+EMR_SERVERLESS_ARM_PER_VCPU_HOUR = 0.042094
+EMR_SERVERLESS_ARM_PER_GB_HOUR = 0.004628

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from changelake.formats.lambda_events import records_of
 from changelake.ingest.aggregator import Aggregator
 from changelake.integrations.s3 import S3Store
-from changelake.observability import publish, traced
+from changelake.observability import SourceBatchAnswer, entry_point
 from changelake.settings import AggregatorSettings
 
 settings = AggregatorSettings.from_environ()
@@ -21,25 +21,12 @@ aggregator = Aggregator(
     raw_prefix=settings.raw_prefix,
     quarantine_prefix=settings.quarantine_prefix,
 )
+answer = SourceBatchAnswer(metrics, logger, done="batch stored", failed="messages not stored")
 # Cold-start objects (boto3, Powertools: ~77k) never die; keeping them out of every GC pass
 # cut per-record CPU by about a third in bench/studies/consumer_profile.
 gc.freeze()
 
 
-# Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
-# POWERTOOLS_LOGGER_LOG_EVENT says).
-@logger.inject_lambda_context(log_event=settings.log_item_data)
-@traced
-@metrics.log_metrics
+@entry_point(logger, metrics, log_item_data=settings.log_item_data)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = aggregator.process(records_of(event))
-    publish(metrics, result)
-    if result.failed_message_ids:
-        logger.error(
-            "messages not stored",
-            extra={"failed": len(result.failed_message_ids), "errors": result.errors[:10]},
-        )
-    logger.info(
-        "batch stored", extra={"records_stored": result.records_stored, "objects": result.objects_written}
-    )
-    return dict(result.response())
+    return answer(aggregator.process(records_of(event)))

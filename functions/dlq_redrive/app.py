@@ -12,7 +12,7 @@ from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
 from changelake.integrations.streams import StreamReader
-from changelake.observability import finish_run, run_recorder, traced
+from changelake.observability import entry_point, finish_run, run_recorder
 from changelake.recovery.async_failures import AsyncFailureReplayer
 from changelake.recovery.dlq import DlqRedriver
 from changelake.recovery.service import RedriveService
@@ -50,11 +50,7 @@ service = RedriveService(
 runs = run_recorder(store, "redrive", logger, metrics)
 
 
-# Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
-# POWERTOOLS_LOGGER_LOG_EVENT says).
-@logger.inject_lambda_context(log_event=settings.log_item_data)
-@traced
-@metrics.log_metrics
+@entry_point(logger, metrics, log_item_data=settings.log_item_data)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with runs.recording(context.aws_request_id) as run:
         summary = service.handle(event, context)

@@ -12,36 +12,18 @@ from changelake.formats.lambda_events import records_of
 from changelake.ingest.consumer import consumer_from_settings
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.sqs import SqsQueue
-from changelake.observability import publish, traced
+from changelake.observability import SourceBatchAnswer, entry_point
 from changelake.settings import ConsumerSettings
 
 settings = ConsumerSettings.from_environ()
 logger, metrics = Logger(), Metrics()
 consumer = consumer_from_settings(settings, SqsQueue(settings.queue_url), S3Store(settings.bucket_name))
+answer = SourceBatchAnswer(metrics, logger, done="batch forwarded", failed="batch partly unsent")
 # Cold-start objects (boto3, Powertools: ~77k) never die; keeping them out of every GC pass
 # cut per-record CPU by about a third in bench/studies/consumer_profile.
 gc.freeze()
 
 
-# Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
-# POWERTOOLS_LOGGER_LOG_EVENT says).
-@logger.inject_lambda_context(log_event=settings.log_item_data)
-@traced
-@metrics.log_metrics
+@entry_point(logger, metrics, log_item_data=settings.log_item_data)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = consumer.process(records_of(event))
-    publish(metrics, result)
-    if result.failed_sequence_number is not None:
-        logger.error(
-            "batch partly unsent",
-            extra={"failed_sequence_number": result.failed_sequence_number, "errors": result.errors[:10]},
-        )
-    logger.info(
-        "batch forwarded",
-        extra={
-            "records_in": result.records_in,
-            "messages": result.messages_sent,
-            "quarantined": result.quarantined,
-        },
-    )
-    return dict(result.response())
+    return answer(consumer.process(records_of(event)))

@@ -30,6 +30,19 @@ def traced(handler: Handler) -> Handler:
     return cast(Handler, Tracer().capture_lambda_handler(handler))
 
 
+def entry_point(logger: Logger, metrics: Metrics, *, log_item_data: bool) -> Callable[[Handler], Handler]:
+    """How every function wraps its handler: Powertools' Lambda context in each log line, the event
+    itself logged only when ``log_item_data`` (LOG_ITEM_DATA) says so, whatever
+    POWERTOOLS_LOGGER_LOG_EVENT says (events hold item images and key values); then ``traced``; and
+    the metrics flushed after each invocation."""
+
+    def wrap(handler: Handler) -> Handler:
+        with_context = logger.inject_lambda_context(log_event=log_item_data)
+        return cast(Handler, with_context(traced(metrics.log_metrics(handler))))
+
+    return wrap
+
+
 class Measured(Protocol):
     """A function's result: its metrics by name, and the names among them that count bytes."""
 
@@ -59,6 +72,44 @@ def finish_run(metrics: Metrics, run: RunDraft, kind: RunKind, outcome: RunOutco
     run.finish(outcome)
     publish(metrics, result)
     publish_run(metrics, kind, outcome)
+
+
+class SourceBatchResult(Measured, Protocol):
+    """What a function fed by an event source mapping did with one batch (``ConsumerResult``,
+    ``AggregatorResult``)."""
+
+    errors: list[str]
+
+    def response(self) -> Mapping[str, Any]:
+        """The partial batch response: what of the batch Lambda delivers again."""
+        ...
+
+    def report(self) -> dict[str, Any]:
+        """What the batch came to, for the INFO log line (counts, never item data)."""
+        ...
+
+    def failure_report(self) -> dict[str, Any] | None:
+        """What of the batch is delivered again, for the ERROR log line; None when all of it is safe."""
+        ...
+
+
+class SourceBatchAnswer:
+    """How a function fed by an event source mapping (the consumer, the aggregator) answers each
+    batch, wired once at cold start: it publishes the result's metrics, logs what is to be
+    delivered again (``failed``, at ERROR, with the first errors) and what was done (``done``, at
+    INFO), and returns the partial batch response."""
+
+    def __init__(self, metrics: Metrics, logger: Logger, *, done: str, failed: str) -> None:
+        self.metrics, self.logger = metrics, logger
+        self.done, self.failed = done, failed
+
+    def __call__(self, result: SourceBatchResult) -> dict[str, Any]:
+        publish(self.metrics, result)
+        failure = result.failure_report()
+        if failure is not None:
+            self.logger.error(self.failed, extra={**failure, "errors": result.errors[:10]})
+        self.logger.info(self.done, extra=result.report())
+        return dict(result.response())
 
 
 class BatchSummary(Measured, Protocol):

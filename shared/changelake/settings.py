@@ -46,6 +46,7 @@ MemoryBudget = Annotated[int, Field(ge=1024 * 1024)]
 #: Seconds of the Lambda deadline kept free: below it, the work still to do is handed on.
 ReserveSeconds = Annotated[float, Field(ge=0, le=880)]
 _MIB_128 = 128 * 1024 * 1024
+_MIB = 1024**2
 _GIB = 1024**3
 
 #: SQS's own bounds on a message body.
@@ -111,41 +112,61 @@ class _BatchSettings(_EnvironmentSettings):
     #: A fixed count of pieces for whatever is handed off (local runs); empty: from the input bytes.
     fan_out_pieces: int | None = Field(default=None, alias="FAN_OUT_PIECES", ge=1, le=MAX_PIECES)
 
+    # How the function builds; the variables carry its name (``_named_after``).
+    target_part_bytes: PartBytes = _MIB_128
+    memory_budget_bytes: MemoryBudget = _MIB_128
+    spill_dir: Path = Path("/tmp")  # noqa: S108 - Lambda's scratch
+    reserve_seconds: ReserveSeconds = 240.0
+
     @field_validator("fan_out_state_machine_arn", "fan_out_pieces", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
 
+#: The variable of each of a batch function's build settings, after the function's name.
+_BUILD_VARIABLES = {
+    "target_part_bytes": "TARGET_BYTES",
+    "memory_budget_bytes": "MEMORY_BUDGET_BYTES",
+    "spill_dir": "SPILL_DIR",
+    "reserve_seconds": "RESERVE_SECONDS",
+}
+
+
+def _named_after(function: str) -> ConfigDict:
+    """A batch function's settings whose build variables carry its name (``COMPACTION_TARGET_BYTES``,
+    ``SNAPSHOT_SPILL_DIR``, ...); every other field names its variable itself."""
+    return ConfigDict(alias_generator=lambda field: f"{function}_{_BUILD_VARIABLES[field]}")
+
+
 class CompactionSettings(_BatchSettings):
     """CompactionFunction."""
 
-    target_part_bytes: PartBytes = Field(default=_MIB_128, alias="COMPACTION_TARGET_BYTES")
-    memory_budget_bytes: MemoryBudget = Field(default=_MIB_128, alias="COMPACTION_MEMORY_BUDGET_BYTES")
-    spill_dir: Path = Field(default=Path("/tmp"), alias="COMPACTION_SPILL_DIR")  # noqa: S108 - Lambda's scratch
-    reserve_seconds: ReserveSeconds = Field(default=240.0, alias="COMPACTION_RESERVE_SECONDS")
-    #: An hour of 4 GiB of raw/ objects or more is compacted in pieces, 2 GiB each: one invocation
-    #: compacts about 13 GB in its 15 minutes (docs/compaction.md), so a piece takes a fraction of it.
-    fan_out_min_bytes: int = Field(default=4 * _GIB, alias="FAN_OUT_MIN_BYTES", ge=0)
-    fan_out_piece_bytes: int = Field(default=2 * _GIB, alias="FAN_OUT_PIECE_BYTES", ge=1)
+    model_config = _named_after("COMPACTION")
+
+    #: Compressed bytes of an hour's raw/ objects from which it is compacted in slices, and per slice.
+    #: Change lines compress about 7.5x (gzip level 6), so 512 MiB is about 3.8 GB of changes, a
+    #: quarter of the 13-15 GB one invocation compacts in its 15 minutes at 1,024 MB (0.58 vCPU;
+    #: docs/compaction.md): far from the timeout on slower cores; a slice of 256 MiB takes a few minutes.
+    fan_out_min_bytes: int = Field(default=512 * _MIB, alias="FAN_OUT_MIN_BYTES", ge=0)
+    fan_out_piece_bytes: int = Field(default=256 * _MIB, alias="FAN_OUT_PIECE_BYTES", ge=1)
 
 
 class SnapshotSettings(_BatchSettings):
     """SnapshotFunction."""
 
+    model_config = _named_after("SNAPSHOT")
+
     snapshot_prefix: Prefix = Field(default="snapshot", alias="SNAPSHOT_PREFIX")
     #: Where the Parquet of the tables with a JSON Schema (in ``SCHEMA_DIR``) goes, beside snapshot/.
     parquet_prefix: Prefix = Field(default="snapshot-parquet", alias="PARQUET_SNAPSHOT_PREFIX")
     schema_dir: Path | None = Field(default=None, alias="SCHEMA_DIR")
-    target_part_bytes: PartBytes = Field(default=_MIB_128, alias="SNAPSHOT_TARGET_BYTES")
-    memory_budget_bytes: MemoryBudget = Field(default=_MIB_128, alias="SNAPSHOT_MEMORY_BUDGET_BYTES")
-    spill_dir: Path = Field(default=Path("/tmp"), alias="SNAPSHOT_SPILL_DIR")  # noqa: S108 - Lambda's scratch
-    reserve_seconds: ReserveSeconds = Field(default=240.0, alias="SNAPSHOT_RESERVE_SECONDS")
-    #: A day whose input (the previous day's snapshot and the day's changes) is 8 GiB or more is built
-    #: in buckets of 4 GiB: one invocation snapshots about 20 GB in its 15 minutes (docs/snapshot.md,
-    #: "Scale": 31.6 MB of input per CPU second), so a bucket takes a fraction of it.
-    fan_out_min_bytes: int = Field(default=8 * _GIB, alias="FAN_OUT_MIN_BYTES", ge=0)
-    fan_out_piece_bytes: int = Field(default=4 * _GIB, alias="FAN_OUT_PIECE_BYTES", ge=1)
+    #: Compressed bytes of a day's input (the previous day's snapshot and the day's changes) from
+    #: which it is built in buckets, and per bucket. Lines compress about 7.5x, so 1 GiB is about 8 GB
+    #: of table, under half the 20 GB one invocation snapshots in its 15 minutes (docs/snapshot.md,
+    #: "Scale": 31.6 MB per CPU second); a bucket of 512 MiB takes about two minutes.
+    fan_out_min_bytes: int = Field(default=1 * _GIB, alias="FAN_OUT_MIN_BYTES", ge=0)
+    fan_out_piece_bytes: int = Field(default=512 * _MIB, alias="FAN_OUT_PIECE_BYTES", ge=1)
 
 
 def build_limits(settings: CompactionSettings | SnapshotSettings) -> BuildLimits:

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 
 from changelake.formats.lambda_events import sqs_event as lambda_sqs_event
+from changelake_testing.tables import pk_sk_table
 from tests.conftest import REGION, Stack
 
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:changelake-ChangeQueue"
@@ -29,16 +30,7 @@ def read_jsonl_gz(stack: Stack, key: str) -> list[dict[str, Any]]:
 def create_stream_table(table: str) -> dict[str, Any]:
     """A table with a NEW_AND_OLD_IMAGES stream on the moto server; returns its description."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)
-    description = dynamodb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]
+    description = dynamodb.create_table(**pk_sk_table(table, stream=True))["TableDescription"]
     return dict(description)
 
 

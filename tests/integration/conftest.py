@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from changelake.formats.change_line import to_change_line
@@ -22,6 +21,7 @@ from changelake.ingest.aggregator import raw_object
 from changelake.pieces import PIECES_FOLDER, Piece
 from changelake_cli.main import main
 from changelake_cli.output import Output
+from changelake_local.aws import client
 from changelake_local.deploy import deploy
 from changelake_local.deployed_stack import DeployedStack
 from changelake_local.endpoint import MotoEndpoint, aws_environment
@@ -67,16 +67,7 @@ def local_stack() -> Iterator[LocalStack]:
         # only around the deploy: the environment lock must be free for functions run by other threads
         with applied_environment(aws_environment(endpoint.url)):
             stack = deploy(endpoint.url)
-        clients = {
-            name: boto3.client(
-                name,
-                endpoint_url=endpoint.url,
-                region_name="us-east-1",
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
-            for name in ("s3", "sqs")
-        }
+        clients = {name: client(name, endpoint.url) for name in ("s3", "sqs")}
         yield LocalStack(endpoint.url, stack, clients["s3"], clients["sqs"], endpoint.lambdas)
 
 

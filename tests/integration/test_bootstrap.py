@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 
 from changelake_cli.errors import Exit
+from changelake_local.aws import client
 from changelake_local.deploy import deploy
 from changelake_local.deployed_stack import DeployedStack
 from changelake_local.endpoint import aws_environment
@@ -67,16 +67,7 @@ def existing_table(dynamodb: Any, name: str, items: int, view_type: str | None =
 def attached(local_stack: LocalStack) -> Attached:
     """A second stack on the local endpoint, following three of the user's tables."""
     url = local_stack.endpoint
-    clients = {
-        name: boto3.client(
-            name,
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        for name in ("dynamodb", "s3")
-    }
+    clients = {name: client(name, url) for name in ("dynamodb", "s3")}
     streams = {name: existing_table(clients["dynamodb"], name, count) for name, count in ITEMS.items()}
     existing_table(clients["dynamodb"], "unstreamed", 4, view_type=None)
     existing_table(clients["dynamodb"], "keys-only", 1, view_type="KEYS_ONLY")
@@ -232,13 +223,7 @@ def test_attach_enables_the_stream_deploys_and_bootstraps(attached: Attached) ->
     # (a Scan) read every item
     assert ran.code == Exit.OK, ran.err
     stream = attached.dynamodb.describe_table(TableName="unstreamed")["Table"]["LatestStreamArn"]
-    cloudformation = boto3.client(
-        "cloudformation",
-        endpoint_url=attached.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    cloudformation = client("cloudformation", attached.endpoint)
     outputs = cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]
     followed = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "FollowedStreamArns").split(",")
     assert len(followed) == len(ATTACHED) + 1

@@ -26,6 +26,7 @@ from changelake_local.endpoint import HOST, MotoEndpoint, PortInUseError, check_
 from changelake_local.errors import TemplateError
 from changelake_local.esm import lambda_stream_record
 from changelake_local.user_tables import ITEMS_BEFORE_STREAM
+from changelake_testing.tables import pk_sk_table
 
 pytestmark = pytest.mark.integration
 
@@ -234,16 +235,9 @@ def _stream_records(url: str, item: dict[str, Any]) -> tuple[list[dict[str, Any]
     from changelake_local.streams_wire import StreamsWire
 
     dynamodb, streams = client("dynamodb", url), client("dynamodbstreams", url)
-    table = dynamodb.create_table(
-        TableName=f"wire-{uuid.uuid4().hex[:8]}",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]
+    table = dynamodb.create_table(**pk_sk_table(f"wire-{uuid.uuid4().hex[:8]}", stream=True))[
+        "TableDescription"
+    ]
     dynamodb.put_item(TableName=table["TableName"], Item=item)
     dynamodb.put_item(TableName=table["TableName"], Item={**item, "amount": {"N": "2"}})
     arn = table["LatestStreamArn"]

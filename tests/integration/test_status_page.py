@@ -16,14 +16,15 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import boto3
 import pytest
 
 from changelake_cli.invoke import LocalInvoker
 from changelake_cli.stack import Aws, Target
 from changelake_cli.status import Operator
 from changelake_cli.web.server import TOKEN_HEADER, PageApp, make_server
+from changelake_local.aws import client
 from changelake_local.snapshots import write_export
+from changelake_testing.tables import pk_sk_table
 from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, days_ago, held_fan_out, this_hour
 
 pytestmark = pytest.mark.integration
@@ -51,22 +52,8 @@ WAIT_MS = 120_000
 
 def export_of_other_table(stack: LocalStack, at: datetime) -> str:
     """OTHER created on the local stack with EXPORTED_ITEMS items, exported at ``at`` (its summary URL)."""
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=stack.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    dynamodb.create_table(
-        TableName=OTHER,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = client("dynamodb", stack.endpoint)
+    dynamodb.create_table(**pk_sk_table(OTHER))
     items = [
         {"pk": {"S": f"customer#{i}"}, "sk": {"S": "profile"}, "name": {"S": f"n{i}"}}
         for i in range(EXPORTED_ITEMS)

@@ -109,6 +109,15 @@ def code_folders(translation: dict[str, Any]) -> dict[str, str]:
     return folders
 
 
+#: The stack's functions, by logical ID.
+FUNCTIONS = (
+    "StreamConsumerFunction",
+    "AggregatorFunction",
+    "CompactionFunction",
+    "SnapshotFunction",
+    "DlqRedriveFunction",
+)
+
 #: Two tables the user already has, attached by SourceStreamArns.
 ATTACHED_STREAMS = (
     "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-11-20T08:00:00.000",

@@ -10,17 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.template.conftest import FUNCTIONS
 from tests.template.pins import DEV_LOCK, installed, pinned
 
 pytestmark = pytest.mark.template
 
-FUNCTIONS = (
-    "StreamConsumerFunction",
-    "AggregatorFunction",
-    "CompactionFunction",
-    "SnapshotFunction",
-    "DlqRedriveFunction",
-)
 #: Lambda's limit on a function's unzipped code and layers together ("250 MB": 262,144,000 bytes).
 UNZIPPED_LIMIT_BYTES = 262_144_000
 #: A wheel tag Lambda's python3.13 on arm64 can load: pure Python, or built for aarch64 Linux and

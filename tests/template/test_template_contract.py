@@ -11,17 +11,10 @@ import pytest
 
 from changelake.runs import RunKind, success_metric_name
 from changelake.settings import RedriveSettings
-from tests.template.conftest import ATTACHED_STREAMS
+from tests.template.conftest import ATTACHED_STREAMS, FUNCTIONS
 
 pytestmark = pytest.mark.template
 
-FUNCTIONS = (
-    "StreamConsumerFunction",
-    "AggregatorFunction",
-    "CompactionFunction",
-    "SnapshotFunction",
-    "DlqRedriveFunction",
-)
 
 # docs/architecture.md, "Configuration": variable -> the functions that read it.
 CONTRACT_ENV: dict[str, set[str]] = {

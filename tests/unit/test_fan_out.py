@@ -40,8 +40,8 @@ def test_the_settings_give_each_function_its_own_thresholds_and_refuse_a_bad_cou
     environ = {"BUCKET_NAME": "lake-bucket", "FAN_OUT_STATE_MACHINE_ARN": ARN, "FAN_OUT_PIECES": ""}
 
     # THEN each has its own defaults, and an empty count means "from the bytes"
-    assert fan_out(SnapshotSettings.from_environ(environ)) == FanOut(ARN, 8 * GIB, 4 * GIB)
-    assert fan_out(CompactionSettings.from_environ(environ)) == FanOut(ARN, 4 * GIB, 2 * GIB)
+    assert fan_out(SnapshotSettings.from_environ(environ)) == FanOut(ARN, GIB, GIB // 2)
+    assert fan_out(CompactionSettings.from_environ(environ)) == FanOut(ARN, GIB // 2, GIB // 4)
     # AND an empty ARN means no state machine
     assert (
         fan_out(SnapshotSettings.from_environ({**environ, "FAN_OUT_STATE_MACHINE_ARN": ""})).state_machine_arn

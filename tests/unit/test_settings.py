@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from changelake.exceptions import ConfigurationError
-from changelake.settings import AggregatorSettings, CompactionSettings, ConsumerSettings, RedriveSettings
+from changelake.settings import (
+    AggregatorSettings,
+    CompactionSettings,
+    ConsumerSettings,
+    RedriveSettings,
+    SnapshotSettings,
+)
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/changelake-ChangeQueue"
 DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/changelake-ChangeDLQ"
@@ -188,3 +194,35 @@ def test_several_problems_are_all_named() -> None:
         ConsumerSettings.from_environ(environ)
     for name in ("BUCKET_NAME", "MAX_MESSAGE_BYTES", "QUEUE_URL"):
         assert name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("cls", "function"), [(CompactionSettings, "COMPACTION"), (SnapshotSettings, "SNAPSHOT")]
+)
+def test_each_batch_function_reads_its_build_settings_from_variables_named_after_it(
+    cls: type[CompactionSettings] | type[SnapshotSettings], function: str
+) -> None:
+    # GIVEN the build variables of both batch functions, with different values
+    environ = {"BUCKET_NAME": BUCKET}
+    for name, value in (("COMPACTION", "6"), ("SNAPSHOT", "7")):
+        environ |= {
+            f"{name}_TARGET_BYTES": str(int(value) * 1024 * 1024),
+            f"{name}_MEMORY_BUDGET_BYTES": str(int(value) * 1024 * 1024),
+            f"{name}_SPILL_DIR": f"/scratch/{name.lower()}",
+            f"{name}_RESERVE_SECONDS": value,
+        }
+    mine = 6 if function == "COMPACTION" else 7
+
+    # WHEN one function's settings are read THEN it takes its own, and the defaults without them
+    settings = cls.from_environ(environ)
+    assert (settings.target_part_bytes, settings.memory_budget_bytes) == (mine * 1024 * 1024,) * 2
+    assert (settings.spill_dir, settings.reserve_seconds) == (Path(f"/scratch/{function.lower()}"), mine)
+    defaults = cls.from_environ({"BUCKET_NAME": BUCKET})
+    assert (defaults.target_part_bytes, defaults.spill_dir, defaults.reserve_seconds) == (
+        2**27,
+        Path("/tmp"),
+        240,
+    )
+    # AND a bad value is named by its variable
+    with pytest.raises(ConfigurationError, match=f"{function}_TARGET_BYTES: "):
+        cls.from_environ({"BUCKET_NAME": BUCKET, f"{function}_TARGET_BYTES": "1024"})

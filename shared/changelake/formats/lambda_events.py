@@ -176,6 +176,17 @@ class FailedRange:
     def holds(self, sequence_number: str) -> bool:
         return int(self.start) <= int(sequence_number) <= int(self.end)
 
+    def described(self) -> dict[str, Any]:
+        """The range as a dry run lists it and a loss report names it, in the invocation record's words."""
+        return {
+            "table": self.table,
+            "shard_id": self.shard_id,
+            "start_sequence_number": self.start,
+            "end_sequence_number": self.end,
+            "batch_size": self.batch_size,
+            "approximate_arrival_of_first_record": self.first_arrival,
+        }
+
 
 def parse_failure_record(body: object) -> tuple[FailedRange, dict[str, Any]]:
     """The range in one stream-failure queue body, and the body as parsed JSON."""

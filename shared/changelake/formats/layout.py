@@ -122,6 +122,32 @@ def part_name(generation: str, index: int, suffix: str = ".jsonl.gz", *, piece: 
     return f"{DATA_PREFIX}{generation}-{index:05d}{suffix}"
 
 
+_RAW_NAME_TIMES = re.compile(r"(\d{8}T\d{9}Z)-(\d{8}T\d{9}Z)-[0-9a-f]{32}\.jsonl\.gz\Z")
+
+
+def compact_time(event_time: str) -> str:
+    """An ``event_time`` (``2026-11-28T12:00:00.100Z``) as object names carry it (``20261128T120000100Z``):
+    the same order, as text."""
+    return event_time.replace("-", "").replace(":", "").replace(".", "")
+
+
+def raw_file_name(first_event_time: str, last_event_time: str, digest: str) -> str:
+    """A raw/ object's name: the event times of its first and last lines (its lines are in event-time
+    order) and a digest of its content. A slice of the hour (``changelake.compaction``) reads only the
+    objects whose times meet its own range, and refuses one holding a line outside its name's range."""
+    return f"{compact_time(first_event_time)}-{compact_time(last_event_time)}-{digest}.jsonl.gz"
+
+
+def raw_file_times(name: str) -> tuple[str, str] | None:
+    """The compact event times of a raw/ object's first and last lines, from its name; None for a name
+    that does not give them (objects written before names carried the last time, or by hand): such an
+    object may hold any time of its hour."""
+    match = _RAW_NAME_TIMES.match(name)
+    if match is None or match.group(1) > match.group(2):
+        return None
+    return match.group(1), match.group(2)
+
+
 def partition_key(layer_prefix: str, partition: Partition, file_name: str) -> str:
     """The object key of ``file_name`` in ``partition`` of a layer."""
     return partition.prefix(layer_prefix) + file_name

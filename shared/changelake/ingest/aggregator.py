@@ -27,7 +27,7 @@ from changelake.formats.change_line import (
 )
 from changelake.formats.envelope import Claim, decode_body, decode_claim_object
 from changelake.formats.lambda_events import PartialItemFailureResponse
-from changelake.formats.layout import Partition, partition_key
+from changelake.formats.layout import Partition, partition_key, raw_file_name
 from changelake.ingest.quarantine import QuarantinedRecord, QuarantineWriter, group_by_folder
 from changelake.integrations.base import ObjectStore
 from changelake.late import LateMarkers
@@ -66,6 +66,16 @@ class AggregatorResult:
             "MessagesFailed": len(self.failed_message_ids),
         }
 
+    def report(self) -> dict[str, Any]:
+        """What the handler logs of a batch."""
+        return {"records_stored": self.records_stored, "objects": self.objects_written}
+
+    def failure_report(self) -> dict[str, Any] | None:
+        """How many messages Lambda delivers again, for the handler's ERROR line; None when all are stored."""
+        if not self.failed_message_ids:
+            return None
+        return {"failed": len(self.failed_message_ids)}
+
     def response(self) -> PartialItemFailureResponse:
         """The partial batch response for an SQS event source with ReportBatchItemFailures."""
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(self.failed_message_ids)]}
@@ -81,8 +91,7 @@ def raw_object(changes: Sequence[ChangeLine]) -> tuple[str, bytes]:
     # Lines from a consumer older than the U+2028/U+2029 escaping get it here (one search per object).
     content = escape_line_break_bytes(b"".join(change.line + b"\n" for change in ordered))
     digest = hashlib.sha256(content).hexdigest()[:32]
-    first = ordered[0].event_time.replace("-", "").replace(":", "").replace(".", "")
-    name = f"{first}-{digest}.jsonl.gz"
+    name = raw_file_name(ordered[0].event_time, ordered[-1].event_time, digest)
     return name, gzip.compress(content, compresslevel=RAW_COMPRESSION_LEVEL, mtime=0)
 
 

@@ -62,6 +62,20 @@ class ConsumerResult:
             "BytesSent": self.bytes_sent,
         }
 
+    def report(self) -> dict[str, Any]:
+        """What the handler logs of a batch."""
+        return {
+            "records_in": self.records_in,
+            "messages": self.messages_sent,
+            "quarantined": self.quarantined,
+        }
+
+    def failure_report(self) -> dict[str, Any] | None:
+        """Where Lambda resumes the batch, for the handler's ERROR line; None when all of it is in SQS."""
+        if self.failed_sequence_number is None:
+            return None
+        return {"failed_sequence_number": self.failed_sequence_number}
+
     def response(self) -> PartialItemFailureResponse:
         """The partial batch response Lambda expects for a stream with ReportBatchItemFailures."""
         if self.failed_sequence_number is None:

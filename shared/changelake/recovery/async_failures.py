@@ -29,12 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from changelake.clock import Clock, utc_now
 from changelake.exceptions import DeliveryError, RecordRejected
-from changelake.ingest.quarantine import QuarantineWriter
 from changelake.integrations.base import ObjectStore, Queue
 from changelake.integrations.lambda_invoke import LambdaInvoker
-from changelake.recovery.failure_queues import quarantine_and_delete, sample_queue
+from changelake.recovery.failure_queues import FailureQueueReader, Redone
 from changelake.recovery.receive import (
-    MAX_LISTED_IDS,
     Deadline,
     HoldingRun,
     Message,
@@ -103,27 +101,16 @@ class AsyncReplayResult(RecoveryResult):
     failed: int = 0
     functions: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "reinvoked": self.reinvoked,
-            "superseded": self.superseded,
-            "malformed": self.malformed,
-            "failed": self.failed,
-            "delete_failed": self.delete_failed,
-            "remaining_estimate": self.remaining_estimate,
-            "stopped": self.stopped,
-            "functions": self.functions[:MAX_LISTED_IDS],
-            "errors": self.errors[:10],
-        }
 
-
-class AsyncFailureReplayer:
+class AsyncFailureReplayer(FailureQueueReader[FailedInvocation, AsyncReplayResult]):
     """Re-invokes the failed asynchronous invocations in AsyncFailureQueue.
 
     Delivery guarantee: at-least-once, never lost. A record is deleted only after Lambda accepted
     its re-invocation (or it was quarantined whole); a failed invoke or delete leaves it in the
     queue for a later run (a re-run may then happen twice: every target is idempotent).
     """
+
+    SOURCE = SOURCE
 
     def __init__(
         self,
@@ -134,59 +121,43 @@ class AsyncFailureReplayer:
         quarantine_prefix: str = "quarantine",
         clock: Clock = utc_now,
     ) -> None:
-        self.failures = failures
+        super().__init__(failures, store, quarantine_prefix=quarantine_prefix, clock=clock)
         self.invoker = invoker
-        self.quarantine = QuarantineWriter(store, quarantine_prefix)
-        self.clock = clock
 
     def run(self, max_records: int, deadline: Deadline, *, own_function_name: str) -> AsyncReplayResult:
         """Re-run up to ``max_records`` failed invocations, stopping before ``deadline``;
         ``own_function_name`` is the redrive function's (its own failed runs are superseded)."""
-        result = AsyncReplayResult()
-        with HoldingRun(self.failures, deadline, result) as run:
-            for messages in run.batches(lambda: max_records - run.received):
-                for message in messages:
-                    if not self._handle(message, run, own_function_name):
-                        run.hold(message)
-        return result
 
-    def _handle(self, message: Message, run: HoldingRun[AsyncReplayResult], own_function_name: str) -> bool:
-        """Deal with one record; False if it must stay in the queue."""
-        result = run.outcome
-        try:
-            failed = parse_destination_record(message.get("Body"))
-        except RecordRejected as exc:
-            return self._quarantine(message, exc, run)
+        def reinvoke(failed: FailedInvocation, _: Message, run: HoldingRun[AsyncReplayResult]) -> Redone:
+            return self._reinvoke(failed, run.outcome, own_function_name)
+
+        return self.replay(AsyncReplayResult(), max_records, deadline, reinvoke)
+
+    def _reinvoke(
+        self, failed: FailedInvocation, result: AsyncReplayResult, own_function_name: str
+    ) -> Redone:
         if failed.function_name == own_function_name:
             result.superseded += 1  # a failed redrive: this run is its re-run
-        else:
-            payload = json.dumps(failed.payload, separators=(",", ":")).encode()
-            try:
-                self.invoker.invoke_event(failed.function_arn, payload)
-            except DeliveryError as exc:
-                result.failed += 1
-                result.errors.append(str(exc))
-                return False
-            result.reinvoked += 1
-            result.functions.append(failed.function_name)
-        run.delete({"r": str(message["ReceiptHandle"])})
-        return True
+            return Redone.DONE
+        payload = json.dumps(failed.payload, separators=(",", ":")).encode()
+        try:
+            self.invoker.invoke_event(failed.function_arn, payload)
+        except DeliveryError as exc:
+            result.failed += 1
+            result.errors.append(str(exc))
+            return Redone.RETRY
+        result.reinvoked += 1
+        result.functions.append(failed.function_name)
+        return Redone.DONE
 
-    def _quarantine(
-        self, message: Message, error: RecordRejected, run: HoldingRun[AsyncReplayResult]
-    ) -> bool:
-        day = self.clock().date()
-        if not quarantine_and_delete(self.quarantine, run, message, error, source=SOURCE, day=day):
-            run.outcome.failed += 1
-            return False
-        run.outcome.malformed += 1
-        return True
+    def parse(self, body: object) -> FailedInvocation:
+        return parse_destination_record(body)
 
-    def sample(self, max_records: int) -> dict[str, Any]:
-        """A dry run: the queue's depth and the first few records; nothing is hidden or invoked."""
-        return sample_queue(self.failures, max_records, _describe)
+    def describe(self, failure: FailedInvocation) -> dict[str, Any]:
+        return {"function": failure.function_name, "condition": failure.condition}
 
+    def count_malformed(self, result: AsyncReplayResult) -> None:
+        result.malformed += 1
 
-def _describe(body: object) -> dict[str, Any]:
-    failed = parse_destination_record(body)
-    return {"function": failed.function_name, "condition": failed.condition}
+    def count_failed(self, result: AsyncReplayResult) -> None:
+        result.failed += 1

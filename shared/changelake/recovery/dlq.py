@@ -16,7 +16,6 @@ from typing import Any
 from changelake.integrations.base import OutboundMessage, Queue
 from changelake.recovery.events import RedriveRequest
 from changelake.recovery.receive import (
-    MAX_LISTED_IDS,
     SAMPLE_SIZE,
     Deadline,
     HoldingRun,
@@ -78,20 +77,6 @@ class RedriveResult(RecoveryResult):
     left_too_many_redrives: int = 0
     left_message_ids: list[str] = field(default_factory=list)
     failed_message_ids: list[str] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "moved": self.moved,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "left_too_many_redrives": self.left_too_many_redrives,
-            "delete_failed": self.delete_failed,
-            "remaining_estimate": self.remaining_estimate,
-            "stopped": self.stopped,
-            "left_message_ids": self.left_message_ids[:MAX_LISTED_IDS],
-            "failed_message_ids": self.failed_message_ids[:MAX_LISTED_IDS],
-            "errors": self.errors[:10],
-        }
 
 
 Outbound = list[tuple[Message, OutboundMessage]]

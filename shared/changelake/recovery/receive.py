@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -71,14 +71,41 @@ class RateLimiter:
         self._admitted += count
 
 
+#: Errors listed in a summary.
+MAX_LISTED_ERRORS = 10
+
+
 @dataclass(slots=True)
 class RecoveryResult:
-    """What every recovery run reports: why it stopped, what it could not delete, what is left."""
+    """What every recovery run reports: why it stopped, what it could not delete, what is left.
+    A variant adds its counts and its lists of ids as fields; ``summary`` reports them."""
 
     delete_failed: int = 0
     remaining_estimate: int | None = None
     stopped: str = "empty"
     errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The run's response: the variant's counts, then what every run reports, then the
+        variant's lists (the first ``MAX_LISTED_IDS`` of each) and the first errors."""
+        return {
+            **self.counts(),
+            "delete_failed": self.delete_failed,
+            "remaining_estimate": self.remaining_estimate,
+            "stopped": self.stopped,
+            **{
+                name: value[:MAX_LISTED_IDS] for name, value in self._own().items() if isinstance(value, list)
+            },
+            "errors": self.errors[:MAX_LISTED_ERRORS],
+        }
+
+    def counts(self) -> dict[str, int]:
+        """The variant's own counts, by field name."""
+        return {name: value for name, value in self._own().items() if isinstance(value, int)}
+
+    def _own(self) -> dict[str, Any]:
+        shared = {common.name for common in fields(RecoveryResult)}
+        return {each.name: getattr(self, each.name) for each in fields(self) if each.name not in shared}
 
 
 Result = TypeVar("Result", bound=RecoveryResult)

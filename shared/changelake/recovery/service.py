@@ -40,7 +40,7 @@ class RedriveSummary:
         """The function's response: the DLQ run's counts at the top, the failure queues nested."""
         summary: dict[str, Any] = {"dry_run": self.dry_run}
         if self.dlq_sample is not None:
-            summary.update(moved=0, failed=0, skipped=0, left_too_many_redrives=0)
+            summary.update(RedriveResult().counts())  # nothing moved
             summary["dlq"] = self.dlq_sample
             summary["remaining_estimate"] = self.dlq_sample["dlq_visible"]
             summary["stream_failures"] = self.stream_failures_sample

@@ -22,18 +22,15 @@ from changelake.clock import Clock, utc_now
 from changelake.exceptions import (
     DeliveryError,
     PreconditionFailedError,
-    RecordRejected,
     StreamRangeExpiredError,
 )
 from changelake.formats.lambda_events import FailedRange, parse_failure_record
 from changelake.formats.layout import loss_report_key
 from changelake.ingest.consumer import StreamConsumer
-from changelake.ingest.quarantine import QuarantineWriter
 from changelake.integrations.base import ObjectStore, Queue
 from changelake.integrations.streams import LostPart, StreamReader
-from changelake.recovery.failure_queues import quarantine_and_delete, sample_queue
+from changelake.recovery.failure_queues import FailureQueueReader, Redone
 from changelake.recovery.receive import (
-    MAX_LISTED_IDS,
     Deadline,
     HoldingRun,
     Message,
@@ -63,25 +60,8 @@ class ReplayResult(RecoveryResult):
     malformed: int = 0
     loss_reports: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "ranges_replayed": self.ranges_replayed,
-            "records_replayed": self.records_replayed,
-            "records_quarantined": self.records_quarantined,
-            "ranges_lost": self.ranges_lost,
-            "ranges_partly_lost": self.ranges_partly_lost,
-            "ranges_lost_already_reported": self.ranges_lost_already_reported,
-            "ranges_failed": self.ranges_failed,
-            "malformed": self.malformed,
-            "delete_failed": self.delete_failed,
-            "remaining_estimate": self.remaining_estimate,
-            "stopped": self.stopped,
-            "loss_reports": self.loss_reports[:MAX_LISTED_IDS],
-            "errors": self.errors[:10],
-        }
 
-
-class StreamFailureReplayer:
+class StreamFailureReplayer(FailureQueueReader[tuple[FailedRange, dict[str, Any]], ReplayResult]):
     """Replays the ranges in the stream-failure queue into ChangeQueue.
 
     Delivery guarantee: at-least-once, never lost. A failure record is deleted only after every
@@ -89,6 +69,9 @@ class StreamFailureReplayer:
     range the stream no longer holds gets a loss report under ``lost/`` and its failure record
     stays in the queue; a malformed failure record is quarantined whole before it is deleted.
     """
+
+    SOURCE = SOURCE
+    DEADLINE_PER_RECORD = True  # a range is read from its shard page by page
 
     def __init__(
         self,
@@ -102,32 +85,23 @@ class StreamFailureReplayer:
         lost_hold_seconds: int = LOST_HOLD_SECONDS,
         clock: Clock = utc_now,
     ) -> None:
-        self.failures = failures
+        super().__init__(failures, store, quarantine_prefix=quarantine_prefix, clock=clock)
         self.consumer = consumer
         self.reader = reader
         self.store = store
         self.lost_prefix = lost_prefix
-        self.quarantine = QuarantineWriter(store, quarantine_prefix)
         self.lost_hold_seconds = lost_hold_seconds
-        self.clock = clock
 
     def run(self, max_records: int, deadline: Deadline) -> ReplayResult:
         """Replay up to ``max_records`` failure records, stopping before ``deadline``."""
-        result = ReplayResult()
-        with HoldingRun(self.failures, deadline, result) as run:
-            for messages in run.batches(lambda: max_records - run.received):
-                for message in messages:
-                    if deadline.expired() or not self._handle(message, run):
-                        run.hold(message)
-        return result
+        return self.replay(ReplayResult(), max_records, deadline, self._replay_range)
 
-    def _handle(self, message: Message, run: HoldingRun[ReplayResult]) -> bool:
-        """Deal with one failure record; False if it must be made visible again at the end."""
+    def _replay_range(
+        self, record: tuple[FailedRange, dict[str, Any]], message: Message, run: HoldingRun[ReplayResult]
+    ) -> Redone:
+        """Replay one failure record's range; done once all of it is in ChangeQueue or quarantine."""
+        failed, document = record
         result = run.outcome
-        try:
-            failed, document = parse_failure_record(message.get("Body"))
-        except RecordRejected as exc:
-            return self._quarantine(message, exc, run)
         try:
             replayed = self._replay(failed, run.deadline)
         except DeliveryError as exc:
@@ -136,14 +110,13 @@ class StreamFailureReplayer:
                 return self._report_lost(message, failed, document, whole, result)
             result.ranges_failed += 1
             result.errors.append(str(exc))
-            return False
+            return Redone.RETRY
         result.records_replayed += replayed.sent
         result.records_quarantined += replayed.quarantined
         if replayed.lost:
             return self._report_lost(message, failed, document, replayed, result)
         result.ranges_replayed += 1
-        run.delete({"r": str(message["ReceiptHandle"])})
-        return True
+        return Redone.DONE
 
     def _replay(self, failed: FailedRange, deadline: Deadline) -> _Replayed:
         """Send what the stream holds of the range through the consumer; collect what it no longer holds."""
@@ -171,7 +144,7 @@ class StreamFailureReplayer:
         document: dict[str, Any],
         replayed: _Replayed,
         result: ReplayResult,
-    ) -> bool:
+    ) -> Redone:
         """Write the loss report (once per failure record) and hide the record for a while."""
         now = self.clock()
         body = str(message.get("Body"))
@@ -189,7 +162,7 @@ class StreamFailureReplayer:
         except DeliveryError as exc:
             result.ranges_failed += 1
             result.errors.append(f"loss report not written: {exc}")
-            return False
+            return Redone.RETRY
         else:
             result.ranges_lost += 1
             result.ranges_partly_lost += not replayed.lost_whole_range
@@ -198,32 +171,20 @@ class StreamFailureReplayer:
             self.failures.change_visibility(str(message["ReceiptHandle"]), self.lost_hold_seconds)
         except DeliveryError as exc:
             result.errors.append(str(exc))
-        return True
+        return Redone.KEPT
 
-    def _quarantine(self, message: Message, error: RecordRejected, run: HoldingRun[ReplayResult]) -> bool:
-        """File a malformed failure record whole in quarantine, then delete it from the queue."""
-        day = self.clock().date()
-        if not quarantine_and_delete(self.quarantine, run, message, error, source=SOURCE, day=day):
-            run.outcome.ranges_failed += 1
-            return False
-        run.outcome.malformed += 1
-        return True
+    def parse(self, body: object) -> tuple[FailedRange, dict[str, Any]]:
+        return parse_failure_record(body)
 
-    def sample(self, max_records: int) -> dict[str, Any]:
-        """A dry run: the queue's depth and the first few ranges; nothing is hidden or replayed."""
-        return sample_queue(self.failures, max_records, _describe)
+    def describe(self, failure: tuple[FailedRange, dict[str, Any]]) -> dict[str, Any]:
+        failed, _ = failure
+        return failed.described()
 
+    def count_malformed(self, result: ReplayResult) -> None:
+        result.malformed += 1
 
-def _describe(body: object) -> dict[str, Any]:
-    failed, _ = parse_failure_record(body)
-    return {
-        "table": failed.table,
-        "shard_id": failed.shard_id,
-        "start_sequence_number": failed.start,
-        "end_sequence_number": failed.end,
-        "batch_size": failed.batch_size,
-        "approximate_arrival_of_first_record": failed.first_arrival,
-    }
+    def count_failed(self, result: ReplayResult) -> None:
+        result.ranges_failed += 1
 
 
 @dataclass(slots=True)
@@ -253,12 +214,7 @@ def loss_report(
         "lost_parts": [part.bounds(failed) for part in replayed.lost],
         "records_replayed": replayed.sent,
         "stream_arn": failed.stream_arn,
-        "table": failed.table,
-        "shard_id": failed.shard_id,
-        "start_sequence_number": failed.start,
-        "end_sequence_number": failed.end,
-        "batch_size": failed.batch_size,
-        "approximate_arrival_of_first_record": failed.first_arrival,
+        **failed.described(),
         "detected_at": now.isoformat().replace("+00:00", "Z"),
         "failure_message_id": message_id,
         "failure_record": document,

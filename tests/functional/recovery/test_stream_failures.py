@@ -168,10 +168,7 @@ def test_a_failed_range_is_replayed_into_raw_records_identical_to_the_changes(
     shard_id, records = shard_records(stream_arn)
     assert len(records) == 8
     failed = records[2:8]
-    stack.sqs.send_message(
-        QueueUrl=stack.stream_failure_queue_url,
-        MessageBody=failure_record(stream_arn, shard_id, failed[0], failed[-1], len(failed)),
-    )
+    send_failure(stack, failure_record(stream_arn, shard_id, failed[0], failed[-1], len(failed)))
 
     # WHEN the redrive runs and the aggregator drains the queue
     redrive = load_handler("dlq_redrive", stack.environment)
@@ -242,11 +239,9 @@ def test_an_expired_range_is_reported_lost_and_its_failure_record_kept(
     operation: str,
 ) -> None:
     # GIVEN a failure record for a range the stream no longer holds
-    write_changes(3)
-    stream_arn = table["LatestStreamArn"]
-    shard_id, records = shard_records(stream_arn)
+    stream_arn, shard_id, records = stream_of_changes(table, 3)
     body = failure_record(stream_arn, shard_id, records[0], records[2], 3)
-    stack.sqs.send_message(QueueUrl=stack.stream_failure_queue_url, MessageBody=body)
+    send_failure(stack, body)
     redrive = load_handler("dlq_redrive", stack.environment)
     redrive.replayer.reader = StreamReader(client=Trimmed(boto3.client("dynamodbstreams"), code, operation))
     capsys.readouterr()
@@ -357,13 +352,8 @@ def test_a_range_trimmed_past_its_end_is_reported_lost_through_its_end(
 
 def test_a_lost_range_is_reported_once_however_often_it_is_seen(stack: Stack, table: dict[str, Any]) -> None:
     # GIVEN a lost range whose failure record becomes visible again at once
-    write_changes(2)
-    stream_arn = table["LatestStreamArn"]
-    shard_id, records = shard_records(stream_arn)
-    stack.sqs.send_message(
-        QueueUrl=stack.stream_failure_queue_url,
-        MessageBody=failure_record(stream_arn, shard_id, records[0], records[1], 2),
-    )
+    stream_arn, shard_id, records = stream_of_changes(table, 2)
+    send_failure(stack, failure_record(stream_arn, shard_id, records[0], records[1], 2))
     replayer = build_replayer(
         stack,
         reader=StreamReader(client=Trimmed(boto3.client("dynamodbstreams"), "TrimmedDataAccessException")),
@@ -417,13 +407,8 @@ def test_a_range_that_cannot_reach_the_queue_keeps_its_failure_record(
     stack: Stack, table: dict[str, Any]
 ) -> None:
     # GIVEN a replayable range, and a ChangeQueue that refuses every send
-    write_changes(3)
-    stream_arn = table["LatestStreamArn"]
-    shard_id, records = shard_records(stream_arn)
-    stack.sqs.send_message(
-        QueueUrl=stack.stream_failure_queue_url,
-        MessageBody=failure_record(stream_arn, shard_id, records[0], records[4], 5),
-    )
+    stream_arn, shard_id, records = stream_of_changes(table, 3)
+    send_failure(stack, failure_record(stream_arn, shard_id, records[0], records[4], 5))
     replayer = build_replayer(stack, queue_client=SendRefused(boto3.client("sqs", region_name=REGION)))
 
     # WHEN the replay runs
@@ -467,7 +452,7 @@ def test_a_malformed_failure_record_is_quarantined_whole_never_silently_deleted(
     stack: Stack, body: str
 ) -> None:
     # GIVEN a stream-failure message that is not a usable invocation record
-    stack.sqs.send_message(QueueUrl=stack.stream_failure_queue_url, MessageBody=body)
+    send_failure(stack, body)
     replayer = build_replayer(stack)
 
     # WHEN the replay runs
@@ -487,13 +472,8 @@ def test_dry_run_samples_failure_records_without_hiding_or_replaying(
     stack: Stack, table: dict[str, Any], load_handler: HandlerLoader, lambda_context: FakeLambdaContext
 ) -> None:
     # GIVEN a failure record
-    write_changes(2)
-    stream_arn = table["LatestStreamArn"]
-    shard_id, records = shard_records(stream_arn)
-    stack.sqs.send_message(
-        QueueUrl=stack.stream_failure_queue_url,
-        MessageBody=failure_record(stream_arn, shard_id, records[0], records[1], 2),
-    )
+    stream_arn, shard_id, records = stream_of_changes(table, 2)
+    send_failure(stack, failure_record(stream_arn, shard_id, records[0], records[1], 2))
     redrive = load_handler("dlq_redrive", stack.environment)
 
     # WHEN a dry run is invoked

@@ -65,6 +65,21 @@ def test_a_real_format_invocation_record_gives_its_range() -> None:
     assert document["requestContext"]["condition"] == "RetryAttemptsExhausted"
 
 
+def test_a_range_is_described_in_the_invocation_record_s_words() -> None:
+    # GIVEN a parsed failure record WHEN its range is described
+    failed, _ = parse_failure_record(invocation_record())
+
+    # THEN dry runs and loss reports name it with the record's field names
+    assert failed.described() == {
+        "table": "orders",
+        "shard_id": "shardId-00000001573689847184-864758bb",
+        "start_sequence_number": "800000000003126276362",
+        "end_sequence_number": "800000000003126276399",
+        "batch_size": 3,
+        "approximate_arrival_of_first_record": "2019-11-14T00:13:19Z",
+    }
+
+
 def test_sequence_numbers_compare_as_numbers() -> None:
     # GIVEN a range whose bounds differ in length
     failed, _ = parse_failure_record(invocation_record(startSequenceNumber="99", endSequenceNumber="100"))

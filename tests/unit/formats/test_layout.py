@@ -13,6 +13,7 @@ from changelake.formats.layout import (
     bootstrap_prefix,
     check_table_name,
     claim_key,
+    compact_time,
     day_of_folder,
     day_prefix,
     lake_tables,
@@ -21,6 +22,8 @@ from changelake.formats.layout import (
     part_name,
     partition_key,
     quarantine_key,
+    raw_file_name,
+    raw_file_times,
     table_prefix,
 )
 
@@ -213,3 +216,23 @@ def test_quarantine_claim_and_loss_keys() -> None:
     )
     assert claim_key("claims", digest) == f"claims/ab/{digest}.jsonl.gz"
     assert loss_report_key("lost", "orders", day, digest) == f"lost/orders/dt=2026-03-04/{digest}.json"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "20261128T120000100Z-0123456789abcdef0123456789abcdef.jsonl.gz",  # written before the last time
+        "20261128T125959999Z-20261128T120000100Z-0123456789abcdef0123456789abcdef.jsonl.gz",  # inverted
+        "20261128T120000100Z-20261128T125959999Z-not-a-digest.jsonl.gz",
+        "by-hand.jsonl.gz",
+    ],
+)
+def test_a_raw_name_without_a_readable_time_range_may_hold_any_time(name: str) -> None:
+    assert raw_file_times(name) is None
+
+
+def test_raw_names_carry_their_time_range_in_sortable_form() -> None:
+    name = raw_file_name("2026-11-28T12:00:00.100Z", "2026-11-28T12:09:00.000Z", "0" * 32)
+    assert name == f"20261128T120000100Z-20261128T120900000Z-{'0' * 32}.jsonl.gz"
+    assert raw_file_times(name) == ("20261128T120000100Z", "20261128T120900000Z")
+    assert compact_time("2026-11-28T12:00:00.100Z") < compact_time("2026-11-28T12:00:01.000Z")

@@ -7,6 +7,7 @@ import json
 import random
 
 from changelake.formats.change_line import ChangeLine
+from changelake.formats.layout import raw_file_times
 from changelake.ingest.aggregator import raw_object
 
 
@@ -78,13 +79,15 @@ def test_duplicate_event_ids_are_kept_once() -> None:
     assert raw_object([first, other]) == (name, body)
 
 
-def test_name_starts_with_first_event_time() -> None:
+def test_name_carries_the_first_and_last_event_time() -> None:
     # GIVEN changes WHEN the object is built
     name, _ = raw_object(CHANGES)
-    # THEN the name starts with the earliest event time (compact form) and ends .jsonl.gz
-    assert name.startswith("20261128T120000100Z-")
+    # THEN the name starts with the earliest and the latest event time (compact form) and ends .jsonl.gz
+    assert name.startswith("20261128T120000100Z-20261128T125959999Z-")
     assert name.endswith(".jsonl.gz")
     assert "/" not in name
+    # AND the layout reads the two times back from it
+    assert raw_file_times(name) == ("20261128T120000100Z", "20261128T125959999Z")
 
 
 def test_different_content_gives_a_different_name() -> None:

@@ -1,5 +1,5 @@
-"""What both recoveries share (``changelake.recovery.receive``): pacing, the deadline, and the
-receive, hold and release loop."""
+"""What both recoveries share (``changelake.recovery.receive``): pacing, the deadline, the
+receive, hold and release loop, and the summary."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import DeliveryError, QueueUnavailableError
-from changelake.recovery.receive import Deadline, HoldingRun, RateLimiter, RecoveryResult
+from changelake.recovery.async_failures import AsyncReplayResult
+from changelake.recovery.dlq import RedriveResult
+from changelake.recovery.receive import MAX_LISTED_IDS, Deadline, HoldingRun, RateLimiter, RecoveryResult
+from changelake.recovery.stream_failures import ReplayResult
 
 # ------------------------------------------------------------------ pacing and deadlines
 
@@ -255,3 +258,77 @@ def test_any_other_error_propagates_after_the_release() -> None:
 
     # THEN the held message was still made visible again
     assert queue.made_visible == ["r-1"]
+
+
+# ------------------------------------------------------------------ the summary
+
+
+@dataclass(slots=True)
+class CountingResult(RecoveryResult):
+    handled: int = 0
+    handled_ids: list[str] = field(default_factory=list)
+
+
+def test_a_variant_s_summary_reports_its_counts_and_caps_its_lists() -> None:
+    # GIVEN a run's result with a count of its own, a long list of ids and many errors
+    result = CountingResult(
+        stopped="deadline",
+        remaining_estimate=3,
+        handled=60,
+        handled_ids=[f"id-{n}" for n in range(60)],
+        errors=[f"e{n}" for n in range(12)],
+    )
+
+    # WHEN it is summarised
+    summary = result.summary()
+
+    # THEN its counts come first, then what every run reports, then its lists and errors, capped
+    assert list(summary) == [
+        "handled",
+        "delete_failed",
+        "remaining_estimate",
+        "stopped",
+        "handled_ids",
+        "errors",
+    ]
+    assert (summary["handled"], summary["stopped"], summary["remaining_estimate"]) == (60, "deadline", 3)
+    assert summary["handled_ids"] == [f"id-{n}" for n in range(MAX_LISTED_IDS)]
+    assert summary["errors"] == [f"e{n}" for n in range(10)]
+
+
+@pytest.mark.parametrize(
+    ("result", "keys"),
+    [
+        (
+            RedriveResult(),
+            "moved failed skipped left_too_many_redrives delete_failed remaining_estimate stopped "
+            "left_message_ids failed_message_ids errors",
+        ),
+        (
+            ReplayResult(),
+            "ranges_replayed records_replayed records_quarantined ranges_lost ranges_partly_lost "
+            "ranges_lost_already_reported ranges_failed malformed delete_failed remaining_estimate stopped "
+            "loss_reports errors",
+        ),
+        (
+            AsyncReplayResult(),
+            "reinvoked superseded malformed failed delete_failed remaining_estimate stopped functions errors",
+        ),
+    ],
+)
+def test_each_recovery_reports_its_fields_in_the_order_of_its_response(
+    result: RecoveryResult, keys: str
+) -> None:
+    assert list(result.summary()) == keys.split()
+
+
+def test_a_variant_s_counts_are_its_own_integer_fields() -> None:
+    # GIVEN a DLQ run that moved two messages WHEN its counts are read
+    # THEN they are the variant's own counters (what a dry run reports as zero), not its lists
+    # or what every run reports
+    assert RedriveResult(moved=2, delete_failed=1, left_message_ids=["m"]).counts() == {
+        "moved": 2,
+        "failed": 0,
+        "skipped": 0,
+        "left_too_many_redrives": 0,
+    }
