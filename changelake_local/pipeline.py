@@ -448,13 +448,18 @@ class LocalPipeline:
                 )
 
     def compact(self, now: datetime) -> None:
-        """The nightly schedule's event, then each (table, day) in raw/ by hand: the data is today's."""
+        """The nightly schedule's event, then each (table, day) in raw/ by hand: the data is today's.
+        With ``--pieces``, each hour in raw/ goes to the fan-out state machine instead, as the nightly
+        run hands off an hour (no nightly run covers today's yet)."""
         by_hand = [{"table": table, "dt": dt} for table, dt in sorted(set(self._raw_days()))]
+        if self.options.pieces:
+            by_hand = [{"table": t, "dt": dt, "hour": hour} for t, dt, hour in sorted(set(self._raw_hours()))]
         self.compactions += self._nightly("CompactionFunction", "compaction", now, by_hand)
 
     def snapshot(self, now: datetime) -> None:
         """The nightly schedule's event, then each table's last day in raw/ by hand: the data is today's,
-        and the manual event builds every day before it too."""
+        and the manual event builds every day before it too (with ``--pieces``: the fan-out does,
+        as for a day the nightly run hands off)."""
         last_days: dict[str, str] = {}
         for table, dt in self._raw_days():
             last_days[table] = max(last_days.get(table, ""), dt)
@@ -463,26 +468,36 @@ class LocalPipeline:
 
     def _raw_days(self) -> list[tuple[str, str]]:
         """(table, YYYY-MM-DD) of each hour partition seen in raw/."""
-        days = []
+        return [(table, dt) for table, dt, _hour in self._raw_hours()]
+
+    def _raw_hours(self) -> list[tuple[str, str, str]]:
+        """(table, YYYY-MM-DD, HH) of each hour partition seen in raw/."""
+        hours = []
         for partition in self.watcher.state.files_per_partition:
-            table, dt = partition.split("/")[:2]
-            days.append((table, dt.removeprefix("dt=")))
-        return days
+            table, dt, hour = partition.split("/")[:3]
+            hours.append((table, dt.removeprefix("dt="), hour.removeprefix("hour=")))
+        return hours
 
     def _nightly(self, logical_id: str, kind: str, now: datetime, by_hand: list[dict[str, Any]]) -> int:
         """Invoke ``logical_id`` with its nightly schedule's event when the template schedules it, then
-        with each event of ``by_hand``; the number of invocations (0 without the function)."""
+        with each event of ``by_hand`` (with ``--pieces``: start the fan-out with it); the number of
+        invocations and executions (0 without the function)."""
         function = self.functions.get(logical_id)
         if function is None:
             return 0
         scheduled = any(s.function == logical_id and s.enabled for s in self.stack.schedules())
         events = [scheduled_event(f"{self.stack.name}-{kind}-nightly", now)] if scheduled else []
-        events += [event for event in by_hand if event not in events]
-        for event in events:
+        by_hand = [event for event in by_hand if event not in events]
+        fanned_out = self.fan_out if self.options.pieces else None
+        for event in events if fanned_out is not None else events + by_hand:
             with contextlib.suppress(Exception):  # counted on the function; the summary shows its error
                 function.invoke(event)
             self.wait_for_fan_out()  # what it handed off is built before the next event looks at it
-        return len(events)
+        if fanned_out is not None:
+            for event in by_hand:
+                fanned_out.machines.start(FAN_OUT_STATE_MACHINE, event)
+            self.wait_for_fan_out()
+        return len(events) + len(by_hand)
 
     def wait_for_fan_out(self) -> None:
         """Wait for the fan-out's executions started meanwhile; one that failed is a problem."""
