@@ -507,7 +507,7 @@ class LocalPipeline:
             if execution.status != "SUCCEEDED":
                 self.problems.append(
                     f"fan-out execution {execution.arn.rsplit(':', 1)[-1]} {execution.status}: "
-                    f"{execution.error}: {execution.cause}"
+                    f"{execution.failure}"
                 )
 
     def check_fan_out(self) -> None:

@@ -81,6 +81,19 @@ class Execution:
     def running(self) -> bool:
         return self.status == "RUNNING"
 
+    @property
+    def failure(self) -> str:
+        """Its error and cause in one line; a function error's cause (the runtime's JSON, its stack
+        trace included) as its message only."""
+        cause = self.cause or ""
+        try:
+            answered = json.loads(cause)
+        except ValueError:
+            answered = None
+        if isinstance(answered, dict) and "errorMessage" in answered:
+            cause = str(answered["errorMessage"])
+        return f"{self.error}: {cause}" if cause else str(self.error)
+
 
 class LocalStateMachines:
     """The stack's state machines: start an execution by logical ID, wait for its end."""

@@ -8,7 +8,7 @@ import pytest
 
 from changelake_local.deployed_stack import DeployedStack
 from changelake_local.errors import LocalRunError, TemplateError
-from changelake_local.state_machines import FanOutRuns, LocalStateMachines
+from changelake_local.state_machines import Execution, FanOutRuns, LocalStateMachines
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:fan-out-FanOut-X"
 MAP_RUN = {
@@ -134,3 +134,30 @@ def test_fan_out_runs_wait_for_each_new_execution_once_and_count_its_pieces() ->
     assert [execution.arn for execution in second] == ["arn:e4"]
     assert runs.statuses() == {"SUCCEEDED": 3, "FAILED": 1}
     assert runs.pieces == 4 * MAP_RUN["itemCounts"]["succeeded"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "told"),
+    [
+        (
+            "InvalidEventError",
+            '{"errorMessage": "plan: Extra inputs are not permitted", "errorType": "InvalidEventError", '
+            '"stackTrace": ["  File app.py, line 46"]}',
+            "InvalidEventError: plan: Extra inputs are not permitted",
+        ),
+        (
+            "States.ExceedToleratedFailureThreshold",
+            "The specified tolerated failure threshold was exceeded: 1 of 4 items failed",
+            "States.ExceedToleratedFailureThreshold: The specified tolerated failure threshold was "
+            "exceeded: 1 of 4 items failed",
+        ),
+        ("States.Timeout", None, "States.Timeout"),
+    ],
+)
+def test_a_failure_is_told_in_one_line_without_the_stack_trace(
+    error: str, cause: str | None, told: str
+) -> None:
+    # GIVEN a failed execution (a function error's cause is the runtime's JSON, stack trace included)
+    execution = Execution("arn:e", "FAILED", None, error, cause, ())
+    # WHEN its failure is told THEN the error and the message only
+    assert execution.failure == told
