@@ -30,6 +30,8 @@ ROWS = {
     6: "local_streaming",
     7: "snapshot",
     8: "cold_start",
+    9: "compaction_fan_out",
+    10: "snapshot_fan_out",
 }
 
 

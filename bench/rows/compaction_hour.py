@@ -257,12 +257,15 @@ def _child_compact(target: str, spill_dir: str) -> None:
     from changelake.compaction.compactor import Compactor
     from changelake.formats.layout import Partition
     from changelake.integrations.s3 import S3Store
+    from changelake.storage.limits import BuildLimits
 
     if target.startswith("local:"):
         store = local_store(Path(target[len("local:") :]))
     else:
         store = S3Store(BUCKET, client=boto3.client("s3", endpoint_url=target, region_name="us-east-1"))
-    compactor = Compactor(store, memory_budget_bytes=MEMORY_BUDGET, spill_dir=Path(spill_dir))
+    compactor = Compactor(
+        store, limits=BuildLimits(memory_budget_bytes=MEMORY_BUDGET, spill_dir=Path(spill_dir))
+    )
     partition = Partition(TABLE, date(2026, 11, 22), 12)
     cpu_before = cpu_seconds()
     started = time.perf_counter()
@@ -280,12 +283,8 @@ def _child_compact(target: str, spill_dir: str) -> None:
             {
                 "seconds": seconds,
                 "cpu_seconds": cpu,
-                "rows_in": result.rows_in,
-                "rows_out": result.rows_out,
-                "duplicates_removed": result.duplicates_removed,
+                **result.counts.document(),
                 "uncompressed_bytes_in": result.uncompressed_bytes_in,
-                "bytes_in": result.bytes_in,
-                "bytes_out": result.bytes_out,
                 "spilled_runs": result.spilled_runs,
                 "self_maxrss_kb": self_maxrss,
                 "check_maxrss_kb": check_maxrss,

@@ -240,9 +240,10 @@ def _child_ours(root: str, spill_dir: str) -> None:
     from bench.rows.compaction_hour import local_store
     from changelake.compaction.check import peak_rss_kb
     from changelake.snapshot.builder import Base, SnapshotBuilder
+    from changelake.storage.limits import BuildLimits
 
     store = local_store(Path(root))
-    builder = SnapshotBuilder(store, spill_dir=Path(spill_dir))
+    builder = SnapshotBuilder(store, limits=BuildLimits(spill_dir=Path(spill_dir)))
     base = builder.base_of(TABLE, BASE_DAY)
     assert isinstance(base, Base), base  # the bench's base day is built and current
     cpu = cpu_seconds()

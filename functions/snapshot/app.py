@@ -1,28 +1,35 @@
 """SnapshotFunction: raw/ changes -> snapshot/, the table as of the end of each UTC day.
 
 Events: the EventBridge scheduled event (every table's previous UTC day, with the look-back window
-and the days named by late markers), the manual ``{"table", "dt"}`` event (that day and every
-missing or stale day before it), ``{"table", "bootstrap": "s3://.../manifest-summary.json"}``, and
-the bootstrap Scan's ``{"table", "scan": {...}}`` (a segment, or the commit of all of them:
+and the days named by late markers; a day past the fan-out threshold is handed to the state
+machine), the manual ``{"table", "dt"}`` event (that day and every missing or stale day before it),
+the fan-out's ``{"table", "dt", "plan": true}``, ``{..., "buckets": N, "bucket": K}`` and
+``{..., "buckets": N, "commit": true}`` (``changelake.snapshot.bucketed``),
+``{"table", "bootstrap": "s3://.../manifest-summary.json"}``, and the bootstrap Scan's
+``{"table", "scan": {...}}`` (a segment, or the commit of all of them:
 ``changelake.snapshot.scan_export``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from changelake.integrations.s3 import S3Store
+from changelake.integrations.step_functions import StateMachine
 from changelake.late import LateMarkers
 from changelake.observability import BatchRun, run_recorder, traced
 from changelake.runs import snapshot_outcome
-from changelake.settings import SnapshotSettings
+from changelake.settings import SnapshotSettings, build_limits, fan_out
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.parquet import ParquetSnapshots, layouts_from_directory
-from changelake.snapshot.scan_export import ScanExporter
 from changelake.snapshot.service import SnapshotService, SnapshotSummary
+
+if TYPE_CHECKING:
+    from changelake.snapshot.scan_export import ScanExporter
 
 settings = SnapshotSettings.from_environ()
 logger, metrics = Logger(), Metrics()
@@ -33,9 +40,7 @@ service = SnapshotService(
         raw_prefix=settings.raw_prefix,
         compacted_prefix=settings.compacted_prefix,
         snapshot_prefix=settings.snapshot_prefix,
-        target_part_bytes=settings.target_part_bytes,
-        memory_budget_bytes=settings.memory_budget_bytes,
-        spill_dir=settings.spill_dir,
+        limits=build_limits(settings),
         derived=[
             ParquetSnapshots(
                 store,
@@ -48,6 +53,10 @@ service = SnapshotService(
     markers=LateMarkers(store),
     lookback_days=settings.lookback_days,
     reserve_seconds=settings.reserve_seconds,
+    fan_out=fan_out(settings),
+    state_machine=(
+        StateMachine(settings.fan_out_state_machine_arn) if settings.fan_out_state_machine_arn else None
+    ),
 )
 
 
@@ -58,7 +67,14 @@ def _warn_of_a_gap(summary: SnapshotSummary) -> None:
 
 runs = run_recorder(store, "snapshot", logger, metrics)
 batch = BatchRun(runs, metrics, logger, service, snapshot_outcome, warn=_warn_of_a_gap)
-scans = ScanExporter(store)
+
+
+@cache
+def _scans() -> ScanExporter:
+    # Imported here: only the bootstrap Scan's events need it, the nightly run's cold start does not.
+    from changelake.snapshot.scan_export import ScanExporter
+
+    return ScanExporter(store)
 
 
 # Events name tables and days, never items; LOG_ITEM_DATA decides as for every function.
@@ -67,7 +83,7 @@ scans = ScanExporter(store)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and "scan" in event:  # a bootstrap Scan's segment or commit: no snapshot run
-        result = scans.handle(event)
+        result = _scans().handle(event)
         logger.info("bootstrap scan", extra={"summary": result})
         return result
     return batch(event, context)

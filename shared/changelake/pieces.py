@@ -67,13 +67,15 @@ class Piece:
 @dataclass(frozen=True, slots=True)
 class PieceRecord:
     """What one piece wrote, left open: its data files (``outputs``), its side files (``side``, such
-    as a snapshot day's removed keys), and its counts, for the generation it was built from."""
+    as a snapshot day's removed keys), its counts and ``detail``, for the generation it was built from."""
 
     piece: Piece
     generation: str
     outputs: tuple[Output, ...]
     side: tuple[Output, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
+    #: What else the variant's commit needs of the piece (a JSON object: say, its files' sizes).
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,7 @@ class PieceRecord:
             "outputs": [output.document() for output in self.outputs],
             "side": [output.document() for output in self.side],
             "counts": dict(self.counts),
+            "detail": dict(self.detail),
         }
 
     @classmethod
@@ -96,10 +99,15 @@ class PieceRecord:
                 str(body["generation"]),
                 _outputs(body["outputs"]),
                 _outputs(body["side"]),
-                {str(name): int(value) for name, value in body["counts"].items()},
+                _counts(body["counts"]),
+                dict(body.get("detail", {})),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
+
+
+def _counts(document: dict[str, Any]) -> dict[str, int]:
+    return {str(name): int(value) for name, value in document.items()}
 
 
 def _outputs(entries: list[dict[str, Any]]) -> tuple[Output, ...]:

@@ -44,6 +44,7 @@ UNUSED = {
         "changelake.recovery",
         "fastjsonschema",
         "duckdb",
+        "changelake.snapshot.scan_export",  # only a bootstrap Scan's events need it
     ),  # it records its runs
     "dlq_redrive": (
         "changelake.compaction",

@@ -63,8 +63,10 @@ def aggregate(
 
 def nightly(stack: Stack, now: datetime, client: Any = None) -> CompactionSummary:
     """The scheduled compaction run at ``now``, look-back two days."""
-    compactor = Compactor(S3Store(stack.bucket, client=client or stack.s3))
-    service = CompactionService(compactor, lookback_days=2, clock=lambda: now)
+    store = S3Store(stack.bucket, client=client or stack.s3)
+    service = CompactionService(
+        Compactor(store), markers=LateMarkers(store), lookback_days=2, clock=lambda: now
+    )
     with open("events/compaction_scheduled.json") as file:
         return service.handle(json.load(file), FakeLambdaContext())
 

@@ -255,7 +255,8 @@ def run_compaction(
         stack.s3.delete_object(Bucket=stack.bucket, Key=key)
     refusing = FailingPutS3(boto3.client("s3", region_name=REGION), "compacted/")
     with recorder.recording():
-        summary = CompactionService(Compactor(S3Store(stack.bucket, client=refusing))).handle(
+        refused = S3Store(stack.bucket, client=refusing)
+        summary = CompactionService(Compactor(refused), markers=LateMarkers(refused)).handle(
             MANUAL_EVENT, context
         )
         short = FakeLambdaContext(function_name="changelake-compaction", remaining_ms=1000)

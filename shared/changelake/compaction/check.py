@@ -9,6 +9,15 @@ very same ``ChangeLine``. Compaction asks for the verdict before it commits; any
 ``ok`` (a mismatch, a line that is not JSON, bad gzip, a crashed or missing child) makes it rebuild
 the partition on the strict path, which then reports the first bad line as it always did.
 
+A slice worker (``changelake.compaction.slices``) keeps only the lines of its slice, and drops the
+others by the ``event_time`` of their prefix. Its check (``--slice K/N``) parses in full every line
+the slice keeps, and of the lines it drops those whose ``event_time`` might read otherwise in full:
+a line that spells ``"event_time"`` once and holds no ``\\u`` escape cannot hold a second
+``event_time`` key (a key equal to it is spelled literally or with a ``\\u`` escape), so if it is
+JSON at all its full parse has the prefix's ``event_time``, and it belongs to the slice its prefix
+names, whose own check parses it in full. So the lines N slices drop are each checked by the slice
+that keeps them, and the N checks together parse each line about once, not N times.
+
 Protocol: the parent writes one scratch file path per line on the child's stdin and closes it;
 the child deletes each file once read and prints one JSON object: ``{"ok": bool, "maxrss_kb": n}``
 (its own peak RSS).
@@ -26,19 +35,28 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
+from changelake.compaction.slices import Slice
 from changelake.exceptions import RecordRejected, UnreadableInputError
 from changelake.formats.change_line import parse_change_line, parse_own_prefix
 from changelake.storage.lines import gzip_chunks, split_lines
 
 
-def lines_agree(path: Path) -> bool:
-    """Whether every line of the gzip file at ``path`` that the fast path takes parses in full the same."""
+def _event_time_read_once(line: bytes) -> bool:
+    """Whether ``line`` can hold no ``event_time`` key but the one its prefix holds (see the module)."""
+    return line.count(b'"event_time"') == 1 and b"\\u" not in line
+
+
+def lines_agree(path: Path, share: Slice | None = None) -> bool:
+    """Whether every line of the gzip file at ``path`` that the fast path takes (of ``share`` only:
+    see the module) parses in full the same."""
     with path.open("rb") as file:
         try:
             for line in split_lines(gzip_chunks(file.read, resource=str(path))):
                 fast = parse_own_prefix(line)
                 if fast is None:
                     continue  # the fast path fell back to parse_change_line for this line itself
+                if share is not None and not share.holds(fast.event_time) and _event_time_read_once(line):
+                    continue  # another slice's line: that slice's check parses it in full
                 try:
                     if parse_change_line(line) != fast:
                         return False
@@ -49,10 +67,14 @@ def lines_agree(path: Path) -> bool:
     return True
 
 
+def _slice_arguments(share: Slice | None) -> list[str]:
+    return [] if share is None else ["--slice", f"{share.index}/{share.count}"]
+
+
 class FullCheck:
     """The parent's side: scratch copies of the raw objects, handed to the checking process."""
 
-    def __init__(self, spill_dir: Path) -> None:
+    def __init__(self, spill_dir: Path, share: Slice | None = None) -> None:
         spill_dir.mkdir(parents=True, exist_ok=True)
         self._tmp = tempfile.TemporaryDirectory(prefix="changelake-check-", dir=spill_dir)
         self.maxrss_kb = 0
@@ -61,8 +83,8 @@ class FullCheck:
         environ = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
         self._process: subprocess.Popen[bytes] | None
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "changelake.compaction.check"],
+            self._process = subprocess.Popen(  # noqa: S603 - this interpreter, our module, two integers
+                [sys.executable, "-m", "changelake.compaction.check", *_slice_arguments(share)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -166,12 +188,12 @@ class _Scratch:
         self.close()
 
 
-def main(stdin: IO[bytes], stdout: IO[str]) -> None:
+def main(stdin: IO[bytes], stdout: IO[str], share: Slice | None = None) -> None:
     ok = True
     for raw in stdin:
         path = Path(os.fsdecode(raw.rstrip(b"\n")))
         if ok:
-            ok = lines_agree(path)
+            ok = lines_agree(path, share)
         path.unlink(missing_ok=True)
     stdout.write(json.dumps({"ok": ok, "maxrss_kb": peak_rss_kb()}) + "\n")
 
@@ -193,4 +215,8 @@ def peak_rss_kb() -> int:
 
 
 if __name__ == "__main__":
-    main(sys.stdin.buffer, sys.stdout)
+    if sys.argv[1:2] == ["--slice"]:  # K/N, from FullCheck
+        index, count = (int(number) for number in sys.argv[2].split("/"))
+        main(sys.stdin.buffer, sys.stdout, Slice(index, count))
+    else:
+        main(sys.stdin.buffer, sys.stdout)

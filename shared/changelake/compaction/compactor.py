@@ -61,8 +61,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 from changelake.budget import Deadline
 from changelake.clock import Clock, utc_now
@@ -74,6 +73,7 @@ from changelake.compaction.manifest import (
     Counts,
     generation_of,
 )
+from changelake.compaction.slices import Slice
 from changelake.exceptions import (
     CompactionError,
     CompactionInputError,
@@ -95,6 +95,7 @@ from changelake.formats.layout import (
 from changelake.integrations.base import MultipartStore, ObjectInfo
 from changelake.publication import Generation, Manifest, OpenUploads, Publication, Written, publish
 from changelake.storage.io import PartsWriter, Prefetcher, split_lines
+from changelake.storage.limits import BuildLimits
 from changelake.storage.parts import OpenPart
 from changelake.storage.sort import DedupeSorter
 from changelake.summary import RunSummary
@@ -106,31 +107,18 @@ FAST_PATH_MIN_BYTES = 8 * 1024 * 1024
 
 @dataclass(slots=True)
 class PartitionResult:
-    """What compacting one partition did. ``status``: compacted, completed, unchanged or empty."""
+    """What compacting one partition did. ``status``: compacted, completed, unchanged or empty.
+    ``counts`` are the manifest's (``Counts``); the rest is what the build measured besides."""
 
     partition: Partition
     status: str
     generation: str = ""
-    rows_in: int = 0
-    rows_out: int = 0
-    duplicates_removed: int = 0
-    conflicts: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
+    counts: Counts = field(default_factory=Counts)
     uncompressed_bytes_in: int = 0
     spilled_runs: int = 0
     writes: int = 0
     check_peak_rss_kb: int = 0  # of the fast path's checking process, if it ran
-
-    def counts(self) -> Counts:
-        return Counts(
-            self.rows_in,
-            self.rows_out,
-            self.duplicates_removed,
-            self.conflicts,
-            self.bytes_in,
-            self.bytes_out,
-        )
+    parts: tuple[OpenPart, ...] = ()  # written by this build (left open until published)
 
 
 @dataclass(slots=True)
@@ -150,6 +138,15 @@ class CompactionSummary(RunSummary):
     handoff_invocations: int = 0
     #: Hours a scheduled run planned because late-data markers named them (any age).
     late: list[str] = field(default_factory=list)
+    #: Hours handed to the fan-out state machine (in ``handed_off`` too): built there in slices.
+    fanned_out: list[str] = field(default_factory=list)
+    #: A slice worker's: the slices it built and the parts it wrote (left open for the commit).
+    slices_built: list[str] = field(default_factory=list)
+    parts_written: int = 0
+    #: A plan's answer to the state machine (docs/operations.md): None in any other run.
+    done: bool | None = None
+    pieces: list[dict[str, Any]] | None = None
+    commit: dict[str, Any] | None = None
 
     def add(self, result: PartitionResult) -> None:
         if result.status in ("compacted", "completed"):
@@ -157,12 +154,20 @@ class CompactionSummary(RunSummary):
             self.compacted.append(result.partition.path)
         elif result.status == "unchanged":
             self.unchanged += 1
-        self.rows_in += result.rows_in
-        self.rows_out += result.rows_out
-        self.duplicates_removed += result.duplicates_removed
-        self.conflicts += result.conflicts
-        self.bytes_in += result.bytes_in
-        self.bytes_out += result.bytes_out
+        counts = result.counts
+        self.rows_in += counts.rows_in
+        self.rows_out += counts.rows_out
+        self.duplicates_removed += counts.duplicates_removed
+        self.conflicts += counts.conflicts
+        self.bytes_in += counts.bytes_in
+        self.bytes_out += counts.bytes_out
+
+    def as_dict(self) -> dict[str, Any]:
+        document = RunSummary.as_dict(self)
+        for name in ("done", "pieces", "commit"):  # a plan's answer only
+            if document[name] is None:
+                del document[name]
+        return document
 
     def metrics(self) -> dict[str, int | float]:
         return {
@@ -178,6 +183,18 @@ class CompactionSummary(RunSummary):
             "BytesOut": self.bytes_out,
             "Seconds": round(self.seconds, 3),
         }
+
+
+class HourFanOut(Protocol):
+    """Where a run hands the hours too large for one invocation (the fan-out state machine)."""
+
+    def takes(self, raw_bytes: int) -> bool:
+        """Whether an hour of ``raw_bytes`` of raw/ objects is handed off rather than built here."""
+        ...
+
+    def start(self, partition: Partition) -> None:
+        """Hand ``partition`` off (a ``DeliveryError`` if that failed: nothing was handed off)."""
+        ...
 
 
 class _Unverified(Exception):
@@ -199,17 +216,13 @@ class Compactor:
         *,
         raw_prefix: str = "raw",
         compacted_prefix: str = "compacted",
-        target_part_bytes: int = 128 * 1024 * 1024,
-        memory_budget_bytes: int = 128 * 1024 * 1024,
-        spill_dir: Path = Path("/tmp"),  # noqa: S108 - Lambda's scratch space
+        limits: BuildLimits | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.store = store
         self.raw_prefix = raw_prefix
         self.compacted_prefix = compacted_prefix
-        self.target_part_bytes = target_part_bytes
-        self.memory_budget_bytes = memory_budget_bytes
-        self.spill_dir = spill_dir
+        self.limits = limits or BuildLimits()
         self.clock = clock
 
     # -- planning
@@ -240,14 +253,27 @@ class Compactor:
 
     # -- one partition
 
-    def compact(self, partition: Partition) -> PartitionResult:
-        """Bring one partition of compacted/ up to date with raw/ (idempotent)."""
-        outcome = publish(_HourGeneration(self, partition))
+    def compact(
+        self, partition: Partition, *, builds: Callable[[int], bool] | None = None
+    ) -> PartitionResult:
+        """Bring one partition of compacted/ up to date with raw/ (idempotent).
+
+        ``builds(raw bytes)`` False: a partition that needs a build is not built here but returned
+        ``deferred`` (with its raw bytes in ``counts.bytes_in``), for the fan-out to build in slices.
+        """
+        outcome = publish(HourGeneration(self, partition, builds))
         if outcome.built is not None:  # built now
             outcome.built.writes = outcome.writes
             return outcome.built
         generation = generation_of(outcome.plan) if outcome.plan else ""
-        return PartitionResult(partition, outcome.status, generation=generation, writes=outcome.writes)
+        bytes_in = sum(item.size for item in outcome.plan or ())
+        return PartitionResult(
+            partition,
+            outcome.status,
+            generation=generation,
+            counts=Counts(bytes_in=bytes_in),
+            writes=outcome.writes,
+        )
 
     def raw_inputs(self, partition: Partition) -> list[ObjectInfo]:
         prefix = partition.prefix(self.raw_prefix)
@@ -265,7 +291,12 @@ class Compactor:
         return self.publication(partition).manifest_key
 
     def write_parts(
-        self, partition: Partition, inputs: list[ObjectInfo], uploads: OpenUploads
+        self,
+        partition: Partition,
+        inputs: list[ObjectInfo],
+        uploads: OpenUploads,
+        *,
+        share: Slice | None = None,
     ) -> Written[PartitionResult]:
         """Compact ``inputs``: large ones on the fast path first; whatever it cannot vouch for strictly.
 
@@ -277,30 +308,47 @@ class Compactor:
         path always did, so results, and errors with their file and line, are exactly the strict
         path's. Partitions under ``FAST_PATH_MIN_BYTES`` take the strict path at once (starting
         the checking process would cost more than it saves).
+
+        ``share``: only that slice of the hour is written (``changelake.compaction.slices``), its
+        parts named with the slice. Every line of ``inputs`` is still read, checked (the hour's
+        check and, on the fast path, the full check of every line in the second process) and
+        routed exactly as for the whole hour; the lines of other slices are dropped once their
+        ``event_time`` is known, before the sort. So a line whose prefix disagrees with its full
+        parse, in any slice, sends every slice to the strict path, and each slice then routes
+        every line by its full parse: the slices hold exactly the lines the whole hour would.
         """
         if sum(item.size for item in inputs) < FAST_PATH_MIN_BYTES:
-            return self._write_once(partition, inputs, uploads, strict=True)
+            return self._write_once(partition, inputs, uploads, strict=True, share=share)
         try:
-            return self._write_once(partition, inputs, uploads, strict=False)
+            return self._write_once(partition, inputs, uploads, strict=False, share=share)
         except _Unverified:
             uploads.abort()  # the fast run's parts go before the strict run writes its own
-            return self._write_once(partition, inputs, uploads, strict=True)
+            return self._write_once(partition, inputs, uploads, strict=True, share=share)
 
     def _write_once(
-        self, partition: Partition, inputs: list[ObjectInfo], uploads: OpenUploads, *, strict: bool
+        self,
+        partition: Partition,
+        inputs: list[ObjectInfo],
+        uploads: OpenUploads,
+        *,
+        strict: bool,
+        share: Slice | None,
     ) -> Written[PartitionResult]:
-        """Sort ``inputs`` into parts (left open) and the manifest that names them."""
+        """Sort ``inputs`` (of ``share``, if given) into open parts and the manifest that names them."""
         started = time.monotonic()
         generation = generation_of(inputs)
         result = PartitionResult(partition, "compacted", generation=generation)
+        piece = None if share is None else share.piece.name
         writer = PartsWriter(
             self.store,
-            lambda index: partition_key(self.compacted_prefix, partition, part_name(generation, index)),
-            target_bytes=self.target_part_bytes,
+            lambda index: partition_key(
+                self.compacted_prefix, partition, part_name(generation, index, piece=piece)
+            ),
+            target_bytes=self.limits.target_part_bytes,
             metadata={"generation": generation},
         )
         uploads.on_abort(writer.abort)
-        parts = self._sort_into_parts(partition, inputs, writer, result, strict=strict)
+        parts = self._sort_into_parts(partition, inputs, writer, result, strict=strict, share=share)
         manifest = CompactionManifest(
             partition,
             generation,
@@ -308,7 +356,7 @@ class Compactor:
             seconds=round(time.monotonic() - started, 3),
             inputs=tuple(inputs),
             outputs=tuple(parts),
-            counts=result.counts(),
+            counts=result.counts,
         )
         return Written(manifest.to_json(), result)
 
@@ -320,27 +368,36 @@ class Compactor:
         result: PartitionResult,
         *,
         strict: bool,
+        share: Slice | None,
     ) -> list[OpenPart]:
         """Every line of ``inputs``, sorted and each change once, written as parts left open; the
         counts go to ``result``. On the fast path (``strict`` False) a second process checks every
         line in full, and anything but its agreement raises ``_Unverified``."""
-        result.bytes_in = sum(item.size for item in inputs)
-        check = None if strict else FullCheck(self.spill_dir)
+        limits = self.limits
+        check = None if strict else FullCheck(limits.spill_dir, share)
         try:
-            with DedupeSorter(self.spill_dir, self.memory_budget_bytes) as sorter:
-                result.uncompressed_bytes_in = self._read_all(partition, inputs, sorter, check, strict=strict)
+            with DedupeSorter(limits.spill_dir, limits.memory_budget_bytes) as sorter:
+                result.uncompressed_bytes_in = self._read_all(
+                    partition, inputs, sorter, check, strict=strict, share=share
+                )
                 for entry in sorter.sorted_unique():
                     writer.write(entry[3])
                 parts = writer.close()
-                result.rows_in, result.rows_out = sorter.rows_in, sorter.rows_out
-                result.duplicates_removed, result.conflicts = sorter.duplicates, sorter.conflicts
                 result.spilled_runs = sorter.spilled_runs
             _confirm(check)
         finally:
             if check is not None:
                 check.close()
                 result.check_peak_rss_kb = check.maxrss_kb
-        result.bytes_out = sum(part.bytes for part in parts)
+        result.counts = Counts(
+            sorter.rows_in,
+            sorter.rows_out,
+            sorter.duplicates,
+            sorter.conflicts,
+            bytes_in=sum(item.size for item in inputs),
+            bytes_out=sum(part.bytes for part in parts),
+        )
+        result.parts = tuple(parts)
         return parts
 
     def _read_all(
@@ -351,6 +408,7 @@ class Compactor:
         check: FullCheck | None,
         *,
         strict: bool,
+        share: Slice | None,
     ) -> int:
         """Add every line of ``inputs`` to ``sorter`` (a copy of each object goes to ``check``);
         returns their uncompressed size."""
@@ -358,7 +416,7 @@ class Compactor:
         try:
             with Prefetcher(self.store, [item.key for item in inputs], copy_to=check) as prefetcher:
                 for item, chunks in zip(inputs, prefetcher.chunks(), strict=True):
-                    size += self._read_into(partition, item, chunks, sorter, strict=strict)
+                    size += self._read_into(partition, item, chunks, sorter, strict=strict, share=share)
         except UnreadableInputError as exc:
             if strict:
                 raise
@@ -373,8 +431,10 @@ class Compactor:
         sorter: DedupeSorter,
         *,
         strict: bool,
+        share: Slice | None,
     ) -> int:
-        """Add every line of ``item`` (its decompressed ``chunks``) to ``sorter``; returns its size."""
+        """Add every line of ``item`` (its decompressed ``chunks``; of ``share`` only, if given) to
+        ``sorter``; returns its size."""
         hour_prefix = f"{partition.dt.isoformat()}T{partition.hour:02d}"
         resource = f"s3://{self.store.bucket}/{item.key}"
         size = 0
@@ -388,7 +448,8 @@ class Compactor:
             if change.table != partition.table or not change.event_time.startswith(hour_prefix):
                 raise CompactionInputError(f"{resource} line {number}: change of another partition")
             size += len(line) + 1
-            sorter.add((*order_key(change), line))
+            if share is None or share.holds(change.event_time):
+                sorter.add((*order_key(change), line))
         return size
 
     # -- a run
@@ -402,12 +463,15 @@ class Compactor:
         hand_off: Callable[[list[Partition]], int] | None = None,
         settled: Callable[[Partition], None] | None = None,
         unsettled: Callable[[Partition], None] | None = None,
+        fan_out: HourFanOut | None = None,
     ) -> CompactionSummary:
         """Compact ``partitions`` in order; when the ``deadline`` (its reserve kept) has expired,
         ``hand_off`` the rest (it returns the invocations made) and stop. After each partition
         that succeeded, ``settled(partition)``; its failure is reported like a failed partition.
         After each that failed, ``unsettled(partition)`` (leaves it for a later run to retry); its
-        own failure is reported too."""
+        own failure is reported too. A partition that needs a build and that ``fan_out`` takes
+        (by its raw bytes) is started there instead, and neither settled nor unsettled: its late
+        markers stay until a later run finds it compacted."""
         started = time.monotonic()
         summary = CompactionSummary(trigger)
         todo = list(partitions)
@@ -418,7 +482,13 @@ class Compactor:
                 summary.handed_off = [p.path for p in rest]
                 break
             try:
-                summary.add(self.compact(partition))
+                result = self.compact(partition, builds=None if fan_out is None else _builds_here(fan_out))
+                if result.status == "deferred" and fan_out is not None:
+                    fan_out.start(partition)
+                    summary.handed_off.append(partition.path)
+                    summary.fanned_out.append(partition.path)
+                    continue
+                summary.add(result)
                 if settled is not None:
                     settled(partition)
             except (DeliveryError, UnreadableInputError) as exc:
@@ -440,16 +510,29 @@ class Compactor:
             summary.failed.append({"partition": partition.path, "error": f"no retry marker: {exc}"[:500]})
 
 
-class _HourGeneration(Generation[list[ObjectInfo], PartitionResult]):
+def _builds_here(fan_out: HourFanOut) -> Callable[[int], bool]:
+    return lambda raw_bytes: not fan_out.takes(raw_bytes)
+
+
+class HourGeneration(Generation[list[ObjectInfo], PartitionResult]):
     """One hour of compacted/ as a generation: built from the hour's raw/ objects listed now."""
 
-    def __init__(self, compactor: Compactor, partition: Partition) -> None:
+    def __init__(
+        self, compactor: Compactor, partition: Partition, builds: Callable[[int], bool] | None = None
+    ) -> None:
         self.compactor = compactor
         self.partition = partition
         self.publication = compactor.publication(partition)
+        self.builds = builds
+        self.raw_bytes = 0
 
     def plan(self, current: Manifest | None) -> list[ObjectInfo] | None:
-        return self.compactor.raw_inputs(self.partition) or None
+        inputs = self.compactor.raw_inputs(self.partition)
+        self.raw_bytes = sum(item.size for item in inputs)
+        return inputs or None
+
+    def may_build(self) -> bool:
+        return self.builds is None or self.builds(self.raw_bytes)
 
     def is_current(self, plan: list[ObjectInfo], current: Manifest) -> bool:
         built = CompactionManifest.from_json(current.body)

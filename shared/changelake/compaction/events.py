@@ -1,16 +1,24 @@
-"""The events CompactionFunction accepts: the schedule's, the manual one and its own hand-off."""
+"""The events CompactionFunction accepts: the schedule's, the manual one, its own hand-off, and the
+fan-out state machine's (an hour's plan, a slice of it, the commit of its slices)."""
 
 from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
 
 from changelake.exceptions import InvalidEventError, UnsafeNameError
-from changelake.formats.lambda_events import TableDayEvent
+from changelake.formats.lambda_events import (
+    PieceCount,
+    PieceIndex,
+    TableDayEvent,
+    check_piece,
+    validated_event,
+)
 from changelake.formats.layout import Partition, parse_partition_prefix
+from changelake.pieces import Piece
 
 #: Partitions named in one hand-off invocation (keeps the async payload far below Lambda's limit).
 HANDOFF_BATCH = 1000
@@ -25,9 +33,72 @@ class ManualEvent(TableDayEvent):
     @field_validator("hour")
     @classmethod
     def _hour(cls, value: str | None) -> str | None:
-        if value is not None and (_HOUR.match(value) is None or int(value) > 23):
-            raise ValueError("must be an hour 00 to 23")
-        return value
+        return None if value is None else _checked_hour(value)
+
+
+def _checked_hour(value: str) -> str:
+    if _HOUR.match(value) is None or int(value) > 23:
+        raise ValueError("must be an hour 00 to 23")
+    return value
+
+
+class HourEvent(TableDayEvent):
+    """An event naming one hour: ``{"table", "dt", "hour": "HH"}`` (the hour required)."""
+
+    hour: StrictStr
+
+    @field_validator("hour")
+    @classmethod
+    def _hour(cls, value: str) -> str:
+        return _checked_hour(value)
+
+    @property
+    def partition(self) -> Partition:
+        return Partition(self.table, self.day, int(self.hour))
+
+    def hour_fields(self) -> dict[str, Any]:
+        return {"table": self.table, "dt": self.dt, "hour": self.hour}
+
+
+class PlanEvent(HourEvent):
+    """``{"table", "dt", "hour", "plan": true}``: the state machine's first step for an hour."""
+
+    plan: Literal[True]
+
+
+class SliceEvent(HourEvent):
+    """``{"table", "dt", "hour", "slices": N, "slice": K}``: build slice K of N; publish nothing."""
+
+    slices: PieceCount
+    slice: PieceIndex
+
+    @field_validator("slice")
+    @classmethod
+    def _slice(cls, value: int, info: ValidationInfo) -> int:
+        return check_piece(value, info.data.get("slices"))
+
+    @property
+    def piece(self) -> Piece:
+        return Piece(self.slice, self.slices)
+
+
+class SliceCommitEvent(HourEvent):
+    """``{"table", "dt", "hour", "slices": N, "commit": true}``: publish the hour from its N slices."""
+
+    slices: PieceCount
+    commit: Literal[True]
+
+
+def parse_fan_out_event(event: dict[str, Any]) -> PlanEvent | SliceEvent | SliceCommitEvent | None:
+    """The state machine's event in ``event`` (told apart by ``plan``, ``commit``, ``slice`` or
+    ``slices``), validated; None for any other event. ``InvalidEventError`` names a bad field."""
+    if "plan" in event:
+        return validated_event(PlanEvent, event)
+    if "commit" in event:
+        return validated_event(SliceCommitEvent, event)
+    if "slice" in event or "slices" in event:
+        return validated_event(SliceEvent, event)
+    return None
 
 
 class HandoffEvent(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -47,6 +47,14 @@ class Counts:
     bytes_in: int = 0
     bytes_out: int = 0
 
+    def __add__(self, other: Counts) -> Counts:
+        """The counts of two builds together (the slices of one hour: each change is in one slice)."""
+        return Counts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    def document(self) -> dict[str, int]:
+        """The counts as a manifest's (and a summary's) fields."""
+        return asdict(self)
+
 
 @dataclass(frozen=True, slots=True)
 class CompactionManifest:
@@ -75,12 +83,7 @@ class CompactionManifest:
             "seconds": self.seconds,
             "inputs": inputs_document(self.inputs),
             "outputs": [part.to_json() for part in self.outputs],
-            "rows_in": self.counts.rows_in,
-            "rows_out": self.counts.rows_out,
-            "duplicates_removed": self.counts.duplicates_removed,
-            "conflicts": self.counts.conflicts,
-            "bytes_in": self.counts.bytes_in,
-            "bytes_out": self.counts.bytes_out,
+            **self.counts.document(),
         }
 
     @classmethod

@@ -19,9 +19,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, TypedDict, TypeVar
+from typing import Annotated, Any, TypedDict, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
 from changelake.exceptions import (
     InvalidEventError,
@@ -32,6 +32,7 @@ from changelake.exceptions import (
 from changelake.formats.change_line import table_from_arn
 from changelake.formats.layout import check_table_name
 from changelake.formats.strict_json import loads_checked, rejecting
+from changelake.pieces import MAX_PIECES
 
 _DIGITS = r"^[0-9]{1,64}$"
 #: Lambda's invocation records nest three levels deep. A deeper one is not from Lambda, and its
@@ -75,6 +76,19 @@ class TableDayEvent(TableEvent):
     @property
     def day(self) -> date:
         return date.fromisoformat(self.dt)
+
+
+#: How many pieces a manual event builds a folder in (``changelake.pieces``): an integer, 1 to 1000.
+PieceCount = Annotated[StrictInt, Field(ge=1, le=MAX_PIECES)]
+#: Which piece: an integer, 0 or more (``check_piece`` bounds it by the count).
+PieceIndex = Annotated[StrictInt, Field(ge=0)]
+
+
+def check_piece(index: int, count: int | None) -> int:
+    """``index`` if it names one of ``count`` pieces (``count`` None: the count was refused already)."""
+    if count is not None and index >= count:
+        raise ValueError(f"must be below the count of pieces ({count}): 0 to {count - 1}")
+    return index
 
 
 def validated_event(model: type[Model], event: dict[str, Any]) -> Model:

@@ -272,11 +272,11 @@ class Bootstrapper:
         writer = PartsWriter(
             self.store,
             lambda index: folder + part_name(pending.generation, index),
-            target_bytes=self.builder.target_part_bytes,
+            target_bytes=self.builder.limits.target_part_bytes,
             metadata={"generation": pending.generation},
         )
         uploads.on_abort(writer.abort)
-        with DedupeSorter(self.builder.spill_dir, self.builder.memory_budget_bytes) as sorter:
+        with DedupeSorter(self.builder.limits.spill_dir, self.builder.limits.memory_budget_bytes) as sorter:
             for entry in self._items(pending.table, files, pending.key_attributes):
                 sorter.add(entry)
             for entry in sorter.sorted_unique():

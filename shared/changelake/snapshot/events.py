@@ -3,7 +3,11 @@
 * the EventBridge scheduled event: every table's snapshot of the previous UTC day;
 * ``{"table": "<table>", "dt": "YYYY-MM-DD"}``: that day, and every missing or stale day before it;
 * ``{"table": "<table>", "bootstrap": "s3://<bucket>/<prefix>/AWSDynamoDB/<id>/manifest-summary.json"}``:
-  start the table's history from a DynamoDB full export.
+  start the table's history from a DynamoDB full export;
+* ``{"table", "dt", "buckets": N, "bucket": K}``: bucket K of N of that day, recorded, not published
+  (``changelake.snapshot.bucketed``); ``{"table", "dt", "buckets": N, "commit": true}``: the day
+  published from its N buckets; ``{"table", "dt", "plan": true}``: the fan-out state machine's plan
+  (the days up to ``dt`` built here while they are small, the first large one handed back in buckets).
 
 A malformed event raises ``InvalidEventError`` naming the field, before anything is read or written.
 """
@@ -11,12 +15,36 @@ A malformed event raises ``InvalidEventError`` naming the field, before anything
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from changelake.compaction.events import is_scheduled_event
 from changelake.exceptions import InvalidEventError
 from changelake.formats.lambda_events import TableDayEvent, TableEvent, validated_event
+from changelake.pieces import MAX_PIECES, Piece
+
+#: How many buckets a day is built in: 1 to ``MAX_PIECES``, a JSON integer.
+BucketCount = Annotated[StrictInt, Field(ge=1, le=MAX_PIECES)]
+
+
+def _true(value: bool) -> bool:
+    if value is not True:
+        raise ValueError("must be true")
+    return value
+
+
+#: A field that says what the event is (``"commit": true``): JSON true, nothing else.
+TrueFlag = Annotated[StrictBool, AfterValidator(_true)]
 
 #: The bootstrap URL (docs/contracts.md): an S3 bucket name, an optional prefix, AWSDynamoDB/<export id>/.
 _EXPORT_SUMMARY = re.compile(
@@ -64,13 +92,37 @@ class BootstrapEvent(TableEvent):
         return f"{self.export_folder}/manifest-summary.json"
 
 
+class BucketEvent(TableDayEvent):
+    """``{"table", "dt", "buckets": N, "bucket": K}``: bucket K (0 <= K < N) of the day, not published."""
+
+    buckets: BucketCount
+    bucket: Annotated[StrictInt, Field(ge=0)]
+
+    @property
+    def piece(self) -> Piece:
+        return Piece(self.bucket, self.buckets)
+
+
+class BucketCommitEvent(TableDayEvent):
+    """``{"table", "dt", "buckets": N, "commit": true}``: the day published from its N buckets."""
+
+    buckets: BucketCount
+    commit: TrueFlag
+
+
+class PlanEvent(TableDayEvent):
+    """``{"table", "dt", "plan": true}``: the fan-out state machine's plan of the days up to ``dt``."""
+
+    plan: TrueFlag
+
+
 class ScheduledEvent(BaseModel):
     """The nightly schedule's event (only its ``detail-type`` matters)."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
 
-SnapshotEvent = ScheduledEvent | ManualEvent | BootstrapEvent
+SnapshotEvent = ScheduledEvent | ManualEvent | BootstrapEvent | BucketEvent | BucketCommitEvent | PlanEvent
 _Manual = ManualEvent | BootstrapEvent
 
 
@@ -82,4 +134,15 @@ def parse_event(event: object) -> SnapshotEvent:
         raise InvalidEventError("event", "must be a JSON object")
     if "bootstrap" in event:
         return validated_event(BootstrapEvent, event)
+    if "plan" in event:
+        return validated_event(PlanEvent, event)
+    if "commit" in event:
+        return validated_event(BucketCommitEvent, event)
+    if "buckets" in event or "bucket" in event:
+        parsed = validated_event(BucketEvent, event)
+        if parsed.bucket >= parsed.buckets:
+            raise InvalidEventError(
+                "bucket", f"must be below buckets ({parsed.buckets}), not {parsed.bucket}"
+            )
+        return parsed
     return validated_event(ManualEvent, event)

@@ -99,6 +99,20 @@ def keys_of_text(text: bytes) -> str:
     return key_text(exact_loads(text))
 
 
+def change_key_hint(line: bytes) -> str | None:
+    """The canonical key of a change line whose key attributes are all strings, found fast (orjson,
+    no exact numbers: strings come out the same), for skipping the changes of other buckets before
+    ``change_entry`` parses them in full; None when it cannot tell (a number in the key, not JSON,
+    no keys object): then the line is parsed in full."""
+    try:
+        keys = orjson.loads(line).get("keys")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    if type(keys) is not dict or not keys or any(type(value) is not str for value in keys.values()):
+        return None
+    return key_text(keys)
+
+
 def change_entry(line: bytes, *, table: str, day: str) -> Entry:
     """The sorter entry of one raw/ change line of ``table`` on ``day`` (``YYYY-MM-DD``).
 

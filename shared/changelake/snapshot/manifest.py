@@ -89,9 +89,12 @@ class OutputPart(_Document):
     uncompressed_bytes: int
     upload_id: str
     part_etags: tuple[str, ...]
+    #: The bucket (``changelake.snapshot.buckets``) of a day built in buckets that wrote this file;
+    #: None for a day built in one invocation (and in manifests from before buckets).
+    piece: int | None = None
 
     @classmethod
-    def of(cls, part: OpenPart) -> OutputPart:
+    def of(cls, part: OpenPart, piece: int | None = None) -> OutputPart:
         return cls(
             key=part.key,
             rows=part.rows,
@@ -99,6 +102,7 @@ class OutputPart(_Document):
             uncompressed_bytes=part.uncompressed_bytes,
             upload_id=part.upload_id,
             part_etags=part.part_etags,
+            piece=piece,
         )
 
 
@@ -156,6 +160,9 @@ class DayManifest(Published):
     counts: DayCounts
     built_at: str
     seconds: float
+    #: How many buckets the day was built in (each output names its ``piece``): its files are then
+    #: sorted by key within each bucket, not across them. None: one invocation built it, one order.
+    buckets: int | None = None
 
     @property
     def day(self) -> date:

@@ -13,6 +13,7 @@ from changelake.formats.layout import Partition, partition_key
 from changelake.ingest.aggregator import raw_object
 from changelake.integrations.s3 import S3Store
 from changelake.snapshot.builder import SnapshotBuilder
+from changelake.storage.limits import BuildLimits
 from changelake_cli.lake import Lake, LakePrefixes, LakeStore, ReadBudget, SnapshotDay, SnapshotState
 from tests.conftest import FakeLambdaContext, Stack
 from tests.functional.snapshot.support import create_table, put_raw
@@ -42,11 +43,15 @@ def test_a_lake_under_other_prefixes_is_read_where_the_functions_write(stack: St
     put_hour(stack, 8, [change("a", "2026-11-21T08:00:00+00:00", SEQ + 1, name="INSERT")])
     put_hour(stack, 9, [change("b", "2026-11-21T09:00:00+00:00", SEQ + 2, name="INSERT")])
     store = S3Store(stack.bucket, client=stack.s3)
-    compactor = Compactor(store, raw_prefix="r", compacted_prefix="c", spill_dir=tmp_path)
+    compactor = Compactor(store, raw_prefix="r", compacted_prefix="c", limits=BuildLimits(spill_dir=tmp_path))
     for hour in (8, 9):
         compactor.compact(Partition("orders", DAY, hour))
     SnapshotBuilder(
-        store, raw_prefix="r", compacted_prefix="c", snapshot_prefix="s", spill_dir=tmp_path
+        store,
+        raw_prefix="r",
+        compacted_prefix="c",
+        snapshot_prefix="s",
+        limits=BuildLimits(spill_dir=tmp_path),
     ).bring_up_to_date("orders", DAY)
     put_hour(stack, 9, [change("c", "2026-11-21T09:30:00+00:00", SEQ + 3, name="INSERT")])
     put_hour(stack, 10, [change("d", "2026-11-21T10:00:00+00:00", SEQ + 4, name="INSERT")])

@@ -18,13 +18,16 @@ from botocore.exceptions import ReadTimeoutError
 from changelake.compaction.check import FullCheck
 from changelake.compaction.compactor import CompactionSummary, Compactor
 from changelake.compaction.events import ManualEvent
-from changelake.compaction.service import CompactionService
+from changelake.compaction.service import CompactionService, self_invoker
 from changelake.exceptions import CompactionError, InvalidEventError
 from changelake.formats.change_line import ChangeLine, order_key, parse_change_line, to_change_line
 from changelake.formats.layout import Partition, partition_key
 from changelake.ingest.aggregator import raw_object
 from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
+from changelake.late import LateMarkers
+from changelake.settings import build_limits
+from changelake.storage.limits import BuildLimits
 from changelake_testing.stream_records import change_batch
 from tests.conftest import BUCKET, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.fakes import FailingPutS3, WrappingClient, client_error
@@ -128,8 +131,15 @@ class CountingS3(WrappingClient):
         return call
 
 
-def compactor(stack: Stack, client: Any = None, **overrides: Any) -> Compactor:
-    return Compactor(S3Store(stack.bucket, client=client or stack.s3), **overrides)
+def compactor(stack: Stack, client: Any = None, **limits: Any) -> Compactor:
+    """A compactor on ``stack`` (through ``client``), with the ``BuildLimits`` fields given."""
+    return Compactor(S3Store(stack.bucket, client=client or stack.s3), limits=BuildLimits(**limits))
+
+
+def wired_service(stack: Stack, client: Any = None, **options: Any) -> CompactionService:
+    """The service as the handler wires it: the late markers of the same bucket."""
+    store = S3Store(stack.bucket, client=client or stack.s3)
+    return CompactionService(Compactor(store), markers=LateMarkers(store), **options)
 
 
 def test_redelivered_raw_files_compact_to_exactly_once_ordered_output(stack: Stack) -> None:
@@ -145,7 +155,11 @@ def test_redelivered_raw_files_compact_to_exactly_once_ordered_output(stack: Sta
 
     # THEN compacted/ holds each change once, ordered by event_time then numeric sequence_number
     assert glob_lines(stack, partition_of()) == expected_lines(batch)
-    assert (result.rows_in, result.rows_out, result.duplicates_removed) == (420, 300, 120)
+    assert (result.counts.rows_in, result.counts.rows_out, result.counts.duplicates_removed) == (
+        420,
+        300,
+        120,
+    )
     # AND the manifest records the inputs, the single output, the counts and when
     document = manifest(stack, partition_of())
     assert sorted(item["key"] for item in document["inputs"]) == sorted(stack.keys("raw/"))
@@ -381,7 +395,8 @@ def test_the_fast_path_gives_the_strict_paths_bytes_and_leaves_no_scratch_files(
     )
     assert {key: stack.read(key) for key in part_keys(stack, partition_of())} == fast_parts
     assert checked == [True]
-    assert (fast.rows_in, fast.rows_out, fast.duplicates_removed) == (strict.rows_in, strict.rows_out, 20)
+    assert fast.counts == strict.counts
+    assert fast.counts.duplicates_removed == 20
 
 
 def _check_reader_views(stack: Stack, partition: Partition, old: list[bytes], new: list[bytes]) -> bool:
@@ -611,12 +626,12 @@ def test_deadline_hands_remaining_partitions_to_a_new_invocation(stack: Stack) -
             return {"StatusCode": 202}
 
     service = CompactionService(
-        compactor(stack), reserve_seconds=300, invoker=LambdaInvoker(client=FakeLambda())
+        compactor(stack), reserve_seconds=300, invoker=self_invoker(LambdaInvoker(client=FakeLambda()))
     )
     original = service.compactor.compact
 
-    def compact_and_age(partition: Partition) -> Any:
-        result = original(partition)
+    def compact_and_age(partition: Partition, **options: Any) -> Any:
+        result = original(partition, **options)
         context.remaining_ms = 200_000
         return result
 
@@ -750,7 +765,7 @@ def test_raw_lines_with_unescaped_line_separators_compact_to_one_line_per_record
     assert "\u2028" not in text
     assert "\u2029" not in text
     documents = [json.loads(line) for line in text.splitlines()]
-    assert len(documents) == result.rows_out == 30
+    assert len(documents) == result.counts.rows_out == 30
     assert sorted(document["event_id"] for document in documents) == sorted(c.event_id for c in legacy)
     assert {document["keys"]["note"] for document in documents} == {"a\u2028b\u2029c"}
 
@@ -766,8 +781,8 @@ def test_a_failed_partition_is_retried_by_later_runs_past_the_look_back_until_it
     )
     scheduled = {"detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
     night = datetime(2026, 11, 23, 0, 15, tzinfo=UTC)
-    refusing = CompactionService(
-        compactor(stack, FailingPutS3(stack.s3, "compacted/")), lookback_days=0, clock=lambda: night
+    refusing = wired_service(
+        stack, FailingPutS3(stack.s3, "compacted/"), lookback_days=0, clock=lambda: night
     )
 
     # WHEN that night's scheduled run fails both hours
@@ -784,7 +799,7 @@ def test_a_failed_partition_is_retried_by_later_runs_past_the_look_back_until_it
         failed.raise_for_failures()
     # AND a scheduled run ten days later, far outside its look-back window, compacts both and
     # clears their markers
-    later = CompactionService(compactor(stack), lookback_days=0, clock=lambda: night + timedelta(days=10))
+    later = wired_service(stack, lookback_days=0, clock=lambda: night + timedelta(days=10))
     retried = later.handle(scheduled, lambda_context)
     assert (sorted(retried.compacted), retried.failed) == ([partition_of().path, other.path], [])
     assert stack.keys("late/") == []
@@ -793,8 +808,23 @@ def test_a_failed_partition_is_retried_by_later_runs_past_the_look_back_until_it
 def test_a_partition_that_succeeds_leaves_no_marker(stack: Stack) -> None:
     # GIVEN an hour of raw/ WHEN it compacts THEN no retry marker is written
     put_raw(stack, changes(13, 10))
-    summary = CompactionService(compactor(stack)).handle(
-        {"table": "orders", "dt": "2026-11-22"}, FakeLambdaContext()
-    )
+    summary = wired_service(stack).handle({"table": "orders", "dt": "2026-11-22"}, FakeLambdaContext())
     assert (summary.compacted, summary.failed) == ([partition_of().path], [])
     assert stack.keys("late/") == []
+
+
+def test_the_handler_builds_with_the_settings_limits_and_injects_the_late_markers(
+    stack: Stack, load_handler: HandlerLoader
+) -> None:
+    # GIVEN the function's settings with a part size and a memory budget of their own
+    environment = {**_handler_env(stack), "COMPACTION_MEMORY_BUDGET_BYTES": str(3 * 1024 * 1024)}
+
+    # WHEN the handler is loaded
+    app = load_handler("compaction", environment)
+
+    # THEN its compactor takes the settings' build limits as one value
+    assert app.service.compactor.limits == build_limits(app.settings)
+    assert app.service.compactor.limits.memory_budget_bytes == 3 * 1024 * 1024
+    # AND the late markers are the bucket's, injected by the handler
+    assert isinstance(app.service.markers, LateMarkers)
+    assert app.service.markers.store.bucket == stack.bucket

@@ -18,6 +18,7 @@ from changelake.formats.layout import Partition, partition_key
 from changelake.ingest.aggregator import raw_object
 from changelake.integrations.s3 import S3Store
 from changelake.snapshot.builder import SnapshotBuilder
+from changelake.storage.limits import BuildLimits
 from tests.conftest import REGION, Stack
 
 TABLE = "orders"
@@ -51,7 +52,10 @@ def put_raw(stack: Stack, lines: list[ChangeLine]) -> list[str]:
 
 
 def builder(stack: Stack, tmp_path: Path, client: Any = None, **overrides: Any) -> SnapshotBuilder:
-    return SnapshotBuilder(S3Store(stack.bucket, client=client or stack.s3), spill_dir=tmp_path, **overrides)
+    return SnapshotBuilder(
+        S3Store(stack.bucket, client=client or stack.s3),
+        **({"limits": BuildLimits(spill_dir=tmp_path)} | overrides),
+    )
 
 
 def clock(at: str) -> Any:

@@ -19,6 +19,7 @@ from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.events import BootstrapEvent
 from changelake.snapshot.parquet import ParquetSnapshots
 from changelake.snapshot.service import SnapshotService
+from changelake.storage.limits import BuildLimits
 from tests.conftest import REGION, FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.helpers import reference_image
 from tests.functional.snapshot.support import (
@@ -72,7 +73,7 @@ def service(
 ) -> SnapshotService:
     store = S3Store(stack.bucket, client=client or stack.s3)
     builder = SnapshotBuilder(
-        store, spill_dir=tmp_path, derived=[parquet] if parquet else (), clock=clock(now)
+        store, limits=BuildLimits(spill_dir=tmp_path), derived=[parquet] if parquet else (), clock=clock(now)
     )
     return SnapshotService(builder, clock=clock(now))
 
@@ -158,7 +159,9 @@ def test_a_second_bootstrap_of_the_same_export_writes_nothing(
     stack: Stack, export: dict[str, Any], tmp_path: Path
 ) -> None:
     # GIVEN a bootstrapped table
-    bootstrapper = Bootstrapper(SnapshotBuilder(S3Store(stack.bucket, client=stack.s3), spill_dir=tmp_path))
+    bootstrapper = Bootstrapper(
+        SnapshotBuilder(S3Store(stack.bucket, client=stack.s3), limits=BuildLimits(spill_dir=tmp_path))
+    )
     event = BootstrapEvent.model_validate(export)
     first = bootstrapper.run(event)
     keys = stack.keys("snapshot/")

@@ -11,6 +11,7 @@ from changelake.compaction.compactor import Compactor
 from changelake.formats.layout import parse_partition_prefix
 from changelake.integrations.s3 import S3Store
 from changelake.snapshot.builder import SnapshotBuilder
+from changelake.storage.limits import BuildLimits
 from tests.conftest import Stack
 from tests.functional.compaction.test_compaction import CountingS3
 from tests.functional.fakes import WrappingClient
@@ -290,11 +291,13 @@ def test_a_small_memory_budget_spills_and_gives_the_same_bytes(stack: Stack, tmp
     put_raw(stack, changes)
 
     # WHEN built with a budget that spills every few entries, and again (elsewhere) with the default
-    small = builder(stack, tmp_path, memory_budget_bytes=8 * 1024)
+    small = builder(stack, tmp_path, limits=BuildLimits(memory_budget_bytes=8 * 1024, spill_dir=tmp_path))
     result = small.refresh_day("orders", D1, small.origin("orders").base)  # type: ignore[union-attr]
     spilled = snapshot_lines(stack, D1)
     other = SnapshotBuilder(
-        S3Store(stack.bucket, client=stack.s3), snapshot_prefix="other", spill_dir=tmp_path
+        S3Store(stack.bucket, client=stack.s3),
+        snapshot_prefix="other",
+        limits=BuildLimits(spill_dir=tmp_path),
     )
     other.bring_up_to_date("orders", D1)
     in_memory = [

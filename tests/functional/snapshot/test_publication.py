@@ -10,6 +10,7 @@ from typing import Any
 
 from changelake.integrations.s3 import S3Store
 from changelake.snapshot.builder import SnapshotBuilder
+from changelake.storage.limits import BuildLimits
 from tests.conftest import Stack
 from tests.functional.compaction.test_compaction import MUTATING, CountingS3
 from tests.functional.fakes import WrappingClient, client_error
@@ -239,9 +240,9 @@ def test_a_raw_object_that_is_not_gzip_is_named(stack: Stack, tmp_path: Path) ->
     stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=b"plain text, not gzip")
 
     # WHEN day 1 is built THEN it fails naming the object, and nothing is published
-    chain = SnapshotBuilder(S3Store(stack.bucket, client=stack.s3), spill_dir=tmp_path).bring_up_to_date(
-        "orders", D1
-    )
+    chain = SnapshotBuilder(
+        S3Store(stack.bucket, client=stack.s3), limits=BuildLimits(spill_dir=tmp_path)
+    ).bring_up_to_date("orders", D1)
     assert chain.failed is not None
     assert f"s3://{stack.bucket}/{key}: not valid gzip" in chain.failed
     assert stack.keys("snapshot/") == []

@@ -18,6 +18,7 @@ from changelake.late import LateMarkers
 from changelake.snapshot.builder import SnapshotBuilder
 from changelake.snapshot.events import ManualEvent
 from changelake.snapshot.service import SnapshotService
+from changelake.storage.limits import BuildLimits
 from tests.conftest import FakeLambdaContext, HandlerLoader, Stack
 from tests.functional.snapshot.support import assert_snapshot_is, clock, manifest, put_raw, read_snapshot
 from tests.snapshot_support import change
@@ -46,7 +47,9 @@ def one_change_a_day(table: str = "orders") -> list:
 
 
 def service(stack: Stack, tmp_path: Path, **options: Any) -> SnapshotService:
-    builder = SnapshotBuilder(S3Store(stack.bucket, client=stack.s3), spill_dir=tmp_path, clock=clock(NIGHT))
+    builder = SnapshotBuilder(
+        S3Store(stack.bucket, client=stack.s3), limits=BuildLimits(spill_dir=tmp_path), clock=clock(NIGHT)
+    )
     return SnapshotService(builder, clock=clock(NIGHT), lookback_days=2, **options)
 
 
@@ -226,6 +229,9 @@ def test_a_manual_event_for_a_day_that_cannot_exist_is_refused(
         ({"table": "orders", "dt": "2026-02-30"}, "dt"),
         ({"table": "../orders", "dt": "2026-11-22"}, "table"),
         ({"table": "orders", "dt": "2026-11-22", "extra": 1}, "extra"),
+        ({"table": "orders", "dt": "2026-11-22", "buckets": 2, "bucket": 2}, "bucket"),
+        ({"table": "orders", "dt": "2026-11-22", "buckets": 2, "commit": "yes"}, "commit"),
+        ({"table": "orders", "dt": "2026-11-22", "plan": False}, "plan"),
         ({"table": "orders", "bootstrap": "s3://bucket/export/manifest-summary.json"}, "bootstrap"),
         ("not an object", "event"),
     ],

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from changelake.exceptions import InvalidEventError
-from changelake.snapshot.events import BootstrapEvent, ManualEvent, ScheduledEvent, parse_event
+from changelake.snapshot.events import (
+    BootstrapEvent,
+    BucketCommitEvent,
+    BucketEvent,
+    ManualEvent,
+    PlanEvent,
+    ScheduledEvent,
+    parse_event,
+)
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
 SUMMARY = "s3://changelake-data/exports/orders/AWSDynamoDB/01795348800000-a1b2c3d4/manifest-summary.json"
@@ -76,3 +84,42 @@ def test_malformed_events_are_refused_naming_the_field(event: Any, field: str) -
     with pytest.raises(InvalidEventError) as raised:
         parse_event(event)
     assert raised.value.field == field
+
+
+def test_the_fan_out_events_parse_to_their_kinds() -> None:
+    # GIVEN a bucket event, a commit event and a plan event
+    day = {"table": "orders", "dt": "2026-11-22"}
+    # WHEN parsed THEN each is its kind, with its fields
+    bucket = parse_event(day | {"buckets": 4, "bucket": 3})
+    assert isinstance(bucket, BucketEvent)
+    assert (bucket.piece.index, bucket.piece.count, bucket.day) == (3, 4, date(2026, 11, 22))
+    commit = parse_event(day | {"buckets": 4, "commit": True})
+    assert isinstance(commit, BucketCommitEvent)
+    assert commit.buckets == 4
+    assert isinstance(parse_event(day | {"plan": True}), PlanEvent)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"buckets": 0, "bucket": 0}, "buckets"),
+        ({"buckets": 1001, "bucket": 0}, "buckets"),
+        ({"buckets": "4", "bucket": 0}, "buckets"),
+        ({"buckets": 4.0, "bucket": 0}, "buckets"),
+        ({"buckets": 4, "bucket": 4}, "bucket"),
+        ({"buckets": 4, "bucket": -1}, "bucket"),
+        ({"buckets": 4, "bucket": True}, "bucket"),
+        ({"bucket": 1}, "buckets"),
+        ({"buckets": 4}, "bucket"),
+        ({"buckets": 4, "commit": False}, "commit"),
+        ({"buckets": 4, "commit": True, "bucket": 1}, "bucket"),
+        ({"commit": True}, "buckets"),
+        ({"plan": 1}, "plan"),
+        ({"plan": True, "buckets": 2}, "buckets"),
+    ],
+)
+def test_a_malformed_fan_out_event_is_refused_naming_the_field(fields: dict[str, Any], field: str) -> None:
+    # GIVEN a day event with malformed fan-out fields WHEN parsed THEN it is refused naming the field
+    with pytest.raises(InvalidEventError) as refused:
+        parse_event({"table": "orders", "dt": "2026-11-22"} | fields)
+    assert refused.value.field == field

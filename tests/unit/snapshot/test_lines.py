@@ -6,12 +6,15 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from changelake.exceptions import RecordRejected
 from changelake.formats.dynamodb_json import item_text
 from changelake.snapshot.lines import (
     base_key,
     change_entry,
+    change_key_hint,
     is_removal,
     keys_of_text,
     line_order,
@@ -182,3 +185,18 @@ def test_line_and_paragraph_separators_are_escaped_so_each_item_is_one_line() ->
     assert exact(snapshot)["item"]["note"] == "a\u2029b"
     assert exact(snapshot)["keys"]["pk"] == "p\u2028k"
     assert base_key(snapshot) == key
+
+
+@given(pk=st.text(min_size=1, max_size=12), sk=st.text(min_size=1, max_size=6))
+def test_the_fast_key_of_a_change_with_string_keys_is_its_canonical_key(pk: str, sk: str) -> None:
+    # GIVEN a change whose keys are strings (any text: quotes, escapes, non-ASCII, line separators)
+    line = change(pk, AT, 10**20, sk=sk).line
+    # WHEN its key is read fast THEN it is the key the full parse gives
+    assert change_key_hint(line) == change_entry(line, table="orders", day=DAY)[0]
+
+
+def test_the_fast_key_gives_up_on_number_keys_and_on_what_is_not_a_change() -> None:
+    # GIVEN a change keyed by a number, and lines that are not changes
+    numbered = change("a", AT, 10**20, keys={"id": {"N": FRACTION}}).line
+    # WHEN their keys are read fast THEN there is none: the full parse decides
+    assert [change_key_hint(line) for line in (numbered, b"[1]", b"{", b'{"keys":{}}')] == [None] * 4
