@@ -126,6 +126,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-compaction",
         ),
         ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
+        ("states:StartExecution", FAN_OUT_ARN),  # the nightly run hands large days and hours to it
     },
     "SnapshotFunction": {
         ("s3:ListBucket", "DataBucket.Arn"),
@@ -151,6 +152,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-snapshot",
         ),
         ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
+        ("states:StartExecution", FAN_OUT_ARN),  # the nightly run hands large days and hours to it
     },
     "DlqRedriveFunction": {
         *{
