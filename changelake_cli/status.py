@@ -305,8 +305,8 @@ def fan_outs(operator: Operator) -> list[FanOutProgress]:
             started_for=partition_of(given),
         )
         plan = machine.current_plan(execution_arn)
-        if plan and plan.get("pieces"):
-            folder = fan_out_folder(operator.lake.prefixes, plan)
+        if plan and plan.get("pieces") and isinstance(plan.get("commit"), dict):
+            folder = fan_out_folder(operator.lake.prefixes, plan["commit"])
             count = len(plan["pieces"])
             running = replace(
                 running, folder=folder, pieces=count, built=pieces_built(operator.store, folder, count)
@@ -321,10 +321,11 @@ def partition_of(event: Mapping[str, Any]) -> str:
     return f"{day}/hour={int(event['hour']):02d}" if event.get("hour") is not None else day
 
 
-def fan_out_folder(prefixes: LakePrefixes, plan: Mapping[str, Any]) -> str:
-    """The folder a plan's pieces build: a snapshot day, or a compacted hour."""
-    layer = prefixes.compacted if plan.get("hour") is not None else prefixes.snapshot
-    return f"{layer}/{plan['table']}/{partition_of(plan)}/"
+def fan_out_folder(prefixes: LakePrefixes, commit: Mapping[str, Any]) -> str:
+    """The folder a plan's commit event publishes (its pieces build it): a snapshot day, or a
+    compacted hour."""
+    layer = prefixes.compacted if commit.get("hour") is not None else prefixes.snapshot
+    return f"{layer}/{commit['table']}/{partition_of(commit)}/"
 
 
 def pieces_built(store: LakeStore, folder: str, count: int) -> int:

@@ -98,53 +98,68 @@ HELD_SECONDS = 120.0
 
 
 @dataclass
-class HeldSnapshot:
-    """SnapshotFunction's side of a fan-out held half way: the plan hands day ``dt`` over in
-    ``count`` buckets; bucket 0 records itself under the day's ``_pieces/`` (as a bucket worker
-    does) and returns, the others wait until ``release``; after that every plan finds it done."""
+class HeldFanOut:
+    """A batch function's side of a fan-out held half way: the plan hands the day (SnapshotFunction)
+    or the hour (CompactionFunction) over in ``count`` pieces, answering as that function does;
+    piece 0 records itself under the folder's ``_pieces/`` (as a piece worker does) and returns, the
+    others wait until ``release``; after that every plan finds it done."""
 
     s3: Any
     bucket: str
     table: str
     dt: str
+    hour: str | None
     count: int
     released: threading.Event = field(default_factory=threading.Event)
     waiting: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+    @property
+    def target(self) -> dict[str, Any]:
         day = {"table": self.table, "dt": self.dt}
+        return day if self.hour is None else {**day, "hour": self.hour}
+
+    @property
+    def folder(self) -> str:
+        if self.hour is None:
+            return f"snapshot/{self.table}/dt={self.dt}/"
+        return f"compacted/{self.table}/dt={self.dt}/hour={self.hour}/"
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        # a day's buckets or an hour's slices; the snapshot's plan names the day, compaction's does not
+        piece, count = ("bucket", "buckets") if self.hour is None else ("slice", "slices")
+        named = self.target if self.hour is None else {}
         if event.get("plan"):
             if self.released.is_set():
-                return {"done": True, **day}
-            pieces = [{**day, "buckets": self.count, "bucket": k} for k in range(self.count)]
-            return {
-                "done": False,
-                **day,
-                "pieces": pieces,
-                "commit": {**day, "buckets": self.count, "commit": True},
-            }
+                return {"done": True, **named}
+            pieces = [{**self.target, count: self.count, piece: k} for k in range(self.count)]
+            commit = {**self.target, count: self.count, "commit": True}
+            return {"done": False, **named, "pieces": pieces, "commit": commit}
         if event.get("commit"):
             return {"committed": True}
-        if event["bucket"] == 0:
-            key = f"snapshot/{self.table}/dt={self.dt}/{PIECES_FOLDER}g1/{Piece(0, self.count).name}.json"
+        if event[piece] == 0:
+            key = f"{self.folder}{PIECES_FOLDER}g1/{Piece(0, self.count).name}.json"
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=b"{}")
-            return {"bucket": 0}
+            return {piece: 0}
         with self._lock:
             self.waiting += 1
         self.released.wait(HELD_SECONDS)
-        return {"bucket": event["bucket"]}
+        return {piece: event[piece]}
 
 
 @contextmanager
-def held_fan_out(stack: LocalStack, table: str, dt: str, count: int = 3) -> Iterator[str]:
-    """An execution of the fan-out state machine for ``table`` up to ``dt``, held while the block
-    runs with 1 of ``count`` buckets built (its name); then released and waited for to its end."""
-    fake = HeldSnapshot(stack.s3, stack.stack.bucket, table, dt, count)
-    stack.lambdas.serve({stack.stack.physical("SnapshotFunction"): fake})
+def held_fan_out(
+    stack: LocalStack, table: str, dt: str, count: int = 3, hour: str | None = None
+) -> Iterator[str]:
+    """An execution of the fan-out state machine for ``table``'s days up to ``dt`` (or its ``hour``),
+    held while the block runs with 1 of ``count`` pieces built (its name); then released and waited
+    for to its end."""
+    fake = HeldFanOut(stack.s3, stack.stack.bucket, table, dt, hour, count)
+    function = "SnapshotFunction" if hour is None else "CompactionFunction"
+    stack.lambdas.serve({stack.stack.physical(function): fake})
     machines = LocalStateMachines(stack.stack, poll_interval=0.1)
     name = f"held-{table}-{dt}-{uuid.uuid4().hex[:8]}"
-    arn = machines.start(FAN_OUT_STATE_MACHINE, {"table": table, "dt": dt}, name=name)
+    arn = machines.start(FAN_OUT_STATE_MACHINE, fake.target, name=name)
     try:
         deadline = time.monotonic() + HELD_SECONDS
         while fake.waiting < count - 1:

@@ -103,6 +103,23 @@ def test_status_shows_a_running_fan_out_and_how_many_of_its_pieces_are_built(lak
     assert "No fan-out running" not in table.out
 
 
+def test_status_shows_a_running_fan_out_of_an_hour(lake: LocalStack) -> None:
+    # GIVEN a fan-out of an hour of TABLE in 2 slices, held with slice 0 recorded (compaction's plan
+    # answers with the slices and their commit only)
+    day = f"{days_ago(1):%Y-%m-%d}"
+    with held_fan_out(lake, TABLE, day, count=2, hour="07") as execution:
+        # WHEN status runs as JSON
+        as_json = cli(lake, "status", "--json")
+    # THEN it shows the hour it was started for, the compacted/ folder its slices build and 1 of 2
+    (running,) = json.loads(as_json.out)["fan_outs"]
+    assert (running["execution"], running["started_for"]) == (execution, f"dt={day}/hour=07")
+    assert (running["folder"], running["pieces"], running["built"]) == (
+        f"compacted/{TABLE}/dt={day}/hour=07/",
+        2,
+        1,
+    )
+
+
 def test_status_shows_each_table_with_its_changes_per_hour(lake: LocalStack, recent_hour: datetime) -> None:
     # GIVEN two tables: 'orders' with 30 changes in the hour before this one, 'payments' with 10 and
     # 40 in the two hours before this one
