@@ -11,7 +11,7 @@ from changelake_cli.invoke import Invocation
 from changelake_cli.lake import BootstrapState, DayReport, LayerDay, SnapshotState
 from changelake_cli.output import Cell, Output, Styled, human_age, human_bytes, utc_text
 from changelake_cli.query import QueryResult
-from changelake_cli.status import Status, TableRun, TableStatus
+from changelake_cli.status import FanOutProgress, Status, TableRun, TableStatus
 
 HOUR_MARKS = {"compacted": "C", "stale": "s", "pending": "p"}
 RESULT_STYLES = {"succeeded": "ok", "failed": "bad", "error": "bad"}
@@ -105,6 +105,7 @@ def render_status(o: Output, status: Status) -> None:
         [[Styled(a.name, "bad"), utc_text(a.since), a.reason] for a in alarming],
     )
     render_runs(o, [run for run in status.last_runs.values() if run is not None], "Last runs")
+    render_fan_outs(o, status.fan_outs)
     if status.queued_by_late_markers:
         queued = status.queued_by_late_markers
         o.line(
@@ -117,6 +118,28 @@ def render_status(o: Output, status: Status) -> None:
             o.line(Styled(f"  - {problem}", "bad"))
     else:
         o.line(Styled("Nothing needs attention.", "ok"))
+
+
+def render_fan_outs(o: Output, running: list[FanOutProgress]) -> None:
+    """The fan-out's running executions: what each builds, and how many of its pieces are built."""
+    if not running:
+        o.line("No fan-out running (no day or hour is being built in pieces).")
+        return
+    o.table(
+        f"Fan-out running ({len(running)} executions: days and hours built in pieces)",
+        ["execution", "started", "table", "started for", "building", "pieces built"],
+        [
+            [
+                f.execution,
+                utc_text(f.started_at),
+                f.table,
+                f.started_for,
+                f.folder or "planning",
+                f"{f.built} of {f.pieces}" if f.pieces is not None else "-",
+            ]
+            for f in running
+        ],
+    )
 
 
 def render_tables(o: Output, tables: list[TableStatus]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,6 +84,56 @@ class Functions(AwsAdapter):
         response = self._request("get_function_configuration", f"lambda:{name}", FunctionName=name)
         variables = response.get("Environment", {}).get("Variables", {})
         return {key: str(value) for key, value in variables.items()}
+
+
+#: The states of statemachine/fan_out.asl.json that ask a function for the plan of a day or an hour.
+PLAN_STATES = ("PlanDay", "PlanHour")
+#: Events of an execution's history read (newest first) to find its current plan: a plan, its
+#: pieces and its commit take about 10 events, so the last plan is well within them.
+_HISTORY_EVENTS = 200
+
+
+class StepFunctions(AwsAdapter):
+    """The fan-out state machine's executions, read-only."""
+
+    service = "stepfunctions"
+
+    def running(self, state_machine_arn: str) -> list[dict[str, Any]]:
+        """Its RUNNING executions (ARN, name, start), newest first."""
+        found: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"stateMachineArn": state_machine_arn, "statusFilter": "RUNNING"}
+        while True:
+            page = self._request("list_executions", state_machine_arn, **request)
+            found += page.get("executions", [])
+            if not page.get("nextToken"):
+                return found
+            request["nextToken"] = page["nextToken"]
+
+    def execution_input(self, execution_arn: str) -> dict[str, Any]:
+        described = self._request("describe_execution", execution_arn, executionArn=execution_arn)
+        value = json.loads(described.get("input") or "{}")
+        return value if isinstance(value, dict) else {}
+
+    def current_plan(self, execution_arn: str) -> dict[str, Any] | None:
+        """The answer of the execution's last plan (its pieces and commit) while it builds them;
+        None while it plans (or before its first plan)."""
+        history = self._request(
+            "get_execution_history",
+            execution_arn,
+            executionArn=execution_arn,
+            reverseOrder=True,
+            maxResults=_HISTORY_EVENTS,
+            includeExecutionData=True,
+        )
+        # newest first by event ID: moto 5.2.5 ignores reverseOrder (docs/local-mode.md)
+        for event in sorted(history.get("events", []), key=lambda event: -int(event.get("id", 0))):
+            if event.get("stateEnteredEventDetails", {}).get("name") in PLAN_STATES:
+                return None
+            exited = event.get("stateExitedEventDetails", {})
+            if exited.get("name") in PLAN_STATES:
+                answer = json.loads(exited.get("output") or "{}").get("plan", {}).get("Payload")
+                return answer if isinstance(answer, dict) else None
+        return None
 
 
 class Scheduler(AwsAdapter):

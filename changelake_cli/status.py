@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from changelake.clock import Clock, utc_now
 from changelake.late import LateMarkers
+from changelake.pieces import PIECES_FOLDER, Piece
 from changelake.runs import RUN_KINDS, RunKind, RunRecord
 from changelake_cli.activity import HourlyChanges, hourly_changes
 from changelake_cli.errors import UsageError
 from changelake_cli.lake import (
     DayReport,
     Lake,
+    LakePrefixes,
     LakeStore,
     LastChange,
     ReadBudget,
@@ -29,6 +33,7 @@ from changelake_cli.services import (
     QueueDepth,
     Queues,
     Scheduler,
+    StepFunctions,
     queue_name,
     read_runs,
 )
@@ -37,6 +42,8 @@ from changelake_cli.stack import Aws, StackInfo, describe_stack
 #: Days ``status`` and the page look back over (today included), as the seed design's status tab.
 STATUS_DAYS = 7
 DEFAULT_LOOKBACK_DAYS = 2
+#: template.yaml's state machine that builds large days and busy hours in pieces.
+FAN_OUT_ID = "FanOutStateMachine"
 #: ASCII digits only: ``str.isdigit`` also takes "²" (which ``int`` refuses), ``\d`` Arabic-Indic digits.
 _HOUR = re.compile(r"[0-9]{2}\Z")
 
@@ -173,6 +180,22 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class FanOutProgress:
+    """A running execution of the fan-out state machine, and how far its pieces are."""
+
+    execution: str
+    started_at: datetime
+    table: str
+    #: What it was started for: ``dt=D`` (the days up to D) or ``dt=D/hour=HH``.
+    started_for: str
+    #: The folder its pieces build now; None while it plans (its function builds the small days).
+    folder: str | None = None
+    pieces: int | None = None
+    #: Pieces of that folder recorded (built) so far, of its current generation.
+    built: int = 0
+
+
+@dataclass(frozen=True)
 class Status:
     generated_at: datetime
     settings: Settings
@@ -184,6 +207,8 @@ class Status:
     attention: list[str]
     #: Hours (``table/dt=.../hour=HH``) a late-data marker queues for the next scheduled compaction.
     queued_by_late_markers: list[str] = field(default_factory=list)
+    #: The fan-out's running executions (days and hours built in pieces).
+    fan_outs: list[FanOutProgress] = field(default_factory=list)
 
 
 def settings(operator: Operator, lake_tables: list[str] | None = None) -> Settings:
@@ -262,6 +287,60 @@ def alarm_states(operator: Operator) -> list[AlarmState]:
     ]
 
 
+def fan_outs(operator: Operator) -> list[FanOutProgress]:
+    """The fan-out state machine's RUNNING executions, each with its current plan's pieces and how
+    many of them are recorded in their folder's ``_pieces/`` (none without the state machine)."""
+    arn = operator.stack.physical.get(FAN_OUT_ID)
+    if arn is None:
+        return []
+    machine = StepFunctions(client=operator.aws.client("stepfunctions"))
+    progress = []
+    for execution in machine.running(arn):
+        execution_arn = str(execution["executionArn"])
+        given = machine.execution_input(execution_arn)
+        running = FanOutProgress(
+            execution=str(execution["name"]),
+            started_at=execution["startDate"],
+            table=str(given.get("table", "?")),
+            started_for=partition_of(given),
+        )
+        plan = machine.current_plan(execution_arn)
+        if plan and plan.get("pieces") and isinstance(plan.get("commit"), dict):
+            folder = fan_out_folder(operator.lake.prefixes, plan["commit"])
+            count = len(plan["pieces"])
+            running = replace(
+                running, folder=folder, pieces=count, built=pieces_built(operator.store, folder, count)
+            )
+        progress.append(running)
+    return progress
+
+
+def partition_of(event: Mapping[str, Any]) -> str:
+    """``dt=D`` or ``dt=D/hour=HH`` of a fan-out event."""
+    day = f"dt={event.get('dt', '?')}"
+    return f"{day}/hour={int(event['hour']):02d}" if event.get("hour") is not None else day
+
+
+def fan_out_folder(prefixes: LakePrefixes, commit: Mapping[str, Any]) -> str:
+    """The folder a plan's commit event publishes (its pieces build it): a snapshot day, or a
+    compacted hour."""
+    layer = prefixes.compacted if commit.get("hour") is not None else prefixes.snapshot
+    return f"{layer}/{commit['table']}/{partition_of(commit)}/"
+
+
+def pieces_built(store: LakeStore, folder: str, count: int) -> int:
+    """How many of ``count`` pieces have a record under the folder's ``_pieces/`` (the most of one
+    generation: records of an older one, left by a commit that died, do not add up)."""
+    prefix = folder + PIECES_FOLDER
+    names = {f"{Piece(index, count).name}.json" for index in range(count)}
+    per_generation: Counter[str] = Counter()
+    for item in store.list_objects(prefix):
+        generation, _, name = item.key.removeprefix(prefix).rpartition("/")
+        if name in names:
+            per_generation[generation] += 1
+    return max(per_generation.values(), default=0)
+
+
 def recent_runs(operator: Operator, days: int, kinds: tuple[RunKind, ...] = RUN_KINDS) -> list[RunRecord]:
     moments = [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in operator.days(days)]
     return read_runs(operator.store, moments, kinds, on_unreadable=operator.notes.append)
@@ -295,6 +374,7 @@ def collect_status(operator: Operator, *, days: int = STATUS_DAYS) -> Status:
         queued_by_late_markers=sorted(
             {m.partition.path for m in LateMarkers(operator.store).pending("compaction")}
         ),
+        fan_outs=fan_outs(operator),
     )
     status.attention.extend(needs_attention(status, operator.lookback_days, operator.clock))
     return status

@@ -54,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         help="deploy with the template's defaults (no local batching windows: aggregator 5 s, stream 1 s)",
     )
     run.add_argument("--item-bytes", type=int, default=1024)
+    run.add_argument(
+        "--pieces",
+        type=int,
+        default=0,
+        help="hand every nightly day and hour to the fan-out state machine, in this many pieces "
+        "(0: the template's thresholds)",
+    )
     run.add_argument("--lake", type=Path, default=Path("lake"), help="where the lake lands on local disk")
     run.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
     run.add_argument("--json", type=Path, default=None, help="also write the summary as JSON to this file")
@@ -125,7 +132,14 @@ def _run(args: argparse.Namespace) -> int:
     from changelake_local.display import LiveDisplay
     from changelake_local.endpoint import DEFAULT_PORT
     from changelake_local.faults import PROFILES, FaultInjector, injecting
-    from changelake_local.pipeline import LOCAL_PARAMETERS, RunOptions, print_summary, run_pipeline, to_json
+    from changelake_local.pipeline import (
+        LOCAL_PARAMETERS,
+        RunOptions,
+        fan_out_parameters,
+        print_summary,
+        run_pipeline,
+        to_json,
+    )
 
     parameters = {**({} if args.template_defaults else LOCAL_PARAMETERS), **_parameters(args.parameter)}
     stop = threading.Event()
@@ -148,6 +162,11 @@ def _run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--tables takes a number of tables, 0 or more, not {args.tables}")
     if args.faults not in PROFILES:
         raise SystemExit(f"--faults takes one of {', '.join(PROFILES)}, not {args.faults!r}")
+    if args.pieces:
+        try:
+            fan_out_parameters(args.pieces)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
     injector = FaultInjector(PROFILES[args.faults], seed=args.fault_seed)
     with LiveDisplay(force_plain=args.plain) as display, injecting(injector) as hooks:
         options = RunOptions(
@@ -160,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
             parameters=parameters,
             lake_dir=args.lake,
             item_bytes=args.item_bytes,
+            pieces=args.pieces,
         )
         summary = run_pipeline(options, on_progress=display, stop_requested=stop, on_deployed=_announce)
     print_summary(summary)

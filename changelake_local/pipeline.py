@@ -27,18 +27,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from changelake.pieces import MAX_PIECES
 from changelake_local.aws import client
 from changelake_local.deploy import DEFAULT_TEMPLATE, deploy
 from changelake_local.deployed_stack import DeployedStack, MappingSpec
 from changelake_local.endpoint import ACCOUNT, DEFAULT_PORT, REGION, MotoEndpoint, aws_environment
 from changelake_local.errors import LocalRunError
 from changelake_local.esm import Hooks, MappingRun, SqsMapping, StreamMapping
-from changelake_local.functions import ExecutionEnvironments, LocalFunction, applied_environment
+from changelake_local.functions import (
+    MAX_ENVIRONMENTS,
+    ExecutionEnvironments,
+    LocalFunction,
+    applied_environment,
+)
 from changelake_local.generator import LoadGenerator
 from changelake_local.invoke_server import LambdaInvokeServer
 from changelake_local.lake import LakeState, LakeWatcher, StreamLedger, Verification, percentile, verify
 from changelake_local.snapshots import SnapshotChecker, SnapshotVerification, scan, write_export
-from changelake_local.state_machines import serve_stack_functions
+from changelake_local.state_machines import (
+    FAN_OUT_STATE_MACHINE,
+    FanOutRuns,
+    LocalStateMachines,
+    serve_stack_functions,
+)
 from changelake_local.summary import Summary, print_summary, to_json
 from changelake_local.user_tables import UserTable, bootstrap_with_cli, create_user_tables
 
@@ -54,6 +65,21 @@ LOCAL_FUNCTION_ENVIRONMENT = {
 #: the template's 60 s aggregator and 5 s stream batching windows would make the lag of a short
 #: local run mostly waiting (p50 ~33 s, p99 ~63 s); a 5 s and a 1 s window show the pipeline.
 LOCAL_PARAMETERS = {"AggregatorBatchingWindowSeconds": "5", "StreamBatchingWindowSeconds": "1"}
+
+
+def fan_out_parameters(pieces: int) -> dict[str, str]:
+    """Template parameters that hand every nightly day and hour to the fan-out state machine, in
+    ``pieces`` pieces (``make run RUN_ARGS="--pieces 4"``), at most ``MAX_ENVIRONMENTS`` at once:
+    as many as a function has execution environments locally."""
+    if not 1 <= pieces <= MAX_PIECES:
+        raise ValueError(f"--pieces takes 1 to {MAX_PIECES} pieces, not {pieces}")
+    return {
+        "SnapshotFanOutMinBytes": "1",
+        "CompactionFanOutMinBytes": "1",
+        "FanOutPieces": str(pieces),
+        "FanOutConcurrency": str(MAX_ENVIRONMENTS),
+    }
+
 
 #: While streaming, the lake watcher lists all of raw/ on every this many progress ticks (only
 #: the recent partitions in between); draining and the final scans always list everything.
@@ -83,6 +109,9 @@ class RunOptions:
     template: Path = DEFAULT_TEMPLATE
     #: Template parameters (``LOCAL_PARAMETERS`` is what ``make run`` deploys with).
     parameters: Mapping[str, str] = field(default_factory=dict)
+    #: Hand every nightly day and hour to the fan-out state machine in this many pieces
+    #: (``fan_out_parameters``); 0: the template's thresholds (nothing this small is handed off).
+    pieces: int = 0
     hooks: Hooks = field(default_factory=Hooks)
     #: Where the lake and the logs land on local disk (None: nowhere).
     lake_dir: Path | None = Path("lake")
@@ -192,6 +221,12 @@ class LocalPipeline:
         self.depths = {"ChangeQueue": 0, "ChangeDLQ": 0, "StreamFailureQueue": 0}
         self.problems: list[str] = []
         self.started = self.started_wall = 0.0
+        #: The fan-out's executions, each waited for after the nightly run that started it.
+        self.fan_out = (
+            FanOutRuns(LocalStateMachines(stack), timeout=options.drain_timeout)
+            if FAN_OUT_STATE_MACHINE in stack.physical_ids
+            else None
+        )
 
     def serve_state_machines(self, lambdas: LambdaInvokeServer) -> None:
         """Let the stack's state machines' Lambda tasks reach the functions (each ``functions[id]``
@@ -294,6 +329,7 @@ class LocalPipeline:
         self.report("compacting")
         self.compact(datetime.now(UTC))
         self.snapshot(datetime.now(UTC))
+        self.check_fan_out()
         state = self.refresh()
         self.report("verifying")
         verification = verify(self.ledger.ids(), state)
@@ -384,6 +420,8 @@ class LocalPipeline:
             snapshots=snapshots,
             snapshot_invocations=self.snapshots,
             bootstraps=self.bootstraps,
+            fan_out_executions=self.fan_out.statuses() if self.fan_out is not None else {},
+            fan_out_pieces=self.fan_out.pieces if self.fan_out is not None else 0,
         )
 
     # ------------------------------------------------------------------ pieces
@@ -410,13 +448,18 @@ class LocalPipeline:
                 )
 
     def compact(self, now: datetime) -> None:
-        """The nightly schedule's event, then each (table, day) in raw/ by hand: the data is today's."""
+        """The nightly schedule's event, then each (table, day) in raw/ by hand: the data is today's.
+        With ``--pieces``, each hour in raw/ goes to the fan-out state machine instead, as the nightly
+        run hands off an hour (no nightly run covers today's yet)."""
         by_hand = [{"table": table, "dt": dt} for table, dt in sorted(set(self._raw_days()))]
+        if self.options.pieces:
+            by_hand = [{"table": t, "dt": dt, "hour": hour} for t, dt, hour in sorted(set(self._raw_hours()))]
         self.compactions += self._nightly("CompactionFunction", "compaction", now, by_hand)
 
     def snapshot(self, now: datetime) -> None:
         """The nightly schedule's event, then each table's last day in raw/ by hand: the data is today's,
-        and the manual event builds every day before it too."""
+        and the manual event builds every day before it too (with ``--pieces``: the fan-out does,
+        as for a day the nightly run hands off)."""
         last_days: dict[str, str] = {}
         for table, dt in self._raw_days():
             last_days[table] = max(last_days.get(table, ""), dt)
@@ -425,25 +468,55 @@ class LocalPipeline:
 
     def _raw_days(self) -> list[tuple[str, str]]:
         """(table, YYYY-MM-DD) of each hour partition seen in raw/."""
-        days = []
+        return [(table, dt) for table, dt, _hour in self._raw_hours()]
+
+    def _raw_hours(self) -> list[tuple[str, str, str]]:
+        """(table, YYYY-MM-DD, HH) of each hour partition seen in raw/."""
+        hours = []
         for partition in self.watcher.state.files_per_partition:
-            table, dt = partition.split("/")[:2]
-            days.append((table, dt.removeprefix("dt=")))
-        return days
+            table, dt, hour = partition.split("/")[:3]
+            hours.append((table, dt.removeprefix("dt="), hour.removeprefix("hour=")))
+        return hours
 
     def _nightly(self, logical_id: str, kind: str, now: datetime, by_hand: list[dict[str, Any]]) -> int:
         """Invoke ``logical_id`` with its nightly schedule's event when the template schedules it, then
-        with each event of ``by_hand``; the number of invocations (0 without the function)."""
+        with each event of ``by_hand`` (with ``--pieces``: start the fan-out with it); the number of
+        invocations and executions (0 without the function)."""
         function = self.functions.get(logical_id)
         if function is None:
             return 0
         scheduled = any(s.function == logical_id and s.enabled for s in self.stack.schedules())
         events = [scheduled_event(f"{self.stack.name}-{kind}-nightly", now)] if scheduled else []
-        events += [event for event in by_hand if event not in events]
-        for event in events:
+        by_hand = [event for event in by_hand if event not in events]
+        fanned_out = self.fan_out if self.options.pieces else None
+        for event in events if fanned_out is not None else events + by_hand:
             with contextlib.suppress(Exception):  # counted on the function; the summary shows its error
                 function.invoke(event)
-        return len(events)
+            self.wait_for_fan_out()  # what it handed off is built before the next event looks at it
+        if fanned_out is not None:
+            for event in by_hand:
+                fanned_out.machines.start(FAN_OUT_STATE_MACHINE, event)
+            self.wait_for_fan_out()
+        return len(events) + len(by_hand)
+
+    def wait_for_fan_out(self) -> None:
+        """Wait for the fan-out's executions started meanwhile; one that failed is a problem."""
+        if self.fan_out is None:
+            return
+        for execution in self.fan_out.wait():
+            if execution.status != "SUCCEEDED":
+                self.problems.append(
+                    f"fan-out execution {execution.arn.rsplit(':', 1)[-1]} {execution.status}: "
+                    f"{execution.failure}"
+                )
+
+    def check_fan_out(self) -> None:
+        """With ``--pieces``, the nightly runs must have handed off, and the executions built pieces."""
+        if self.options.pieces and (self.fan_out is None or not self.fan_out.pieces):
+            self.problems.append(
+                f"--pieces {self.options.pieces}: no fan-out execution built a piece "
+                "(the nightly runs handed nothing to the state machine)"
+            )
 
     def bootstrap(self, now: datetime) -> None:
         """Bootstrap each table's snapshots: the user's tables with ``changelake bootstrap --table``,
@@ -560,7 +633,7 @@ def run_pipeline(
             MotoEndpoint(port=options.port, log_path=(lake_dir / "logs" / "moto.log") if lake_dir else None)
         )
         environment = aws_environment(endpoint.url)
-        parameters = dict(options.parameters)
+        parameters = {**options.parameters, **(fan_out_parameters(options.pieces) if options.pieces else {})}
         user_tables = create_user_tables(endpoint.url, options.tables) if options.tables > 0 else []
         if user_tables:
             parameters["SourceStreamArns"] = ",".join(table.stream_arn for table in user_tables)

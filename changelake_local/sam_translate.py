@@ -6,7 +6,9 @@ The ``AWS::LanguageExtensions`` transform comes first, as CloudFormation applies
 ``Fn::ForEach`` loops are expanded with the SAM CLI's own processor (what ``sam build`` runs), over
 the collections the parameter values (``PARAMETERS``, a JSON object; defaults otherwise) give;
 nothing else is resolved, so the result keeps its Refs. Local ``CodeUri``/``ContentUri`` folders
-are then replaced by ``s3://BUCKET/<LogicalId>.zip`` (what ``sam package`` does); stdout is
+are then replaced by ``s3://BUCKET/<LogicalId>.zip`` (what ``sam package`` does), and a state
+machine's local ``DefinitionUri`` file becomes its ``DefinitionString`` (the text CloudFormation
+reads from the object ``sam package`` uploads, ``DefinitionSubstitutions`` still to apply); stdout is
 ``{"template": <translated>, "code": {LogicalId: folder}}``. A template error exits with status 2
 and the translator's messages on stderr.
 Only the standard library, samtranslator and the SAM CLI are imported here.
@@ -21,6 +23,7 @@ from typing import Any
 
 LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
 _CODE_PROPERTIES = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
+_STATE_MACHINE = "AWS::Serverless::StateMachine"
 
 
 class _NoManagedPolicies:
@@ -59,16 +62,29 @@ def translate(template_path: Path, bucket: str, parameters: dict[str, str] | Non
 
     template = expand_language_extensions(yaml_parse(template_path.read_text()), parameters or {})
     code: dict[str, str] = {}
+    definitions: dict[str, str] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
+        properties = resource.get("Properties", {})
+        if resource.get("Type") == _STATE_MACHINE and _is_local(properties.get("DefinitionUri")):
+            definitions[logical_id] = (template_path.parent / properties["DefinitionUri"]).read_text()
+            properties["DefinitionUri"] = f"s3://{bucket}/{logical_id}.asl.json"
         prop = _CODE_PROPERTIES.get(resource.get("Type", ""))
         if prop is None:
             continue
-        location = resource.get("Properties", {}).get(prop)
-        if isinstance(location, str) and not location.startswith("s3://"):
-            code[logical_id] = location
-            resource["Properties"][prop] = f"s3://{bucket}/{logical_id}.zip"
+        if _is_local(properties.get(prop)):
+            code[logical_id] = properties[prop]
+            properties[prop] = f"s3://{bucket}/{logical_id}.zip"
     translated = transform(template, {}, _NoManagedPolicies())
+    for logical_id, text in definitions.items():
+        properties = translated["Resources"][logical_id]["Properties"]
+        del properties["DefinitionS3Location"]
+        properties["DefinitionString"] = text
     return {"template": translated, "code": code}
+
+
+def _is_local(location: object) -> bool:
+    """A file or folder of the repository, rather than an object in S3 already."""
+    return isinstance(location, str) and not location.startswith("s3://")
 
 
 def main(argv: list[str]) -> int:

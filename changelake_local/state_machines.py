@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from changelake_local.aws import client
@@ -23,6 +24,8 @@ from changelake_local.functions import ExecutionEnvironments, LocalFunction
 from changelake_local.invoke_server import LambdaInvokeServer
 
 STATE_MACHINE_TYPE = "AWS::StepFunctions::StateMachine"
+#: template.yaml's state machine that builds large days and busy hours in pieces.
+FAN_OUT_STATE_MACHINE = "FanOutStateMachine"
 
 
 def serve_stack_functions(
@@ -77,6 +80,19 @@ class Execution:
     @property
     def running(self) -> bool:
         return self.status == "RUNNING"
+
+    @property
+    def failure(self) -> str:
+        """Its error and cause in one line; a function error's cause (the runtime's JSON, its stack
+        trace included) as its message only."""
+        cause = self.cause or ""
+        try:
+            answered = json.loads(cause)
+        except ValueError:
+            answered = None
+        if isinstance(answered, dict) and "errorMessage" in answered:
+            cause = str(answered["errorMessage"])
+        return f"{self.error}: {cause}" if cause else str(self.error)
 
 
 class LocalStateMachines:
@@ -156,6 +172,17 @@ class LocalStateMachines:
                 )
             self._sleep(self.poll_interval)
 
+    def executions(self, logical_id: str) -> list[str]:
+        """The ARNs of every execution of ``logical_id`` (any status), newest first."""
+        arns: list[str] = []
+        request: dict[str, Any] = {"stateMachineArn": self.arn(logical_id)}
+        while True:
+            page = self._sfn.list_executions(**request)
+            arns += [str(execution["executionArn"]) for execution in page["executions"]]
+            if not page.get("nextToken"):
+                return arns
+            request["nextToken"] = page["nextToken"]
+
     def run(
         self,
         logical_id: str,
@@ -166,3 +193,32 @@ class LocalStateMachines:
     ) -> Execution:
         """Start an execution of ``logical_id`` and wait for its end."""
         return self.wait(self.start(logical_id, execution_input), timeout=timeout, on_progress=on_progress)
+
+
+@dataclass
+class FanOutRuns:
+    """The executions of the fan-out state machine during a run (the nightly runs' hand-offs start
+    them), each waited for to its end: what they did goes into the run's summary."""
+
+    machines: LocalStateMachines
+    logical_id: str = FAN_OUT_STATE_MACHINE
+    timeout: float = 600.0
+    ended: dict[str, Execution] = field(default_factory=dict)
+
+    def wait(self) -> list[Execution]:
+        """Wait for every execution not yet seen to end (stopped past ``timeout``: LocalRunError);
+        the ones that ended now."""
+        listed = self.machines.executions(self.logical_id)  # newest first
+        new = [arn for arn in reversed(listed) if arn not in self.ended]
+        for arn in new:
+            self.ended[arn] = self.machines.wait(arn, timeout=self.timeout)
+        return [self.ended[arn] for arn in new]
+
+    def statuses(self) -> dict[str, int]:
+        """How many executions ended in each status."""
+        return dict(Counter(execution.status for execution in self.ended.values()))
+
+    @property
+    def pieces(self) -> int:
+        """Pieces the executions built: the succeeded items of their Map Runs."""
+        return sum(run.succeeded for execution in self.ended.values() for run in execution.map_runs)

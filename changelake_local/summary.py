@@ -50,6 +50,9 @@ class Summary:
     snapshot_invocations: int = 0
     #: SnapshotFunction's answer to each table's bootstrap, by table.
     bootstraps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The fan-out state machine's executions by how they ended, and the pieces they built.
+    fan_out_executions: dict[str, int] = field(default_factory=dict)
+    fan_out_pieces: int = 0
 
     @property
     def snapshot(self) -> SnapshotVerification | None:
@@ -88,6 +91,11 @@ class Summary:
             f"unexpected in compacted/   {len(v.unexpected_in_compacted)}",
         ]
         lines += self._snapshot_lines()
+        if self.fan_out_executions:
+            lines.append(
+                f"fan-out                    {sum(self.fan_out_executions.values())} executions "
+                f"{self.fan_out_executions}, {self.fan_out_pieces} pieces built"
+            )
         lines += [f"last error of {name}: {error}" for name, error in self.last_errors.items()]
         lines += [f"problem: {problem}" for problem in self.problems]
         lines.append(self._verdict())
@@ -146,6 +154,11 @@ class Summary:
                 f", for each of the {len(self.snapshots)} tables; each table's snapshot equals a Scan of "
                 f"it taken when the writes stopped (exact values; earlier days equal their replay of "
                 f"raw/): {each}"
+            )
+        if self.fan_out_pieces:
+            verdict += (
+                f"; the fan-out state machine built {self.fan_out_pieces} pieces in "
+                f"{self.fan_out_executions.get('SUCCEEDED', 0)} executions, all succeeded"
             )
         return verdict
 

@@ -12,7 +12,15 @@ import pytest
 
 from changelake_cli.errors import Exit
 from changelake_local.deploy import alarm_name
-from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, Ran, days_ago, run_cli, this_hour
+from tests.integration.conftest import (
+    ROWS_PER_HOUR,
+    LocalStack,
+    Ran,
+    days_ago,
+    held_fan_out,
+    run_cli,
+    this_hour,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +75,49 @@ def test_status_shows_the_lake_and_what_needs_a_human(lake: LocalStack, recent_h
     assert document["tables"][0]["last_change"]["partition"] == f"dt={recent_hour:%Y-%m-%d/hour=%H}"
     assert document["settings"]["bucket"] == lake.stack.bucket
     assert table.err == ""
+
+
+def test_status_shows_a_running_fan_out_and_how_many_of_its_pieces_are_built(lake: LocalStack) -> None:
+    # GIVEN a fan-out of yesterday's snapshot of OTHER in 3 buckets, held with bucket 0 recorded
+    day = f"{days_ago(1):%Y-%m-%d}"
+    with held_fan_out(lake, OTHER, day, count=3) as execution:
+        # WHEN status runs, as a table and as JSON
+        table, as_json = cli(lake, "status"), cli(lake, "status", "--json")
+    after = cli(lake, "status")
+    # THEN both show the execution, the folder its pieces build and 1 of 3 pieces built
+    line = next(row for row in table.out.splitlines() if row.startswith(execution))
+    assert line.split()[-6:] == [OTHER, f"dt={day}", f"snapshot/{OTHER}/dt={day}/", "1", "of", "3"]
+    (running,) = json.loads(as_json.out)["fan_outs"]
+    assert {
+        key: running[key] for key in ("execution", "table", "started_for", "folder", "pieces", "built")
+    } == {
+        "execution": execution,
+        "table": OTHER,
+        "started_for": f"dt={day}",
+        "folder": f"snapshot/{OTHER}/dt={day}/",
+        "pieces": 3,
+        "built": 1,
+    }
+    # AND once it ended, none is shown
+    assert "No fan-out running" in after.out
+    assert "No fan-out running" not in table.out
+
+
+def test_status_shows_a_running_fan_out_of_an_hour(lake: LocalStack) -> None:
+    # GIVEN a fan-out of an hour of TABLE in 2 slices, held with slice 0 recorded (compaction's plan
+    # answers with the slices and their commit only)
+    day = f"{days_ago(1):%Y-%m-%d}"
+    with held_fan_out(lake, TABLE, day, count=2, hour="07") as execution:
+        # WHEN status runs as JSON
+        as_json = cli(lake, "status", "--json")
+    # THEN it shows the hour it was started for, the compacted/ folder its slices build and 1 of 2
+    (running,) = json.loads(as_json.out)["fan_outs"]
+    assert (running["execution"], running["started_for"]) == (execution, f"dt={day}/hour=07")
+    assert (running["folder"], running["pieces"], running["built"]) == (
+        f"compacted/{TABLE}/dt={day}/hour=07/",
+        2,
+        1,
+    )
 
 
 def test_status_shows_each_table_with_its_changes_per_hour(lake: LocalStack, recent_hour: datetime) -> None:

@@ -125,6 +125,23 @@ def test_poison_and_failing_aggregator_lose_nothing(tmp_path: Path) -> None:
     assert "snapshot" in summary.duckdb_query
 
 
+def test_a_run_with_pieces_builds_every_hour_and_day_through_the_fan_out_and_is_verified(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the stack deployed with the fan-out's thresholds at 1 byte and 4 pieces (--pieces 4)
+    # WHEN the pipeline streams for 10 s, then drains, compacts and snapshots through the state machine
+    summary = run_pipeline(
+        RunOptions(duration=10, rate=25, night=0, parameters=FAST, pieces=4, lake_dir=tmp_path / "lake")
+    )
+    # THEN every execution succeeded, each built its pieces, and the lake is VERIFIED as without them:
+    # every change once in compacted/, the last snapshot equal to a Scan of the table
+    assert summary.ok, summary.render()
+    assert set(summary.fan_out_executions) == {"SUCCEEDED"}
+    assert summary.fan_out_pieces >= 4 * 2  # an hour's 4 slices and a day's 4 buckets at least
+    assert summary.fan_out_pieces % 4 == 0
+    assert "the fan-out state machine built" in summary.render().splitlines()[-1]
+
+
 def test_two_user_tables_are_attached_bootstrapped_and_verified_each(tmp_path: Path) -> None:
     # GIVEN two tables made as a user's exist (items before their streams; the first with
     # point-in-time recovery, the second without), and the stack deployed following both

@@ -25,7 +25,7 @@ from changelake_cli.web.server import TOKEN_HEADER, PageApp, make_server
 from changelake_local.aws import client
 from changelake_local.snapshots import write_export
 from changelake_testing.tables import pk_sk_table
-from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, days_ago, this_hour
+from tests.integration.conftest import ROWS_PER_HOUR, LocalStack, days_ago, held_fan_out, this_hour
 
 pytestmark = pytest.mark.integration
 
@@ -203,6 +203,36 @@ def test_cards_download_and_a_compaction_and_a_snapshot_from_their_buttons(
             if os.environ.get("CHANGELAKE_UPDATE_SCREENSHOT") == "1":
                 SCREENSHOT.parent.mkdir(exist_ok=True)
                 tab.screenshot(path=str(SCREENSHOT), full_page=True)
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def test_the_page_shows_a_running_fan_out_and_its_pieces(
+    page: tuple[str, PageApp], local_stack: LocalStack
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _app = page
+    day = f"{days_ago(1):%Y-%m-%d}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            tab = browser.new_page()
+            errors: list[str] = []
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            # GIVEN a fan-out of yesterday's snapshot of OTHER in 4 buckets, held with bucket 0 built
+            with held_fan_out(local_stack, OTHER, day, count=4) as execution:
+                # WHEN the page is opened
+                tab.goto(url)
+                # THEN it lists the execution, the folder its pieces build and 1 of 4 pieces built
+                running = tab.locator(f'#fan-outs li[data-execution="{execution}"]')
+                expect(running).to_contain_text(f"{OTHER} dt={day} (started ", timeout=WAIT_MS)
+                expect(running).to_contain_text(f"snapshot/{OTHER}/dt={day}/: 1 of 4 pieces built")
+                assert running.get_attribute("data-built") == "1"
+            # AND once it ended, the page says none runs
+            tab.reload()
+            expect(tab.locator("#fan-outs")).to_have_text("No fan-out running.", timeout=WAIT_MS)
             assert errors == []
         finally:
             browser.close()

@@ -24,7 +24,9 @@ from botocore.client import BaseClient
 from changelake.compaction.compactor import Compactor
 from changelake.compaction.service import CompactionService
 from changelake.exceptions import DeliveryError
+from changelake.fan_out import FanOut
 from changelake.integrations.s3 import S3Store
+from changelake.integrations.step_functions import StateMachine
 from changelake.integrations.streams import StreamReader
 from changelake.late import LateMarkers
 from changelake.recovery.dlq import REDRIVE_COUNT_ATTRIBUTE
@@ -59,6 +61,7 @@ REQUIRED_WILDCARDS = {
     "CloudWatchAlarmsPublishToTheTopic": "key policy: Resource * is the key itself",
     "LogsEncryptTheStackLogGroups": "key policy: Resource * is the key itself",
     "LambdaListsStreams": "dynamodb:ListStreams has no resource-level permissions (Lambda's stream poller)",
+    "DistributedMapWatchesItsChildExecutions": "a Distributed Map's child executions are named at run time",
 }
 # AWS managed policies SAM attaches to every execution role it builds: logs, X-Ray, and the
 # pollers of the event source mappings (which Lambda runs with the function's role). Replacing
@@ -114,6 +117,8 @@ def scope_of(resource: str) -> str:
         return "CompactionFunction"
     if resource.endswith("${AWS::StackName}-snapshot"):
         return "SnapshotFunction"
+    if resource.endswith(":stateMachine:${AWS::StackName}-fan-out"):
+        return "FanOutStateMachine"
     return resource.split(".", maxsplit=1)[0]
 
 
@@ -144,6 +149,10 @@ def call_grant(service: str, operation: str, params: dict[str, Any]) -> Grant:
         return _SQS_ACTIONS.get(operation, f"sqs:{operation}"), queue
     if service in ("dynamodbstreams", "dynamodb"):
         return f"dynamodb:{operation}", "ChangeTable"
+    if service == "stepfunctions":
+        assert operation == "StartExecution"
+        assert str(params["stateMachineArn"]).endswith(":stateMachine:changelake-fan-out")
+        return "states:StartExecution", "FanOutStateMachine"
     if service == "lambda":
         assert operation == "Invoke"
         function = next(name for name in ("compaction", "snapshot") if name in str(params["FunctionName"]))
@@ -262,8 +271,51 @@ def run_compaction(
         with pytest.raises(DeliveryError):
             compaction.lambda_handler(MANUAL_EVENT, short)  # the hand-off's function is not on moto
     assert len(summary.failed) == 1
+    # the nightly run hands the day's hours to the fan-out; its plan, slices and commit
+    arn, store = fan_out_machine(), S3Store(stack.bucket)
+    store_changes(stack, load_handler, context, 6)
+    night = clock("2026-11-28T00:15:00+00:00")
+    handing_off = CompactionService(
+        Compactor(store),
+        markers=LateMarkers(store),
+        clock=night,
+        fan_out=FanOut(arn, 1, 1, 2),
+        state_machine=StateMachine(arn),
+    )
+    with recorder.recording():
+        handing_off.handle({"detail-type": "Scheduled Event"}, context)
+    fanning = load_handler(
+        "compaction",
+        stack.environment,
+        FAN_OUT_STATE_MACHINE_ARN=arn,
+        FAN_OUT_MIN_BYTES="1",
+        FAN_OUT_PIECES="2",
+    )
+    run_fan_out(stack, fanning, context, recorder, {**MANUAL_EVENT, "plan": True})
     calls, recorder.calls = recorder.calls, []
     return calls
+
+
+def fan_out_machine() -> str:
+    """The stack's fan-out state machine on moto (which records executions without running them)."""
+    arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name="changelake-fan-out",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/changelake-fan-out",
+    )["stateMachineArn"]
+    return str(arn)
+
+
+def run_fan_out(
+    stack: Stack, handler: Any, context: FakeLambdaContext, recorder: Recorder, plan: dict[str, Any]
+) -> None:
+    """The state machine's steps, as it sends them: the plan, each piece of its answer, the commit."""
+    with recorder.recording():
+        answer = handler.lambda_handler(plan, context)
+        assert answer["pieces"], answer
+        for piece in answer["pieces"]:
+            handler.lambda_handler(piece, context)
+        handler.lambda_handler(answer["commit"], context)
 
 
 def run_redrive(stack: Stack, load_handler: HandlerLoader, recorder: Recorder) -> list[Grant]:
@@ -363,6 +415,29 @@ def run_snapshot(
     short = FakeLambdaContext(function_name="changelake-snapshot", remaining_ms=1000)
     with recorder.recording(), pytest.raises(DeliveryError):
         snapshot.lambda_handler(manual, short)  # the hand-off's function is not on moto
+    # the nightly run hands the day to the fan-out; its plan, buckets and commit
+    arn = boto3.client("stepfunctions", region_name=REGION).list_state_machines()["stateMachines"][0][
+        "stateMachineArn"
+    ]
+    store_changes(stack, load_handler, context, 7)
+    handing_off = SnapshotService(
+        SnapshotBuilder(store, clock=night),
+        markers=LateMarkers(store),
+        clock=night,
+        fan_out=FanOut(arn, 1, 1, 2),
+        state_machine=StateMachine(arn),
+    )
+    with recorder.recording():
+        handing_off.handle({"detail-type": "Scheduled Event"}, context)
+    fanning = load_handler(
+        "snapshot",
+        stack.environment,
+        SCHEMA_DIR=str(SCHEMAS),
+        FAN_OUT_STATE_MACHINE_ARN=arn,
+        FAN_OUT_MIN_BYTES="1",
+        FAN_OUT_PIECES="2",
+    )
+    run_fan_out(stack, fanning, context, recorder, {**manual, "plan": True})
     calls, recorder.calls = recorder.calls, []
     return calls
 

@@ -30,6 +30,16 @@ AWS_METRICS = {
         {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "NumberOfMessagesSent"},
         "QueueName",
     ),
+    "AWS/States": (
+        {
+            "ExecutionsStarted",
+            "ExecutionsSucceeded",
+            "ExecutionsFailed",
+            "ExecutionsTimedOut",
+            "ExecutionsAborted",
+        },
+        "StateMachineArn",
+    ),
 }
 
 
@@ -134,7 +144,11 @@ def test_alarms_and_dashboard_watch_only_metrics_that_exist(
     for where, (namespace, name, dimensions) in watching:
         if namespace in AWS_METRICS:
             names, dimension = AWS_METRICS[namespace]
-            kinds = {"FunctionName": "AWS::Lambda::Function", "QueueName": "AWS::SQS::Queue"}
+            kinds = {
+                "FunctionName": "AWS::Lambda::Function",
+                "QueueName": "AWS::SQS::Queue",
+                "StateMachineArn": "AWS::StepFunctions::StateMachine",
+            }
             resource_ids = {sub_reference(k) for k, v in resources.items() if v["Type"] == kinds[dimension]}
             resource_ids |= {
                 sub_reference(f"{k}.QueueName")

@@ -28,6 +28,10 @@ CONTRACT_ENV: dict[str, set[str]] = {
     "QUARANTINE_PREFIX": {"StreamConsumerFunction", "AggregatorFunction"},
     "LOOKBACK_DAYS": {"CompactionFunction", "SnapshotFunction"},
 }
+#: The fan-out (changelake.fan_out): the state machine the nightly runs hand large days and hours to.
+FAN_OUT_ENV = ("FAN_OUT_STATE_MACHINE_ARN", "FAN_OUT_MIN_BYTES", "FAN_OUT_PIECE_BYTES", "FAN_OUT_PIECES")
+FAN_OUT_NAME = "${AWS::StackName}-fan-out"
+FAN_OUT_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:" + FAN_OUT_NAME
 # Beyond that table: what the redrive needs to replay stream ranges (which may be
 # oversized or poison, hence claims and quarantine) and report lost ones, and compaction's file size.
 EXTRA_ENV: dict[str, set[str]] = {
@@ -41,9 +45,9 @@ EXTRA_ENV: dict[str, set[str]] = {
         "CLAIMS_EXPIRATION_DAYS",
         "MESSAGE_LIFETIME_DAYS",
     },
-    "CompactionFunction": {"COMPACTION_TARGET_BYTES"},
+    "CompactionFunction": {"COMPACTION_TARGET_BYTES", *FAN_OUT_ENV},
     # where the Parquet snapshots of the tables with a JSON Schema go (docs/snapshot.md)
-    "SnapshotFunction": {"PARQUET_SNAPSHOT_PREFIX"},
+    "SnapshotFunction": {"PARQUET_SNAPSHOT_PREFIX", *FAN_OUT_ENV},
 }
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 # Read by every function (changelake.settings.LogSettings): item data in logs, for debugging only.
@@ -70,6 +74,19 @@ ENV_VALUES: dict[str, Any] = {
     "POWERTOOLS_SERVICE_NAME": "changelake",
     "POWERTOOLS_METRICS_NAMESPACE": "Changelake",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+    "FAN_OUT_STATE_MACHINE_ARN": {"Fn::Sub": FAN_OUT_ARN},
+    "FAN_OUT_PIECES": {"Ref": "FanOutPieces"},
+}
+#: Variables each function binds to parameters of its own.
+FUNCTION_ENV_VALUES: dict[str, dict[str, Any]] = {
+    "CompactionFunction": {
+        "FAN_OUT_MIN_BYTES": {"Ref": "CompactionFanOutMinBytes"},
+        "FAN_OUT_PIECE_BYTES": {"Ref": "CompactionFanOutPieceBytes"},
+    },
+    "SnapshotFunction": {
+        "FAN_OUT_MIN_BYTES": {"Ref": "SnapshotFanOutMinBytes"},
+        "FAN_OUT_PIECE_BYTES": {"Ref": "SnapshotFanOutPieceBytes"},
+    },
 }
 
 BUCKET = "${DataBucket.Arn}"
@@ -109,6 +126,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-compaction",
         ),
         ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
+        ("states:StartExecution", FAN_OUT_ARN),  # the nightly run hands large days and hours to it
     },
     "SnapshotFunction": {
         ("s3:ListBucket", "DataBucket.Arn"),
@@ -134,6 +152,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
             "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-snapshot",
         ),
         ("sqs:SendMessage", "AsyncFailureQueue.Arn"),  # the on-failure destination (added by SAM)
+        ("states:StartExecution", FAN_OUT_ARN),  # the nightly run hands large days and hours to it
     },
     "DlqRedriveFunction": {
         *{
@@ -357,7 +376,8 @@ def test_environment_covers_exactly_what_the_handler_reads(
 
     # THEN it holds exactly those variables, each bound to the right resource, parameter or prefix
     assert set(variables) == expected
-    assert {name: variables[name] for name in expected} == {name: ENV_VALUES[name] for name in expected}
+    values = {**ENV_VALUES, **FUNCTION_ENV_VALUES.get(function_id, {})}
+    assert {name: variables[name] for name in expected} == {name: values[name] for name in expected}
 
 
 def test_max_message_bytes_ties_the_queue_to_the_consumer(
@@ -809,6 +829,14 @@ def test_redrive_schedule_is_off_unless_configured(
             1,
         ),
         (
+            "FanOutExecutionsFailedAlarm",
+            "AWS/States",
+            "ExecutionsFailed",
+            [{"Name": "StateMachineArn", "Value": {"Ref": "FanOutStateMachine"}}],
+            "GreaterThanOrEqualToThreshold",
+            1,
+        ),
+        (
             "LostRangesAlarm",
             "Changelake",
             "LostRanges",
@@ -915,6 +943,7 @@ def test_outputs_name_what_a_user_needs(translated: dict[str, Any]) -> None:
         "SharedLayerArn",
         *(f"{function_id}Name" for function_id in FUNCTIONS),
         *(f"{function_id}Arn" for function_id in FUNCTIONS),
+        "FanOutStateMachineArn",
     } <= names
 
 
@@ -948,11 +977,19 @@ def test_asynchronous_invocations_retry_a_bounded_time_then_reach_the_failure_qu
     }
 
 
-@pytest.mark.parametrize(("function_id", "limit"), [("CompactionFunction", 2), ("DlqRedriveFunction", 1)])
+@pytest.mark.parametrize(
+    ("function_id", "limit"),
+    [
+        ("CompactionFunction", {"Ref": "FanOutConcurrency"}),
+        ("SnapshotFunction", {"Ref": "FanOutConcurrency"}),
+        ("DlqRedriveFunction", 1),
+    ],
+)
 def test_functions_a_runaway_would_hurt_have_reserved_concurrency(
-    resources: dict[str, dict[str, Any]], function_id: str, limit: int
+    resources: dict[str, dict[str, Any]], function_id: str, limit: Any
 ) -> None:
-    # GIVEN the functions whose extra copies only race (redrive) or multiply S3 requests (compaction)
+    # GIVEN the functions whose extra copies only race (redrive) or multiply S3 requests (compaction,
+    # snapshot: as many as the fan-out runs pieces at once)
     properties = resources[function_id]["Properties"]
 
     # WHEN their concurrency is read

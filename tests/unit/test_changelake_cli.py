@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -19,7 +20,16 @@ from changelake_cli.output import Cell, Output, Styled, human_age, human_bytes, 
 from changelake_cli.render import hours_strip
 from changelake_cli.services import QueueDepth
 from changelake_cli.stack import Aws, Target, sam_defaults
-from changelake_cli.status import AlarmState, Settings, Status, TableStatus, needs_attention
+from changelake_cli.status import (
+    AlarmState,
+    Settings,
+    Status,
+    TableStatus,
+    fan_out_folder,
+    needs_attention,
+    partition_of,
+    pieces_built,
+)
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
@@ -321,3 +331,43 @@ def test_a_prefix_the_function_would_refuse_is_named() -> None:
     # WHEN the command works the prefixes out THEN it says which function and variable, exit 2
     with pytest.raises(UsageError, match=r"CompactionFunction has COMPACTED_PREFIX='\.\./elsewhere'"):
         lake_prefixes(environments.get)
+
+
+class ListedStore:
+    """A store whose listing holds ``keys`` (what pieces_built reads: names only)."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+    def list_objects(self, prefix: str) -> list[Listed]:
+        return [Listed(key) for key in self.keys if key.startswith(prefix)]
+
+
+@dataclass
+class Listed:
+    key: str
+
+
+def test_pieces_built_counts_the_records_of_one_generation_in_that_count() -> None:
+    # GIVEN a day's _pieces/: 2 of 4 of generation g2, 3 of 4 of an older one, one in another count
+    folder = "snapshot/orders/dt=2026-11-27/"
+    keys = [
+        f"{folder}_pieces/g2/0000-of-0004.json",
+        f"{folder}_pieces/g2/0003-of-0004.json",
+        *(f"{folder}_pieces/g1/000{k}-of-0004.json" for k in range(3)),
+        f"{folder}_pieces/g3/0001-of-0008.json",
+        f"{folder}part-00000.json.gz",
+    ]
+    # WHEN the pieces of 4 and of 8 are counted
+    # THEN the most of one generation counts (records of different generations never add up)
+    assert pieces_built(ListedStore(keys), folder, 4) == 3  # type: ignore[arg-type]
+    assert pieces_built(ListedStore(keys), folder, 8) == 1  # type: ignore[arg-type]
+    assert pieces_built(ListedStore([]), folder, 4) == 0  # type: ignore[arg-type]
+
+
+def test_the_folder_a_plan_builds_is_a_snapshot_day_or_a_compacted_hour() -> None:
+    prefixes = LakePrefixes(compacted="c", snapshot="s")
+    assert fan_out_folder(prefixes, {"table": "orders", "dt": "2026-11-27"}) == "s/orders/dt=2026-11-27/"
+    hour = {"table": "orders", "dt": "2026-11-27", "hour": "7"}
+    assert fan_out_folder(prefixes, hour) == "c/orders/dt=2026-11-27/hour=07/"
+    assert partition_of(hour) == "dt=2026-11-27/hour=07"

@@ -8,7 +8,7 @@ import pytest
 
 from changelake_local.deployed_stack import DeployedStack
 from changelake_local.errors import LocalRunError, TemplateError
-from changelake_local.state_machines import LocalStateMachines
+from changelake_local.state_machines import Execution, FanOutRuns, LocalStateMachines
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:fan-out-FanOut-X"
 MAP_RUN = {
@@ -95,3 +95,69 @@ def test_only_state_machines_are_started() -> None:
     assert machines.logical_ids() == ["FanOut"]
     with pytest.raises(TemplateError, match="Q is not a state machine"):
         machines.start("Q", {})
+
+
+class ListedStepFunctions(FakeStepFunctions):
+    """Step Functions listing ``executions`` (newest first, two per page), each in its own status."""
+
+    def __init__(self, executions: dict[str, str]) -> None:
+        super().__init__(["SUCCEEDED"])
+        self.listed = executions
+
+    def list_executions(self, stateMachineArn: str, nextToken: str | None = None) -> dict[str, Any]:
+        arns = list(self.listed)
+        start = int(nextToken or 0)
+        page = {"executions": [{"executionArn": arn} for arn in arns[start : start + 2]]}
+        return {**page, "nextToken": str(start + 2)} if start + 2 < len(arns) else page
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        status = self.listed[executionArn]
+        return {
+            "status": status,
+            **({"error": "States.ExceedToleratedFailureThreshold"} if status == "FAILED" else {}),
+        }
+
+
+def test_fan_out_runs_wait_for_each_new_execution_once_and_count_its_pieces() -> None:
+    # GIVEN three executions of the fan-out (over two pages), one of them failed
+    sfn = ListedStepFunctions({"arn:e3": "SUCCEEDED", "arn:e2": "FAILED", "arn:e1": "SUCCEEDED"})
+    machines = LocalStateMachines(stack(), sfn=sfn)
+    runs = FanOutRuns(machines, logical_id="FanOut", timeout=5)
+
+    # WHEN they are waited for, then again once a fourth started
+    first = runs.wait()
+    sfn.listed = {"arn:e4": "SUCCEEDED", **sfn.listed}
+    second = runs.wait()
+
+    # THEN each is reported once, oldest first, and the counts add up every Map Run's succeeded items
+    assert [execution.arn for execution in first] == ["arn:e1", "arn:e2", "arn:e3"]
+    assert [execution.arn for execution in second] == ["arn:e4"]
+    assert runs.statuses() == {"SUCCEEDED": 3, "FAILED": 1}
+    assert runs.pieces == 4 * MAP_RUN["itemCounts"]["succeeded"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "told"),
+    [
+        (
+            "InvalidEventError",
+            '{"errorMessage": "plan: Extra inputs are not permitted", "errorType": "InvalidEventError", '
+            '"stackTrace": ["  File app.py, line 46"]}',
+            "InvalidEventError: plan: Extra inputs are not permitted",
+        ),
+        (
+            "States.ExceedToleratedFailureThreshold",
+            "The specified tolerated failure threshold was exceeded: 1 of 4 items failed",
+            "States.ExceedToleratedFailureThreshold: The specified tolerated failure threshold was "
+            "exceeded: 1 of 4 items failed",
+        ),
+        ("States.Timeout", None, "States.Timeout"),
+    ],
+)
+def test_a_failure_is_told_in_one_line_without_the_stack_trace(
+    error: str, cause: str | None, told: str
+) -> None:
+    # GIVEN a failed execution (a function error's cause is the runtime's JSON, stack trace included)
+    execution = Execution("arn:e", "FAILED", None, error, cause, ())
+    # WHEN its failure is told THEN the error and the message only
+    assert execution.failure == told

@@ -128,3 +128,23 @@ def test_the_printed_summary_points_at_the_lake_and_the_json_holds_every_figure(
     assert (document["written"], document["lake_dir"]) == (1028, "lake")
     assert document["verification"]["missing_in_compacted"] == []
     assert document["snapshot"]["items"] == 297
+
+
+def test_a_run_with_pieces_counts_the_fan_out_and_its_verdict_covers_it() -> None:
+    # GIVEN a verified run whose nightly runs handed 3 days and hours to the fan-out (12 pieces)
+    run = summary(fan_out_executions={"SUCCEEDED": 3}, fan_out_pieces=12)
+    # WHEN it is rendered
+    lines = run.render().splitlines()
+    # THEN the fan-out has its line, and the verdict says the executions built the pieces
+    assert "fan-out                    3 executions {'SUCCEEDED': 3}, 12 pieces built" in lines
+    assert lines[-1].startswith("VERIFIED: ")
+    assert lines[-1].endswith("; the fan-out state machine built 12 pieces in 3 executions, all succeeded")
+    assert json.loads(to_json(run))["fan_out_pieces"] == 12
+
+
+def test_a_run_without_the_fan_out_says_nothing_of_it() -> None:
+    # GIVEN a run that handed nothing off (the template's thresholds)
+    lines = summary().render().splitlines()
+    # THEN no fan-out line, and the verdict is the one it always was
+    assert not [line for line in lines if line.startswith("fan-out")]
+    assert "fan-out" not in lines[-1]
