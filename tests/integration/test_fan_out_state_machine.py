@@ -14,6 +14,7 @@ import pytest
 
 from changelake.exceptions import StorageError
 from changelake.pieces import CommitRefusedError
+from changelake.snapshot.buckets import BaseNotCurrentError
 from changelake_local.deploy import deploy
 from changelake_local.deployed_stack import DeployedStack
 from changelake_local.endpoint import MotoEndpoint, aws_environment
@@ -38,6 +39,8 @@ class FakeBatchFunction:
     plans: list[dict[str, Any]]
     piece_failures: dict[int, int] = field(default_factory=dict)
     refusals: int = 0
+    #: Pieces whose first ``stale_pieces[K]`` attempts find the day before changed since the plan.
+    stale_pieces: dict[int, int] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,6 +55,9 @@ class FakeBatchFunction:
 
     def _piece(self, event: dict[str, Any]) -> dict[str, Any]:
         index = event["piece"]
+        if self.stale_pieces.get(index, 0) > 0:
+            self.stale_pieces[index] -= 1
+            raise BaseNotCurrentError(f"orders/dt=2026-11-26: the day before {DAY['dt']} changed; plan again")
         if self.piece_failures.get(index, 0) > 0:
             self.piece_failures[index] -= 1
             raise StorageError(f"piece {index}: S3 answered 503 (a fault of the fake)")
@@ -217,3 +223,30 @@ def test_a_piece_failing_past_its_retries_fails_the_execution_without_a_commit(f
     assert (map_run.status, map_run.failed, map_run.succeeded) == ("FAILED", 1, 1)
     assert [event["piece"] for event in snapshot.sent("piece")].count(0) == 3
     assert snapshot.sent("commit") == []
+
+
+def test_a_bucket_on_a_changed_day_before_is_not_retried_and_the_day_is_planned_again(
+    fan_out: FanOut,
+) -> None:
+    # GIVEN bucket 0 finds the day before changed since the plan (late data: BaseNotCurrentError), so
+    # it records nothing and the commit that follows is refused; the second plan builds it again
+    snapshot = FakeBatchFunction(
+        plans=[planned(DAY, 2), planned(DAY, 2), done(DAY)], stale_pieces={0: 1}, refusals=1
+    )
+    fan_out.serve(SnapshotFunction=snapshot)
+
+    # WHEN the state machine runs
+    execution = fan_out.run(DAY)
+
+    # THEN the stale bucket was not retried (it would only fail again) nor did it fail the execution:
+    # the Map ended, the commit was refused, the day was planned and built again, then done
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert [event["piece"] for event in snapshot.sent("piece")].count(0) == 2
+    assert [kind_of(event) for event in snapshot.events if kind_of(event) != "piece"] == [
+        "plan",
+        "commit",
+        "plan",
+        "commit",
+        "plan",
+    ]
+    assert [map_run.status for map_run in execution.map_runs] == ["SUCCEEDED", "SUCCEEDED"]
