@@ -19,7 +19,7 @@ from changelake.integrations.lambda_invoke import LambdaInvoker
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.step_functions import StateMachine
 from changelake.late import LateMarkers
-from changelake.observability import BatchRun, run_recorder, traced
+from changelake.observability import BatchRun, entry_point, run_recorder
 from changelake.runs import compaction_outcome
 from changelake.settings import CompactionSettings, build_limits, fan_out
 
@@ -48,10 +48,6 @@ runs = run_recorder(store, "compaction", logger, metrics)
 batch = BatchRun(runs, metrics, logger, service, compaction_outcome)
 
 
-# Events hold item images and key values: logged only when LOG_ITEM_DATA says so (whatever
-# POWERTOOLS_LOGGER_LOG_EVENT says).
-@logger.inject_lambda_context(log_event=settings.log_item_data)
-@traced
-@metrics.log_metrics
+@entry_point(logger, metrics, log_item_data=settings.log_item_data)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return batch(event, context)

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from changelake.integrations.s3 import S3Store
 from changelake.integrations.step_functions import StateMachine
 from changelake.late import LateMarkers
-from changelake.observability import BatchRun, run_recorder, traced
+from changelake.observability import BatchRun, entry_point, run_recorder
 from changelake.runs import snapshot_outcome
 from changelake.settings import SnapshotSettings, build_limits, fan_out
 from changelake.snapshot.builder import SnapshotBuilder
@@ -77,10 +77,7 @@ def _scans() -> ScanExporter:
     return ScanExporter(store)
 
 
-# Events name tables and days, never items; LOG_ITEM_DATA decides as for every function.
-@logger.inject_lambda_context(log_event=settings.log_item_data)
-@traced
-@metrics.log_metrics
+@entry_point(logger, metrics, log_item_data=settings.log_item_data)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event, dict) and "scan" in event:  # a bootstrap Scan's segment or commit: no snapshot run
         result = _scans().handle(event)

@@ -12,6 +12,7 @@ import pytest
 from changelake.exceptions import InvalidEventError
 from changelake.pieces import MAX_PIECES, CommitRefusedError
 from changelake.settings import CompactionSettings, SnapshotSettings
+from changelake.snapshot.buckets import BaseNotCurrentError
 from changelake_local.step_functions import definition_of
 from tests.template.conftest import REPO_ROOT
 from tests.template.test_template_contract import FAN_OUT_ARN, FAN_OUT_NAME, as_list, grants, render
@@ -144,7 +145,8 @@ def test_each_layer_plans_runs_its_pieces_commits_and_plans_again(
     # WHEN the flow between them is followed
     done, has_pieces = planned["Choices"]
     pieces = states[has_pieces["Next"]]
-    (piece,) = pieces["ItemProcessor"]["States"].values()
+    processor = pieces["ItemProcessor"]
+    piece = processor["States"][processor["StartAt"]]
 
     # THEN the plan asks the function with "plan": true and keeps the answer beside the input
     assert (plan["Resource"], plan["Parameters"]["FunctionName"]) == (LAMBDA_INVOKE, function)
@@ -173,6 +175,17 @@ def test_each_layer_plans_runs_its_pieces_commits_and_plans_again(
         {"FunctionName": function, "Payload.$": "$"},
     )
     assert (pieces["ResultPath"], pieces["Next"]) == (None, f"Commit{layer}")
+    # AND a bucket whose day before changed since the plan (BaseNotCurrentError) is not retried: it
+    # ends without a record (so the commit is refused and the day planned again); slices have no such case
+    if layer == "Day":
+        (stale,) = piece["Catch"]
+        assert stale["ErrorEquals"] == [BaseNotCurrentError.__name__]
+        after = processor["States"][stale["Next"]]
+        assert (after["Type"], after["End"]) == ("Pass", True)
+        assert BaseNotCurrentError.__name__ in piece["Retry"][0]["ErrorEquals"]
+        assert piece["Retry"][0]["MaxAttempts"] == 0
+    else:
+        assert "Catch" not in piece
     # AND the commit sends the plan's commit event, then plans again (done, or the next day)
     assert commit["Parameters"] == {"FunctionName": function, "Payload.$": "$.plan.Payload.commit"}
     assert (commit["ResultPath"], commit["Next"]) == (None, f"Plan{layer}")
@@ -261,7 +274,7 @@ def test_the_definition_uses_only_what_aws_and_the_local_interpreter_both_run(
         {"QueryLanguage", "ItemBatcher", "ResultWriter", "ItemReader", "Arguments", "Output"}
     )
     assert {state["Resource"] for state in states.values() if state["Type"] == "Task"} == {LAMBDA_INVOKE}
-    assert {state["Type"] for state in states.values()} == {"Choice", "Task", "Map", "Succeed"}
+    assert {state["Type"] for state in states.values()} == {"Choice", "Task", "Map", "Pass", "Succeed"}
 
 
 def test_the_state_machine_may_invoke_the_two_functions_and_run_its_own_children_only(
