@@ -1,4 +1,4 @@
-"""Row 10: one hour compacted in slices and a commit, against one invocation, measured by
+"""Row 9: one hour compacted in slices and a commit, against one invocation, measured by
 ``bench.rows.compaction_slices`` (N = 1 and 4; each slice and the commit in a process of its own).
 
 The default size is small (the run stays short on a shared machine); ``--quick`` smaller still;
@@ -45,7 +45,7 @@ def run(quick: bool = False, full: bool = False, **_: Any) -> dict[str, Any]:
     ratios = [sliced["cpu_against_single"] for sliced in figures["sliced"]]
     same = all(s["same_lines_as_single"] and s["same_counts_as_single"] for s in figures["sliced"])
     return {
-        "row": 10,
+        "row": 9,
         "name": f"Compaction of one hour in slices ({figures['size_mb']:,.0f} MB)",
         "unit": "",
         "variants": variants,
