@@ -38,11 +38,7 @@ service = CompactionService(
     reserve_seconds=settings.reserve_seconds,
     invoker=self_invoker(LambdaInvoker()),
     fan_out=fan_out(settings),
-    state_machine=(
-        None
-        if settings.fan_out_state_machine_arn is None
-        else StateMachine(settings.fan_out_state_machine_arn)
-    ),
+    state_machine=StateMachine.named(settings.fan_out_state_machine_arn),
 )
 runs = run_recorder(store, "compaction", logger, metrics)
 batch = BatchRun(runs, metrics, logger, service, compaction_outcome)

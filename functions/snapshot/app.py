@@ -54,9 +54,7 @@ service = SnapshotService(
     lookback_days=settings.lookback_days,
     reserve_seconds=settings.reserve_seconds,
     fan_out=fan_out(settings),
-    state_machine=(
-        StateMachine(settings.fan_out_state_machine_arn) if settings.fan_out_state_machine_arn else None
-    ),
+    state_machine=StateMachine.named(settings.fan_out_state_machine_arn),
 )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from changelake.exceptions import ConfigurationError
 from changelake.fan_out import FanOut, execution_name
+from changelake.integrations.step_functions import StateMachine
 from changelake.settings import CompactionSettings, SnapshotSettings, fan_out
 
 ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:changelake-fan-out"
@@ -63,3 +64,10 @@ def test_execution_names_are_valid_distinct_per_table_and_stable_per_run(table: 
     assert name != execution_name("compaction", table + "2", "dt=2026-12-05/hour=23", now)
     assert name != execution_name("compaction", table, "dt=2026-12-05/hour=22", now)
     assert name != execution_name("compaction", table, "dt=2026-12-05/hour=23", now.replace(day=7))
+
+
+def test_a_function_without_a_state_machine_arn_has_no_state_machine() -> None:
+    assert StateMachine.named(None) is None
+    named = StateMachine.named(ARN)
+    assert named is not None
+    assert named.arn == ARN

@@ -87,4 +87,5 @@ def named_clocks(hour_text: str, times: tuple[str, str] | None) -> tuple[str, st
     another hour (then the object is read whole, and its lines are checked as any object's)."""
     if times is None or not all(time.startswith(hour_text) for time in times):
         return None
-    return tuple(f"{time[11:13]}:{time[13:15]}.{time[15:18]}" for time in times)  # type: ignore[return-value]
+    first, last = (f"{time[11:13]}:{time[13:15]}.{time[15:18]}" for time in times)
+    return first, last

@@ -24,6 +24,11 @@ class StateMachine(AwsAdapter):
         super().__init__(client=client)
         self.arn = arn
 
+    @classmethod
+    def named(cls, arn: str | None) -> StateMachine | None:
+        """The state machine of a function's FAN_OUT_STATE_MACHINE_ARN; None when it has none."""
+        return None if arn is None else cls(arn)
+
     def start(self, name: str, payload: dict[str, Any]) -> bool:
         """Start execution ``name`` with ``payload``; False if it was started already."""
         try:
