@@ -22,17 +22,15 @@ import argparse
 import os
 import tempfile
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
-from bench.rows.snapshot_day import BASE_DAY, DAY, PART_BYTES, TABLE
+from bench.rows.snapshot_day import BASE_DAY, DAY, TABLE, _Parts
 from bench.rows.snapshot_day import MODULE as DAY_MODULE
 from bench.support.children import child_environment, cpu_seconds, print_result, run_child, sized_parser
 
 MODULE = "bench.rows.snapshot_buckets"
 COUNTS = (1, 4, 8)
-_GZIP_WBITS = 31
 
 
 def _origin_marker(store: Any) -> None:
@@ -61,73 +59,25 @@ def _bucketed_base(single: Path, root: Path, count: int) -> None:
     manifest = DayManifest.from_json(source.get(folder + "_manifest.json"))
     assert manifest is not None
     writers = [
-        _BucketParts(store, folder, manifest.generation, Piece(index, count)) for index in range(count)
+        _Parts(store, folder, manifest.generation, piece=Piece(index, count)) for index in range(count)
     ]
+    pending: list[list[bytes]] = [[] for _ in range(count)]
     for output in manifest.outputs:
         for line in iter_gzip_lines(source.open(output.key), resource=output.key):
             key = base_key(line)
             assert key is not None
-            writers[bucket_of(key, count)].write(line + b"\n")
-    outputs = tuple(part for writer in writers for part in writer.close())
+            bucket = bucket_of(key, count)
+            pending[bucket].append(line + b"\n")
+            if len(pending[bucket]) >= 1000:
+                writers[bucket].write(pending[bucket])
+                pending[bucket] = []
+    for writer, lines in zip(writers, pending, strict=True):
+        if lines:
+            writer.write(lines)
+        writer.close()
+    outputs = tuple(part for writer in writers for part in writer.outputs)
     bucketed = manifest.model_copy(update={"outputs": outputs, "buckets": count})
     store.put(folder + "_manifest.json", bucketed.to_json())
-
-
-class _BucketParts:
-    """One bucket's sorted lines of the previous day, in gzip parts named with the bucket."""
-
-    def __init__(self, store: Any, folder: str, generation: str, piece: Any) -> None:
-        self.store, self.folder, self.generation, self.piece = store, folder, generation, piece
-        self.outputs: list[Any] = []
-        self._start()
-
-    def _start(self) -> None:
-        self.compressor = zlib.compressobj(6, zlib.DEFLATED, _GZIP_WBITS)
-        self.data: list[bytes] = []
-        self.size = self.rows = 0
-        self.pending: list[bytes] = []
-
-    def write(self, line: bytes) -> None:
-        self.pending.append(line)
-        self.rows += 1
-        if len(self.pending) >= 1000:
-            self._flush()
-
-    def _flush(self) -> None:
-        compressed = self.compressor.compress(b"".join(self.pending))
-        self.pending = []
-        self.data.append(compressed)
-        self.size += len(compressed)
-        if self.size >= PART_BYTES:
-            self._close_part()
-
-    def _close_part(self) -> None:
-        from changelake.formats.layout import part_name
-        from changelake.snapshot.manifest import OutputPart
-
-        if not self.rows:
-            return
-        body = b"".join(self.data) + self.compressor.flush()
-        key = self.folder + part_name(self.generation, len(self.outputs), piece=self.piece.name)
-        self.store.put(key, body)
-        self.outputs.append(
-            OutputPart(
-                key=key,
-                rows=self.rows,
-                bytes=len(body),
-                uncompressed_bytes=0,
-                upload_id="",
-                part_etags=(),
-                piece=self.piece.index,
-            )
-        )
-        self._start()
-
-    def close(self) -> list[Any]:
-        if self.pending:
-            self._flush()
-        self._close_part()
-        return self.outputs
 
 
 def _child_bucket(root: str, spill_dir: str, count: int, index: int) -> None:

@@ -75,10 +75,17 @@ def _key(number: int) -> tuple[str, str]:
 
 class _Parts:
     """Sorted snapshot lines into gzip parts of about ``PART_BYTES`` (as the builder splits them),
-    each stored in the local store and appended to one multi-member copy for the floor."""
+    each stored in the local store and appended to ``copy`` (one multi-member copy for the floor),
+    if given; a day built in buckets names each bucket's parts with its ``piece``."""
 
-    def __init__(self, store: Any, folder: str, generation: str, copy: Any) -> None:
-        self.store, self.folder, self.generation, self.copy = store, folder, generation, copy
+    def __init__(self, store: Any, folder: str, generation: str, copy: Any = None, piece: Any = None) -> None:
+        self.store, self.folder, self.generation, self.copy, self.piece = (
+            store,
+            folder,
+            generation,
+            copy,
+            piece,
+        )
         self.outputs: list[Any] = []
         self._start()
 
@@ -102,12 +109,20 @@ class _Parts:
         if not self.rows:
             return
         body = b"".join(self.data) + self.compressor.flush()
-        key = self.folder + part_name(self.generation, len(self.outputs))
+        piece = None if self.piece is None else self.piece.name
+        key = self.folder + part_name(self.generation, len(self.outputs), piece=piece)
         self.store.put(key, body)
-        self.copy.write(body)
+        if self.copy is not None:
+            self.copy.write(body)
         self.outputs.append(
             OutputPart(
-                key=key, rows=self.rows, bytes=len(body), uncompressed_bytes=0, upload_id="", part_etags=()
+                key=key,
+                rows=self.rows,
+                bytes=len(body),
+                uncompressed_bytes=0,
+                upload_id="",
+                part_etags=(),
+                piece=None if self.piece is None else self.piece.index,
             )
         )
         self._start()
